@@ -1,0 +1,40 @@
+export { ErrorCode, PatchbayError, httpStatusFor, isPatchbayError } from './errors';
+export type { PatchbayErrorOptions } from './errors';
+export {
+  BreakerState,
+  CONNECTION_TRANSITIONS,
+  ConnectionState,
+  ConnectionStateMachine,
+  IllegalTransitionError,
+  canTransition,
+} from './state';
+export type { StateChange } from './state';
+export { CONFIG_ID_PATTERN, CONNECTOR_TYPES, CREDENTIAL_FIELDS, MEMBER_ID_PATTERN } from './connectors';
+export type {
+  ChangeAction,
+  ChangesPage,
+  Connector,
+  ConnectorChange,
+  ConnectorMember,
+  ConnectorType,
+  CredentialField,
+  Credentials,
+  ResolutionMode,
+  ResolutionSource,
+  ResolvedConnector,
+  ResolvedMember,
+} from './connectors';
+export { Channel, EventType, createEnvelope, parseEnvelope } from './bus/envelope';
+export type {
+  BreakerChangedData,
+  ChannelName,
+  ConnectionStateData,
+  ConnectorChangedData,
+  ConnectorDeletedData,
+  CreateEnvelopeOptions,
+  Envelope,
+  EnvelopeSource,
+  EventTypeName,
+} from './bus/envelope';
+export type { Bus, EnvelopeHandler, Subscription } from './bus/bus';
+export { InMemoryBus } from './bus/in-memory-bus';
