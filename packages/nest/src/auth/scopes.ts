@@ -1,0 +1,30 @@
+/** Token scopes (ARCHITECTURE.md section 7). `admin` implies every other scope. */
+export enum Scope {
+  ADMIN = 'admin',
+  READ = 'read',
+  RESOLVE = 'resolve',
+  USE = 'use',
+}
+
+export const ALL_SCOPES: readonly Scope[] = [Scope.ADMIN, Scope.READ, Scope.RESOLVE, Scope.USE];
+
+/** Who is calling, as established by the auth guard. */
+export interface Principal {
+  /** The token's name (for audit and logs), never the token itself. */
+  name: string;
+  scopes: ReadonlySet<Scope>;
+  /** When set, the token may only use these connectors (configIds). */
+  connectors?: readonly string[];
+  /** When set, the token may only use these models (llm-proxy). */
+  models?: readonly string[];
+}
+
+/** True when the principal holds `scope` (admin holds all). */
+export function hasScope(principal: Principal, scope: Scope): boolean {
+  return principal.scopes.has(Scope.ADMIN) || principal.scopes.has(scope);
+}
+
+/** True when the principal may use the connector (no allow-list = all). */
+export function mayUseConnector(principal: Principal, configId: string): boolean {
+  return principal.connectors === undefined || principal.connectors.includes(configId);
+}

@@ -1,0 +1,150 @@
+import type { INestApplication, Type, DynamicModule } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import type { PatchbayConfig } from './config/config';
+import { createErrorResponder, ProblemFilter, type ErrorRenderer } from './errors/problem.filter';
+import type { ErrorMapper } from './errors/problem';
+import { ReadinessService } from './health/readiness.service';
+import { traceContextFor, type TraceContext } from './http/trace-context';
+import { PinoNestLogger } from './logging/logger';
+import { MetricsService } from './metrics/metrics.service';
+import { startTracing, stopTracing } from './telemetry/tracing';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    trace: TraceContext;
+  }
+}
+
+export interface CreateAppOptions {
+  config: PatchbayConfig;
+  logger: Logger;
+  /** OpenAPI title and description shown at `/docs`. */
+  title: string;
+  description?: string;
+  /** Driver errors -> PatchbayError (e.g. SQLSTATE mapping). */
+  errorMappers?: readonly ErrorMapper[];
+  /** Protocol-shaped errors for path prefixes (OpenAI, JSON-RPC). */
+  errorRenderers?: readonly ErrorRenderer[];
+}
+
+/** Paths that are polled constantly and not worth a log line each. */
+const QUIET_PATHS = new Set(['/health/live', '/health/ready', '/metrics']);
+
+/**
+ * Creates a Patchbay service on NestJS + Fastify with the kit's cross-cutting behaviour:
+ * body limit, YAML bodies, trace context, one JSON log line per request, HTTP metrics,
+ * problem+json errors (also for errors Fastify raises before Nest sees the request),
+ * OpenAPI at `/docs`, and graceful shutdown on SIGINT/SIGTERM.
+ */
+export async function createApp(
+  rootModule: Type<unknown> | DynamicModule,
+  options: CreateAppOptions,
+): Promise<NestFastifyApplication> {
+  const { config, logger } = options;
+  startTracing(config.service.name);
+  const adapter = new FastifyAdapter({
+    bodyLimit: config.bodyLimitBytes,
+    logger: false,
+    disableRequestLogging: true,
+    trustProxy: true,
+    // Keep-alive sockets would hold shutdown open; in-flight requests still finish.
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(rootModule, adapter, {
+    logger: new PinoNestLogger(logger),
+    abortOnError: false,
+  });
+  const responder = createErrorResponder({
+    logger,
+    mappers: options.errorMappers ?? [],
+    renderers: options.errorRenderers ?? [],
+    bodyLimit: config.bodyLimitBytes,
+  });
+  app.useGlobalFilters(new ProblemFilter(responder));
+
+  const fastify = app.getHttpAdapter().getInstance();
+  fastify.addContentTypeParser(
+    ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/plain'],
+    { parseAs: 'string' },
+    (_request: FastifyRequest, body: string | Buffer, done: (err: Error | null, body?: unknown) => void) => done(null, body),
+  );
+  fastify.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => responder.send(error, request, reply));
+
+  const metrics = app.get(MetricsService);
+  fastify.decorateRequest('trace', null as unknown as TraceContext);
+  fastify.addHook('onRequest', async (request: FastifyRequest) => {
+    request.trace = traceContextFor(request.headers.traceparent);
+  });
+  fastify.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    const elapsed = reply.elapsedTime;
+    metrics.recordHttp(request.method, route, reply.statusCode, elapsed / 1000);
+    if (QUIET_PATHS.has(route) && reply.statusCode < 400) return;
+    logger.info(
+      {
+        traceId: request.trace?.traceId,
+        method: request.method,
+        route,
+        path: request.url.split('?')[0],
+        status: reply.statusCode,
+        ms: Math.round(elapsed * 100) / 100,
+        principal: request.principal?.name,
+      },
+      'request',
+    );
+  });
+
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle(options.title)
+      .setDescription(options.description ?? '')
+      .setVersion('1')
+      .addBearerAuth()
+      .build(),
+  );
+  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/json' });
+  return app;
+}
+
+/**
+ * Listens on the configured port and installs graceful shutdown: on SIGINT/SIGTERM the
+ * service reports not-ready, stops accepting, lets in-flight work finish (bounded by
+ * `PATCHBAY_SHUTDOWN_TIMEOUT_MS`), closes pools and children, then exits.
+ */
+export async function listen(app: INestApplication, config: PatchbayConfig, logger: Logger): Promise<string> {
+  await app.listen(config.service.port, config.service.host);
+  const url = await app.getUrl();
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    app.get(ReadinessService).markShuttingDown();
+    const force = setTimeout(() => {
+      logger.warn({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown timed out; exiting');
+      process.exit(1);
+    }, config.shutdownTimeoutMs);
+    force.unref();
+    app
+      .close()
+      .then(stopTracing)
+      .then(() => {
+        logger.info('stopped');
+        logger.flush?.();
+        process.exit(0);
+      })
+      .catch((error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      });
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  return url.replace('[::1]', '127.0.0.1');
+}

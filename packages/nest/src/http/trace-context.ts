@@ -1,0 +1,41 @@
+import { randomBytes } from 'node:crypto';
+import { trace } from '@opentelemetry/api';
+
+/** W3C trace context of one request. */
+export interface TraceContext {
+  traceId: string;
+  spanId: string;
+  sampled: boolean;
+}
+
+const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+
+/** Parses a W3C `traceparent` header; undefined when absent or malformed. */
+export function parseTraceparent(header: string | string[] | undefined): TraceContext | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  const match = value ? TRACEPARENT.exec(value.trim().toLowerCase()) : null;
+  if (!match?.[1] || !match[2] || !match[3] || /^0+$/.test(match[1]) || /^0+$/.test(match[2])) return undefined;
+  return { traceId: match[1], spanId: match[2], sampled: (parseInt(match[3], 16) & 1) === 1 };
+}
+
+/**
+ * The context for work done on behalf of a request: the active OpenTelemetry span when
+ * tracing is on, else a child of the caller's `traceparent`, else a new trace.
+ */
+export function traceContextFor(incoming: string | string[] | undefined): TraceContext {
+  const active = trace.getActiveSpan()?.spanContext();
+  if (active && trace.isSpanContextValid(active)) {
+    return { traceId: active.traceId, spanId: active.spanId, sampled: (active.traceFlags & 1) === 1 };
+  }
+  const parent = parseTraceparent(incoming);
+  return {
+    traceId: parent?.traceId ?? randomBytes(16).toString('hex'),
+    spanId: randomBytes(8).toString('hex'),
+    sampled: parent?.sampled ?? false,
+  };
+}
+
+/** Formats a context as a `traceparent` header value. */
+export function formatTraceparent(context: TraceContext): string {
+  return `00-${context.traceId}-${context.spanId}-${context.sampled ? '01' : '00'}`;
+}
