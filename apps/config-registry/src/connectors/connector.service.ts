@@ -1,0 +1,393 @@
+import {
+  CREDENTIAL_FIELDS,
+  Channel,
+  ErrorCode,
+  EventType,
+  PatchbayError,
+  createEnvelope,
+  type ChangesPage,
+  type Connector,
+  type ConnectorChangedData,
+  type ConnectorDeletedData,
+  type ConnectorType,
+  type Credentials,
+  type EnvelopeSource,
+  type ResolvedConnector,
+} from '@patchbay/core';
+import type { SecretBox } from '../crypto/secret-box';
+import { connectorChecksum, diffSpecs, type CredentialFingerprinter } from './checksum';
+import {
+  toConnector,
+  toHistoryEntry,
+  type AuditAction,
+  type ConnectorRow,
+  type EncryptedCredentials,
+  type HistoryEntry,
+  type StoredMember,
+  type StoredSpec,
+} from './connector.model';
+import type { ConnectorRepository } from './connector.repository';
+import {
+  parseApplyDocument,
+  parseConnectorBody,
+  type ConnectorInput,
+  type CredentialsInput,
+  type ParsedConnector,
+} from './connector.schema';
+import type { ConnectorResolver, ResolvableConnector } from './resolver';
+
+export interface ConnectorServiceDeps {
+  repository: ConnectorRepository;
+  secrets: SecretBox;
+  resolver: ConnectorResolver;
+  /** Who writes the outbox envelopes, e.g. `{service: 'config-registry', instance: hostname}`. */
+  source: EnvelopeSource;
+  /** Called after every committed write that changed something (OutboxRelay.kick). */
+  onCommitted?: () => void;
+}
+
+export interface PutOptions {
+  /** The revision the caller last saw; 0 = must not exist yet. Mismatch -> CONFLICT. */
+  expectedRevision?: number;
+}
+
+export interface PutResult {
+  connector: Connector;
+  created: boolean;
+  /** False when the body matched the current state: no new revision was written. */
+  changed: boolean;
+  warnings: string[];
+}
+
+export interface DeleteResult {
+  configId: string;
+  revision: number;
+}
+
+export interface RollbackResult {
+  connector: Connector;
+  changed: boolean;
+}
+
+export interface HistoryPage {
+  configId: string;
+  revisions: HistoryEntry[];
+  /** True when older revisions exist (ask again with `before` = the last revision). */
+  more: boolean;
+}
+
+export type ApplyAction = 'created' | 'updated' | 'unchanged' | 'deleted';
+
+export interface ApplyResult {
+  /** The registry's head revision after the apply. */
+  revision: number;
+  results: { configId: string; action: ApplyAction; revision: number }[];
+  warnings: string[];
+}
+
+interface WriteOutcome {
+  row: ConnectorRow;
+  created: boolean;
+  changed: boolean;
+}
+
+const MAX_PAGE = 1000;
+
+function clampLimit(limit: number | undefined, fallback: number): number {
+  if (limit === undefined || !Number.isFinite(limit)) return fallback;
+  return Math.min(MAX_PAGE, Math.max(1, Math.floor(limit)));
+}
+
+/**
+ * Connector use cases. Every write runs in one transaction that also writes the
+ * revision, the audit row and the outbox row, so the bus only ever hears about
+ * committed changes (ARCHITECTURE.md section 5, "publish after commit").
+ */
+export class ConnectorService {
+  private readonly repository: ConnectorRepository;
+  private readonly secrets: SecretBox;
+  private readonly resolver: ConnectorResolver;
+  private readonly source: EnvelopeSource;
+  private readonly onCommitted: () => void;
+  private readonly fingerprint: CredentialFingerprinter;
+
+  constructor(deps: ConnectorServiceDeps) {
+    this.repository = deps.repository;
+    this.secrets = deps.secrets;
+    this.resolver = deps.resolver;
+    this.source = deps.source;
+    this.onCommitted = deps.onCommitted ?? (() => undefined);
+    this.fingerprint = (ciphertext) => this.secrets.fingerprint(this.secrets.decrypt(ciphertext));
+  }
+
+  async put(configId: string, body: unknown, actor: string, options: PutOptions = {}): Promise<PutResult> {
+    const { input, warnings } = parseConnectorBody(configId, body);
+    const outcome = await this.repository.transaction(async (repo) => {
+      await repo.lockWrites();
+      const current = await repo.find(configId);
+      this.checkExpected(configId, current, options.expectedRevision);
+      return this.write(repo, input, current, actor, 'put');
+    });
+    if (outcome.changed) this.onCommitted();
+    return { connector: toConnector(outcome.row), created: outcome.created, changed: outcome.changed, warnings };
+  }
+
+  async get(configId: string): Promise<Connector> {
+    return toConnector(await this.require(configId));
+  }
+
+  async list(filter: { type?: ConnectorType } = {}): Promise<Connector[]> {
+    return (await this.repository.list(filter)).map(toConnector);
+  }
+
+  async delete(configId: string, actor: string, options: PutOptions = {}): Promise<DeleteResult> {
+    const revision = await this.repository.transaction(async (repo) => {
+      await repo.lockWrites();
+      const current = await repo.find(configId);
+      if (!current) throw PatchbayError.notFound(`connector "${configId}"`);
+      this.checkExpected(configId, current, options.expectedRevision);
+      return this.remove(repo, current, actor);
+    });
+    this.onCommitted();
+    return { configId, revision };
+  }
+
+  async history(configId: string, options: { limit?: number; before?: number } = {}): Promise<HistoryPage> {
+    const limit = clampLimit(options.limit, 50);
+    const rows = await this.repository.history(configId, limit + 1, options.before);
+    if (rows.length === 0 && options.before === undefined) {
+      throw PatchbayError.notFound(`connector "${configId}"`);
+    }
+    return { configId, revisions: rows.slice(0, limit).map(toHistoryEntry), more: rows.length > limit };
+  }
+
+  /**
+   * Writes a new revision holding the content (secrets included) of `toRevision`.
+   * Works on a deleted connector too, which restores it.
+   */
+  async rollback(configId: string, toRevision: number, actor: string): Promise<RollbackResult> {
+    const outcome = await this.repository.transaction(async (repo) => {
+      await repo.lockWrites();
+      const target = Number.isSafeInteger(toRevision) ? await repo.findRevision(toRevision) : undefined;
+      if (!target || target.configId !== configId) {
+        throw PatchbayError.notFound(`revision ${toRevision} of connector "${configId}"`);
+      }
+      if (!target.spec) {
+        throw new PatchbayError(
+          ErrorCode.VALIDATION,
+          `revision ${toRevision} deleted connector "${configId}"; roll back to a revision that wrote it`,
+        );
+      }
+      const current = await repo.find(configId);
+      return this.commit(repo, configId, target.spec, current, actor, 'rollback', toRevision);
+    });
+    if (outcome.changed) this.onCommitted();
+    return { connector: toConnector(outcome.row), changed: outcome.changed };
+  }
+
+  /**
+   * Applies many connectors in one transaction. Every entry is validated first; one bad
+   * entry fails the whole document and nothing is written. With `prune`, connectors not
+   * in the document are deleted.
+   */
+  async apply(document: unknown, actor: string, options: { prune?: boolean } = {}): Promise<ApplyResult> {
+    const parsed = parseApplyDocument(document);
+    return this.applyParsed(parsed.connectors, actor, options);
+  }
+
+  /** Same as {@link apply} for entries already validated (the config-file loader). */
+  async applyParsed(entries: readonly ParsedConnector[], actor: string, options: { prune?: boolean } = {}): Promise<ApplyResult> {
+    const { results, anyChange } = await this.repository.transaction(async (repo) => {
+      await repo.lockWrites();
+      const existing = new Map((await repo.list()).map((row) => [row.configId, row]));
+      const results: ApplyResult['results'] = [];
+      let anyChange = false;
+      for (const { input } of entries) {
+        const current = existing.get(input.configId);
+        const outcome = await this.write(repo, input, current, actor, 'apply');
+        const action: ApplyAction = outcome.created ? 'created' : outcome.changed ? 'updated' : 'unchanged';
+        anyChange ||= outcome.changed;
+        results.push({ configId: input.configId, action, revision: outcome.row.revision });
+      }
+      if (options.prune) {
+        const wanted = new Set(entries.map((e) => e.input.configId));
+        for (const row of existing.values()) {
+          if (wanted.has(row.configId)) continue;
+          const revision = await this.remove(repo, row, actor);
+          anyChange = true;
+          results.push({ configId: row.configId, action: 'deleted', revision });
+        }
+      }
+      return { results, anyChange };
+    });
+    if (anyChange) this.onCommitted();
+    return {
+      revision: await this.repository.headRevision(),
+      results,
+      warnings: entries.flatMap((e) => e.warnings),
+    };
+  }
+
+  async changes(since: number, limit?: number): Promise<ChangesPage> {
+    const max = clampLimit(limit, 500);
+    const from = Number.isFinite(since) && since > 0 ? Math.floor(since) : 0;
+    const [head, changes] = await Promise.all([this.repository.headRevision(), this.repository.changes(from, max + 1)]);
+    return { head, changes: changes.slice(0, max), more: changes.length > max };
+  }
+
+  headRevision(): Promise<number> {
+    return this.repository.headRevision();
+  }
+
+  /** Resolves a connector; secrets are only decrypted when `includeSecrets` is true. */
+  async resolve(configId: string, options: { includeSecrets: boolean }): Promise<ResolvedConnector> {
+    const row = await this.require(configId);
+    const { spec } = row;
+    const decrypt = (credentials: EncryptedCredentials | undefined): Credentials | undefined =>
+      options.includeSecrets && credentials ? this.decryptAll(credentials) : undefined;
+    const input: ResolvableConnector = {
+      configId: row.configId,
+      type: row.type,
+      revision: row.revision,
+      checksum: row.checksum,
+      options: spec.options,
+    };
+    if (spec.url !== undefined) input.url = spec.url;
+    if (spec.stackId !== undefined) input.stackId = spec.stackId;
+    const credentials = decrypt(spec.credentials);
+    if (credentials) input.credentials = credentials;
+    if (spec.members) {
+      input.members = spec.members.map((m) => {
+        const { credentials: encrypted, ...rest } = m;
+        const plain = decrypt(encrypted);
+        return plain ? { ...rest, credentials: plain } : rest;
+      });
+    }
+    return this.resolver.resolve(input, options);
+  }
+
+  private async require(configId: string): Promise<ConnectorRow> {
+    const row = await this.repository.find(configId);
+    if (!row) throw PatchbayError.notFound(`connector "${configId}"`);
+    return row;
+  }
+
+  private checkExpected(configId: string, current: ConnectorRow | undefined, expected: number | undefined): void {
+    if (expected === undefined) return;
+    const actual = current?.revision ?? 0;
+    if (actual !== expected) {
+      throw new PatchbayError(
+        ErrorCode.CONFLICT,
+        current
+          ? `connector "${configId}" is at revision ${actual}, not ${expected}; fetch it again and retry`
+          : `connector "${configId}" does not exist (expected revision ${expected})`,
+        { details: { configId, expectedRevision: expected, currentRevision: actual } },
+      );
+    }
+  }
+
+  private decryptAll(credentials: EncryptedCredentials): Credentials {
+    const out: Credentials = {};
+    for (const field of CREDENTIAL_FIELDS) {
+      const value = credentials[field];
+      if (value !== undefined) out[field] = this.secrets.decrypt(value);
+    }
+    return out;
+  }
+
+  /** Set = encrypt, null = clear, absent = keep the stored ciphertext. */
+  private mergeCredentials(input: CredentialsInput | undefined, stored: EncryptedCredentials | undefined): EncryptedCredentials {
+    const out: EncryptedCredentials = {};
+    for (const field of CREDENTIAL_FIELDS) {
+      const value = input?.[field];
+      if (value === null) continue;
+      if (value !== undefined) {
+        // Keep the old ciphertext when the value is the same, so nothing changes on disk.
+        const old = stored?.[field];
+        out[field] = old !== undefined && this.secrets.decrypt(old) === value ? old : this.secrets.encrypt(value);
+      } else if (stored?.[field] !== undefined) {
+        out[field] = stored[field];
+      }
+    }
+    return out;
+  }
+
+  private toSpec(input: ConnectorInput, current: StoredSpec | undefined): StoredSpec {
+    const spec: StoredSpec = {
+      type: input.type,
+      label: input.label,
+      options: input.options,
+      credentials: this.mergeCredentials(input.credentials, current?.credentials),
+    };
+    if (input.stackId !== undefined) spec.stackId = input.stackId;
+    if (input.url !== undefined) spec.url = input.url;
+    if (input.members) {
+      spec.members = input.members.map((member) => {
+        const stored: StoredMember = { id: member.id };
+        if (member.url !== undefined) stored.url = member.url;
+        if (member.stackId !== undefined) stored.stackId = member.stackId;
+        if (member.transport !== undefined) stored.transport = member.transport;
+        if (member.options !== undefined) stored.options = member.options;
+        const previous = current?.members?.find((m) => m.id === member.id)?.credentials;
+        const credentials = this.mergeCredentials(member.credentials, previous);
+        if (Object.keys(credentials).length > 0) stored.credentials = credentials;
+        return stored;
+      });
+    }
+    return spec;
+  }
+
+  private write(
+    repo: ConnectorRepository,
+    input: ConnectorInput,
+    current: ConnectorRow | undefined,
+    actor: string,
+    via: 'put' | 'apply',
+  ): Promise<WriteOutcome> {
+    return this.commit(repo, input.configId, this.toSpec(input, current?.spec), current, actor, via);
+  }
+
+  private async commit(
+    repo: ConnectorRepository,
+    configId: string,
+    spec: StoredSpec,
+    current: ConnectorRow | undefined,
+    actor: string,
+    via: 'put' | 'apply' | 'rollback',
+    fromRevision?: number,
+  ): Promise<WriteOutcome> {
+    const checksum = connectorChecksum(configId, spec, this.fingerprint);
+    if (current && current.checksum === checksum) return { row: current, created: false, changed: false };
+
+    const { revision, createdAt } = await repo.insertRevision({ configId, type: spec.type, action: 'upsert', spec, checksum, actor });
+    const row = await repo.upsert({ configId, type: spec.type, spec, revision, checksum }, createdAt);
+    const action: AuditAction = via === 'rollback' ? 'rollback' : current ? 'update' : 'create';
+    const diff = diffSpecs(current?.spec, spec, this.fingerprint);
+    await repo.insertAudit({
+      revision,
+      configId,
+      action,
+      actor,
+      changes: fromRevision === undefined ? { via, ...diff } : { via, ...diff, fromRevision },
+    });
+    const data: ConnectorChangedData = { configId, type: spec.type, revision, checksum };
+    await repo.insertOutbox(Channel.CONFIG, createEnvelope(EventType.CONNECTOR_CHANGED, data, { source: this.source, revision, at: createdAt }));
+    return { row, created: !current, changed: true };
+  }
+
+  private async remove(repo: ConnectorRepository, current: ConnectorRow, actor: string): Promise<number> {
+    const { configId, type } = current;
+    const { revision, createdAt } = await repo.insertRevision({ configId, type, action: 'delete', spec: null, checksum: null, actor });
+    await repo.remove(configId);
+    await repo.insertAudit({
+      revision,
+      configId,
+      action: 'delete',
+      actor,
+      changes: { via: 'delete', changed: [], credentialsChanged: [] },
+    });
+    const data: ConnectorDeletedData = { configId, type, revision };
+    await repo.insertOutbox(Channel.CONFIG, createEnvelope(EventType.CONNECTOR_DELETED, data, { source: this.source, revision, at: createdAt }));
+    return revision;
+  }
+}
