@@ -38,3 +38,11 @@ export type {
 } from './bus/envelope';
 export type { Bus, EnvelopeHandler, Subscription } from './bus/bus';
 export { InMemoryBus } from './bus/in-memory-bus';
+export { systemClock } from './clock';
+export type { Clock, TimerHandle } from './clock';
+export { DEFAULT_BACKOFF, computeBackoff } from './backoff';
+export type { BackoffOptions, Jitter } from './backoff';
+export { Deadline } from './deadline';
+export type { DeadlineOptions } from './deadline';
+export { isRetryableError, parseRetryAfter, retry } from './retry';
+export type { HeaderGetter, HeaderSource, RetryContext, RetryEvent, RetryOptions } from './retry';
