@@ -46,3 +46,5 @@ export { Deadline } from './deadline';
 export type { DeadlineOptions } from './deadline';
 export { isRetryableError, parseRetryAfter, retry } from './retry';
 export type { HeaderGetter, HeaderSource, RetryContext, RetryEvent, RetryOptions } from './retry';
+export { CircuitBreaker, breakerChangedData } from './breaker';
+export type { BreakerStateChange, BreakerStats, CircuitBreakerOptions, FailureRateOptions } from './breaker';
