@@ -12,7 +12,7 @@ export const CONFIG_FILE_ACTOR = 'config-file';
  * VALIDATION errors with the line and column.
  */
 export function parseYaml(text: string, what: string): unknown {
-  const document = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const document = parseDocument(text, { uniqueKeys: true });
   const [first] = document.errors;
   if (first) {
     const where = first.linePos?.[0] ? ` at line ${first.linePos[0].line}, column ${first.linePos[0].col}` : '';

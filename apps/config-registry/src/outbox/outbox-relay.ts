@@ -211,8 +211,10 @@ export class OutboxRelay {
     const now = this.now();
     if (now - this.lastPurge < PURGE_EVERY_MS) return;
     this.lastPurge = now;
-    await this.db.query('DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < $1', [
-      new Date(now - this.retentionMs),
-    ]);
+    // The database clock decides, like it did for published_at.
+    await this.db.query(
+      `DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < now() - make_interval(secs => $1)`,
+      [this.retentionMs / 1000],
+    );
   }
 }

@@ -180,6 +180,11 @@ class Mutex {
 export interface PgliteSqlClientOptions {
   /** Directory of the embedded database; omitted = in memory. */
   dataDir?: string;
+  /**
+   * An instance to use instead of creating one (tests: Jest must load PGlite outside its
+   * module sandbox, see test/support/stores.ts). The client takes ownership and closes it.
+   */
+  instance?: PGlite;
 }
 
 /**
@@ -192,7 +197,7 @@ export class PgliteSqlClient implements SqlClient {
   private readonly mutex = new Mutex();
 
   constructor(options: PgliteSqlClientOptions = {}) {
-    this.db = options.dataDir ? new PGlite(options.dataDir) : new PGlite();
+    this.db = options.instance ?? (options.dataDir ? new PGlite(options.dataDir) : new PGlite());
   }
 
   private async run<T>(sql: string, params: readonly unknown[]): Promise<SqlResult<T>> {
