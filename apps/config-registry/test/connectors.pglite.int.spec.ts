@@ -1,0 +1,4 @@
+import { describeConnectorStore } from './support/connector-suite';
+import { createPgliteStore } from './support/stores';
+
+describeConnectorStore('PGlite (in memory)', () => createPgliteStore());
