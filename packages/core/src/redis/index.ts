@@ -1,0 +1,2 @@
+export { RedisBus, pingRedis } from './redis-bus';
+export type { RedisBusOptions } from './redis-bus';
