@@ -1,8 +1,11 @@
 import type { INestApplication, Type, DynamicModule } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
+import { createReadStream } from 'node:fs';
+import { join } from 'node:path';
+import { getAbsoluteFSPath } from 'swagger-ui-dist';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { PatchbayConfig } from './config/config';
 import { createErrorResponder, ProblemFilter, type ErrorRenderer } from './errors/problem.filter';
@@ -49,7 +52,6 @@ export async function createApp(
   const adapter = new FastifyAdapter({
     bodyLimit: config.bodyLimitBytes,
     logger: false,
-    disableRequestLogging: true,
     trustProxy: true,
     // Keep-alive sockets would hold shutdown open; in-flight requests still finish.
     forceCloseConnections: 'idle',
@@ -73,7 +75,6 @@ export async function createApp(
     { parseAs: 'string' },
     (_request: FastifyRequest, body: string | Buffer, done: (err: Error | null, body?: unknown) => void) => done(null, body),
   );
-  fastify.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => responder.send(error, request, reply));
 
   const metrics = app.get(MetricsService);
   fastify.decorateRequest('trace', null as unknown as TraceContext);
@@ -108,16 +109,52 @@ export async function createApp(
       .addBearerAuth()
       .build(),
   );
-  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/json' });
+  serveDocs(fastify, document, options.title);
   return app;
+}
+
+const SWAGGER_ASSETS: Record<string, string> = {
+  'swagger-ui.css': 'text/css; charset=utf-8',
+  'swagger-ui-bundle.js': 'application/javascript; charset=utf-8',
+  'swagger-ui-standalone-preset.js': 'application/javascript; charset=utf-8',
+};
+
+/**
+ * OpenAPI at `/docs/json` and Swagger UI at `/docs`. Served by hand because the
+ * `@fastify/static` release Nest's Fastify adapter wants needs Node 22.
+ */
+function serveDocs(fastify: FastifyInstance, document: OpenAPIObject, title: string): void {
+  const assets = getAbsoluteFSPath();
+  const html = `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title>
+<link rel="stylesheet" href="/docs/assets/swagger-ui.css"></head><body><div id="ui"></div>
+<script src="/docs/assets/swagger-ui-bundle.js"></script><script>
+SwaggerUIBundle({ url: '/docs/json', dom_id: '#ui', persistAuthorization: true });
+</script></body></html>`;
+  fastify.get('/docs', (_request, reply) => {
+    void reply.type('text/html; charset=utf-8').send(html);
+  });
+  fastify.get('/docs/json', (_request, reply) => {
+    void reply.send(document);
+  });
+  fastify.get<{ Params: { file: string } }>('/docs/assets/:file', (request, reply) => {
+    const type = SWAGGER_ASSETS[request.params.file];
+    if (!type) return reply.status(404).type('application/problem+json').send({ status: 404, title: 'Not found', code: 'NOT_FOUND', detail: 'no such asset' });
+    return reply.type(type).send(createReadStream(join(assets, request.params.file)));
+  });
 }
 
 /**
  * Listens on the configured port and installs graceful shutdown: on SIGINT/SIGTERM the
  * service reports not-ready, stops accepting, lets in-flight work finish (bounded by
- * `PATCHBAY_SHUTDOWN_TIMEOUT_MS`), closes pools and children, then exits.
+ * `PATCHBAY_SHUTDOWN_TIMEOUT_MS`), closes pools and children, then exits. `alsoClose`
+ * runs beside the app's close (e.g. the gRPC server).
  */
-export async function listen(app: INestApplication, config: PatchbayConfig, logger: Logger): Promise<string> {
+export async function listen(
+  app: INestApplication,
+  config: PatchbayConfig,
+  logger: Logger,
+  alsoClose: readonly (() => Promise<void>)[] = [],
+): Promise<string> {
   await app.listen(config.service.port, config.service.host);
   const url = await app.getUrl();
   let stopping = false;
@@ -131,8 +168,7 @@ export async function listen(app: INestApplication, config: PatchbayConfig, logg
       process.exit(1);
     }, config.shutdownTimeoutMs);
     force.unref();
-    app
-      .close()
+    Promise.all([app.close(), ...alsoClose.map((close) => close())])
       .then(stopTracing)
       .then(() => {
         logger.info('stopped');

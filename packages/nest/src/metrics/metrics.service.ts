@@ -1,6 +1,7 @@
 import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import type { Histogram, Meter } from '@opentelemetry/api';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { resourceFromAttributes } from '@opentelemetry/resources';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
@@ -22,7 +23,10 @@ export class MetricsService implements OnApplicationShutdown {
 
   constructor(serviceName: string) {
     this.exporter = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true });
-    this.provider = new MeterProvider({ readers: [this.exporter] });
+    this.provider = new MeterProvider({
+      readers: [this.exporter],
+      resource: resourceFromAttributes({ 'service.name': serviceName }),
+    });
     this.meter = this.provider.getMeter(serviceName);
     this.httpDuration = this.meter.createHistogram('http_server_request_duration', {
       description: 'Duration of HTTP requests served',

@@ -1,0 +1,46 @@
+import 'reflect-metadata';
+import { ConfigError, GrpcServer, TokenStore, createApp, createBus, createLogger, listen, loadConfig } from '@patchbay/nest';
+import { z } from 'zod';
+import { RegistryModule } from './app.module';
+import { registerRegistryGrpc } from './grpc/registry.grpc';
+import { createRuntime } from './runtime';
+
+async function main(): Promise<void> {
+  const { config, extra } = loadConfig({
+    service: 'config-registry',
+    ports: { http: 7100, grpc: 7101 },
+    extra: {
+      PATCHBAY_DATABASE_SCHEMA: z
+        .string()
+        .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case SQL identifier')
+        .default('patchbay'),
+    },
+  });
+  const logger = createLogger(config.service.name, config.logLevel);
+  const bus = createBus(config, logger);
+  const runtime = await createRuntime(config, { databaseSchema: extra.PATCHBAY_DATABASE_SCHEMA }, bus, logger);
+  const app = await createApp(RegistryModule.forRoot({ config, logger, bus }, runtime), {
+    config,
+    logger,
+    title: 'Patchbay config-registry',
+    description: 'Connectors with revisions, history, resolution, encrypted secrets and live updates.',
+  });
+  const grpc = new GrpcServer(app.get(TokenStore), logger);
+  registerRegistryGrpc(grpc, runtime.service, runtime.feed);
+  const grpcPort = await grpc.listen(config.service.host, config.service.grpcPort);
+  // gRPC stops together with the HTTP server; in-flight calls get the same grace.
+  const url = await listen(app, config, logger, [() => grpc.close(config.shutdownTimeoutMs / 2)]);
+  logger.info(
+    { url, grpcPort, store: runtime.store, bus: config.redisUrl ? 'redis' : 'in-memory', mode: config.mode, adminTokenFile: config.adminTokenFile },
+    'config-registry listening',
+  );
+}
+
+main().catch((error: unknown) => {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`config-registry: ${error.message}\n`);
+  } else {
+    process.stderr.write(`config-registry failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  }
+  process.exit(1);
+});

@@ -1,0 +1,104 @@
+// `npm start`: builds what is needed and runs every service in apps/ on embedded
+// defaults (PGlite store, in-memory bus, local data in .patchbay/), or on the real
+// Postgres/Redis when PATCHBAY_DATABASE_URL / PATCHBAY_REDIS_URL are set.
+// A service joins by declaring `"patchbay": {"order": N, "port": P, "grpcPort": G}` in
+// its package.json. Ctrl-C stops them all cleanly.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+const root = resolve(import.meta.dirname, '..');
+const dataDir = resolve(root, process.env.PATCHBAY_DATA_DIR ?? '.patchbay');
+
+const services = readdirSync(join(root, 'apps'))
+  .map((dir) => ({ dir, pkg: JSON.parse(readFileSync(join(root, 'apps', dir, 'package.json'), 'utf8')) }))
+  .filter(({ pkg }) => pkg.patchbay)
+  .sort((a, b) => a.pkg.patchbay.order - b.pkg.patchbay.order)
+  .map(({ dir, pkg }) => ({ name: dir, ...pkg.patchbay, main: join(root, 'apps', dir, 'dist', 'main.js') }));
+
+if (process.env.PATCHBAY_SKIP_BUILD !== '1') {
+  console.log('▸ building (turbo, cached after the first run)…');
+  const build = spawnSync('npx', ['turbo', 'run', 'build', '--output-logs=errors-only'], { cwd: root, stdio: 'inherit' });
+  if (build.status !== 0) process.exit(build.status ?? 1);
+}
+
+const env = { ...process.env, PATCHBAY_DATA_DIR: dataDir };
+const children = [];
+let stopping = false;
+
+function stopAll(code) {
+  if (stopping) return;
+  stopping = true;
+  console.log('\n▸ stopping…');
+  for (const child of children) child.kill('SIGTERM');
+  const force = setTimeout(() => {
+    for (const child of children) child.kill('SIGKILL');
+  }, 15_000);
+  force.unref();
+  Promise.all(children.map((c) => (c.exitCode !== null ? null : new Promise((r) => c.once('exit', r))))).then(() => {
+    console.log('▸ stopped');
+    process.exit(code);
+  });
+}
+process.on('SIGINT', () => stopAll(0));
+process.on('SIGTERM', () => stopAll(0));
+
+async function waitLive(service) {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${service.port}/health/live`);
+      if (res.ok) return true;
+    } catch {
+      // not up yet
+    }
+    if (service.child.exitCode !== null) return false;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return false;
+}
+
+for (const service of services) {
+  if (!existsSync(service.main)) {
+    console.error(`✗ ${service.name}: ${service.main} is missing (build failed?)`);
+    stopAll(1);
+    break;
+  }
+  const child = spawn(process.execPath, ['--enable-source-maps', service.main], {
+    cwd: root,
+    env: { ...env, PORT: String(service.port), GRPC_PORT: String(service.grpcPort) },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  service.child = child;
+  children.push(child);
+  child.once('exit', (code, signal) => {
+    if (!stopping) {
+      console.error(`✗ ${service.name} exited (${signal ?? code}); stopping the stack`);
+      stopAll(1);
+    }
+  });
+  // Services start in order: brokers find the registry already up.
+  if (!(await waitLive(service))) {
+    console.error(`✗ ${service.name} did not come up on port ${service.port}`);
+    stopAll(1);
+    break;
+  }
+}
+
+if (!stopping) {
+  const tokenFile = join(dataDir, 'admin-token');
+  const token = process.env.PATCHBAY_ADMIN_TOKEN ? '$PATCHBAY_ADMIN_TOKEN' : `$(cat ${tokenFile})`;
+  console.log(`
+Patchbay is running (${process.env.PATCHBAY_DATABASE_URL ? 'Postgres store' : `embedded PGlite store in ${dataDir}`}, ${process.env.PATCHBAY_REDIS_URL ? 'Redis bus' : 'in-memory bus + polling'}).
+${services.map((s) => `  ${s.name.padEnd(16)} http://127.0.0.1:${s.port}   gRPC 127.0.0.1:${s.grpcPort}   docs http://127.0.0.1:${s.port}/docs`).join('\n')}
+
+Admin token: ${process.env.PATCHBAY_ADMIN_TOKEN ? 'from PATCHBAY_ADMIN_TOKEN' : tokenFile}
+Try:
+  TOKEN=${token}
+  curl -s -X PUT http://127.0.0.1:7100/v1/connectors/LLM -H "authorization: Bearer $TOKEN" \\
+       -H 'content-type: application/json' \\
+       -d '{"type":"llm","url":"https://api.openai.com/v1","credentials":{"apiKey":"sk-..."},"options":{"models":["gpt-4o-mini"]}}'
+  curl -s http://127.0.0.1:7100/v1/connectors/LLM/resolve -H "authorization: Bearer $TOKEN"
+Ctrl-C stops everything.
+`);
+}
