@@ -15,6 +15,7 @@ module.exports = {
     '^@patchbay/core/redis$': path.join(__dirname, 'packages/core/src/redis/index.ts'),
     '^@patchbay/nest$': path.join(__dirname, 'packages/nest/src/index.ts'),
     '^@patchbay/proto$': path.join(__dirname, 'packages/proto/src/index.ts'),
+    '^@patchbay/testkit$': path.join(__dirname, 'packages/testkit/src/index.ts'),
   },
   reporters: ['default', path.join(__dirname, 'scripts/jest-summary-reporter.js')],
   testTimeout: 30000,

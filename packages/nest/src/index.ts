@@ -31,3 +31,4 @@ export type { CreateAppOptions } from './bootstrap';
 export { PATCHBAY_BUS, PATCHBAY_CONFIG, PATCHBAY_LOGGER } from './tokens';
 export { GrpcServer, grpcStatusFor } from './grpc/grpc-server';
 export type { GrpcErrorObject, GrpcHandlerContext } from './grpc/grpc-server';
+export { createConnectorWatcher } from './registry/create-watcher';

@@ -8,6 +8,9 @@ export const PROTO_ROOT = join(__dirname, '..', 'proto');
 /** The proto files, relative to {@link PROTO_ROOT}. */
 export const PROTO_FILES = {
   registry: 'patchbay/registry/v1/registry.proto',
+  db: 'patchbay/db/v1/db.proto',
+  llm: 'patchbay/llm/v1/llm.proto',
+  mcp: 'patchbay/mcp/v1/mcp.proto',
 } as const;
 
 /** Loader options every Patchbay client and server uses: camelCase fields, int64 as number. */
@@ -48,3 +51,6 @@ export function loadService(file: keyof typeof PROTO_FILES, service: string): Lo
 }
 
 export const REGISTRY_SERVICE = 'patchbay.registry.v1.ConnectorRegistry';
+export const DB_SERVICE = 'patchbay.db.v1.DatabaseBroker';
+export const LLM_SERVICE = 'patchbay.llm.v1.LlmProxy';
+export const MCP_SERVICE = 'patchbay.mcp.v1.McpBroker';

@@ -8,6 +8,7 @@ const commonEnvSchema = z.object({
   GRPC_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   HOST: z.string().min(1).default('0.0.0.0'),
   PATCHBAY_REGISTRY_URL: z.string().url().default('http://127.0.0.1:7100'),
+  PATCHBAY_REGISTRY_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   PATCHBAY_REDIS_URL: z
     .string()
     .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
@@ -35,6 +36,8 @@ export interface PatchbayConfig {
   service: { name: string; instance: string; host: string; port: number; grpcPort: number };
   production: boolean;
   registryUrl: string;
+  /** Token brokers use against the registry (`read` + `resolve`); defaults to the admin token. */
+  registryToken: string;
   redisUrl: string | undefined;
   databaseUrl: string | undefined;
   dataDir: string;
@@ -134,6 +137,7 @@ export function loadConfig<E extends z.ZodRawShape = Record<never, never>>(
     },
     production,
     registryUrl: raw.PATCHBAY_REGISTRY_URL.replace(/\/+$/, ''),
+    registryToken: raw.PATCHBAY_REGISTRY_TOKEN ?? admin.value,
     redisUrl: raw.PATCHBAY_REDIS_URL,
     databaseUrl: raw.PATCHBAY_DATABASE_URL,
     dataDir: raw.PATCHBAY_DATA_DIR,
