@@ -19,7 +19,7 @@ export { LATENCY_BUCKETS_SECONDS, MetricsService } from './metrics/metrics.servi
 export { startTracing, stopTracing, tracingRequested } from './telemetry/tracing';
 export { createBus } from './bus/create-bus';
 export { RegistryClient } from './registry/registry-client';
-export type { ConnectorList, RegistryClientOptions } from './registry/registry-client';
+export type { ConnectorList, RegistryClientOptions, RegistryReader } from './registry/registry-client';
 export { ConnectorWatcher } from './registry/connector-watcher';
 export type { ConnectorWatcherEvents, ConnectorWatcherOptions } from './registry/connector-watcher';
 export { getApiParameters } from './registry/api-parameters';

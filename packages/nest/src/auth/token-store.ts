@@ -18,7 +18,8 @@ const tokenEntrySchema = z
   })
   .refine((t) => (t.token === undefined) !== (t.sha256 === undefined), 'give exactly one of `token` or `sha256`');
 
-const tokensDocumentSchema = z.union([z.array(tokenEntrySchema), z.object({ tokens: z.array(tokenEntrySchema) })]);
+const tokenListSchema = z.array(tokenEntrySchema);
+const tokensDocumentSchema = z.object({ tokens: tokenListSchema });
 
 interface StoredToken {
   hash: Buffer;
@@ -61,7 +62,8 @@ export class TokenStore {
       } catch (error) {
         throw new Error(`${origin}: not valid ${yaml ? 'YAML' : 'JSON'} (${(error as Error).message.split('\n')[0]})`);
       }
-      const parsed = tokensDocumentSchema.safeParse(doc);
+      // A bare list or `{tokens: [...]}`; checked separately so errors name the field.
+      const parsed = Array.isArray(doc) ? tokenListSchema.safeParse(doc) : tokensDocumentSchema.safeParse(doc);
       if (!parsed.success) {
         const issue = parsed.error.issues[0];
         throw new Error(`${origin}: ${issue?.path.join('.') ?? ''} ${issue?.message ?? 'invalid'}`);

@@ -1,5 +1,5 @@
 import { ErrorCode, PatchbayError } from '@patchbay/core';
-import type { RegistryClient } from './registry-client';
+import type { RegistryReader } from './registry-client';
 
 /** Connection details for one service, ready to use in an HTTP client. */
 export interface ApiParameters {
@@ -11,7 +11,7 @@ export interface ApiParametersOptions {
   mode: 'local' | 'stack';
   env?: Readonly<Record<string, string | undefined>>;
   /** Needed in stack mode. */
-  registry?: RegistryClient;
+  registry?: RegistryReader;
 }
 
 function envLookup(env: Readonly<Record<string, string | undefined>>, configId: string, suffix: string): string | undefined {

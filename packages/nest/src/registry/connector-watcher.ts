@@ -10,10 +10,10 @@ import {
   type Subscription,
 } from '@patchbay/core';
 import type { Logger } from 'pino';
-import type { RegistryClient } from './registry-client';
+import type { RegistryReader } from './registry-client';
 
 export interface ConnectorWatcherOptions {
-  client: RegistryClient;
+  client: RegistryReader;
   bus: Bus;
   /** Only connectors of these types are followed (default: all). */
   types?: readonly ConnectorType[];

@@ -24,6 +24,13 @@ export interface ConnectorList {
   head: number;
 }
 
+/** What a broker needs from the registry: the port the watcher depends on. */
+export interface RegistryReader {
+  list(type?: ConnectorType): Promise<ConnectorList>;
+  resolve(configId: string): Promise<ResolvedConnector | undefined>;
+  changes(since: number, limit?: number): Promise<ChangesPage>;
+}
+
 const ERROR_CODES = new Set<string>(Object.values(ErrorCode));
 
 /**
@@ -31,7 +38,7 @@ const ERROR_CODES = new Set<string>(Object.values(ErrorCode));
  * the registry's own problem code when it answered, UPSTREAM_UNAVAILABLE when it could
  * not be reached, TIMEOUT when it did not answer in time.
  */
-export class RegistryClient {
+export class RegistryClient implements RegistryReader {
   private readonly baseUrl: string;
   private readonly timeoutMs: number;
 

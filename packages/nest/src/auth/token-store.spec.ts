@@ -1,0 +1,50 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Scope, hasScope, mayUseConnector } from './scopes';
+import { TokenStore } from './token-store';
+
+const ADMIN = 'admin-token-0123456789';
+
+describe('TokenStore', () => {
+  it('gives the admin token every scope and rejects unknown tokens', () => {
+    const store = new TokenStore(ADMIN);
+    const admin = store.authenticate(ADMIN);
+    expect(admin?.name).toBe('admin');
+    for (const scope of [Scope.READ, Scope.RESOLVE, Scope.USE, Scope.ADMIN]) expect(hasScope(admin!, scope)).toBe(true);
+    expect(store.authenticate('admin-token-0123456788')).toBeUndefined();
+    expect(store.authenticate('')).toBeUndefined();
+  });
+
+  it('loads scoped tokens from JSON and YAML, by value or sha256', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pb-tokens-'));
+    const hashed = 'agent-token-abcdefghijkl';
+    writeFileSync(
+      join(dir, 'tokens.yaml'),
+      `tokens:\n  - name: agent\n    sha256: ${createHash('sha256').update(hashed).digest('hex')}\n    scopes: [use]\n    connectors: [DATABASE]\n`,
+    );
+    const store = TokenStore.fromSources(ADMIN, {
+      inline: JSON.stringify([{ name: 'reader', token: 'reader-token-abcdefgh', scopes: ['read'] }]),
+      file: join(dir, 'tokens.yaml'),
+    });
+    const reader = store.authenticate('reader-token-abcdefgh');
+    expect(reader?.name).toBe('reader');
+    expect(hasScope(reader!, Scope.READ)).toBe(true);
+    expect(hasScope(reader!, Scope.RESOLVE)).toBe(false);
+    const agent = store.authenticate(hashed);
+    expect(agent?.name).toBe('agent');
+    expect(mayUseConnector(agent!, 'DATABASE')).toBe(true);
+    expect(mayUseConnector(agent!, 'OTHER')).toBe(false);
+  });
+
+  it('names the bad entry without echoing token values', () => {
+    expect(() => TokenStore.fromSources(ADMIN, { inline: '[{"name":"x","token":"short","scopes":["use"]}]', file: undefined })).toThrow(
+      /PATCHBAY_TOKENS: 0\.token must be at least 16 characters/,
+    );
+    expect(() => TokenStore.fromSources(ADMIN, { inline: '[{"name":"x","token":"long-enough-token-1","scopes":["root"]}]', file: undefined })).toThrow(
+      /PATCHBAY_TOKENS: 0\.scopes\.0/,
+    );
+    expect(() => TokenStore.fromSources(ADMIN, { inline: '{not json', file: undefined })).toThrow(/PATCHBAY_TOKENS: not valid JSON/);
+  });
+});
