@@ -1,0 +1,40 @@
+import { CONFIG_ID_PATTERN, ErrorCode, PatchbayError } from '@patchbay/core';
+import type { PipeTransform } from '@nestjs/common';
+import { z } from 'zod';
+
+const sql = z.string({ invalid_type_error: 'must be a string of SQL', required_error: 'is required' }).min(1, 'must not be empty');
+const params = z.array(z.unknown(), { invalid_type_error: 'must be an array of values for $1, $2, ...' }).max(65_535).optional();
+const timeoutMs = z.number().int().min(1).optional();
+
+export const queryBodySchema = z
+  .object({
+    sql,
+    params,
+    rowMode: z.enum(['object', 'array']).optional(),
+    timeoutMs,
+  })
+  .strict();
+
+export const batchBodySchema = z
+  .object({
+    queries: z.array(z.object({ sql, params }).strict()).min(1, 'must hold at least one statement'),
+    transaction: z.boolean().optional(),
+    timeoutMs,
+  })
+  .strict();
+
+export const sessionBodySchema = z
+  .object({ ttlMs: z.number().int().min(100).optional() })
+  .strict()
+  .optional()
+  .transform((body) => body ?? {});
+
+/** Validates a `:configId` path parameter before anything else happens. */
+export class ConfigIdPipe implements PipeTransform<string, string> {
+  transform(value: string): string {
+    if (!CONFIG_ID_PATTERN.test(value)) {
+      throw new PatchbayError(ErrorCode.VALIDATION, `invalid configId '${value.slice(0, 80)}': start with a letter, then letters, digits or '_'`);
+    }
+    return value;
+  }
+}

@@ -1,0 +1,211 @@
+import { ErrorCode, PatchbayError } from '@patchbay/core';
+import { Pool, types, type PoolClient, type PoolConfig } from 'pg';
+import type { PoolSpec } from './pool-target';
+
+/** Figures shown in status answers and exported as gauges. */
+export interface PoolFigures {
+  total: number;
+  idle: number;
+  inUse: number;
+  waiting: number;
+  max: number;
+}
+
+/** A checked-out connection. `release(error)` destroys it instead of returning it. */
+export interface Lease {
+  client: PoolClient;
+  release(error?: unknown): void;
+}
+
+export interface PoolGenerationHooks {
+  /** An idle pooled connection failed (server restart, terminated backend). Never fatal. */
+  onIdleError(error: Error): void;
+  /** Time spent waiting for a connection, in seconds. */
+  onAcquired(seconds: number): void;
+}
+
+const BYTEA_OID = 17;
+/** Results go out as JSON: bytea as its `\x...` text form rather than a Buffer object. */
+const TYPE_PARSERS = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === BYTEA_OID ? (value: string) => value : types.getTypeParser(oid, format ?? 'text')) as typeof types.getTypeParser,
+};
+
+/**
+ * One `pg.Pool` built from one spec. A connector swaps generations on a URL or
+ * credential change; the old one drains: leases already handed out and callers already
+ * queued in pg's waiting list finish on it, and only then is it ended (ending a pg pool
+ * with a non-empty waiting queue strands those callers).
+ */
+export class PoolGeneration {
+  readonly pool: Pool;
+  /** Leases handed out or being acquired; drain waits for 0. */
+  private active = 0;
+  private draining = false;
+  private ended = false;
+  private readonly lastReleased = new WeakMap<PoolClient, number>();
+  private readonly settledWaiters = new Set<() => void>();
+
+  constructor(
+    readonly spec: PoolSpec,
+    applicationName: string,
+    private readonly hooks: PoolGenerationHooks,
+  ) {
+    const { target, settings } = spec;
+    const config: PoolConfig = {
+      host: target.host,
+      port: target.port,
+      database: target.database,
+      user: target.user,
+      max: settings.max,
+      min: settings.min,
+      idleTimeoutMillis: settings.idleTimeoutMs,
+      connectionTimeoutMillis: settings.acquireTimeoutMs,
+      statement_timeout: settings.statementTimeoutMs,
+      maxLifetimeSeconds: settings.maxLifetimeMs > 0 ? Math.max(1, Math.round(settings.maxLifetimeMs / 1000)) : 0,
+      application_name: applicationName,
+      keepAlive: true,
+      types: TYPE_PARSERS,
+    };
+    if (target.password !== undefined) config.password = target.password;
+    if (target.ssl) config.ssl = { rejectUnauthorized: false };
+    this.pool = new Pool(config);
+    // Without a listener an idle client's error (terminated backend, restart) is an
+    // uncaught 'error' event and takes the process down.
+    this.pool.on('error', (error) => this.hooks.onIdleError(error));
+  }
+
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  get isEnded(): boolean {
+    return this.ended;
+  }
+
+  figures(): PoolFigures {
+    const total = this.pool.totalCount;
+    const idle = this.pool.idleCount;
+    return { total, idle, inUse: total - idle, waiting: this.pool.waitingCount, max: this.spec.settings.max };
+  }
+
+  /**
+   * Checks out a connection, `SELECT 1`-checking it first when it sat idle longer than
+   * the spec's `healthCheckIdleMs`.
+   *
+   * @throws PatchbayError POOL_EXHAUSTED when every connection stayed busy for the
+   *   acquire timeout; the driver's error when the database cannot be reached.
+   */
+  async acquire(): Promise<Lease> {
+    if (this.ended) throw new PatchbayError(ErrorCode.UNAVAILABLE, 'pool is closed', { retryAfterSeconds: 1 });
+    this.active++;
+    let leased = false;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        const started = performance.now();
+        const fullAtStart = this.pool.totalCount >= this.spec.settings.max;
+        let client: PoolClient;
+        try {
+          client = await this.pool.connect();
+        } catch (error) {
+          throw this.acquireError(error, fullAtStart);
+        }
+        this.hooks.onAcquired((performance.now() - started) / 1000);
+        const idleSince = this.lastReleased.get(client);
+        const checkAfter = this.spec.settings.healthCheckIdleMs;
+        if (idleSince !== undefined && checkAfter > 0 && Date.now() - idleSince > checkAfter) {
+          try {
+            await client.query('SELECT 1');
+          } catch (error) {
+            client.release(error instanceof Error ? error : true);
+            if (attempt < this.spec.settings.max) continue;
+            throw error;
+          }
+        }
+        leased = true;
+        return this.leaseOf(client);
+      }
+    } finally {
+      if (!leased) this.settle();
+    }
+  }
+
+  /**
+   * Resolves once no lease is out and nobody waits in pg's queue (or after `timeoutMs`),
+   * then ends the pool. Call after new work stopped coming here.
+   */
+  async drain(timeoutMs: number): Promise<{ timedOut: boolean }> {
+    this.draining = true;
+    let timedOut = false;
+    if (!this.isIdle()) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          timedOut = true;
+          this.settledWaiters.delete(check);
+          resolve();
+        }, timeoutMs);
+        timer.unref();
+        const check = (): void => {
+          if (!this.isIdle()) return;
+          clearTimeout(timer);
+          this.settledWaiters.delete(check);
+          resolve();
+        };
+        this.settledWaiters.add(check);
+      });
+    }
+    await this.end();
+    return { timedOut };
+  }
+
+  /** Ends the pool now (idle connections close; leases out are destroyed on release). */
+  async end(): Promise<void> {
+    if (this.ended) return;
+    this.ended = true;
+    await this.pool.end().catch(() => undefined);
+  }
+
+  private isIdle(): boolean {
+    return this.active === 0 && this.pool.waitingCount === 0;
+  }
+
+  private settle(): void {
+    this.active--;
+    if (this.settledWaiters.size === 0) return;
+    // Deferred: pg moves the next waiter out of its queue right after a release.
+    setImmediate(() => {
+      for (const check of [...this.settledWaiters]) check();
+    });
+  }
+
+  private leaseOf(client: PoolClient): Lease {
+    let released = false;
+    return {
+      client,
+      release: (error?: unknown) => {
+        if (released) return;
+        released = true;
+        if (error === undefined) this.lastReleased.set(client, Date.now());
+        client.release(error === undefined ? undefined : error instanceof Error ? error : true);
+        this.settle();
+      },
+    };
+  }
+
+  private acquireError(error: unknown, fullAtStart: boolean): unknown {
+    if (error instanceof Error && /timeout exceeded when trying to connect/i.test(error.message)) {
+      const figures = this.figures();
+      if (fullAtStart || figures.total >= figures.max) {
+        return new PatchbayError(
+          ErrorCode.POOL_EXHAUSTED,
+          `all ${figures.max} connections stayed busy for ${this.spec.settings.acquireTimeoutMs} ms`,
+          { retryAfterSeconds: 1, details: { max: figures.max, waiting: figures.waiting } },
+        );
+      }
+      return Object.assign(new Error(`database did not accept a connection within ${this.spec.settings.acquireTimeoutMs} ms`), {
+        code: 'ETIMEDOUT',
+      });
+    }
+    return error;
+  }
+}

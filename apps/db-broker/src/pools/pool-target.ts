@@ -1,0 +1,115 @@
+import { createHash } from 'node:crypto';
+import { ErrorCode, PatchbayError, type ResolvedConnector } from '@patchbay/core';
+import { z } from 'zod';
+import type { BrokerSettings } from '../config/broker-settings';
+
+/** Where a pool connects. `password` never leaves this object except into pg. */
+export interface PoolTarget {
+  host: string;
+  port: number;
+  database: string;
+  user: string;
+  password: string | undefined;
+  ssl: boolean;
+}
+
+/** Pool sizing and timing of one connector, after defaults. All durations in ms. */
+export interface PoolSettings {
+  max: number;
+  min: number;
+  idleTimeoutMs: number;
+  acquireTimeoutMs: number;
+  statementTimeoutMs: number;
+  /** 0 = connections live until idle or broken. */
+  maxLifetimeMs: number;
+  healthCheckIdleMs: number;
+  breakerFailures: number;
+  breakerRecoveryMs: number;
+  maxSessions: number;
+}
+
+/** Everything a pool is built from; a change of `fingerprint` means a hot swap. */
+export interface PoolSpec {
+  target: PoolTarget;
+  settings: PoolSettings;
+  /** sha256 over target (password included) and settings. */
+  fingerprint: string;
+  /** `postgres://user@host:port/db`, safe to log and return. */
+  display: string;
+}
+
+const ms = z.number().int().min(0);
+const optionsSchema = z
+  .object({
+    max: z.number().int().min(1).max(1000).optional(),
+    min: z.number().int().min(0).max(1000).optional(),
+    idleTimeoutMs: ms.optional(),
+    acquireTimeoutMs: z.number().int().min(1).optional(),
+    statementTimeoutMs: z.number().int().min(1).optional(),
+    maxLifetimeMs: ms.optional(),
+    healthCheckIdleMs: ms.optional(),
+    breakerFailures: z.number().int().min(1).optional(),
+    breakerRecoveryMs: z.number().int().min(10).optional(),
+    maxSessions: z.number().int().min(0).optional(),
+    database: z.string().min(1).optional(),
+  })
+  .passthrough();
+
+const DEFAULT_PORT = 5432;
+
+/**
+ * Builds the pool spec of a resolved `database` connector: the url (a `postgres://` URL,
+ * or a bare host as stack mode builds it) with `credentials` merged in, and `options`
+ * with the broker's defaults.
+ *
+ * @throws PatchbayError VALIDATION when the url or an option is unusable.
+ */
+export function poolSpecOf(connector: ResolvedConnector, defaults: BrokerSettings): PoolSpec {
+  if (!connector.url) {
+    throw new PatchbayError(ErrorCode.VALIDATION, `database connector '${connector.configId}' resolves to no url`);
+  }
+  const parsedOptions = optionsSchema.safeParse(connector.options ?? {});
+  if (!parsedOptions.success) {
+    const issue = parsedOptions.error.issues[0];
+    throw new PatchbayError(ErrorCode.VALIDATION, `database connector '${connector.configId}': options.${issue?.path.join('.') ?? ''} ${issue?.message ?? 'invalid'}`);
+  }
+  const options = parsedOptions.data;
+  const raw = /^[a-z][a-z0-9+.-]*:\/\//i.test(connector.url) ? connector.url : `postgres://${connector.url}`;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new PatchbayError(ErrorCode.VALIDATION, `database connector '${connector.configId}' has an unparsable url`);
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    throw new PatchbayError(ErrorCode.VALIDATION, `database connector '${connector.configId}' url must be postgres://host:port/dbname`);
+  }
+  const fromPath = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  const sslMode = url.searchParams.get('sslmode');
+  const target: PoolTarget = {
+    host: url.hostname.replace(/^\[|\]$/g, ''),
+    port: url.port ? Number(url.port) : DEFAULT_PORT,
+    database: fromPath || options.database || 'postgres',
+    user: connector.credentials?.username ?? (url.username ? decodeURIComponent(url.username) : 'postgres'),
+    password: connector.credentials?.password ?? (url.password ? decodeURIComponent(url.password) : undefined),
+    ssl: sslMode === 'require' || sslMode === 'verify-ca' || sslMode === 'verify-full',
+  };
+  const max = options.max ?? 10;
+  const settings: PoolSettings = {
+    max,
+    min: Math.min(options.min ?? 0, max),
+    idleTimeoutMs: options.idleTimeoutMs ?? 30_000,
+    acquireTimeoutMs: options.acquireTimeoutMs ?? 5_000,
+    statementTimeoutMs: options.statementTimeoutMs ?? defaults.statementTimeoutMs,
+    maxLifetimeMs: options.maxLifetimeMs ?? 0,
+    healthCheckIdleMs: options.healthCheckIdleMs ?? defaults.healthCheckIdleMs,
+    breakerFailures: options.breakerFailures ?? defaults.breakerFailures,
+    breakerRecoveryMs: options.breakerRecoveryMs ?? defaults.breakerRecoveryMs,
+    // Sessions pin connections; keep at least half the pool for plain queries.
+    maxSessions: options.maxSessions ?? Math.max(1, Math.floor(max / 2)),
+  };
+  const fingerprint = createHash('sha256').update(JSON.stringify({ target, settings })).digest('hex');
+  const host = target.host.includes(':') ? `[${target.host}]` : target.host;
+  const display = `postgres://${encodeURIComponent(target.user)}@${host}:${target.port}/${encodeURIComponent(target.database)}`;
+  return { target, settings, fingerprint, display };
+}

@@ -1,0 +1,87 @@
+import { ErrorCode, PatchbayError } from '@patchbay/core';
+import type { PoolClient, QueryResult } from 'pg';
+
+export type RowMode = 'object' | 'array';
+
+/** One statement as the API receives it. */
+export interface Statement {
+  sql: string;
+  params?: unknown[] | undefined;
+  rowMode?: RowMode | undefined;
+}
+
+/** One statement's answer, as the API returns it. */
+export interface StatementResult {
+  command: string;
+  rowCount: number | null;
+  rows: unknown[];
+  fields: { name: string; dataTypeID: number }[];
+}
+
+/** Extra time the client waits past the server-side statement timeout before giving up on a silent server. */
+const CLIENT_GRACE_MS = 5_000;
+
+/**
+ * Runs one statement over the extended protocol: parameters are always bound, never
+ * interpolated, and several statements in one string are refused by the server
+ * (`cannot insert multiple commands into a prepared statement`, 42601 -> 400).
+ */
+export async function execute(client: PoolClient, statement: Statement, statementTimeoutMs: number): Promise<QueryResult> {
+  const config = {
+    text: statement.sql,
+    values: statement.params ?? [],
+    queryMode: 'extended',
+    query_timeout: statementTimeoutMs + CLIENT_GRACE_MS,
+    ...(statement.rowMode === 'array' ? { rowMode: 'array' } : {}),
+  };
+  return client.query(config as unknown as { text: string; values: unknown[] });
+}
+
+/**
+ * Runs `work` with `statement_timeout` set to `timeoutMs` when it differs from the
+ * connection's default, and sets it back afterwards (the connection returns to a pool).
+ */
+export async function withStatementTimeout<T>(client: PoolClient, timeoutMs: number, connectionDefaultMs: number, work: () => Promise<T>): Promise<T> {
+  if (timeoutMs === connectionDefaultMs) return work();
+  await client.query("SELECT set_config('statement_timeout', $1, false)", [String(timeoutMs)]);
+  try {
+    return await work();
+  } finally {
+    await client.query("SELECT set_config('statement_timeout', $1, false)", [String(connectionDefaultMs)]);
+  }
+}
+
+/**
+ * Shapes a driver result and enforces the row limit.
+ * @throws PatchbayError PAYLOAD_TOO_LARGE past `maxRows` (the statement has run: send
+ *   writes in a transactional batch to have them rolled back by this limit).
+ */
+export function shapeResult(result: QueryResult, maxRows: number): StatementResult {
+  const rows = result.rows as unknown[];
+  if (rows.length > maxRows) {
+    throw new PatchbayError(ErrorCode.PAYLOAD_TOO_LARGE, `result has ${rows.length} rows, the limit is ${maxRows}: add a LIMIT or page with WHERE/OFFSET`, {
+      details: { maxRows, rows: rows.length },
+    });
+  }
+  return {
+    command: result.command,
+    rowCount: result.rowCount,
+    rows,
+    fields: (result.fields ?? []).map((field) => ({ name: field.name, dataTypeID: field.dataTypeID })),
+  };
+}
+
+/**
+ * Serializes an answer once and enforces the response size limit.
+ * @throws PatchbayError PAYLOAD_TOO_LARGE past `maxBytes`.
+ */
+export function serializeBody(body: unknown, maxBytes: number): string {
+  const text = JSON.stringify(body);
+  // Cheap bound first: UTF-8 is at most 3 bytes per UTF-16 code unit.
+  if (text.length * 3 > maxBytes && Buffer.byteLength(text) > maxBytes) {
+    throw new PatchbayError(ErrorCode.PAYLOAD_TOO_LARGE, `response would be ${Buffer.byteLength(text)} bytes, the limit is ${maxBytes}: select fewer rows or columns`, {
+      details: { maxResponseBytes: maxBytes },
+    });
+  }
+  return text;
+}

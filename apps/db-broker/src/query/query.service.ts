@@ -1,0 +1,154 @@
+import { ErrorCode, PatchbayError } from '@patchbay/core';
+import type { Principal } from '@patchbay/nest';
+import { assertMayUse } from '../auth/access';
+import type { BrokerSettings } from '../config/broker-settings';
+import { isPgServerError, toBrokerError } from '../errors/pg-errors';
+import { BrokerMetrics, type MetricsRef } from '../metrics/broker-metrics';
+import type { ConnectorPool } from '../pools/connector-pool';
+import type { PoolManager } from '../pools/pool-manager';
+import { execute, shapeResult, withStatementTimeout, type RowMode, type StatementResult } from './execute';
+import { assertPoolSafe, assertSqlLength } from './statements';
+
+export interface QueryInput {
+  sql: string;
+  params?: unknown[] | undefined;
+  rowMode?: RowMode | undefined;
+  timeoutMs?: number | undefined;
+}
+
+export interface QueryOutput extends StatementResult {
+  durationMs: number;
+}
+
+export interface BatchInput {
+  queries: { sql: string; params?: unknown[] | undefined }[];
+  transaction?: boolean | undefined;
+  timeoutMs?: number | undefined;
+}
+
+export interface BatchOutput {
+  results: StatementResult[];
+  durationMs: number;
+}
+
+function elapsedMs(started: number): number {
+  return Math.round((performance.now() - started) * 1000) / 1000;
+}
+
+/** Stateless queries and batches on pooled connections. */
+export class QueryService {
+  constructor(
+    private readonly pools: PoolManager,
+    private readonly settings: BrokerSettings,
+    private readonly metricsRef: MetricsRef,
+  ) {}
+
+  /** Resolves the connector for a caller allowed to use it. */
+  poolFor(principal: Principal, configId: string): ConnectorPool {
+    assertMayUse(principal, configId);
+    return this.pools.get(configId);
+  }
+
+  /** Effective statement timeout of a request. */
+  timeoutFor(pool: ConnectorPool, timeoutMs: number | undefined): number {
+    if (timeoutMs === undefined) return pool.spec.settings.statementTimeoutMs;
+    if (timeoutMs > this.settings.maxTimeoutMs) {
+      throw new PatchbayError(ErrorCode.VALIDATION, `timeoutMs must be at most ${this.settings.maxTimeoutMs}`);
+    }
+    return timeoutMs;
+  }
+
+  async query(principal: Principal, configId: string, input: QueryInput): Promise<QueryOutput> {
+    assertSqlLength(input.sql, this.settings.maxSqlLength, 'sql');
+    assertPoolSafe(input.sql, 'sql');
+    const pool = this.poolFor(principal, configId);
+    const timeout = this.timeoutFor(pool, input.timeoutMs);
+    const defaultTimeout = pool.spec.settings.statementTimeoutMs;
+    const started = performance.now();
+    try {
+      const result = await pool.run(
+        (lease) => withStatementTimeout(lease.client, timeout, defaultTimeout, () => execute(lease.client, input, timeout)),
+        { timeoutCounts: input.timeoutMs === undefined },
+      );
+      const shaped = shapeResult(result, this.settings.maxRows);
+      this.record(configId, 'query', started, undefined);
+      return { ...shaped, durationMs: elapsedMs(started) };
+    } catch (error) {
+      this.record(configId, 'query', started, error);
+      throw toBrokerError(error);
+    }
+  }
+
+  /**
+   * Runs statements in order on one connection; with `transaction` (default) inside
+   * BEGIN/COMMIT, rolled back entirely on the first error or limit breach.
+   */
+  async batch(principal: Principal, configId: string, input: BatchInput): Promise<BatchOutput> {
+    if (input.queries.length === 0) throw new PatchbayError(ErrorCode.VALIDATION, 'queries must hold at least one statement');
+    if (input.queries.length > this.settings.maxBatch) {
+      throw new PatchbayError(ErrorCode.PAYLOAD_TOO_LARGE, `a batch holds at most ${this.settings.maxBatch} statements, got ${input.queries.length}`);
+    }
+    input.queries.forEach((query, index) => {
+      assertSqlLength(query.sql, this.settings.maxSqlLength, `queries.${index}.sql`);
+      assertPoolSafe(query.sql, `queries.${index}.sql`);
+    });
+    const transaction = input.transaction ?? true;
+    const pool = this.poolFor(principal, configId);
+    const timeout = this.timeoutFor(pool, input.timeoutMs);
+    const defaultTimeout = pool.spec.settings.statementTimeoutMs;
+    const started = performance.now();
+    let failedIndex: number | undefined;
+    try {
+      const results = await pool.run(
+        async (lease) => {
+          const client = lease.client;
+          const runAll = async (): Promise<StatementResult[]> => {
+            const out: StatementResult[] = [];
+            let rows = 0;
+            for (const [index, query] of input.queries.entries()) {
+              failedIndex = index;
+              const shaped = shapeResult(await execute(client, query, timeout), this.settings.maxRows - rows);
+              rows += shaped.rows.length;
+              out.push(shaped);
+            }
+            failedIndex = undefined;
+            return out;
+          };
+          if (!transaction) return withStatementTimeout(client, timeout, defaultTimeout, runAll);
+          await client.query('BEGIN');
+          try {
+            if (timeout !== defaultTimeout) await client.query(`SET LOCAL statement_timeout = ${Math.floor(timeout)}`);
+            const out = await runAll();
+            await client.query('COMMIT');
+            return out;
+          } catch (error) {
+            await client.query('ROLLBACK').catch(() => undefined);
+            throw error;
+          }
+        },
+        { timeoutCounts: input.timeoutMs === undefined },
+      );
+      this.record(configId, 'batch', started, undefined);
+      return { results, durationMs: elapsedMs(started) };
+    } catch (error) {
+      this.record(configId, 'batch', started, error);
+      const mapped = toBrokerError(error);
+      if (failedIndex === undefined || (!isPgServerError(error) && mapped.code !== ErrorCode.PAYLOAD_TOO_LARGE)) throw mapped;
+      return Promise.reject(
+        new PatchbayError(mapped.code, `queries.${failedIndex}: ${mapped.message}${transaction ? ' (batch rolled back)' : ''}`, {
+          details: { ...mapped.details, index: failedIndex, rolledBack: transaction },
+          cause: error,
+          ...(mapped.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: mapped.retryAfterSeconds }),
+        }),
+      );
+    }
+  }
+
+  private record(configId: string, kind: string, started: number, error: unknown): void {
+    const metrics = this.metricsRef.current;
+    if (!metrics) return;
+    const outcome = error === undefined ? 'ok' : 'error';
+    metrics.queryDuration.record((performance.now() - started) / 1000, { connector: configId, kind, outcome });
+    if (error !== undefined) metrics.queryErrors.add(1, { connector: configId, class: BrokerMetrics.errorClass(error) });
+  }
+}

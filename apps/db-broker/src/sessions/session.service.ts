@@ -1,0 +1,216 @@
+import { randomBytes } from 'node:crypto';
+import { ErrorCode, PatchbayError } from '@patchbay/core';
+import type { Principal } from '@patchbay/nest';
+import type { Logger } from 'pino';
+import type { BrokerSettings } from '../config/broker-settings';
+import { isConnectionError, toBrokerError } from '../errors/pg-errors';
+import type { MetricsRef } from '../metrics/broker-metrics';
+import type { ConnectorPool } from '../pools/connector-pool';
+import type { Lease } from '../pools/pool-generation';
+import { execute, shapeResult, withStatementTimeout, type RowMode, type StatementResult } from '../query/execute';
+import type { QueryService } from '../query/query.service';
+import { assertSqlLength } from '../query/statements';
+
+interface Session {
+  id: string;
+  configId: string;
+  /** Principal name of the creator; nobody else can see or use the session. */
+  owner: string;
+  pool: ConnectorPool;
+  lease: Lease;
+  ttlMs: number;
+  expiresAt: number;
+  timer: NodeJS.Timeout | undefined;
+  /** Operations on one connection run one after another. */
+  queue: Promise<unknown>;
+  busy: number;
+  ended: boolean;
+}
+
+export interface SessionInfo {
+  sessionId: string;
+  configId: string;
+  expiresAt: string;
+}
+
+export interface SessionQueryOutput extends StatementResult {
+  durationMs: number;
+  expiresAt: string;
+}
+
+/**
+ * Interactive sessions: one connection pinned to a caller, inside a transaction that
+ * `commit` / `rollback` end (a new one begins at once) and `close` rolls back. An idle
+ * session is rolled back and released after its TTL. A session belongs to the principal
+ * that opened it: anyone else gets 404, as if it did not exist.
+ */
+export class SessionService {
+  private readonly sessions = new Map<string, Session>();
+
+  constructor(
+    private readonly queries: QueryService,
+    private readonly settings: BrokerSettings,
+    private readonly logger: Logger,
+    private readonly metricsRef: MetricsRef,
+  ) {}
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  async open(principal: Principal, configId: string, options: { ttlMs?: number | undefined }): Promise<SessionInfo> {
+    const pool = this.queries.poolFor(principal, configId);
+    const ttlMs = options.ttlMs ?? this.settings.sessionTtlMs;
+    if (ttlMs > this.settings.maxTimeoutMs) throw new PatchbayError(ErrorCode.VALIDATION, `ttlMs must be at most ${this.settings.maxTimeoutMs}`);
+    const limit = pool.spec.settings.maxSessions;
+    if (pool.openSessions >= limit) {
+      throw new PatchbayError(ErrorCode.RATE_LIMITED, `connector '${configId}' already has ${limit} open sessions (its limit): close one or wait for one to expire`, {
+        retryAfterSeconds: 1,
+        details: { maxSessions: limit },
+      });
+    }
+    pool.openSessions++;
+    let lease: Lease;
+    try {
+      lease = await pool.lease();
+    } catch (error) {
+      pool.openSessions--;
+      throw toBrokerError(error);
+    }
+    try {
+      await lease.client.query('BEGIN');
+    } catch (error) {
+      pool.openSessions--;
+      lease.release(error);
+      pool.reportConnectionError(error);
+      throw toBrokerError(error);
+    }
+    const session: Session = {
+      id: `ses_${randomBytes(16).toString('base64url')}`,
+      configId,
+      owner: principal.name,
+      pool,
+      lease,
+      ttlMs,
+      expiresAt: 0,
+      timer: undefined,
+      queue: Promise.resolve(),
+      busy: 0,
+      ended: false,
+    };
+    this.sessions.set(session.id, session);
+    this.touch(session);
+    this.metricsRef.current?.sessions.add(1, { connector: configId, event: 'opened' });
+    return this.info(session);
+  }
+
+  async query(
+    principal: Principal,
+    configId: string,
+    sessionId: string,
+    input: { sql: string; params?: unknown[] | undefined; rowMode?: RowMode | undefined; timeoutMs?: number | undefined },
+  ): Promise<SessionQueryOutput> {
+    assertSqlLength(input.sql, this.settings.maxSqlLength, 'sql');
+    const session = this.find(principal, configId, sessionId);
+    const timeout = this.queries.timeoutFor(session.pool, input.timeoutMs);
+    const started = performance.now();
+    const result = await this.step(session, async (client) =>
+      shapeResult(
+        await withStatementTimeout(client, timeout, session.pool.spec.settings.statementTimeoutMs, () => execute(client, input, timeout)),
+        this.settings.maxRows,
+      ),
+    );
+    return { ...result, durationMs: Math.round((performance.now() - started) * 1000) / 1000, expiresAt: new Date(session.expiresAt).toISOString() };
+  }
+
+  /** Ends the current transaction (COMMIT or ROLLBACK) and begins the next one. */
+  async finish(principal: Principal, configId: string, sessionId: string, how: 'commit' | 'rollback'): Promise<SessionInfo & { result: string }> {
+    const session = this.find(principal, configId, sessionId);
+    const command = await this.step(session, async (client) => {
+      const done = await client.query(how === 'commit' ? 'COMMIT' : 'ROLLBACK');
+      await client.query('BEGIN');
+      // COMMIT of a failed transaction answers ROLLBACK: tell the caller.
+      return done.command;
+    });
+    return { ...this.info(session), result: command };
+  }
+
+  /** Rolls back whatever is open and releases the connection. */
+  async close(principal: Principal, configId: string, sessionId: string): Promise<{ sessionId: string; closed: true }> {
+    const session = this.find(principal, configId, sessionId);
+    await this.end(session, 'closed');
+    return { sessionId, closed: true };
+  }
+
+  /** Shutdown: every session is rolled back and released. */
+  async closeAll(): Promise<void> {
+    await Promise.all([...this.sessions.values()].map((session) => this.end(session, 'shutdown')));
+  }
+
+  private find(principal: Principal, configId: string, sessionId: string): Session {
+    const session = this.sessions.get(sessionId);
+    if (!session || session.ended || session.owner !== principal.name || session.configId !== configId) {
+      throw PatchbayError.notFound(`session '${sessionId.slice(0, 64)}'`);
+    }
+    return session;
+  }
+
+  /** Runs one operation on the session's connection, after the ones before it. */
+  private step<T>(session: Session, work: (client: Lease['client']) => Promise<T>): Promise<T> {
+    session.busy++;
+    const run = session.queue.then(async () => {
+      if (session.ended) throw PatchbayError.notFound(`session '${session.id}'`);
+      try {
+        return await work(session.lease.client);
+      } catch (error) {
+        if (isConnectionError(error)) {
+          session.pool.reportConnectionError(error);
+          await this.end(session, 'connection lost', error);
+        }
+        throw toBrokerError(error);
+      } finally {
+        session.busy--;
+        this.touch(session);
+      }
+    });
+    session.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private touch(session: Session): void {
+    if (session.ended) return;
+    session.expiresAt = Date.now() + session.ttlMs;
+    if (session.timer) clearTimeout(session.timer);
+    session.timer = setTimeout(() => this.expire(session), session.ttlMs);
+    session.timer.unref();
+  }
+
+  private expire(session: Session): void {
+    if (session.ended) return;
+    if (session.busy > 0) return this.touch(session);
+    void this.end(session, 'expired');
+  }
+
+  private async end(session: Session, reason: string, error?: unknown): Promise<void> {
+    if (session.ended) return;
+    session.ended = true;
+    if (session.timer) clearTimeout(session.timer);
+    this.sessions.delete(session.id);
+    let releaseError: unknown = error;
+    if (releaseError === undefined) {
+      // Wait for a running statement: ROLLBACK queues behind it on the same connection.
+      await session.queue;
+      await session.lease.client.query('ROLLBACK').catch((rollbackError: unknown) => {
+        releaseError = rollbackError;
+      });
+    }
+    session.lease.release(releaseError);
+    session.pool.openSessions--;
+    this.metricsRef.current?.sessions.add(1, { connector: session.configId, event: reason.replace(/\s+/g, '_') });
+    this.logger.info({ configId: session.configId, sessionId: session.id, reason }, 'session ended');
+  }
+
+  private info(session: Session): SessionInfo {
+    return { sessionId: session.id, configId: session.configId, expiresAt: new Date(session.expiresAt).toISOString() };
+  }
+}

@@ -1,0 +1,2 @@
+/** Injection token of the broker's BrokerSettings. */
+export const BROKER_SETTINGS = Symbol('BROKER_SETTINGS');
