@@ -1,0 +1,47 @@
+import { Controller, Get, Inject } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { RequireScopes, Scope } from '@patchbay/nest';
+import { UpstreamSet } from '../upstreams/upstream-set';
+
+/** What operators see about one connector: never its headers or key. */
+export interface UpstreamStatus {
+  configId: string;
+  source: string;
+  origin: string;
+  revision: number;
+  models: readonly string[] | null;
+  priority: number;
+  weight: number;
+  state: string;
+  breaker: Record<string, unknown>;
+  coolingDownUntil: string | null;
+  probe: { ok: boolean; at: string; error?: string } | null;
+}
+
+@ApiTags('upstreams')
+@ApiBearerAuth()
+@Controller('v1/upstreams')
+export class UpstreamsController {
+  constructor(@Inject(UpstreamSet) private readonly upstreams: UpstreamSet) {}
+
+  @Get()
+  @RequireScopes(Scope.READ)
+  @ApiOperation({ summary: 'Connectors the proxy routes to, with breaker, connection state and probe results' })
+  list(): { items: UpstreamStatus[] } {
+    return {
+      items: this.upstreams.list().map((u) => ({
+        configId: u.configId,
+        source: u.spec.source,
+        origin: u.origin,
+        revision: u.spec.revision,
+        models: u.models ?? u.probedModels ?? null,
+        priority: u.priority,
+        weight: u.weight,
+        state: u.state.state,
+        breaker: { ...u.breaker.stats() },
+        coolingDownUntil: u.cooldownUntil > Date.now() ? new Date(u.cooldownUntil).toISOString() : null,
+        probe: u.probe ? { ok: u.probe.ok, at: u.probe.at.toISOString(), ...(u.probe.error ? { error: u.probe.error } : {}) } : null,
+      })),
+    };
+  }
+}

@@ -1,0 +1,54 @@
+import { SseRelay } from './sse-relay';
+import { usageFromJsonBody } from './usage';
+
+const chunk = (content: string) => `data: {"id":"c","choices":[{"index":0,"delta":{"content":"${content}"}}],"usage":null}\n\n`;
+const usageChunk = 'data: {"id":"c","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}\n\n';
+const done = 'data: [DONE]\n\n';
+
+function relay(strip: boolean): { relay: SseRelay; out: () => string } {
+  const parts: Buffer[] = [];
+  const r = new SseRelay({ stripUsageChunk: strip, emit: (b) => parts.push(Buffer.from(b)) });
+  return { relay: r, out: () => Buffer.concat(parts).toString() };
+}
+
+describe('SseRelay', () => {
+  it('forwards events unchanged and notes usage and [DONE]', () => {
+    const { relay: r, out } = relay(false);
+    const text = chunk('a') + chunk('b') + usageChunk + done;
+    r.push(Buffer.from(text));
+    expect(out()).toBe(text);
+    expect(r.usage).toEqual({ promptTokens: 3, completionTokens: 2, totalTokens: 5 });
+    expect(r.sawDone).toBe(true);
+  });
+
+  it('strips only the usage chunk the client did not ask for', () => {
+    const { relay: r, out } = relay(true);
+    r.push(Buffer.from(chunk('a') + usageChunk + done));
+    expect(out()).toBe(chunk('a') + done);
+    expect(r.usage?.totalTokens).toBe(5);
+  });
+
+  it('holds a partial event until it completes, across chunk boundaries', () => {
+    const { relay: r, out } = relay(true);
+    const text = chunk('a') + usageChunk + done;
+    for (let i = 0; i < text.length; i += 7) r.push(Buffer.from(text.slice(i, i + 7)));
+    expect(out()).toBe(chunk('a') + done);
+    expect(r.sawDone).toBe(true);
+  });
+
+  it('handles CRLF framing and a missing [DONE]', () => {
+    const { relay: r, out } = relay(false);
+    r.push(Buffer.from('data: {"choices":[]}\r\n\r\ndata: partial'));
+    r.finish();
+    expect(out()).toBe('data: {"choices":[]}\r\n\r\ndata: partial');
+    expect(r.sawDone).toBe(false);
+  });
+});
+
+describe('usageFromJsonBody', () => {
+  it('reads the top-level usage of a response body', () => {
+    const body = Buffer.from(JSON.stringify({ data: [{ embedding: [0.1, 0.2], note: '"usage" {' }], usage: { prompt_tokens: 7, total_tokens: 7 } }));
+    expect(usageFromJsonBody(body)).toEqual({ promptTokens: 7, completionTokens: 0, totalTokens: 7 });
+    expect(usageFromJsonBody(Buffer.from('{"usage":null}'))).toBeUndefined();
+  });
+});
