@@ -1,0 +1,95 @@
+import 'reflect-metadata';
+import { resolve } from 'node:path';
+import {
+  ConfigError,
+  GrpcServer,
+  MetricsService,
+  TokenStore,
+  createApp,
+  createBus,
+  createConnectorWatcher,
+  createLogger,
+  listen,
+  loadConfig,
+} from '@patchbay/nest';
+import { BrokerModule, type BrokerRuntime } from './app.module';
+import { registerMcpGrpc } from './grpc/mcp.grpc';
+import { McpEndpoint, mcpErrorRenderer } from './mcp/mcp-endpoint';
+import { ToolCalls } from './mcp/tool-calls';
+import { serverMetrics } from './metrics';
+import { BROKER_ENV } from './settings';
+import { ServerManager } from './upstream/server-manager';
+
+async function main(): Promise<void> {
+  const { config, extra } = loadConfig({ service: 'mcp-broker', ports: { http: 7400, grpc: 7401 }, extra: BROKER_ENV });
+  const logger = createLogger(config.service.name, config.logLevel);
+  const bus = createBus(config, logger);
+  const workdir = resolve(extra.PATCHBAY_MCP_WORKDIR ?? process.cwd());
+  const manager = new ServerManager({
+    settings: {
+      connectTimeoutMs: extra.PATCHBAY_MCP_CONNECT_TIMEOUT_MS,
+      healthIntervalMs: extra.PATCHBAY_MCP_HEALTH_INTERVAL_MS,
+      healthTimeoutMs: extra.PATCHBAY_MCP_HEALTH_TIMEOUT_MS,
+      maxRetries: extra.PATCHBAY_MCP_MAX_RETRIES,
+      retryInitialMs: extra.PATCHBAY_MCP_RETRY_INITIAL_MS,
+      retryMaxMs: Math.max(extra.PATCHBAY_MCP_RETRY_MAX_MS, extra.PATCHBAY_MCP_RETRY_INITIAL_MS),
+      breakerFailures: extra.PATCHBAY_MCP_BREAKER_FAILURES,
+      breakerRecoveryMs: extra.PATCHBAY_MCP_BREAKER_RECOVERY_MS,
+      drainTimeoutMs: Math.max(1000, config.shutdownTimeoutMs / 2),
+    },
+    defaults: { workdir, dataDir: config.dataDir, callTimeoutMs: extra.PATCHBAY_MCP_CALL_TIMEOUT_MS },
+    bus,
+    source: { service: config.service.name, instance: config.service.instance },
+    logger,
+  });
+  const watcher = createConnectorWatcher(config, bus, logger, ['agent_tool']);
+  const runtime: BrokerRuntime = { manager, watcher };
+  const app = await createApp(BrokerModule.forRoot({ config, logger, bus }, runtime), {
+    config,
+    logger,
+    title: 'Patchbay mcp-broker',
+    description: 'MCP server connections (stdio, Streamable HTTP) and one aggregated MCP endpoint at /mcp.',
+    errorRenderers: [mcpErrorRenderer],
+  });
+  manager.metrics = serverMetrics(app.get(MetricsService), manager);
+  const calls = app.get(ToolCalls);
+  const endpoint = new McpEndpoint(
+    manager,
+    calls,
+    app.get(TokenStore),
+    { stateless: extra.PATCHBAY_MCP_STATELESS, jsonResponse: extra.PATCHBAY_MCP_JSON_RESPONSE, sessionIdleMs: extra.PATCHBAY_MCP_SESSION_IDLE_MS },
+    logger,
+  );
+  runtime.endpoint = endpoint;
+  endpoint.register(app.getHttpAdapter().getInstance());
+
+  watcher.on('upsert', (connector) => manager.upsert(connector));
+  watcher.on('delete', (configId) => manager.delete(configId));
+  await watcher.start();
+
+  const grpc = new GrpcServer(app.get(TokenStore), logger);
+  registerMcpGrpc(grpc, manager, calls);
+  const grpcPort = await grpc.listen(config.service.host, config.service.grpcPort);
+  const url = await listen(app, config, logger, [() => grpc.close(config.shutdownTimeoutMs / 2)]);
+  logger.info(
+    {
+      url,
+      mcp: `${url}/mcp`,
+      grpcPort,
+      registry: config.registryUrl,
+      bus: config.redisUrl ? 'redis' : 'in-memory',
+      stateless: extra.PATCHBAY_MCP_STATELESS,
+      workdir,
+    },
+    'mcp-broker listening',
+  );
+}
+
+main().catch((error: unknown) => {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`mcp-broker: ${error.message}\n`);
+  } else {
+    process.stderr.write(`mcp-broker failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  }
+  process.exit(1);
+});

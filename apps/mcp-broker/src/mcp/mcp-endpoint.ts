@@ -1,0 +1,257 @@
+import { randomUUID } from 'node:crypto';
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import {
+  CallToolRequestSchema,
+  GetPromptRequestSchema,
+  ListPromptsRequestSchema,
+  ListResourcesRequestSchema,
+  ListResourceTemplatesRequestSchema,
+  ListToolsRequestSchema,
+  McpError,
+  ReadResourceRequestSchema,
+  ErrorCode as RpcCode,
+  isInitializeRequest,
+  type ServerNotification,
+  type ServerRequest,
+} from '@modelcontextprotocol/sdk/types.js';
+import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
+import { ErrorCode, PatchbayError } from '@patchbay/core';
+import { Scope, assertScopes, bearerToken, mayUseConnector, type Principal, type TokenStore } from '@patchbay/nest';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import type { ServerManager } from '../upstream/server-manager';
+import type { UpstreamServer } from '../upstream/upstream-server';
+import { mcpErrorRenderer, toMcpError } from './rpc-errors';
+import type { ToolCalls } from './tool-calls';
+
+export interface McpEndpointSettings {
+  /** No sessions: every POST is handled on its own (horizontal scaling without affinity). */
+  stateless: boolean;
+  /** Answer POSTs with one JSON body instead of an SSE stream (no mid-call notifications). */
+  jsonResponse: boolean;
+  /** Sessions idle this long are closed. */
+  sessionIdleMs: number;
+}
+
+interface DownstreamSession {
+  id: string;
+  transport: StreamableHTTPServerTransport;
+  server: Server;
+  principal: Principal;
+  lastSeen: number;
+}
+
+type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
+
+const SERVER_INFO = { name: 'patchbay-mcp-broker', version: '0.1.0' };
+const INSTRUCTIONS =
+  'Tools, prompts and resources of every connected MCP server, named <serverId>__<name>. ' +
+  'Call patchbay__servers to see the servers and their state.';
+
+/**
+ * The aggregated MCP endpoint at `/mcp` (Streamable HTTP). A raw Fastify route hands the
+ * request to the SDK's transport so the hot path skips Nest's pipeline.
+ */
+export class McpEndpoint {
+  private readonly sessions = new Map<string, DownstreamSession>();
+  private sweeper: NodeJS.Timeout | undefined;
+  private closing = false;
+
+  constructor(
+    private readonly manager: ServerManager,
+    private readonly calls: ToolCalls,
+    private readonly tokens: TokenStore,
+    private readonly settings: McpEndpointSettings,
+    private readonly logger: Logger,
+  ) {
+    manager.on('catalog', () => this.notifyListChanged());
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  register(fastify: FastifyInstance): void {
+    const handler = (request: FastifyRequest, reply: FastifyReply): Promise<void> => this.handle(request, reply);
+    fastify.route({ method: ['GET', 'POST', 'DELETE'], url: '/mcp', handler });
+    this.sweeper = setInterval(() => this.sweep(), Math.min(60_000, this.settings.sessionIdleMs));
+    this.sweeper.unref();
+  }
+
+  /** Closes every downstream session (their open SSE streams would hold shutdown). */
+  async close(): Promise<void> {
+    this.closing = true;
+    if (this.sweeper) clearInterval(this.sweeper);
+    const sessions = [...this.sessions.values()];
+    this.sessions.clear();
+    await Promise.all(sessions.map((s) => s.transport.close().catch(() => undefined)));
+  }
+
+  private async handle(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const principal = this.authenticate(request);
+    if (this.closing) throw new PatchbayError(ErrorCode.UNAVAILABLE, 'shutting down', { retryAfterSeconds: 1 });
+    if (this.settings.stateless) return this.handleStateless(request, reply, principal);
+
+    const header = request.headers['mcp-session-id'];
+    const sessionId = Array.isArray(header) ? header[0] : header;
+    if (sessionId !== undefined) {
+      const session = this.sessions.get(sessionId);
+      if (!session) return this.rpcError(reply, 404, RpcCode.ConnectionClosed, 'Session not found: initialize a new session');
+      if (session.principal.name !== principal.name) {
+        return this.rpcError(reply, 404, RpcCode.ConnectionClosed, 'Session not found: initialize a new session');
+      }
+      session.lastSeen = Date.now();
+      reply.hijack();
+      await session.transport.handleRequest(request.raw, reply.raw, request.body);
+      return;
+    }
+    if (request.method !== 'POST' || !isInitializeRequest(request.body)) {
+      return this.rpcError(reply, 400, RpcCode.InvalidRequest, 'Bad Request: no Mcp-Session-Id header; start with an initialize request');
+    }
+    const session = await this.createSession(principal);
+    reply.hijack();
+    await session.transport.handleRequest(request.raw, reply.raw, request.body);
+  }
+
+  private async handleStateless(request: FastifyRequest, reply: FastifyReply, principal: Principal): Promise<void> {
+    if (request.method !== 'POST') {
+      return this.rpcError(reply, 405, RpcCode.InvalidRequest, 'Method not allowed: this endpoint is stateless, use POST');
+    }
+    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: this.settings.jsonResponse });
+    const server = this.createServer(principal, undefined);
+    reply.raw.on('close', () => {
+      void transport.close();
+      void server.close();
+    });
+    await server.connect(transport);
+    reply.hijack();
+    await transport.handleRequest(request.raw, reply.raw, request.body);
+  }
+
+  private async createSession(principal: Principal): Promise<DownstreamSession> {
+    const id = randomUUID();
+    const transport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: () => id,
+      enableJsonResponse: this.settings.jsonResponse,
+      onsessioninitialized: () => undefined,
+    });
+    const server = this.createServer(principal, id);
+    const session: DownstreamSession = { id, transport, server, principal, lastSeen: Date.now() };
+    this.sessions.set(id, session);
+    transport.onclose = () => this.forget(id);
+    await server.connect(transport);
+    return session;
+  }
+
+  private forget(id: string): void {
+    if (!this.sessions.delete(id)) return;
+    for (const upstream of this.manager.list()) if (upstream.spec.stateful) upstream.release(id);
+  }
+
+  private createServer(principal: Principal, sessionId: string | undefined): Server {
+    const server = new Server(SERVER_INFO, {
+      capabilities: { tools: { listChanged: true }, resources: { listChanged: true }, prompts: { listChanged: true } },
+      instructions: INSTRUCTIONS,
+    });
+    server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: this.calls.visibleTools(principal) }));
+    server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
+      const options = this.callOptions(extra, request.params._meta?.progressToken, sessionId);
+      try {
+        return (await this.calls.call(request.params.name, request.params.arguments, principal, options)) as { content: [] };
+      } catch (error) {
+        throw toMcpError(error);
+      }
+    });
+    server.setRequestHandler(ListPromptsRequestSchema, () => ({
+      prompts: this.manager.catalog.prompts.filter((p) => this.mayUse(principal, this.manager.catalog.promptRoutes.get(p.name)?.server)),
+    }));
+    server.setRequestHandler(GetPromptRequestSchema, async (request, extra) => {
+      const route = this.manager.catalog.promptRoutes.get(request.params.name);
+      if (!route || !this.mayUse(principal, route.server)) throw new McpError(RpcCode.InvalidParams, `unknown prompt '${request.params.name}'`);
+      const options = this.callOptions(extra, request.params._meta?.progressToken, sessionId);
+      try {
+        return (await route.server.getPrompt(route.upstreamName, request.params.arguments, options)) as { messages: [] };
+      } catch (error) {
+        throw toMcpError(error);
+      }
+    });
+    server.setRequestHandler(ListResourcesRequestSchema, () => ({
+      resources: this.manager.catalog.resources.filter((r) => this.mayUse(principal, this.manager.catalog.resourceOwners.get(r.uri))),
+    }));
+    server.setRequestHandler(ListResourceTemplatesRequestSchema, () => ({ resourceTemplates: this.manager.catalog.resourceTemplates }));
+    server.setRequestHandler(ReadResourceRequestSchema, async (request, extra) => {
+      const owner = this.resourceOwner(request.params.uri);
+      if (!owner || !this.mayUse(principal, owner)) throw new McpError(RpcCode.InvalidParams, `unknown resource '${request.params.uri.slice(0, 200)}'`);
+      try {
+        return (await owner.readResource(request.params.uri, this.callOptions(extra, undefined, sessionId))) as { contents: [] };
+      } catch (error) {
+        throw toMcpError(error);
+      }
+    });
+    return server;
+  }
+
+  private callOptions(extra: Extra, progressToken: string | number | undefined, sessionId: string | undefined): {
+    signal: AbortSignal;
+    sessionKey?: string;
+    onProgress?: (p: { progress: number; total?: number; message?: string }) => void;
+  } {
+    const options: ReturnType<McpEndpoint['callOptions']> = { signal: extra.signal };
+    if (sessionId !== undefined) options.sessionKey = sessionId;
+    if (progressToken !== undefined) {
+      options.onProgress = (p) => {
+        void extra.sendNotification({ method: 'notifications/progress', params: { ...p, progressToken } }).catch(() => undefined);
+      };
+    }
+    return options;
+  }
+
+  private resourceOwner(uri: string): UpstreamServer | undefined {
+    const catalog = this.manager.catalog;
+    const exact = catalog.resourceOwners.get(uri);
+    if (exact) return exact;
+    return catalog.templateOwners.find(([prefix]) => prefix.length > 0 && uri.startsWith(prefix))?.[1];
+  }
+
+  private mayUse(principal: Principal, server: UpstreamServer | undefined): boolean {
+    return server !== undefined && mayUseConnector(principal, server.spec.configId);
+  }
+
+  private notifyListChanged(): void {
+    for (const session of this.sessions.values()) {
+      const server = session.server;
+      if (!server.getClientCapabilities()) continue;
+      void server.sendToolListChanged().catch(() => undefined);
+      void server.sendPromptListChanged().catch(() => undefined);
+      void server.sendResourceListChanged().catch(() => undefined);
+    }
+  }
+
+  private sweep(): void {
+    const cutoff = Date.now() - this.settings.sessionIdleMs;
+    for (const session of [...this.sessions.values()]) {
+      if (session.lastSeen < cutoff) {
+        this.logger.info({ session: session.id }, 'closing idle MCP session');
+        this.forget(session.id);
+        void session.transport.close().catch(() => undefined);
+      }
+    }
+  }
+
+  private authenticate(request: FastifyRequest): Principal {
+    const token = bearerToken(request.headers.authorization);
+    if (!token) throw new PatchbayError(ErrorCode.UNAUTHORIZED, 'missing bearer token: send `Authorization: Bearer <token>`');
+    const principal = this.tokens.authenticate(token);
+    if (!principal) throw new PatchbayError(ErrorCode.UNAUTHORIZED, 'unknown or revoked token');
+    assertScopes(principal, [Scope.USE]);
+    request.principal = principal;
+    return principal;
+  }
+
+  private rpcError(reply: FastifyReply, status: number, code: number, message: string): void {
+    void reply.status(status).header('content-type', 'application/json').send(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code, message } }));
+  }
+}
+
+export { mcpErrorRenderer };

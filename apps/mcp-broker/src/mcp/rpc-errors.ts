@@ -1,0 +1,50 @@
+import { ErrorCode as RpcCode, McpError } from '@modelcontextprotocol/sdk/types.js';
+import { ErrorCode, isPatchbayError, type PatchbayError } from '@patchbay/core';
+import type { ErrorRenderer, ProblemDocument, RenderedError } from '@patchbay/nest';
+
+/** JSON-RPC code for a local error; upstream JSON-RPC errors keep their own code. */
+export function rpcCodeFor(error: PatchbayError): number {
+  const upstream = error.details?.['rpcCode'];
+  if (typeof upstream === 'number' && Number.isSafeInteger(upstream)) return upstream;
+  switch (error.code) {
+    case ErrorCode.VALIDATION:
+    case ErrorCode.NOT_FOUND:
+      return RpcCode.InvalidParams;
+    case ErrorCode.TIMEOUT:
+      return RpcCode.RequestTimeout;
+    case ErrorCode.UNAUTHORIZED:
+    case ErrorCode.FORBIDDEN:
+      return RpcCode.InvalidRequest;
+    default:
+      return RpcCode.InternalError;
+  }
+}
+
+/** A thrown value as the McpError the SDK server sends back as a JSON-RPC error. */
+export function toMcpError(error: unknown): McpError {
+  if (error instanceof McpError) return error;
+  if (isPatchbayError(error)) {
+    const data: Record<string, unknown> = { code: error.code };
+    if (error.retryAfterSeconds !== undefined) data.retryAfterSeconds = error.retryAfterSeconds;
+    return new McpError(rpcCodeFor(error), error.message, data);
+  }
+  return new McpError(RpcCode.InternalError, 'internal error');
+}
+
+/** Errors on `/mcp` raised before the MCP transport runs (auth, malformed JSON) as JSON-RPC. */
+export const mcpErrorRenderer: ErrorRenderer = {
+  matches: (path) => path === '/mcp' || path.startsWith('/mcp/'),
+  render(error: PatchbayError, problem: ProblemDocument): RenderedError {
+    const parse = error.code === ErrorCode.VALIDATION && /JSON|body/i.test(error.message);
+    const code = parse ? RpcCode.ParseError : rpcCodeFor(error);
+    const data: Record<string, unknown> = { code: error.code };
+    if (problem.errorId) data.errorId = problem.errorId;
+    const rendered: RenderedError = {
+      status: problem.status,
+      contentType: 'application/json',
+      body: { jsonrpc: '2.0', id: null, error: { code, message: error.message, data } },
+    };
+    if (error.code === ErrorCode.UNAUTHORIZED) rendered.headers = { 'www-authenticate': 'Bearer realm="patchbay"' };
+    return rendered;
+  },
+};

@@ -1,0 +1,104 @@
+import { ErrorCode, PatchbayError, isPatchbayError } from '@patchbay/core';
+import { LATENCY_BUCKETS_SECONDS, mayUseConnector, type MetricsService, type Principal } from '@patchbay/nest';
+import type { Tool } from '@modelcontextprotocol/sdk/types.js';
+import { unknownTool, type ServerManager, type ToolRoute } from '../upstream/server-manager';
+import type { CallOptions } from '../upstream/upstream-server';
+
+type Counter = ReturnType<MetricsService['meter']['createCounter']>;
+type Histogram = ReturnType<MetricsService['meter']['createHistogram']>;
+
+/** The broker's own tool, answered without any upstream. */
+export const SERVERS_TOOL: Tool = {
+  name: 'patchbay__servers',
+  title: 'Patchbay MCP servers',
+  description: 'Lists the upstream MCP servers behind this endpoint with their state, breaker, transport, tool count, restarts and last error.',
+  inputSchema: { type: 'object', properties: {} },
+  annotations: { readOnlyHint: true, openWorldHint: false },
+};
+
+/**
+ * Routes tool calls to the owning upstream server, for `/mcp`, REST and gRPC alike:
+ * checks the caller may use the server's connector, validates arguments against the
+ * tool's input schema, and records metrics.
+ */
+export class ToolCalls {
+  private readonly calls: Counter;
+  private readonly duration: Histogram;
+
+  constructor(
+    private readonly manager: ServerManager,
+    metrics: MetricsService,
+  ) {
+    this.calls = metrics.meter.createCounter('mcp_tool_calls', { description: 'Tool calls by server, tool and outcome' });
+    this.duration = metrics.meter.createHistogram('mcp_tool_call_duration', {
+      description: 'Duration of tool calls routed upstream',
+      unit: 's',
+      advice: { explicitBucketBoundaries: LATENCY_BUCKETS_SECONDS },
+    });
+  }
+
+  /** Tools the principal may see, the management tool first. */
+  visibleTools(principal: Principal | undefined): Tool[] {
+    const tools = this.manager.catalog.tools;
+    if (!principal?.connectors) return [SERVERS_TOOL, ...tools];
+    return [SERVERS_TOOL, ...tools.filter((t) => this.mayUse(principal, this.manager.catalog.toolRoutes.get(t.name)))];
+  }
+
+  routeOrUndefined(name: string): ToolRoute | undefined {
+    return this.manager.catalog.toolRoutes.get(name);
+  }
+
+  /** Finds the route of a visible tool. @throws PatchbayError NOT_FOUND */
+  route(name: string, principal: Principal | undefined): ToolRoute {
+    const route = this.manager.catalog.toolRoutes.get(name);
+    if (!route || !this.mayUse(principal, route)) throw unknownTool(name);
+    return route;
+  }
+
+  /** Validates and routes one call; resolves with the upstream's MCP result. */
+  async call(name: string, args: Record<string, unknown> | undefined, principal: Principal | undefined, options: CallOptions = {}): Promise<unknown> {
+    if (name === SERVERS_TOOL.name) return this.serversResult();
+    const route = this.route(name, principal);
+    const input = args ?? {};
+    if (route.validate) {
+      const check = route.validate(input);
+      if (!check.valid) {
+        throw new PatchbayError(ErrorCode.VALIDATION, `invalid arguments for tool '${name}': ${check.errorMessage}`, {
+          details: { tool: name },
+        });
+      }
+    }
+    const started = performance.now();
+    let outcome = 'ok';
+    try {
+      const result = await route.server.callTool(route.upstreamName, input, options);
+      if (isToolError(result)) outcome = 'tool_error';
+      return result;
+    } catch (error) {
+      outcome = isPatchbayError(error) ? error.code.toLowerCase() : 'internal';
+      throw error;
+    } finally {
+      const attributes = { server: route.server.id, tool: route.upstreamName, outcome };
+      this.calls.add(1, attributes);
+      this.duration.record((performance.now() - started) / 1000, { server: route.server.id, outcome });
+    }
+  }
+
+  private mayUse(principal: Principal | undefined, route: ToolRoute | undefined): boolean {
+    if (!route) return false;
+    return principal === undefined || mayUseConnector(principal, route.server.spec.configId);
+  }
+
+  private serversResult(): unknown {
+    const servers = this.manager.statuses().map((s) =>
+      'tools' in s
+        ? { id: s.id, configId: s.configId, state: s.state, breaker: s.breaker, transport: s.transport, tools: s.tools, restarts: s.restarts, lastError: s.lastError }
+        : { id: s.id, configId: s.configId, state: s.state, lastError: s.message },
+    );
+    return { content: [{ type: 'text', text: JSON.stringify({ servers }, null, 2) }], structuredContent: { servers } };
+  }
+}
+
+function isToolError(result: unknown): boolean {
+  return typeof result === 'object' && result !== null && (result as { isError?: unknown }).isError === true;
+}

@@ -1,0 +1,30 @@
+import { z } from 'zod';
+
+const flag = z
+  .enum(['true', 'false', '1', '0'])
+  .transform((v) => v === 'true' || v === '1')
+  .default('false');
+const ms = (fallback: number): z.ZodDefault<z.ZodNumber> => z.coerce.number().int().min(0).default(fallback);
+
+/** The broker's own environment variables, validated with the common ones at boot. */
+export const BROKER_ENV = {
+  /** No downstream sessions on `/mcp`: every POST stands alone. */
+  PATCHBAY_MCP_STATELESS: flag,
+  /** `/mcp` answers POSTs with JSON instead of SSE (no progress notifications mid-call). */
+  PATCHBAY_MCP_JSON_RESPONSE: flag,
+  /** Default per-call timeout (ms, 0 = none); a connector's `options.timeoutMs` wins. */
+  PATCHBAY_MCP_CALL_TIMEOUT_MS: ms(600_000),
+  PATCHBAY_MCP_CONNECT_TIMEOUT_MS: ms(30_000),
+  /** Health ping period (ms, 0 = off). */
+  PATCHBAY_MCP_HEALTH_INTERVAL_MS: ms(15_000),
+  PATCHBAY_MCP_HEALTH_TIMEOUT_MS: ms(5_000),
+  /** Failed connection attempts in a row before a server is `dead`. */
+  PATCHBAY_MCP_MAX_RETRIES: z.coerce.number().int().min(0).default(5),
+  PATCHBAY_MCP_RETRY_INITIAL_MS: ms(500),
+  PATCHBAY_MCP_RETRY_MAX_MS: ms(15_000),
+  PATCHBAY_MCP_BREAKER_FAILURES: z.coerce.number().int().min(1).default(5),
+  PATCHBAY_MCP_BREAKER_RECOVERY_MS: ms(15_000),
+  PATCHBAY_MCP_SESSION_IDLE_MS: z.coerce.number().int().min(1000).default(1_800_000),
+  /** Base for relative stdio `cwd` (default: the broker's working directory). */
+  PATCHBAY_MCP_WORKDIR: z.string().min(1).optional(),
+};

@@ -1,0 +1,102 @@
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
+import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import { GroupStdioTransport } from './group-stdio-transport';
+import type { ServerSpec } from './server-spec';
+
+export const CLIENT_INFO = { name: 'patchbay-mcp-broker', version: '0.1.0' };
+
+/** One open MCP session to an upstream server (one process for stdio). */
+export interface UpstreamSession {
+  readonly client: Client;
+  readonly transport: Transport;
+  /** The stdio server's process (group) id. */
+  readonly pid: number | undefined;
+  /** The transport actually used (`sse` when a streamable-http server only spoke legacy SSE). */
+  readonly transportUsed: ServerSpec['transport'];
+  inFlight: number;
+  closed: boolean;
+}
+
+export interface OpenOptions {
+  connectTimeoutMs: number;
+  onStderr?: (line: string) => void;
+  /** Called once when the session ends without us closing it (crash, dropped connection). */
+  onLost: (session: UpstreamSession, reason: string) => void;
+}
+
+function httpTransport(spec: ServerSpec, kind: 'streamable-http' | 'sse'): Transport {
+  const url = new URL(spec.url ?? '');
+  const requestInit = { headers: spec.headers };
+  return kind === 'sse' ? new SSEClientTransport(url, { requestInit }) : new StreamableHTTPClientTransport(url, { requestInit });
+}
+
+async function connect(client: Client, transport: Transport, timeoutMs: number): Promise<void> {
+  await client.connect(transport, { timeout: timeoutMs });
+}
+
+/** True when a Streamable HTTP attempt failed in a way that suggests a legacy SSE server. */
+function suggestsLegacySse(error: unknown): boolean {
+  return error instanceof StreamableHTTPError && error.code !== undefined && [400, 404, 405].includes(error.code);
+}
+
+/**
+ * Opens a session: spawns the stdio server in its own process group, or connects over
+ * Streamable HTTP, falling back to legacy SSE when the server answers like an old one.
+ */
+export async function openSession(spec: ServerSpec, options: OpenOptions): Promise<UpstreamSession> {
+  let transport: Transport;
+  let transportUsed = spec.transport;
+  const client = new Client(CLIENT_INFO, { capabilities: {} });
+  if (spec.transport === 'stdio') {
+    transport = new GroupStdioTransport({
+      command: spec.command ?? '',
+      args: spec.args,
+      env: spec.env,
+      cwd: spec.cwd,
+      ...(options.onStderr ? { onStderr: options.onStderr } : {}),
+    });
+    try {
+      await connect(client, transport, options.connectTimeoutMs);
+    } catch (error) {
+      await transport.close().catch(() => undefined);
+      throw error;
+    }
+  } else {
+    transport = httpTransport(spec, spec.transport);
+    try {
+      await connect(client, transport, options.connectTimeoutMs);
+    } catch (error) {
+      await client.close().catch(() => undefined);
+      if (spec.transport !== 'streamable-http' || !suggestsLegacySse(error)) throw error;
+      transport = httpTransport(spec, 'sse');
+      transportUsed = 'sse';
+      await connect(client, transport, options.connectTimeoutMs);
+    }
+  }
+  const session: UpstreamSession = {
+    client,
+    transport,
+    pid: transport instanceof GroupStdioTransport ? transport.pid : undefined,
+    transportUsed,
+    inFlight: 0,
+    closed: false,
+  };
+  client.onclose = () => {
+    if (session.closed) return;
+    session.closed = true;
+    options.onLost(session, spec.transport === 'stdio' ? 'server process exited' : 'connection closed');
+  };
+  return session;
+}
+
+/** Closes a session on purpose (kills the stdio process group). */
+export async function closeSession(session: UpstreamSession): Promise<void> {
+  session.closed = true;
+  if (session.transport instanceof StreamableHTTPClientTransport) {
+    // Tell the server to drop the session; ignore servers that don't support DELETE.
+    await session.transport.terminateSession().catch(() => undefined);
+  }
+  await session.client.close().catch(() => undefined);
+}
