@@ -3,6 +3,7 @@ import type { Bus } from '@patchbay/core';
 import type { PatchbayConfig } from '@patchbay/nest';
 import type { Logger } from 'pino';
 import { ChangeFeed } from './changes/change-feed';
+import { ConnectorCache } from './connectors/connector-cache';
 import { ConnectorRepository } from './connectors/connector.repository';
 import { ConnectorService } from './connectors/connector.service';
 import { ConnectorResolver } from './connectors/resolver';
@@ -53,6 +54,7 @@ export async function createRuntime(
       resolver: new ConnectorResolver({ mode: config.mode, domain: config.stackDomain, env: config.env }),
       source: { service: config.service.name, instance: config.service.instance },
       onCommitted: () => relay.kick(),
+      cache: new ConnectorCache(),
     });
     if (config.configFile) {
       const applied = await applyConfigFile(service, config.configFile);

@@ -65,11 +65,14 @@ export class ChangeFeed {
       const page = await this.service.changes(this.cursor);
       if (page.head < this.cursor) {
         // The store was reset behind us; start again from its head.
+        this.service.invalidate();
         this.cursor = page.head;
         return;
       }
       for (const change of page.changes) {
         this.cursor = change.revision;
+        // Writes of other replicas reach this one here; local writes already invalidated.
+        this.service.invalidate(change.configId);
         for (const listener of this.listeners) listener(change);
       }
       if (!page.more) return;

@@ -34,6 +34,7 @@ import {
   type CredentialsInput,
   type ParsedConnector,
 } from './connector.schema';
+import type { ConnectorCache } from './connector-cache';
 import type { ConnectorResolver, ResolvableConnector } from './resolver';
 
 export interface ConnectorServiceDeps {
@@ -44,6 +45,8 @@ export interface ConnectorServiceDeps {
   source: EnvelopeSource;
   /** Called after every committed write that changed something (OutboxRelay.kick). */
   onCommitted?: () => void;
+  /** Read cache for get/resolve; writes through this service invalidate it. */
+  cache?: ConnectorCache;
 }
 
 export interface PutOptions {
@@ -110,8 +113,10 @@ export class ConnectorService {
   private readonly source: EnvelopeSource;
   private readonly onCommitted: () => void;
   private readonly fingerprint: CredentialFingerprinter;
+  private readonly cache: ConnectorCache | undefined;
 
   constructor(deps: ConnectorServiceDeps) {
+    this.cache = deps.cache;
     this.repository = deps.repository;
     this.secrets = deps.secrets;
     this.resolver = deps.resolver;
@@ -122,7 +127,7 @@ export class ConnectorService {
 
   async put(configId: string, body: unknown, actor: string, options: PutOptions = {}): Promise<PutResult> {
     const { input, warnings } = parseConnectorBody(configId, body);
-    const outcome = await this.repository.transaction(async (repo) => {
+    const outcome = await this.writeTransaction(async (repo) => {
       await repo.lockWrites();
       const current = await repo.find(configId);
       this.checkExpected(configId, current, options.expectedRevision);
@@ -141,7 +146,7 @@ export class ConnectorService {
   }
 
   async delete(configId: string, actor: string, options: PutOptions = {}): Promise<DeleteResult> {
-    const revision = await this.repository.transaction(async (repo) => {
+    const revision = await this.writeTransaction(async (repo) => {
       await repo.lockWrites();
       const current = await repo.find(configId);
       if (!current) throw PatchbayError.notFound(`connector "${configId}"`);
@@ -166,7 +171,7 @@ export class ConnectorService {
    * Works on a deleted connector too, which restores it.
    */
   async rollback(configId: string, toRevision: number, actor: string): Promise<RollbackResult> {
-    const outcome = await this.repository.transaction(async (repo) => {
+    const outcome = await this.writeTransaction(async (repo) => {
       await repo.lockWrites();
       const target = Number.isSafeInteger(toRevision) ? await repo.findRevision(toRevision) : undefined;
       if (!target || target.configId !== configId) {
@@ -197,7 +202,7 @@ export class ConnectorService {
 
   /** Same as {@link apply} for entries already validated (the config-file loader). */
   async applyParsed(entries: readonly ParsedConnector[], actor: string, options: { prune?: boolean } = {}): Promise<ApplyResult> {
-    const { results, anyChange } = await this.repository.transaction(async (repo) => {
+    const { results, anyChange } = await this.writeTransaction(async (repo) => {
       await repo.lockWrites();
       const existing = new Map((await repo.list()).map((row) => [row.configId, row]));
       const results: ApplyResult['results'] = [];
@@ -266,8 +271,24 @@ export class ConnectorService {
     return this.resolver.resolve(input, options);
   }
 
+  /** Forgets cached rows after a change seen elsewhere (the change feed calls this). */
+  invalidate(configId?: string): void {
+    this.cache?.invalidate(configId);
+  }
+
+  /** Every write goes through here so the cache is invalidated before the caller hears back. */
+  private async writeTransaction<T>(fn: (repo: ConnectorRepository) => Promise<T>): Promise<T> {
+    try {
+      return await this.repository.transaction(fn);
+    } finally {
+      this.cache?.invalidate();
+    }
+  }
+
   private async require(configId: string): Promise<ConnectorRow> {
-    const row = await this.repository.find(configId);
+    const row = this.cache
+      ? await this.cache.get(configId, () => this.repository.find(configId))
+      : await this.repository.find(configId);
     if (!row) throw PatchbayError.notFound(`connector "${configId}"`);
     return row;
   }
