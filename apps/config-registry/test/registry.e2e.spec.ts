@@ -169,6 +169,22 @@ describe.each<StoreKind>(['postgres', 'pglite'])('config-registry e2e on %s', (s
     expect(logs).not.toContain(TEST_ADMIN_TOKEN);
   });
 
+  it('carries the caller trace id into the bus envelope and the request log', async () => {
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    await api(url, 'PUT', '/v1/connectors/TRACED', {
+      body: { type: 'api', url: 'http://traced.local' },
+      headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01` },
+    });
+    const envelope = await eventually(
+      () => busMessages.map((m) => JSON.parse(m) as { data: { configId: string }; traceparent?: string }).find((m) => m.data.configId === 'TRACED'),
+      10_000,
+      'the TRACED envelope',
+    );
+    expect(envelope.traceparent).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
+    expect(envelope.traceparent).not.toContain('00f067aa0ba902b7');
+    await registry.service.waitForLog(new RegExp(`"traceId":"${traceId}".*"route":"/v1/connectors/:configId"`));
+  });
+
   it('answers 401 without a token and 403 with the wrong scope', async () => {
     expectProblem(await api(url, 'GET', '/v1/connectors', { token: null }), 401, 'UNAUTHORIZED');
     expectProblem(await api(url, 'GET', '/v1/connectors', { token: 'not-a-known-token-at-all' }), 401, 'UNAUTHORIZED');

@@ -5,6 +5,7 @@ import {
   EventType,
   PatchbayError,
   createEnvelope,
+  type CreateEnvelopeOptions,
   type ChangesPage,
   type Connector,
   type ConnectorChangedData,
@@ -34,6 +35,7 @@ import {
   type CredentialsInput,
   type ParsedConnector,
 } from './connector.schema';
+import { currentTraceparent } from '@patchbay/nest';
 import type { ConnectorCache } from './connector-cache';
 import type { ConnectorResolver, ResolvableConnector } from './resolver';
 
@@ -271,6 +273,12 @@ export class ConnectorService {
     return this.resolver.resolve(input, options);
   }
 
+  /** Envelope options; the trace of the request that caused the write travels with it. */
+  private envelopeOptions(revision: number, at: Date): CreateEnvelopeOptions {
+    const traceparent = currentTraceparent();
+    return traceparent ? { source: this.source, revision, at, traceparent } : { source: this.source, revision, at };
+  }
+
   /** Forgets cached rows after a change seen elsewhere (the change feed calls this). */
   invalidate(configId?: string): void {
     this.cache?.invalidate(configId);
@@ -392,7 +400,7 @@ export class ConnectorService {
       changes: fromRevision === undefined ? { via, ...diff } : { via, ...diff, fromRevision },
     });
     const data: ConnectorChangedData = { configId, type: spec.type, revision, checksum };
-    await repo.insertOutbox(Channel.CONFIG, createEnvelope(EventType.CONNECTOR_CHANGED, data, { source: this.source, revision, at: createdAt }));
+    await repo.insertOutbox(Channel.CONFIG, createEnvelope(EventType.CONNECTOR_CHANGED, data, this.envelopeOptions(revision, createdAt)));
     return { row, created: !current, changed: true };
   }
 
@@ -408,7 +416,7 @@ export class ConnectorService {
       changes: { via: 'delete', changed: [], credentialsChanged: [] },
     });
     const data: ConnectorDeletedData = { configId, type, revision };
-    await repo.insertOutbox(Channel.CONFIG, createEnvelope(EventType.CONNECTOR_DELETED, data, { source: this.source, revision, at: createdAt }));
+    await repo.insertOutbox(Channel.CONFIG, createEnvelope(EventType.CONNECTOR_DELETED, data, this.envelopeOptions(revision, createdAt)));
     return revision;
   }
 }

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import { trace } from '@opentelemetry/api';
 
@@ -38,4 +39,20 @@ export function traceContextFor(incoming: string | string[] | undefined): TraceC
 /** Formats a context as a `traceparent` header value. */
 export function formatTraceparent(context: TraceContext): string {
   return `00-${context.traceId}-${context.spanId}-${context.sampled ? '01' : '00'}`;
+}
+
+/** The trace context of the request being handled (entered by TraceContextInterceptor). */
+export const traceStorage = new AsyncLocalStorage<TraceContext>();
+
+/**
+ * The `traceparent` to send on outgoing calls and to put in bus envelopes: the active
+ * OpenTelemetry span when tracing is on, else the current request's context.
+ */
+export function currentTraceparent(): string | undefined {
+  const active = trace.getActiveSpan()?.spanContext();
+  if (active && trace.isSpanContextValid(active)) {
+    return formatTraceparent({ traceId: active.traceId, spanId: active.spanId, sampled: (active.traceFlags & 1) === 1 });
+  }
+  const context = traceStorage.getStore();
+  return context ? formatTraceparent(context) : undefined;
 }

@@ -1,5 +1,6 @@
 import type { LoggerService } from '@nestjs/common';
 import pino, { type Logger } from 'pino';
+import { traceStorage } from '../http/trace-context';
 
 /**
  * Paths pino removes from every log line. Request logs never include headers or bodies
@@ -45,6 +46,11 @@ export function createLogger(service: string, level: string, destination?: pino.
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
+      // Lines logged while handling a request carry its trace id.
+      mixin: () => {
+        const context = traceStorage.getStore();
+        return context ? { traceId: context.traceId } : {};
+      },
     },
     destination,
   );

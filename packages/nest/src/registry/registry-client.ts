@@ -6,6 +6,7 @@ import {
   type ConnectorType,
   type ResolvedConnector,
 } from '@patchbay/core';
+import { currentTraceparent } from '../http/trace-context';
 
 export interface RegistryClientOptions {
   /** Base URL of the config-registry, e.g. http://127.0.0.1:7100 */
@@ -14,7 +15,7 @@ export interface RegistryClientOptions {
   token: string;
   /** Per-request timeout in ms (default 5000). */
   timeoutMs?: number;
-  /** Supplies the `traceparent` to send, when there is one. */
+  /** Supplies the `traceparent` to send (default: the current request's or span's). */
   traceparent?: () => string | undefined;
 }
 
@@ -79,7 +80,7 @@ export class RegistryClient implements RegistryReader {
 
   private async request<T>(path: string): Promise<T> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.options.token}`, accept: 'application/json' };
-    const traceparent = this.options.traceparent?.();
+    const traceparent = (this.options.traceparent ?? currentTraceparent)();
     if (traceparent) headers.traceparent = traceparent;
     let response: Response;
     try {
