@@ -21,7 +21,7 @@ import { Scope, assertScopes, bearerToken, mayUseConnector, type Principal, type
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { ServerManager } from '../upstream/server-manager';
-import type { UpstreamServer } from '../upstream/upstream-server';
+import type { CallOptions, UpstreamServer } from '../upstream/upstream-server';
 import { mcpErrorRenderer, toMcpError } from './rpc-errors';
 import type { ToolCalls } from './tool-calls';
 
@@ -161,6 +161,8 @@ export class McpEndpoint {
         return (await this.calls.call(request.params.name, request.params.arguments, principal, options)) as { content: [] };
       } catch (error) {
         throw toMcpError(error);
+      } finally {
+        await options.flush();
       }
     });
     server.setRequestHandler(ListPromptsRequestSchema, () => ({
@@ -192,16 +194,19 @@ export class McpEndpoint {
     return server;
   }
 
-  private callOptions(extra: Extra, progressToken: string | number | undefined, sessionId: string | undefined): {
-    signal: AbortSignal;
-    sessionKey?: string;
-    onProgress?: (p: { progress: number; total?: number; message?: string }) => void;
-  } {
-    const options: ReturnType<McpEndpoint['callOptions']> = { signal: extra.signal };
+  /**
+   * Call options for one downstream request. Progress is relayed under the caller's own
+   * token; `flush` waits for relayed notifications so none lands after the result
+   * (which would close the response stream first).
+   */
+  private callOptions(extra: Extra, progressToken: string | number | undefined, sessionId: string | undefined): CallOptions & { flush(): Promise<void> } {
+    let pending: Promise<void> = Promise.resolve();
+    const options: CallOptions & { flush(): Promise<void> } = { signal: extra.signal, flush: () => pending };
     if (sessionId !== undefined) options.sessionKey = sessionId;
     if (progressToken !== undefined) {
       options.onProgress = (p) => {
-        void extra.sendNotification({ method: 'notifications/progress', params: { ...p, progressToken } }).catch(() => undefined);
+        const sent = extra.sendNotification({ method: 'notifications/progress', params: { ...p, progressToken } }).catch(() => undefined);
+        pending = Promise.all([pending, sent]).then(() => undefined);
       };
     }
     return options;

@@ -1,0 +1,72 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { TEST_ADMIN_TOKEN, api, eventually, freePort } from '@patchbay/testkit';
+
+export const REPO_ROOT = resolve(__dirname, '..', '..', '..', '..');
+export const EVERYTHING = join(REPO_ROOT, 'node_modules', '@modelcontextprotocol', 'server-everything', 'dist', 'index.js');
+export const MEMORY = join(REPO_ROOT, 'node_modules', '@modelcontextprotocol', 'server-memory', 'dist', 'index.js');
+export const PROBE = join(__dirname, '..', 'fixtures', 'probe-server.cjs');
+
+/** Lines of the process table (`pid pgid args`) that mention `tag`. */
+export function processesTagged(tag: string): string[] {
+  const table = execFileSync('ps', ['-eo', 'pid,pgid,args'], { encoding: 'utf8' });
+  return table.split('\n').filter((line) => line.includes(tag) && !line.includes('ps -eo'));
+}
+
+/** server-everything serving Streamable HTTP at `http://127.0.0.1:<port>/mcp`. */
+export async function startEverythingHttp(tag: string): Promise<{ url: string; child: ChildProcess; stop(): Promise<void> }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [EVERYTHING, 'streamableHttp', tag], {
+    env: { ...process.env, PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (c: Buffer) => (output += c.toString()));
+  child.stderr?.on('data', (c: Buffer) => (output += c.toString()));
+  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  await eventually(() => /listening on port/.test(output) || undefined, 20_000, `server-everything http to listen (${output})`);
+  return {
+    url: `http://127.0.0.1:${port}/mcp`,
+    child,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        await exited;
+      }
+    },
+  };
+}
+
+/** An MCP SDK client connected to the broker's `/mcp`. */
+export async function mcpClient(brokerUrl: string, token = TEST_ADMIN_TOKEN): Promise<Client> {
+  const client = new Client({ name: 'e2e', version: '1.0.0' });
+  const transport = new StreamableHTTPClientTransport(new URL(`${brokerUrl}/mcp`), {
+    requestInit: { headers: { authorization: `Bearer ${token}` } },
+  });
+  await client.connect(transport);
+  return client;
+}
+
+export interface ServerView {
+  id: string;
+  state: string;
+  pids: number[];
+  restarts: number;
+  lastError: string | null;
+  tools: number;
+  transitions: { from: string; to: string; at: string; reason?: string }[];
+}
+
+export async function serverStatus(brokerUrl: string, id: string): Promise<ServerView> {
+  const response = await api<ServerView>(brokerUrl, 'GET', `/v1/servers/${id}`);
+  if (response.status !== 200) throw new Error(`GET /v1/servers/${id}: ${response.status} ${response.text}`);
+  return response.body;
+}
+
+/** Text of the first content item of a tool result. */
+export function textOf(result: unknown): string {
+  const content = (result as { content?: { type: string; text?: string }[] }).content ?? [];
+  return content[0]?.text ?? '';
+}
