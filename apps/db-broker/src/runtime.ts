@@ -39,7 +39,9 @@ export async function createRuntime(
   const watcher = createConnectorWatcher(config, bus, logger, ['database']);
   pools.follow(watcher);
   watcher.on('synced', () => logger.info({ revision: watcher.revision, databases: watcher.all().length }, 'database connectors loaded from the registry'));
-  await watcher.start();
+  // Not awaited: with Redis unreachable the subscription waits for it, and the broker
+  // must serve (health, metrics, status) meanwhile.
+  watcher.start().catch((error: unknown) => logger.warn({ err: error }, 'registry watcher failed to start'));
   return {
     settings,
     pools,

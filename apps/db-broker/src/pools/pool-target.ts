@@ -44,8 +44,9 @@ const optionsSchema = z
     max: z.number().int().min(1).max(1000).optional(),
     min: z.number().int().min(0).max(1000).optional(),
     idleTimeoutMs: ms.optional(),
-    acquireTimeoutMs: z.number().int().min(1).optional(),
-    statementTimeoutMs: z.number().int().min(1).optional(),
+    acquireTimeoutMs: ms.optional(),
+    /** 0 = no statement timeout. */
+    statementTimeoutMs: ms.optional(),
     maxLifetimeMs: ms.optional(),
     healthCheckIdleMs: ms.optional(),
     breakerFailures: z.number().int().min(1).optional(),
@@ -99,7 +100,8 @@ export function poolSpecOf(connector: ResolvedConnector, defaults: BrokerSetting
     max,
     min: Math.min(options.min ?? 0, max),
     idleTimeoutMs: options.idleTimeoutMs ?? 30_000,
-    acquireTimeoutMs: options.acquireTimeoutMs ?? 5_000,
+    // 0 would let pg wait forever for a connection: keep the default instead.
+    acquireTimeoutMs: options.acquireTimeoutMs || 5_000,
     statementTimeoutMs: options.statementTimeoutMs ?? defaults.statementTimeoutMs,
     maxLifetimeMs: options.maxLifetimeMs ?? 0,
     healthCheckIdleMs: options.healthCheckIdleMs ?? defaults.healthCheckIdleMs,

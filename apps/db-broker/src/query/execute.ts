@@ -31,7 +31,7 @@ export async function execute(client: PoolClient, statement: Statement, statemen
     text: statement.sql,
     values: statement.params ?? [],
     queryMode: 'extended',
-    query_timeout: statementTimeoutMs + CLIENT_GRACE_MS,
+    ...(statementTimeoutMs > 0 ? { query_timeout: statementTimeoutMs + CLIENT_GRACE_MS } : {}),
     ...(statement.rowMode === 'array' ? { rowMode: 'array' } : {}),
   };
   return client.query(config as unknown as { text: string; values: unknown[] });
