@@ -3,11 +3,11 @@ import {
   ConfigError,
   GrpcServer,
   MetricsService,
+  ReadinessService,
   TokenStore,
   createApp,
   createBus,
   createConnectorWatcher,
-  createErrorResponder,
   createLogger,
   getApiParameters,
   listen,
@@ -56,7 +56,9 @@ async function main(): Promise<void> {
     upstreams,
     tokens,
     metrics,
-    responder: createErrorResponder({ logger, renderers: [openAiErrorRenderer], bodyLimit: settings.bodyLimitBytes }),
+    httpMetrics: app.get(MetricsService),
+    readiness: app.get(ReadinessService),
+    logger,
     bodyLimitBytes: settings.bodyLimitBytes,
   });
   await watcher.start();

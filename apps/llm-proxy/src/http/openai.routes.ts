@@ -1,8 +1,22 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import type { ServerResponse } from 'node:http';
-import { ErrorCode, PatchbayError, isPatchbayError } from '@patchbay/core';
-import { Scope, assertScopes, bearerToken, formatTraceparent, type ErrorResponder, type Principal, type TokenStore } from '@patchbay/nest';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ErrorCode, PatchbayError } from '@patchbay/core';
+import {
+  Scope,
+  assertScopes,
+  bearerToken,
+  formatTraceparent,
+  parseTraceparent,
+  toPatchbayError,
+  type MetricsService,
+  type Principal,
+  type ReadinessService,
+  type TokenStore,
+  type TraceContext,
+} from '@patchbay/nest';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
 import type { ProxyMetrics } from '../metrics/proxy-metrics';
 import { parseRequestBody } from '../proxy/json-body';
 import type { Endpoint, ProxyCall, ProxyEngine, StreamSink } from '../proxy/proxy-engine';
@@ -14,7 +28,10 @@ export interface OpenAiRoutesDeps {
   upstreams: UpstreamSet;
   tokens: TokenStore;
   metrics: ProxyMetrics;
-  responder: ErrorResponder;
+  /** The kit's HTTP metrics, recorded here for the routes Fastify does not see. */
+  httpMetrics: MetricsService;
+  readiness: ReadinessService;
+  logger: Logger;
   bodyLimitBytes: number;
 }
 
@@ -25,12 +42,17 @@ const SSE_HEADERS = {
   'x-accel-buffering': 'no',
 };
 
-function authenticate(tokens: TokenStore, request: FastifyRequest, scopes: readonly Scope[]): Principal {
-  const token = bearerToken(request.headers.authorization);
+const ENDPOINTS = new Map<string, Endpoint>([
+  ['/v1/chat/completions', 'chat/completions'],
+  ['/v1/completions', 'completions'],
+  ['/v1/embeddings', 'embeddings'],
+]);
+
+function authenticate(tokens: TokenStore, header: string | undefined, scopes: readonly Scope[]): Principal {
+  const token = bearerToken(header);
   if (!token) throw new PatchbayError(ErrorCode.UNAUTHORIZED, 'missing bearer token: send `Authorization: Bearer <patchbay token>`');
   const principal = tokens.authenticate(token);
   if (!principal) throw new PatchbayError(ErrorCode.UNAUTHORIZED, 'unknown or revoked token');
-  request.principal = principal;
   assertScopes(principal, scopes);
   return principal;
 }
@@ -41,6 +63,41 @@ function clientTimeout(header: string | string[] | undefined): number | undefine
   const ms = Number(value);
   if (!Number.isInteger(ms) || ms < 1) throw new PatchbayError(ErrorCode.VALIDATION, 'x-patchbay-timeout-ms must be a positive integer (milliseconds)');
   return ms;
+}
+
+/** The caller's trace (W3C `traceparent`) continued with a new span, or a new trace. */
+function traceOf(header: string | string[] | undefined): TraceContext {
+  const parent = parseTraceparent(header);
+  // randomUUID draws from a cached entropy pool: far cheaper per request than randomBytes.
+  const spanId = randomUUID().replace(/-/g, '').slice(0, 16);
+  return { traceId: parent?.traceId ?? randomUUID().replace(/-/g, ''), spanId, sampled: parent?.sampled ?? false };
+}
+
+/** Reads a JSON body up to `limit` bytes. */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const type = req.headers['content-type'];
+  if (!type?.toLowerCase().includes('json')) {
+    return Promise.reject(new PatchbayError(ErrorCode.VALIDATION, 'unsupported Content-Type: send application/json'));
+  }
+  const tooLarge = (): PatchbayError => new PatchbayError(ErrorCode.PAYLOAD_TOO_LARGE, `request body is larger than the limit of ${limit} bytes`);
+  if (Number(req.headers['content-length']) > limit) return Promise.reject(tooLarge());
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > limit) {
+        req.off('data', onData);
+        req.pause();
+        reject(tooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.once('error', reject);
+    req.once('end', () => resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)));
+  });
 }
 
 /** An in-band OpenAI-style error event: what the SDKs raise as an APIError mid-stream. */
@@ -61,96 +118,149 @@ function httpSink(res: ServerResponse): StreamSink {
 }
 
 /**
- * The OpenAI-compatible routes, as plain Fastify routes in their own encapsulated
- * context: the body arrives as raw bytes (parsed once, forwarded untouched), streams
- * write straight to the socket, and no Nest interceptor sits on the hot path. Errors
- * go through the kit's responder, rendered in OpenAI's shape.
+ * The three proxy routes (`POST /v1/chat/completions`, `/v1/completions`,
+ * `/v1/embeddings`) on the raw Node server, ahead of Fastify: this is the hot path, and
+ * routing, hooks and the reply pipeline cost more than the proxying itself (see the
+ * bench). It keeps the kit's contract by hand: bearer auth and scopes, trace context,
+ * one JSON log line and the HTTP metric per request, errors in OpenAI's shape with an
+ * errorId logged once for 5xx, 503 while shutting down. The body is read as bytes,
+ * parsed once and forwarded untouched except `model`.
+ */
+export function createProxyHandler(deps: OpenAiRoutesDeps): (req: IncomingMessage, res: ServerResponse) => boolean {
+  const { engine, tokens, metrics, logger } = deps;
+
+  const sendError = (res: ServerResponse, error: PatchbayError, path: string): void => {
+    const errorId = error.status >= 500 ? randomUUID() : undefined;
+    if (errorId) logger.error({ errorId, code: error.code, method: 'POST', path, err: error.cause ?? error }, error.message);
+    if (res.headersSent || res.destroyed) {
+      if (!res.writableEnded) res.end();
+      return;
+    }
+    const rendered = openAiError(error, errorId);
+    const headers: Record<string, string> = { ...rendered.headers, 'content-type': 'application/json' };
+    if (error.retryAfterSeconds !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(error.retryAfterSeconds)));
+    if (error.code === ErrorCode.PAYLOAD_TOO_LARGE) headers['connection'] = 'close';
+    res.writeHead(rendered.status, headers);
+    res.end(JSON.stringify(rendered.body));
+  };
+
+  const handle = async (endpoint: Endpoint, route: string, req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const receivedAt = performance.now();
+    const trace = traceOf(req.headers.traceparent);
+    const controller = new AbortController();
+    // A client that goes away cancels the upstream request at once, streaming or not.
+    const onClose = (): void => {
+      if (!res.writableFinished) controller.abort(new PatchbayError(ErrorCode.CANCELLED, 'client disconnected'));
+    };
+    res.once('close', onClose);
+    metrics.started(route);
+    let principal: Principal | undefined;
+    let model = '-';
+    let connector = 'none';
+    let status = 500;
+    try {
+      if (deps.readiness.isShuttingDown) throw new PatchbayError(ErrorCode.UNAVAILABLE, 'shutting down; retry on another replica', { retryAfterSeconds: 1 });
+      principal = authenticate(tokens, req.headers.authorization, [Scope.USE]);
+      const body = parseRequestBody(await readBody(req, deps.bodyLimitBytes));
+      model = body.model;
+      if (endpoint === 'embeddings' && body.stream) throw new PatchbayError(ErrorCode.VALIDATION, 'embeddings cannot stream', { details: { param: 'stream' } });
+      const timeoutMs = clientTimeout(req.headers['x-patchbay-timeout-ms']);
+      const call: ProxyCall = {
+        route,
+        endpoint,
+        body,
+        principal,
+        signal: controller.signal,
+        ...(timeoutMs === undefined ? {} : { timeoutMs }),
+        traceparent: formatTraceparent(trace),
+        receivedAt,
+      };
+      const answer = await engine.execute(call);
+      connector = answer.upstream.configId;
+      status = answer.status;
+      const headers = answer.headers;
+      headers['x-patchbay-connector'] = connector;
+      headers['x-patchbay-attempts'] = String(answer.attempts);
+      const overhead = (): number => ((call.firstDispatchAt ?? receivedAt) - receivedAt + performance.now() - answer.answeredAt) / 1000;
+      if (answer.kind === 'json') {
+        if (!res.destroyed) {
+          headers['content-length'] = String(answer.body.length);
+          headers['content-type'] ??= 'application/json';
+          res.writeHead(answer.status, headers);
+          res.end(answer.body);
+        }
+        metrics.addedOverhead(route, overhead());
+        if (answer.usage) metrics.usage(principal.name, model, connector, answer.usage);
+        return;
+      }
+      // Headers and the first chunk leave together, at once; nothing is buffered after that.
+      res.writeHead(200, { ...SSE_HEADERS, ...headers });
+      metrics.addedOverhead(route, overhead());
+      metrics.timeToFirstToken(connector, model, (performance.now() - receivedAt) / 1000);
+      const result = await engine.relay(answer, httpSink(res));
+      if (result.usage) metrics.usage(principal.name, model, connector, result.usage);
+      if (!result.ok) status = 502;
+    } catch (thrown) {
+      const error = toPatchbayError(thrown);
+      status = error.status;
+      const failed = error.details?.['connector'];
+      if (typeof failed === 'string') connector = failed;
+      sendError(res, error, route);
+    } finally {
+      res.off('close', onClose);
+      metrics.finished(route);
+      metrics.request(route, connector, model, status);
+      const ms = performance.now() - receivedAt;
+      deps.httpMetrics.recordHttp('POST', route, status, ms / 1000);
+      logger.info(
+        { traceId: trace.traceId, method: 'POST', route, path: route, status, ms: Math.round(ms * 100) / 100, principal: principal?.name, model, connector },
+        'request',
+      );
+    }
+  };
+
+  return (req, res) => {
+    if (req.method !== 'POST' || req.url === undefined) return false;
+    const query = req.url.indexOf('?');
+    const path = query < 0 ? req.url : req.url.slice(0, query);
+    const endpoint = ENDPOINTS.get(path);
+    if (!endpoint) return false;
+    void handle(endpoint, path, req, res);
+    return true;
+  };
+}
+
+/** Puts `handle` in front of the server's existing request listener (Fastify's). */
+export function installHotPath(server: Server, handle: (req: IncomingMessage, res: ServerResponse) => boolean): void {
+  const listeners = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
+  server.removeAllListeners('request');
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (handle(req, res)) return;
+    for (const listener of listeners) listener.call(server, req, res);
+  });
+}
+
+/**
+ * Registers the OpenAI-compatible API: the hot proxy routes on the raw server, the
+ * model list as ordinary Fastify routes (errors rendered in OpenAI's shape by the kit).
  */
 export function registerOpenAiRoutes(fastify: FastifyInstance, deps: OpenAiRoutesDeps): void {
-  const { engine, tokens, metrics, responder } = deps;
-
-  fastify.register(async (scope) => {
-    scope.removeContentTypeParser('application/json');
-    scope.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: deps.bodyLimitBytes }, (_request, body, done) => done(null, body));
-    scope.setErrorHandler((error, request, reply) => responder.send(error, request, reply));
-
-    const proxyRoute = (endpoint: Endpoint) => {
-      const route = `/v1/${endpoint}`;
-      return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-        const receivedAt = performance.now();
-        const overhead = (answeredAt: number, firstDispatchAt: number | undefined): number =>
-          ((firstDispatchAt ?? receivedAt) - receivedAt + performance.now() - answeredAt) / 1000;
-        const principal = authenticate(tokens, request, [Scope.USE]);
-        const body = parseRequestBody(request.body);
-        if (endpoint === 'embeddings' && body.stream) throw new PatchbayError(ErrorCode.VALIDATION, 'embeddings cannot stream', { details: { param: 'stream' } });
-        const timeoutMs = clientTimeout(request.headers['x-patchbay-timeout-ms']);
-        const res = reply.raw;
-        const controller = new AbortController();
-        // A client that goes away cancels the upstream request at once, streaming or not.
-        const onClose = (): void => {
-          if (!res.writableFinished) controller.abort(new PatchbayError(ErrorCode.CANCELLED, 'client disconnected'));
-        };
-        res.once('close', onClose);
-        metrics.started(route);
-        let connector = 'none';
-        let status = 500;
-        try {
-          const call: ProxyCall = {
-            route,
-            endpoint,
-            body,
-            principal,
-            signal: controller.signal,
-            ...(timeoutMs === undefined ? {} : { timeoutMs }),
-            traceparent: formatTraceparent(request.trace),
-            receivedAt,
-          };
-          const answer = await engine.execute(call);
-          connector = answer.upstream.configId;
-          status = answer.status;
-          const headers = { ...answer.headers, 'x-patchbay-connector': connector, 'x-patchbay-attempts': String(answer.attempts) };
-          if (answer.kind === 'json') {
-            reply.code(answer.status).headers(headers);
-            await reply.send(answer.body);
-            metrics.addedOverhead(route, overhead(answer.answeredAt, call.firstDispatchAt));
-            if (answer.usage) metrics.usage(principal.name, body.model, connector, answer.usage);
-            return;
-          }
-          reply.hijack();
-          res.writeHead(200, { ...SSE_HEADERS, ...headers });
-          metrics.addedOverhead(route, overhead(answer.answeredAt, call.firstDispatchAt));
-          metrics.timeToFirstToken(connector, body.model, (performance.now() - receivedAt) / 1000);
-          const result = await engine.relay(answer, httpSink(res));
-          if (result.usage) metrics.usage(principal.name, body.model, connector, result.usage);
-          if (!result.ok) status = 502;
-        } catch (error) {
-          status = isPatchbayError(error) ? error.status : 500;
-          if (isPatchbayError(error) && typeof error.details?.['connector'] === 'string') connector = error.details['connector'];
-          throw error;
-        } finally {
-          res.off('close', onClose);
-          metrics.finished(route);
-          metrics.request(route, connector, body.model, status);
-        }
-      };
-    };
-
-    for (const endpoint of ['chat/completions', 'completions', 'embeddings'] as const) {
-      scope.post(`/v1/${endpoint}`, { bodyLimit: deps.bodyLimitBytes }, proxyRoute(endpoint));
-    }
-
-    scope.get('/v1/models', async (request, reply) => {
-      const principal = authenticate(tokens, request, [Scope.USE, Scope.READ]);
-      const data = deps.upstreams.models().filter((m) => !principal.models || principal.models.includes(m.id));
-      return reply.send({ object: 'list', data });
-    });
-
-    scope.get<{ Params: { '*': string } }>('/v1/models/*', async (request, reply) => {
-      const principal = authenticate(tokens, request, [Scope.USE, Scope.READ]);
-      const id = request.params['*'];
-      const model = deps.upstreams.models().find((m) => m.id === id && (!principal.models || principal.models.includes(m.id)));
-      if (!model) throw new PatchbayError(ErrorCode.NOT_FOUND, `The model '${id}' does not exist`, { details: { param: 'model', code: 'model_not_found' } });
-      return reply.send(model);
-    });
+  installHotPath(fastify.server, createProxyHandler(deps));
+  const principalOf = (request: FastifyRequest): Principal => {
+    const principal = authenticate(deps.tokens, request.headers.authorization, [Scope.USE, Scope.READ]);
+    request.principal = principal;
+    return principal;
+  };
+  fastify.get('/v1/models', async (request, reply) => {
+    const principal = principalOf(request);
+    const data = deps.upstreams.models().filter((m) => !principal.models || principal.models.includes(m.id));
+    return reply.send({ object: 'list', data });
+  });
+  fastify.get<{ Params: { '*': string } }>('/v1/models/*', async (request, reply) => {
+    const principal = principalOf(request);
+    const id = request.params['*'];
+    const model = deps.upstreams.models().find((m) => m.id === id && (!principal.models || principal.models.includes(m.id)));
+    if (!model) throw new PatchbayError(ErrorCode.NOT_FOUND, `The model '${id}' does not exist`, { details: { param: 'model', code: 'model_not_found' } });
+    return reply.send(model);
   });
 }

@@ -7,31 +7,59 @@ import type { UpstreamSet } from '../upstreams/upstream-set';
 type Meter = MetricsService['meter'];
 type Counter = ReturnType<Meter['createCounter']>;
 type Histogram = ReturnType<Meter['createHistogram']>;
-type UpDownCounter = ReturnType<Meter['createUpDownCounter']>;
 
 const BREAKER_STATES = Object.values(BreakerState);
 
+/** Monotonic sums by label values, exported through an observable counter. */
+class Tally {
+  private readonly sums = new Map<string, { labels: string[]; value: number }>();
+  constructor(private readonly names: readonly string[]) {}
+
+  add(value: number, ...labels: string[]): void {
+    const key = labels.join('\u0000');
+    const entry = this.sums.get(key);
+    if (entry) entry.value += value;
+    else this.sums.set(key, { labels, value });
+  }
+
+  observe(result: { observe(value: number, attributes: Record<string, string>): void }): void {
+    for (const { labels, value } of this.sums.values()) {
+      const attributes: Record<string, string> = {};
+      this.names.forEach((name, i) => (attributes[name] = labels[i] ?? ''));
+      result.observe(value, attributes);
+    }
+  }
+}
+
 /** The llm-proxy's own instruments (Prometheus names follow the OpenTelemetry ones). */
 export class ProxyMetrics {
-  private readonly requests: Counter;
+  /** Per-request counters are summed here and read at scrape time: no attribute hashing per request. */
+  private readonly requestCounts = new Tally(['route', 'connector', 'model', 'status']);
+  private readonly tokenCounts = new Tally(['key', 'model', 'connector', 'kind']);
   private readonly upstreamDuration: Histogram;
   private readonly firstToken: Histogram;
   private readonly overhead: Histogram;
   private readonly retries: Counter;
   private readonly failovers: Counter;
-  private readonly inFlight: UpDownCounter;
-  private readonly tokens: Counter;
+  /** Read by an observable gauge at scrape time: nothing is recorded per request. */
+  private readonly inFlight = new Map<string, number>();
 
   constructor(meter: Meter, upstreams: UpstreamSet) {
     const buckets = { advice: { explicitBucketBoundaries: LATENCY_BUCKETS_SECONDS } };
-    this.requests = meter.createCounter('llm_proxy_requests', { description: 'Proxied requests by connector, model and status' });
+    meter
+      .createObservableCounter('llm_proxy_requests', { description: 'Proxied requests by connector, model and status' })
+      .addCallback((result) => this.requestCounts.observe(result));
     this.upstreamDuration = meter.createHistogram('llm_proxy_upstream_duration', { description: 'Upstream attempt duration until its answer was complete', unit: 's', ...buckets });
     this.firstToken = meter.createHistogram('llm_proxy_time_to_first_token', { description: 'From request received to the first streamed byte sent', unit: 's', ...buckets });
     this.overhead = meter.createHistogram('llm_proxy_overhead', { description: 'Time the proxy added around the final upstream attempt', unit: 's', ...buckets });
     this.retries = meter.createCounter('llm_proxy_retries', { description: 'Attempts repeated on the same connector' });
     this.failovers = meter.createCounter('llm_proxy_failovers', { description: 'Requests moved from one connector to the next' });
-    this.inFlight = meter.createUpDownCounter('llm_proxy_in_flight', { description: 'Requests being proxied now' });
-    this.tokens = meter.createCounter('llm_proxy_tokens', { description: 'Tokens reported by upstreams, per key, model and connector' });
+    meter.createObservableGauge('llm_proxy_in_flight', { description: 'Requests being proxied now' }).addCallback((result) => {
+      for (const [route, count] of this.inFlight) result.observe(count, { route });
+    });
+    meter
+      .createObservableCounter('llm_proxy_tokens', { description: 'Tokens reported by upstreams, per key, model and connector' })
+      .addCallback((result) => this.tokenCounts.observe(result));
     meter
       .createObservableGauge('llm_proxy_breaker_state', { description: '1 for the current breaker state of each connector' })
       .addCallback((result) => {
@@ -43,7 +71,7 @@ export class ProxyMetrics {
   }
 
   request(route: string, connector: string, model: string, status: number): void {
-    this.requests.add(1, { route, connector, model, status: String(status) });
+    this.requestCounts.add(1, route, connector, model, String(status));
   }
   upstream(connector: string, status: string, seconds: number): void {
     this.upstreamDuration.record(seconds, { connector, status });
@@ -61,13 +89,13 @@ export class ProxyMetrics {
     this.failovers.add(1, { from, reason });
   }
   started(route: string): void {
-    this.inFlight.add(1, { route });
+    this.inFlight.set(route, (this.inFlight.get(route) ?? 0) + 1);
   }
   finished(route: string): void {
-    this.inFlight.add(-1, { route });
+    this.inFlight.set(route, (this.inFlight.get(route) ?? 1) - 1);
   }
   usage(key: string, model: string, connector: string, usage: Usage): void {
-    this.tokens.add(usage.promptTokens, { key, model, connector, kind: 'prompt' });
-    this.tokens.add(usage.completionTokens, { key, model, connector, kind: 'completion' });
+    this.tokenCounts.add(usage.promptTokens, key, model, connector, 'prompt');
+    this.tokenCounts.add(usage.completionTokens, key, model, connector, 'completion');
   }
 }

@@ -90,18 +90,23 @@ function passHeaders(headers: IncomingHttpHeaders): Record<string, string> {
   return out;
 }
 
-async function readAll(body: Readable, limit = Infinity): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) {
-      body.destroy();
-      break;
-    }
-    chunks.push(chunk);
-  }
-  return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+/** Collects a body (event listeners, not async iteration: this runs on every request). */
+function readAll(body: Readable, limit = Infinity): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    body.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        body.destroy();
+        resolve(Buffer.concat(chunks));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    body.once('error', reject);
+    body.once('end', () => resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)));
+  });
 }
 
 function firstNonSpace(body: Buffer): number | undefined {
@@ -314,13 +319,19 @@ export class ProxyEngine {
       'accept-encoding': 'identity',
     };
     if (call.traceparent) headers['traceparent'] = call.traceparent;
-    const controller = new AbortController();
-    const onDeadline = (): void => controller.abort(deadline.signal.reason);
-    deadline.signal.addEventListener('abort', onDeadline, { once: true });
+    // Non-streaming attempts ride on the deadline's signal; a stream gets its own
+    // controller so its first-byte timer can abandon this attempt alone.
+    let signal = deadline.signal;
+    let controller: AbortController | undefined;
     let firstByteTimer: NodeJS.Timeout | undefined;
+    const onDeadline = (): void => controller?.abort(deadline.signal.reason);
     if (stream) {
+      const own = new AbortController();
+      controller = own;
+      signal = own.signal;
+      deadline.signal.addEventListener('abort', onDeadline, { once: true });
       firstByteTimer = setTimeout(
-        () => controller.abort(new AttemptFailure(FailureKind.TIMEOUT, `upstream timed out (no first byte within ${options.firstTokenTimeoutMs} ms)`)),
+        () => own.abort(new AttemptFailure(FailureKind.TIMEOUT, `upstream timed out (no first byte within ${options.firstTokenTimeoutMs} ms)`)),
         options.firstTokenTimeoutMs,
       );
     }
@@ -333,7 +344,7 @@ export class ProxyEngine {
         method: 'POST',
         headers,
         body: upstreamBody(call.body, model, injectUsage),
-        signal: controller.signal,
+        signal,
         headersTimeout: stream ? options.firstTokenTimeoutMs : Math.min(options.timeoutMs ?? Infinity, Math.max(1, deadline.remainingMs)),
         bodyTimeout: options.idleTimeoutMs,
       });
@@ -364,6 +375,7 @@ export class ProxyEngine {
       }
       const first = await firstChunk(response.body);
       committed = true;
+      if (!controller) throw new Error('unreachable: streams have a controller');
       upstream.moveTo(ConnectionState.ACTIVE);
       return {
         kind: 'stream',
@@ -379,13 +391,13 @@ export class ProxyEngine {
         answeredAt: performance.now(),
       };
     } catch (error) {
-      const reason: unknown = controller.signal.aborted ? controller.signal.reason : undefined;
+      const reason: unknown = signal.aborted ? signal.reason : undefined;
       if (reason instanceof AttemptFailure) throw reason;
       if (reason !== undefined) throw reason;
       throw classifyError(error);
     } finally {
       if (firstByteTimer) clearTimeout(firstByteTimer);
-      if (!committed) deadline.signal.removeEventListener('abort', onDeadline);
+      if (!committed && controller) deadline.signal.removeEventListener('abort', onDeadline);
     }
   }
 

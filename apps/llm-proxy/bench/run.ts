@@ -1,0 +1,188 @@
+// `npm run bench`: the same zero-delay upstream reached directly, through the llm-proxy
+// and through a 30-line undici passthrough (the floor), at 1 and 64 concurrent clients;
+// then streaming time-to-first-chunk against a paced SSE upstream. One run, one table.
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Pool } from 'undici';
+
+const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 4000);
+const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 1000);
+const TOKEN = 'pb_bench_admin_token_0123456789abcdef';
+const BODY = Buffer.from(
+  JSON.stringify({ model: 'bench-model', messages: [{ role: 'system', content: 'You are terse.' }, { role: 'user', content: 'Say hello.' }], temperature: 0.2 }),
+);
+const STREAM_BODY = Buffer.from(JSON.stringify({ ...JSON.parse(BODY.toString()), stream: true }));
+
+interface Target {
+  name: 'direct' | 'floor' | 'proxy';
+  origin: string;
+  path: string;
+  headers: Record<string, string>;
+}
+
+interface Result {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const server = createServer();
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => ok(port));
+    });
+  });
+}
+
+function forkReady(script: string, env: Record<string, string>): Promise<ChildProcess> {
+  return new Promise((ok, fail) => {
+    const child = fork(join(__dirname, script), { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    child.once('message', () => ok(child));
+    child.once('exit', (code) => fail(new Error(`${script} exited with ${code}`)));
+  });
+}
+
+async function waitLive(url: string, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error('llm-proxy exited during start-up');
+    try {
+      if ((await fetch(`${url}/health/live`)).ok) return;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('llm-proxy did not start');
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
+}
+
+/** Closed-loop load: `concurrency` clients, each sending its next request when the last one finished. */
+async function load(target: Target, concurrency: number, durationMs: number, stream: boolean): Promise<Result> {
+  const pool = new Pool(target.origin, { connections: concurrency, pipelining: 1, keepAliveTimeout: 60_000 });
+  const samples: number[] = [];
+  let errors = 0;
+  const started = performance.now();
+  const until = started + durationMs;
+  const headers = { 'content-type': 'application/json', ...target.headers };
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < until) {
+        const t0 = performance.now();
+        try {
+          const answer = await pool.request({ path: target.path, method: 'POST', headers, body: stream ? STREAM_BODY : BODY });
+          let first: number | undefined;
+          for await (const _chunk of answer.body) first ??= performance.now() - t0;
+          if (answer.statusCode !== 200) errors++;
+          else samples.push(stream ? (first ?? NaN) : performance.now() - t0);
+        } catch {
+          errors++;
+        }
+      }
+    }),
+  );
+  const elapsed = performance.now() - started;
+  await pool.close();
+  samples.sort((a, b) => a - b);
+  return { rps: (samples.length / elapsed) * 1000, p50: percentile(samples, 50), p99: percentile(samples, 99), errors };
+}
+
+const fmt = (n: number, digits = 2): string => (Number.isFinite(n) ? n.toFixed(digits) : '-');
+const pad = (s: string, n: number): string => s.padEnd(n);
+const lpad = (s: string, n: number): string => s.padStart(n);
+
+async function main(): Promise<void> {
+  const children: ChildProcess[] = [];
+  const dataDir = mkdtempSync(join(tmpdir(), 'pb-llm-bench-'));
+  try {
+    const upstreamPort = await freePort();
+    children.push(await forkReady('upstream.js', { PORT: String(upstreamPort), PACE_MS: '10', EVENTS: '5' }));
+    const upstreamOrigin = `http://127.0.0.1:${upstreamPort}`;
+    const floorPort = await freePort();
+    children.push(await forkReady('floor-proxy.js', { PORT: String(floorPort), UPSTREAM_ORIGIN: upstreamOrigin }));
+    const proxyPort = await freePort();
+    const proxy = spawn(process.execPath, [resolve(__dirname, '..', 'dist', 'main.js')], {
+      env: {
+        ...process.env,
+        NODE_ENV: 'production',
+        HOST: '127.0.0.1',
+        PORT: String(proxyPort),
+        GRPC_PORT: String(await freePort()),
+        PATCHBAY_DATA_DIR: dataDir,
+        PATCHBAY_ADMIN_TOKEN: TOKEN,
+        PATCHBAY_SECRET_KEY: Buffer.alloc(32, 3).toString('base64'),
+        PATCHBAY_REGISTRY_URL: `http://127.0.0.1:${await freePort()}`,
+        LLM_URL: `${upstreamOrigin}/v1`,
+        LLM_APIKEY: 'sk-bench',
+        LLM_MODELS: 'bench-model',
+        LOG_LEVEL: 'info',
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    children.push(proxy);
+    const proxyUrl = `http://127.0.0.1:${proxyPort}`;
+    await waitLive(proxyUrl, proxy);
+
+    const targets: Target[] = [
+      { name: 'direct', origin: upstreamOrigin, path: '/v1/chat/completions', headers: { authorization: 'Bearer sk-bench' } },
+      { name: 'floor', origin: `http://127.0.0.1:${floorPort}`, path: '/v1/chat/completions', headers: {} },
+      { name: 'proxy', origin: proxyUrl, path: '/v1/chat/completions', headers: { authorization: `Bearer ${TOKEN}` } },
+    ];
+    console.log(`llm-proxy bench: ${DURATION_MS} ms per cell after ${WARMUP_MS} ms warm-up, Node ${process.version}, closed-loop clients`);
+    const rows: string[] = [];
+    const summary: string[] = [];
+    rows.push(
+      `${pad('scenario', 26)}${pad('path', 8)}${lpad('req/s', 9)}${lpad('p50 ms', 9)}${lpad('p99 ms', 9)}${lpad('+p50 ms', 9)}${lpad('+p99 ms', 9)}${lpad('errors', 8)}`,
+    );
+    for (const stream of [false, true]) {
+      for (const concurrency of [1, 64]) {
+        const results = new Map<string, Result>();
+        for (const target of targets) {
+          await load(target, concurrency, WARMUP_MS, stream);
+          results.set(target.name, await load(target, concurrency, DURATION_MS, stream));
+        }
+        const direct = results.get('direct') as Result;
+        const scenario = `${stream ? 'stream TTFC' : 'chat'} c=${concurrency}`;
+        for (const target of targets) {
+          const r = results.get(target.name) as Result;
+          const added = target.name === 'direct';
+          rows.push(
+            `${pad(scenario, 26)}${pad(target.name, 8)}${lpad(fmt(r.rps, 0), 9)}${lpad(fmt(r.p50, 3), 9)}${lpad(fmt(r.p99, 3), 9)}` +
+              `${lpad(added ? '' : fmt(r.p50 - direct.p50, 3), 9)}${lpad(added ? '' : fmt(r.p99 - direct.p99, 3), 9)}${lpad(String(r.errors), 8)}`,
+          );
+        }
+        const proxy = results.get('proxy') as Result;
+        const floor = results.get('floor') as Result;
+        summary.push(
+          stream
+            ? `${scenario}: proxy adds ${fmt(proxy.p50 - direct.p50, 3)} ms p50 / ${fmt(proxy.p99 - direct.p99, 3)} ms p99 to the first chunk (floor adds ${fmt(floor.p50 - direct.p50, 3)} ms)`
+            : `${scenario}: proxy throughput = ${fmt((proxy.rps / floor.rps) * 100, 0)} % of the floor, ${fmt((proxy.rps / direct.rps) * 100, 0)} % of direct; added p50 ${fmt(proxy.p50 - direct.p50, 3)} ms (floor ${fmt(floor.p50 - direct.p50, 3)}), added p99 ${fmt(proxy.p99 - direct.p99, 3)} ms`,
+        );
+      }
+    }
+    console.log(rows.join('\n'));
+    console.log('\nratios (same run):');
+    console.log(summary.map((s) => `  ${s}`).join('\n'));
+  } finally {
+    for (const child of children) child.kill('SIGTERM');
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
