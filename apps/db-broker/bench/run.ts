@@ -1,0 +1,201 @@
+// `npm run bench`: SELECT 1 and a 100-row select at 64 concurrent HTTP clients through
+// the db-broker and through a bare Node HTTP server over a plain pg.Pool of the same size
+// (the floor any HTTP SQL endpoint pays), in one run; then 1,000 concurrent clients on a
+// pool of 20 through the broker. Needs the test Postgres (PATCHBAY_TEST_DATABASE_URL).
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Client } from 'pg';
+import { Pool } from 'undici';
+
+const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 5000);
+const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 1500);
+const POOL_MAX = 20;
+const TOKEN = 'pb_bench_admin_token_0123456789abcdef';
+const ADMIN_URL = process.env.PATCHBAY_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const APPS = resolve(__dirname, '..', '..');
+
+interface Result {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  requests: number;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const server = createServer();
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => ok(port));
+    });
+  });
+}
+
+async function admin<T>(url: string, fn: (client: Client) => Promise<T>): Promise<T> {
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      if (await check()) return;
+    } catch {
+      // not yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+function startApp(app: string, env: Record<string, string>): ChildProcess {
+  // BENCH_BROKER_NODE_ARGS, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`, to profile the broker.
+  const nodeArgs = app === 'db-broker' ? (process.env.BENCH_BROKER_NODE_ARGS ?? '').split(' ').filter(Boolean) : [];
+  return spawn(process.execPath, [...nodeArgs, join(APPS, app, 'dist', 'main.js')], {
+    env: { ...process.env, NODE_ENV: 'production', HOST: '127.0.0.1', PATCHBAY_ADMIN_TOKEN: TOKEN, PATCHBAY_SECRET_KEY: Buffer.alloc(32, 5).toString('base64'), LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
+}
+
+/** Closed loop: `concurrency` clients, each sending its next request when the last one finished. */
+async function load(origin: string, path: string, headers: Record<string, string>, body: Buffer, concurrency: number, durationMs: number, perClient?: number): Promise<Result> {
+  const pool = new Pool(origin, { connections: concurrency, pipelining: 1, keepAliveTimeout: 60_000 });
+  const samples: number[] = [];
+  let errors = 0;
+  const started = performance.now();
+  const until = started + durationMs;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      for (let i = 0; perClient === undefined ? performance.now() < until : i < perClient; i++) {
+        const t0 = performance.now();
+        try {
+          const answer = await pool.request({ path, method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+          await answer.body.text();
+          if (answer.statusCode !== 200) errors++;
+          else samples.push(performance.now() - t0);
+        } catch {
+          errors++;
+        }
+      }
+    }),
+  );
+  const elapsed = performance.now() - started;
+  await pool.close();
+  samples.sort((a, b) => a - b);
+  return { rps: (samples.length / elapsed) * 1000, p50: percentile(samples, 50), p99: percentile(samples, 99), errors, requests: samples.length + errors };
+}
+
+const fmt = (n: number, digits = 2): string => (Number.isFinite(n) ? n.toFixed(digits) : '-');
+
+async function main(): Promise<void> {
+  const children: ChildProcess[] = [];
+  const dataDir = mkdtempSync(join(tmpdir(), 'pb-db-bench-'));
+  mkdirSync(join(dataDir, 'registry'));
+  mkdirSync(join(dataDir, 'broker'));
+  const dbName = `pbbench_${randomBytes(4).toString('hex')}`;
+  const dbUrl = new URL(ADMIN_URL);
+  dbUrl.pathname = `/${dbName}`;
+  await admin(ADMIN_URL, (c) => c.query(`CREATE DATABASE ${dbName}`));
+  try {
+    await admin(dbUrl.toString(), (c) =>
+      c.query(`CREATE TABLE bench_rows AS SELECT g AS id, 'row ' || g AS name, g * 1.5 AS value, now() AS created_at FROM generate_series(1, 100) g`),
+    );
+
+    const barePort = await freePort();
+    const bare = fork(join(__dirname, 'bare-server.js'), { env: { ...process.env, PORT: String(barePort), DATABASE_URL: dbUrl.toString(), POOL_MAX: String(POOL_MAX) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    children.push(bare);
+    await new Promise<void>((ok, fail) => {
+      bare.once('message', () => ok());
+      bare.once('exit', (code) => fail(new Error(`bare server exited with ${code}`)));
+    });
+
+    const registryPort = await freePort();
+    const registry = startApp('config-registry', { PORT: String(registryPort), GRPC_PORT: String(await freePort()), PATCHBAY_DATA_DIR: join(dataDir, 'registry') });
+    children.push(registry);
+    const registryUrl = `http://127.0.0.1:${registryPort}`;
+    await waitFor(async () => (await fetch(`${registryUrl}/health/live`)).ok, 'registry');
+    const put = await fetch(`${registryUrl}/v1/connectors/DATABASE`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ type: 'database', url: dbUrl.toString(), options: { max: POOL_MAX, acquireTimeoutMs: 30_000 } }),
+    });
+    if (!put.ok) throw new Error(`registry PUT failed: ${put.status} ${await put.text()}`);
+
+    const brokerPort = await freePort();
+    const broker = startApp('db-broker', { PORT: String(brokerPort), GRPC_PORT: String(await freePort()), PATCHBAY_DATA_DIR: join(dataDir, 'broker'), PATCHBAY_REGISTRY_URL: registryUrl });
+    children.push(broker);
+    const brokerUrl = `http://127.0.0.1:${brokerPort}`;
+    await waitFor(async () => {
+      const response = await fetch(`${brokerUrl}/v1/databases/DATABASE`, { headers: { authorization: `Bearer ${TOKEN}` } });
+      return response.ok && ((await response.json()) as { state: string }).state === 'active';
+    }, 'broker pool active');
+
+    const scenarios = [
+      { name: 'SELECT 1', body: { sql: 'SELECT 1 AS one' } },
+      { name: '100-row select', body: { sql: 'SELECT id, name, value, created_at FROM bench_rows ORDER BY id LIMIT $1', params: [100] } },
+    ];
+    const targets: { name: string; origin: string; path: string; headers: Record<string, string> }[] = [
+      { name: 'bare pg.Pool', origin: `http://127.0.0.1:${barePort}`, path: '/query', headers: {} },
+      { name: 'db-broker', origin: brokerUrl, path: '/v1/databases/DATABASE/query', headers: { authorization: `Bearer ${TOKEN}` } },
+    ];
+    console.log(`db-broker bench: pool max ${POOL_MAX}, 64 closed-loop HTTP clients, ${DURATION_MS} ms per cell after ${WARMUP_MS} ms warm-up, Node ${process.version}`);
+    const header = `${'scenario'.padEnd(18)}${'path'.padEnd(14)}${'req/s'.padStart(9)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'errors'.padStart(8)}`;
+    const rows = [header];
+    const ratios: string[] = [];
+    for (const scenario of scenarios) {
+      const body = Buffer.from(JSON.stringify(scenario.body));
+      const results: Result[] = [];
+      for (const target of targets) {
+        await load(target.origin, target.path, target.headers, body, 64, WARMUP_MS);
+        const result = await load(target.origin, target.path, target.headers, body, 64, DURATION_MS);
+        results.push(result);
+        rows.push(`${scenario.name.padEnd(18)}${target.name.padEnd(14)}${fmt(result.rps, 0).padStart(9)}${fmt(result.p50, 3).padStart(9)}${fmt(result.p99, 3).padStart(9)}${String(result.errors).padStart(8)}`);
+      }
+      const [floor, brokerResult] = results as [Result, Result];
+      const ratio = brokerResult.rps / floor.rps;
+      ratios.push(
+        `${scenario.name}: broker throughput = ${fmt(ratio * 100, 0)} % of bare (target >= 70 %: ${ratio >= 0.7 ? 'met' : 'NOT met'}), added p50 ${fmt(brokerResult.p50 - floor.p50, 3)} ms (target < 0.5 ms: ${brokerResult.p50 - floor.p50 < 0.5 ? 'met' : 'NOT met'}), added p99 ${fmt(brokerResult.p99 - floor.p99, 3)} ms`,
+      );
+    }
+
+    const burst = await load(brokerUrl, '/v1/databases/DATABASE/query', { authorization: `Bearer ${TOKEN}` }, Buffer.from(JSON.stringify({ sql: 'SELECT pg_sleep(0.002), 1 AS one' })), 1000, 0, 5);
+    rows.push(`${'1000 clients x5'.padEnd(18)}${'db-broker'.padEnd(14)}${fmt(burst.rps, 0).padStart(9)}${fmt(burst.p50, 3).padStart(9)}${fmt(burst.p99, 3).padStart(9)}${String(burst.errors).padStart(8)}`);
+    ratios.push(`1,000 concurrent clients on a pool of ${POOL_MAX}: ${burst.requests} requests, ${burst.errors} errors (target 0: ${burst.errors === 0 ? 'met' : 'NOT met'})`);
+
+    console.log(rows.join('\n'));
+    console.log('\nratios (same run):');
+    console.log(ratios.map((line) => `  ${line}`).join('\n'));
+  } finally {
+    for (const child of children) child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 500));
+    await admin(ADMIN_URL, async (c) => {
+      await c.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [dbName]);
+      await c.query(`DROP DATABASE IF EXISTS ${dbName}`);
+    });
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

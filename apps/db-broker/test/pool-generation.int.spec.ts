@@ -1,0 +1,85 @@
+import { ErrorCode, type ResolvedConnector } from '@patchbay/core';
+import { createTestDatabase, eventually, type TestDatabase } from '@patchbay/testkit';
+import { DEFAULT_SETTINGS } from '../src/config/broker-settings';
+import { PoolGeneration } from '../src/pools/pool-generation';
+import { poolSpecOf } from '../src/pools/pool-target';
+import { withClient } from './support/stack';
+
+jest.setTimeout(30_000);
+
+describe('PoolGeneration (real Postgres)', () => {
+  let db: TestDatabase;
+  const generations: PoolGeneration[] = [];
+
+  const generation = (options: Record<string, unknown>): PoolGeneration => {
+    const connector: ResolvedConnector = { configId: 'GEN', type: 'database', revision: 1, checksum: 'x', mode: 'local', url: db.url, source: 'explicit', headers: {}, options };
+    const created = new PoolGeneration(poolSpecOf(connector, DEFAULT_SETTINGS), 'patchbay-db-broker:GEN', { onIdleError: () => undefined, onAcquired: () => undefined });
+    generations.push(created);
+    return created;
+  };
+
+  beforeAll(async () => {
+    db = await createTestDatabase('pbgen');
+  });
+
+  afterAll(async () => {
+    await Promise.all(generations.map((g) => g.end()));
+    await db?.drop();
+  });
+
+  it('drains: leases out and callers queued in pg finish before the pool ends', async () => {
+    const pool = generation({ max: 2 });
+    const held = await Promise.all([pool.acquire(), pool.acquire()]);
+    // Five callers wait in pg's queue for the two busy connections.
+    const queued = Array.from({ length: 5 }, async () => {
+      const lease = await pool.acquire();
+      try {
+        return (await lease.client.query('SELECT 1 AS ok')).rows[0].ok as number;
+      } finally {
+        lease.release();
+      }
+    });
+    await eventually(() => pool.figures().waiting === 5, 5_000, 'five waiting');
+    let drained = false;
+    const draining = pool.drain(20_000).then((outcome) => {
+      drained = true;
+      return outcome;
+    });
+    await new Promise((r) => setImmediate(r));
+    expect(drained).toBe(false);
+    for (const lease of held) lease.release();
+    expect(await Promise.all(queued)).toEqual([1, 1, 1, 1, 1]);
+    expect(await draining).toEqual({ timedOut: false });
+    expect(pool.isEnded).toBe(true);
+    expect(pool.figures().total).toBe(0);
+  });
+
+  it('answers POOL_EXHAUSTED after the acquire timeout when every connection stays busy', async () => {
+    const pool = generation({ max: 1, acquireTimeoutMs: 200 });
+    const held = await pool.acquire();
+    await expect(pool.acquire()).rejects.toMatchObject({ code: ErrorCode.POOL_EXHAUSTED, retryAfterSeconds: 1 });
+    held.release();
+    const again = await pool.acquire();
+    again.release();
+  });
+
+  it('runs SELECT 1 on a connection idle past healthCheckIdleMs and replaces one that fails it', async () => {
+    const pool = generation({ max: 2, healthCheckIdleMs: 5 });
+    const first = await pool.acquire();
+    const client = first.client;
+    first.release();
+    const spy = jest.spyOn(client, 'query');
+    // Fresh from release: no check.
+    (await pool.acquire()).release();
+    expect(spy).not.toHaveBeenCalled();
+    await new Promise((r) => setTimeout(r, 30));
+    // Idle too long: checked, and a failing check hands out another connection.
+    spy.mockImplementationOnce((() => Promise.reject(Object.assign(new Error('Connection terminated unexpectedly')))) as never);
+    const lease = await pool.acquire();
+    expect(spy).toHaveBeenCalledWith('SELECT 1');
+    expect(lease.client).not.toBe(client);
+    expect((await lease.client.query('SELECT 1 AS ok')).rows).toEqual([{ ok: 1 }]);
+    lease.release();
+    spy.mockRestore();
+  });
+});
