@@ -8,9 +8,9 @@ import {
   ListResourcesRequestSchema,
   ListResourceTemplatesRequestSchema,
   ListToolsRequestSchema,
-  McpError,
   ReadResourceRequestSchema,
   ErrorCode as RpcCode,
+  SUPPORTED_PROTOCOL_VERSIONS,
   isInitializeRequest,
   type ServerNotification,
   type ServerRequest,
@@ -22,7 +22,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { ServerManager } from '../upstream/server-manager';
 import type { CallOptions, UpstreamServer } from '../upstream/upstream-server';
-import { mcpErrorRenderer, toMcpError } from './rpc-errors';
+import { RpcError, mcpErrorRenderer, toRpcError } from './rpc-errors';
 import type { ToolCalls } from './tool-calls';
 
 export interface McpEndpointSettings {
@@ -40,6 +40,8 @@ interface DownstreamSession {
   server: Server;
   principal: Principal;
   lastSeen: number;
+  /** Calls answered on the fast path, by JSON-RPC id, so `notifications/cancelled` reaches them. */
+  fastCalls: Map<string | number, AbortController>;
 }
 
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
@@ -91,17 +93,24 @@ export class McpEndpoint {
   private async handle(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const principal = this.authenticate(request);
     if (this.closing) throw new PatchbayError(ErrorCode.UNAVAILABLE, 'shutting down', { retryAfterSeconds: 1 });
-    if (this.settings.stateless) return this.handleStateless(request, reply, principal);
 
+    let session: DownstreamSession | undefined;
     const header = request.headers['mcp-session-id'];
     const sessionId = Array.isArray(header) ? header[0] : header;
-    if (sessionId !== undefined) {
-      const session = this.sessions.get(sessionId);
-      if (!session) return this.rpcError(reply, 404, RpcCode.ConnectionClosed, 'Session not found: initialize a new session');
-      if (session.principal.name !== principal.name) {
+    if (!this.settings.stateless && sessionId !== undefined) {
+      session = this.sessions.get(sessionId);
+      if (!session || session.principal.name !== principal.name) {
         return this.rpcError(reply, 404, RpcCode.ConnectionClosed, 'Session not found: initialize a new session');
       }
       session.lastSeen = Date.now();
+    }
+    if (request.method === 'POST' && (session || this.settings.stateless)) {
+      const fast = this.fastPath(request, reply, principal, session);
+      if (fast) return fast;
+    }
+
+    if (this.settings.stateless) return this.handleStateless(request, reply, principal);
+    if (session) {
       reply.hijack();
       await session.transport.handleRequest(request.raw, reply.raw, request.body);
       return;
@@ -109,9 +118,65 @@ export class McpEndpoint {
     if (request.method !== 'POST' || !isInitializeRequest(request.body)) {
       return this.rpcError(reply, 400, RpcCode.InvalidRequest, 'Bad Request: no Mcp-Session-Id header; start with an initialize request');
     }
-    const session = await this.createSession(principal);
+    const created = await this.createSession(principal);
     reply.hijack();
-    await session.transport.handleRequest(request.raw, reply.raw, request.body);
+    await created.transport.handleRequest(request.raw, reply.raw, request.body);
+  }
+
+  /**
+   * The hot path: a single `tools/call` without a progress token (nothing to stream), a
+   * `tools/list` or a `ping` is answered here with one JSON body, as the Streamable HTTP
+   * spec allows for any POST, instead of going through the SDK's web-standard transport
+   * and a server instance. Everything else (initialize, progress, GET streams, DELETE,
+   * batches, anything malformed) takes the SDK path. Returns undefined when not handled,
+   * else a promise that settles once the answer was sent.
+   */
+  private fastPath(request: FastifyRequest, reply: FastifyReply, principal: Principal, session: DownstreamSession | undefined): Promise<void> | undefined {
+    const message = request.body;
+    if (typeof message !== 'object' || message === null || Array.isArray(message)) return undefined;
+    const { jsonrpc, id, method, params } = message as { jsonrpc?: unknown; id?: unknown; method?: unknown; params?: unknown };
+    if (jsonrpc !== '2.0') return undefined;
+    const accept = request.headers.accept;
+    if (typeof accept !== 'string' || !(accept.includes('application/json') || accept.includes('*/*'))) return undefined;
+    const version = request.headers['mcp-protocol-version'];
+    if (version !== undefined && (typeof version !== 'string' || !SUPPORTED_PROTOCOL_VERSIONS.includes(version))) return undefined;
+    const p = (typeof params === 'object' && params !== null ? params : {}) as { name?: unknown; arguments?: unknown; _meta?: { progressToken?: unknown }; requestId?: unknown };
+
+    if (id === undefined && method === 'notifications/cancelled' && session) {
+      const running = session.fastCalls.get(p.requestId as string | number);
+      if (!running) return undefined;
+      running.abort();
+      void reply.status(202).send();
+      return Promise.resolve();
+    }
+    if (typeof id !== 'string' && typeof id !== 'number') return undefined;
+    const answer = async (body: unknown): Promise<void> => {
+      if (session) void reply.header('mcp-session-id', session.id);
+      await reply.status(200).header('content-type', 'application/json').send(JSON.stringify(body));
+    };
+    if (method === 'ping') return answer({ jsonrpc: '2.0', id, result: {} });
+    if (method === 'tools/list') return answer({ jsonrpc: '2.0', id, result: { tools: this.calls.visibleTools(principal) } });
+    if (method !== 'tools/call' || typeof p.name !== 'string' || p._meta?.progressToken !== undefined) return undefined;
+    const args = p.arguments;
+    if (args !== undefined && (typeof args !== 'object' || args === null || Array.isArray(args))) return undefined;
+
+    const controller = new AbortController();
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) controller.abort();
+    });
+    session?.fastCalls.set(id, controller);
+    const options: CallOptions = { signal: controller.signal };
+    if (session && session.id) options.sessionKey = session.id;
+    return this.calls.call(p.name, args as Record<string, unknown> | undefined, principal, options).then(
+      (result) => {
+        session?.fastCalls.delete(id);
+        return answer({ jsonrpc: '2.0', id, result });
+      },
+      (error: unknown) => {
+        session?.fastCalls.delete(id);
+        return answer({ jsonrpc: '2.0', id, error: toRpcError(error).toJSON() });
+      },
+    );
   }
 
   private async handleStateless(request: FastifyRequest, reply: FastifyReply, principal: Principal): Promise<void> {
@@ -137,7 +202,7 @@ export class McpEndpoint {
       onsessioninitialized: () => undefined,
     });
     const server = this.createServer(principal, id);
-    const session: DownstreamSession = { id, transport, server, principal, lastSeen: Date.now() };
+    const session: DownstreamSession = { id, transport, server, principal, lastSeen: Date.now(), fastCalls: new Map() };
     this.sessions.set(id, session);
     transport.onclose = () => this.forget(id);
     await server.connect(transport);
@@ -160,7 +225,7 @@ export class McpEndpoint {
       try {
         return (await this.calls.call(request.params.name, request.params.arguments, principal, options)) as { content: [] };
       } catch (error) {
-        throw toMcpError(error);
+        throw toRpcError(error);
       } finally {
         await options.flush();
       }
@@ -170,12 +235,12 @@ export class McpEndpoint {
     }));
     server.setRequestHandler(GetPromptRequestSchema, async (request, extra) => {
       const route = this.manager.catalog.promptRoutes.get(request.params.name);
-      if (!route || !this.mayUse(principal, route.server)) throw new McpError(RpcCode.InvalidParams, `unknown prompt '${request.params.name}'`);
+      if (!route || !this.mayUse(principal, route.server)) throw new RpcError(RpcCode.InvalidParams, `unknown prompt '${request.params.name}'`);
       const options = this.callOptions(extra, request.params._meta?.progressToken, sessionId);
       try {
         return (await route.server.getPrompt(route.upstreamName, request.params.arguments, options)) as { messages: [] };
       } catch (error) {
-        throw toMcpError(error);
+        throw toRpcError(error);
       }
     });
     server.setRequestHandler(ListResourcesRequestSchema, () => ({
@@ -184,11 +249,11 @@ export class McpEndpoint {
     server.setRequestHandler(ListResourceTemplatesRequestSchema, () => ({ resourceTemplates: this.manager.catalog.resourceTemplates }));
     server.setRequestHandler(ReadResourceRequestSchema, async (request, extra) => {
       const owner = this.resourceOwner(request.params.uri);
-      if (!owner || !this.mayUse(principal, owner)) throw new McpError(RpcCode.InvalidParams, `unknown resource '${request.params.uri.slice(0, 200)}'`);
+      if (!owner || !this.mayUse(principal, owner)) throw new RpcError(RpcCode.InvalidParams, `unknown resource '${request.params.uri.slice(0, 200)}'`);
       try {
         return (await owner.readResource(request.params.uri, this.callOptions(extra, undefined, sessionId))) as { contents: [] };
       } catch (error) {
-        throw toMcpError(error);
+        throw toRpcError(error);
       }
     });
     return server;

@@ -20,15 +20,36 @@ export function rpcCodeFor(error: PatchbayError): number {
   }
 }
 
-/** A thrown value as the McpError the SDK server sends back as a JSON-RPC error. */
-export function toMcpError(error: unknown): McpError {
-  if (error instanceof McpError) return error;
+/**
+ * A JSON-RPC error to throw from SDK request handlers (the SDK sends `code`, `message`
+ * and `data` as they are). Unlike McpError it does not prefix the message, so the
+ * client sees the same text as on the fast path.
+ */
+export class RpcError extends Error {
+  override readonly name = 'RpcError';
+  constructor(
+    readonly code: number,
+    message: string,
+    readonly data?: unknown,
+  ) {
+    super(message);
+  }
+
+  toJSON(): { code: number; message: string; data?: unknown } {
+    return this.data === undefined ? { code: this.code, message: this.message } : { code: this.code, message: this.message, data: this.data };
+  }
+}
+
+/** Any thrown value as a JSON-RPC error; upstream JSON-RPC errors keep their code. */
+export function toRpcError(error: unknown): RpcError {
+  if (error instanceof RpcError) return error;
+  if (error instanceof McpError) return new RpcError(error.code, error.message.replace(/^MCP error -?\d+: /, ''), error.data);
   if (isPatchbayError(error)) {
     const data: Record<string, unknown> = { code: error.code };
     if (error.retryAfterSeconds !== undefined) data.retryAfterSeconds = error.retryAfterSeconds;
-    return new McpError(rpcCodeFor(error), error.message, data);
+    return new RpcError(rpcCodeFor(error), error.message, data);
   }
-  return new McpError(RpcCode.InternalError, 'internal error');
+  return new RpcError(RpcCode.InternalError, 'internal error');
 }
 
 /** Errors on `/mcp` raised before the MCP transport runs (auth, malformed JSON) as JSON-RPC. */

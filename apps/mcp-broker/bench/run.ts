@@ -1,0 +1,193 @@
+// mcp-broker benchmark (issue #5). Not part of `npm test`.
+// `echo` calls against server-everything, in one run:
+//   direct  - the MCP SDK client over stdio, no broker;
+//   /mcp    - through the broker's aggregated endpoint (Streamable HTTP, JSON responses),
+//             with a minimal keep-alive JSON-RPC client, and with the MCP SDK client;
+//   REST    - POST /v1/tools/everything__echo/call.
+// Each at 1 and 32 concurrent callers; table plus ratios against the direct path.
+import { Agent, request } from 'node:http';
+import { join, resolve } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { TEST_ADMIN_TOKEN, api, startService, type ServiceHandle } from '@patchbay/testkit';
+import { fmt, percentile, table } from './stats';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 1);
+const REPO_ROOT = resolve(__dirname, '..', '..', '..', '..');
+const EVERYTHING = join(REPO_ROOT, 'node_modules', '@modelcontextprotocol', 'server-everything', 'dist', 'index.js');
+
+type Call = () => Promise<void>;
+
+interface Result {
+  path: string;
+  concurrency: number;
+  calls: number;
+  errors: number;
+  perSecond: number;
+  p50: number;
+  p99: number;
+}
+
+async function measure(path: string, concurrency: number, call: Call): Promise<Result> {
+  const run = async (seconds: number, record: boolean): Promise<{ latencies: number[]; errors: number; elapsed: number }> => {
+    const latencies: number[] = [];
+    let errors = 0;
+    const started = performance.now();
+    const end = started + seconds * 1000;
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (performance.now() < end) {
+          const t0 = performance.now();
+          try {
+            await call();
+            if (record) latencies.push(performance.now() - t0);
+          } catch {
+            errors++;
+          }
+        }
+      }),
+    );
+    return { latencies, errors, elapsed: (performance.now() - started) / 1000 };
+  };
+  await run(WARMUP_SECONDS, false);
+  const { latencies, errors, elapsed } = await run(SECONDS, true);
+  return {
+    path,
+    concurrency,
+    calls: latencies.length,
+    errors,
+    perSecond: latencies.length / elapsed,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+  };
+}
+
+/** A minimal JSON-RPC-over-HTTP client with keep-alive: measures the broker, not a client library. */
+function jsonPoster(baseUrl: string, path: string, headers: Record<string, string>): (body: unknown) => Promise<{ status: number; text: string; headers: Record<string, unknown> }> {
+  const url = new URL(path, baseUrl);
+  const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+  return (body) =>
+    new Promise((done, fail) => {
+      const payload = JSON.stringify(body);
+      const req = request(
+        url,
+        {
+          method: 'POST',
+          agent,
+          headers: { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+        },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (text += c));
+          res.on('end', () => done({ status: res.statusCode ?? 0, text, headers: res.headers }));
+        },
+      );
+      req.on('error', fail);
+      req.end(payload);
+    });
+}
+
+function checkEcho(text: string): void {
+  if (!text.includes('Echo: bench')) throw new Error(`unexpected answer: ${text.slice(0, 200)}`);
+}
+
+async function main(): Promise<void> {
+  const results: Result[] = [];
+  const services: ServiceHandle[] = [];
+  const clients: Client[] = [];
+  try {
+    // Direct: SDK client over stdio.
+    const direct = new Client({ name: 'bench', version: '1' });
+    clients.push(direct);
+    await direct.connect(new StdioClientTransport({ command: process.execPath, args: [EVERYTHING, 'stdio'], stderr: 'ignore' }));
+    const directCall: Call = async () => {
+      const r = await direct.callTool({ name: 'echo', arguments: { message: 'bench' } });
+      checkEcho(JSON.stringify(r));
+    };
+
+    // The stack: registry (embedded store, no Redis) and the broker with JSON responses.
+    const registry = await startService('config-registry', { env: { LOG_LEVEL: 'warn' } });
+    services.push(registry);
+    const put = await api(registry.url, 'PUT', '/v1/connectors/everything', {
+      body: { type: 'agent_tool', options: { transport: 'stdio', command: 'node', args: [EVERYTHING, 'stdio'] } },
+    });
+    if (put.status >= 300) throw new Error(`PUT connector: ${put.status} ${put.text}`);
+    const broker = await startService('mcp-broker', {
+      env: { PATCHBAY_REGISTRY_URL: registry.url, PATCHBAY_MCP_JSON_RESPONSE: 'true', LOG_LEVEL: process.env.BENCH_BROKER_LOG_LEVEL ?? 'info' },
+    });
+    services.push(broker);
+    for (let i = 0; ; i++) {
+      const tools = await api<{ items: { name: string }[] }>(broker.url, 'GET', '/v1/tools');
+      if (tools.body.items?.some((t) => t.name === 'everything__echo')) break;
+      if (i > 300) throw new Error('everything__echo never appeared');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+
+    // /mcp with a minimal client: initialize once, then tools/call with the session id.
+    const auth = { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, accept: 'application/json, text/event-stream' };
+    const post = jsonPoster(broker.url, '/mcp', auth);
+    const init = await post({
+      jsonrpc: '2.0',
+      id: 0,
+      method: 'initialize',
+      params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'bench', version: '1' } },
+    });
+    const sessionId = String(init.headers['mcp-session-id'] ?? '');
+    if (init.status !== 200 || !sessionId) throw new Error(`initialize: ${init.status} ${init.text}`);
+    const session = jsonPoster(broker.url, '/mcp', { ...auth, 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-06-18' });
+    await session({ jsonrpc: '2.0', method: 'notifications/initialized' });
+    let id = 1;
+    const mcpCall: Call = async () => {
+      const r = await session({ jsonrpc: '2.0', id: id++, method: 'tools/call', params: { name: 'everything__echo', arguments: { message: 'bench' } } });
+      if (r.status !== 200) throw new Error(`status ${r.status}`);
+      checkEcho(r.text);
+    };
+
+    // /mcp with the MCP SDK client.
+    const sdk = new Client({ name: 'bench', version: '1' });
+    clients.push(sdk);
+    await sdk.connect(new StreamableHTTPClientTransport(new URL(`${broker.url}/mcp`), { requestInit: { headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } } }));
+    const sdkCall: Call = async () => {
+      const r = await sdk.callTool({ name: 'everything__echo', arguments: { message: 'bench' } });
+      checkEcho(JSON.stringify(r));
+    };
+
+    const rest = jsonPoster(broker.url, '/v1/tools/everything__echo/call', { authorization: `Bearer ${TEST_ADMIN_TOKEN}` });
+    const restCall: Call = async () => {
+      const r = await rest({ arguments: { message: 'bench' } });
+      if (r.status !== 200) throw new Error(`status ${r.status}`);
+      checkEcho(r.text);
+    };
+
+    for (const concurrency of [1, 32]) {
+      results.push(await measure('direct stdio (SDK client)', concurrency, directCall));
+      results.push(await measure('broker /mcp (JSON, raw HTTP client)', concurrency, mcpCall));
+      results.push(await measure('broker /mcp (SDK client)', concurrency, sdkCall));
+      results.push(await measure('broker REST', concurrency, restCall));
+    }
+  } finally {
+    await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
+    for (const service of services.reverse()) await service.stop().catch(() => undefined);
+  }
+
+  const directOf = (c: number): Result | undefined => results.find((r) => r.concurrency === c && r.path.startsWith('direct'));
+  const rows = results.map((r) => {
+    const base = directOf(r.concurrency);
+    const added = base && !r.path.startsWith('direct') ? `+${fmt(r.p50 - base.p50, 3)}` : '';
+    const ratio = base ? fmt(r.perSecond / base.perSecond, 2) : '';
+    return [r.path, r.concurrency, r.calls, r.errors, fmt(r.perSecond, 0), fmt(r.p50, 3), fmt(r.p99, 3), added, ratio];
+  });
+  process.stdout.write(
+    `\nmcp-broker bench: echo on server-everything, ${SECONDS}s per row after ${WARMUP_SECONDS}s warm-up, node ${process.version}\n\n` +
+      table(['path', 'conc', 'calls', 'errors', 'calls/s', 'p50 ms', 'p99 ms', 'p50 added ms', 'throughput vs direct'], rows) +
+      '\n',
+  );
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});
