@@ -2,7 +2,7 @@
 // and through a 30-line undici passthrough (the floor), at 1 and 64 concurrent clients;
 // then streaming time-to-first-chunk against a paced SSE upstream. One run, one table.
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -19,6 +19,7 @@ const STREAM_BODY = Buffer.from(JSON.stringify({ ...JSON.parse(BODY.toString()),
 
 interface Target {
   name: 'direct' | 'floor' | 'proxy';
+  pid?: number;
   origin: string;
   path: string;
   headers: Record<string, string>;
@@ -29,6 +30,19 @@ interface Result {
   p50: number;
   p99: number;
   errors: number;
+  /** CPU the serving process spent per request, in µs (Linux; NaN elsewhere or for direct). */
+  cpuUs: number;
+}
+
+/** utime + stime of a process in ms, from /proc (clock ticks at the usual 100 Hz). */
+function cpuMs(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return NaN;
+  }
 }
 
 function freePort(): Promise<number> {
@@ -71,7 +85,8 @@ function percentile(sorted: number[], p: number): number {
 }
 
 /** Closed-loop load: `concurrency` clients, each sending its next request when the last one finished. */
-async function load(target: Target, concurrency: number, durationMs: number, stream: boolean): Promise<Result> {
+async function load(target: Target, concurrency: number, durationMs: number, stream: boolean, pid?: number): Promise<Result> {
+  const cpuBefore = cpuMs(pid);
   const pool = new Pool(target.origin, { connections: concurrency, pipelining: 1, keepAliveTimeout: 60_000 });
   const samples: number[] = [];
   let errors = 0;
@@ -97,7 +112,8 @@ async function load(target: Target, concurrency: number, durationMs: number, str
   const elapsed = performance.now() - started;
   await pool.close();
   samples.sort((a, b) => a - b);
-  return { rps: (samples.length / elapsed) * 1000, p50: percentile(samples, 50), p99: percentile(samples, 99), errors };
+  const cpuUs = ((cpuMs(pid) - cpuBefore) * 1000) / Math.max(1, samples.length);
+  return { rps: (samples.length / elapsed) * 1000, p50: percentile(samples, 50), p99: percentile(samples, 99), errors, cpuUs };
 }
 
 const fmt = (n: number, digits = 2): string => (Number.isFinite(n) ? n.toFixed(digits) : '-');
@@ -112,7 +128,8 @@ async function main(): Promise<void> {
     children.push(await forkReady('upstream.js', { PORT: String(upstreamPort), PACE_MS: '10', EVENTS: '5' }));
     const upstreamOrigin = `http://127.0.0.1:${upstreamPort}`;
     const floorPort = await freePort();
-    children.push(await forkReady('floor-proxy.js', { PORT: String(floorPort), UPSTREAM_ORIGIN: upstreamOrigin }));
+    const floorProcess = await forkReady('floor-proxy.js', { PORT: String(floorPort), UPSTREAM_ORIGIN: upstreamOrigin });
+    children.push(floorProcess);
     const proxyPort = await freePort();
     const proxy = spawn(process.execPath, [resolve(__dirname, '..', 'dist', 'main.js')], {
       env: {
@@ -138,21 +155,21 @@ async function main(): Promise<void> {
 
     const targets: Target[] = [
       { name: 'direct', origin: upstreamOrigin, path: '/v1/chat/completions', headers: { authorization: 'Bearer sk-bench' } },
-      { name: 'floor', origin: `http://127.0.0.1:${floorPort}`, path: '/v1/chat/completions', headers: {} },
-      { name: 'proxy', origin: proxyUrl, path: '/v1/chat/completions', headers: { authorization: `Bearer ${TOKEN}` } },
+      { name: 'floor', origin: `http://127.0.0.1:${floorPort}`, path: '/v1/chat/completions', headers: {}, pid: floorProcess.pid },
+      { name: 'proxy', origin: proxyUrl, path: '/v1/chat/completions', headers: { authorization: `Bearer ${TOKEN}` }, pid: proxy.pid },
     ];
     console.log(`llm-proxy bench: ${DURATION_MS} ms per cell after ${WARMUP_MS} ms warm-up, Node ${process.version}, closed-loop clients`);
     const rows: string[] = [];
     const summary: string[] = [];
     rows.push(
-      `${pad('scenario', 26)}${pad('path', 8)}${lpad('req/s', 9)}${lpad('p50 ms', 9)}${lpad('p99 ms', 9)}${lpad('+p50 ms', 9)}${lpad('+p99 ms', 9)}${lpad('errors', 8)}`,
+      `${pad('scenario', 26)}${pad('path', 8)}${lpad('req/s', 9)}${lpad('p50 ms', 9)}${lpad('p99 ms', 9)}${lpad('+p50 ms', 9)}${lpad('+p99 ms', 9)}${lpad('cpu µs/req', 12)}${lpad('errors', 8)}`,
     );
     for (const stream of [false, true]) {
       for (const concurrency of [1, 64]) {
         const results = new Map<string, Result>();
         for (const target of targets) {
           await load(target, concurrency, WARMUP_MS, stream);
-          results.set(target.name, await load(target, concurrency, DURATION_MS, stream));
+          results.set(target.name, await load(target, concurrency, DURATION_MS, stream, target.pid));
         }
         const direct = results.get('direct') as Result;
         const scenario = `${stream ? 'stream TTFC' : 'chat'} c=${concurrency}`;
@@ -161,7 +178,7 @@ async function main(): Promise<void> {
           const added = target.name === 'direct';
           rows.push(
             `${pad(scenario, 26)}${pad(target.name, 8)}${lpad(fmt(r.rps, 0), 9)}${lpad(fmt(r.p50, 3), 9)}${lpad(fmt(r.p99, 3), 9)}` +
-              `${lpad(added ? '' : fmt(r.p50 - direct.p50, 3), 9)}${lpad(added ? '' : fmt(r.p99 - direct.p99, 3), 9)}${lpad(String(r.errors), 8)}`,
+              `${lpad(added ? '' : fmt(r.p50 - direct.p50, 3), 9)}${lpad(added ? '' : fmt(r.p99 - direct.p99, 3), 9)}${lpad(fmt(r.cpuUs, 0), 12)}${lpad(String(r.errors), 8)}`,
           );
         }
         const proxy = results.get('proxy') as Result;
@@ -169,13 +186,14 @@ async function main(): Promise<void> {
         summary.push(
           stream
             ? `${scenario}: proxy adds ${fmt(proxy.p50 - direct.p50, 3)} ms p50 / ${fmt(proxy.p99 - direct.p99, 3)} ms p99 to the first chunk (floor adds ${fmt(floor.p50 - direct.p50, 3)} ms)`
-            : `${scenario}: proxy throughput = ${fmt((proxy.rps / floor.rps) * 100, 0)} % of the floor, ${fmt((proxy.rps / direct.rps) * 100, 0)} % of direct; added p50 ${fmt(proxy.p50 - direct.p50, 3)} ms (floor ${fmt(floor.p50 - direct.p50, 3)}), added p99 ${fmt(proxy.p99 - direct.p99, 3)} ms`,
+            : `${scenario}: proxy throughput = ${fmt((proxy.rps / floor.rps) * 100, 0)} % of the floor, ${fmt((proxy.rps / direct.rps) * 100, 0)} % of direct; added p50 ${fmt(proxy.p50 - direct.p50, 3)} ms (floor ${fmt(floor.p50 - direct.p50, 3)}), added p99 ${fmt(proxy.p99 - direct.p99, 3)} ms; CPU per request ${fmt(proxy.cpuUs / floor.cpuUs, 1)}x the floor's`,
         );
       }
     }
     console.log(rows.join('\n'));
     console.log('\nratios (same run):');
     console.log(summary.map((s) => `  ${s}`).join('\n'));
+    console.log('  (a busy machine moves latency and req/s between runs; CPU µs per request is the steadier cost measure)');
   } finally {
     for (const child of children) child.kill('SIGTERM');
     rmSync(dataDir, { recursive: true, force: true });

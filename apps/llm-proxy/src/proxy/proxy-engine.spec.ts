@@ -1,0 +1,126 @@
+import { ErrorCode, InMemoryBus, type PatchbayError } from '@patchbay/core';
+import { MetricsService, Scope, type Principal } from '@patchbay/nest';
+import pino from 'pino';
+import { startFake, type FakeOpenAi } from '../../test/support/fake-openai';
+import { settingsFrom } from '../config/settings';
+import { ProxyMetrics } from '../metrics/proxy-metrics';
+import { UpstreamSet } from '../upstreams/upstream-set';
+import { parseRequestBody } from './json-body';
+import { ProxyEngine, type Answer, type ProxyCall } from './proxy-engine';
+
+// The engine against real sockets (an in-process fake upstream), without the HTTP edge.
+const principal: Principal = { name: 'test', scopes: new Set([Scope.USE]) };
+const logger = pino({ level: 'silent' });
+let metricsService: MetricsService;
+let upstreams: UpstreamSet;
+let engine: ProxyEngine;
+const fakes: FakeOpenAi[] = [];
+
+function call(model: string, extra: Partial<ProxyCall> = {}, stream = false): ProxyCall {
+  return {
+    route: '/v1/chat/completions',
+    endpoint: 'chat/completions',
+    body: parseRequestBody(Buffer.from(JSON.stringify({ model, messages: [], stream }))),
+    principal,
+    signal: new AbortController().signal,
+    receivedAt: 0,
+    ...extra,
+  };
+}
+
+async function connector(configId: string, options: Record<string, unknown>): Promise<FakeOpenAi> {
+  const fake = await startFake({ name: configId, apiKey: `key-${configId}` });
+  fakes.push(fake);
+  upstreams.applyResolved({
+    configId,
+    type: 'llm',
+    revision: 1,
+    checksum: 'x',
+    mode: 'local',
+    url: fake.url,
+    source: 'explicit',
+    headers: { Authorization: `Bearer key-${configId}` },
+    credentials: { apiKey: `key-${configId}` },
+    options,
+  });
+  return fake;
+}
+
+function json(answer: Answer): Record<string, unknown> {
+  if (answer.kind !== 'json') throw new Error('expected a JSON answer');
+  return JSON.parse(answer.body.toString()) as Record<string, unknown>;
+}
+
+beforeEach(() => {
+  const settings = settingsFrom({
+    LLM_PROXY_DEADLINE_MS: 30_000,
+    LLM_PROXY_MAX_ATTEMPTS: 6,
+    LLM_PROXY_MAX_RETRY_WAIT_MS: 2000,
+    LLM_PROXY_RETRY_BASE_MS: 5,
+    LLM_PROXY_RETRY_MAX_MS: 20,
+    LLM_PROXY_BREAKER_FAILURES: 3,
+    LLM_PROXY_BREAKER_RECOVERY_MS: 60_000,
+    LLM_PROXY_AUTH_RECOVERY_MS: 300_000,
+    LLM_PROXY_BODY_LIMIT_BYTES: 1024 * 1024,
+    LLM_PROXY_PROBE_INTERVAL_MS: 0,
+    LLM_PROXY_CONNECT_TIMEOUT_MS: 2000,
+    LLM_PROXY_FIRST_TOKEN_TIMEOUT_MS: 5000,
+    LLM_PROXY_IDLE_TIMEOUT_MS: 5000,
+  });
+  metricsService = new MetricsService('llm-proxy-test');
+  upstreams = new UpstreamSet(settings, new InMemoryBus(), { service: 'test', instance: 'test' }, logger);
+  engine = new ProxyEngine(upstreams, settings, new ProxyMetrics(metricsService.meter, upstreams), logger);
+});
+
+afterEach(async () => {
+  await upstreams.close();
+  await Promise.all(fakes.splice(0).map((f) => f.close()));
+  await metricsService.onApplicationShutdown();
+});
+
+describe('ProxyEngine', () => {
+  it('retries a 529 on the same connector and reports the attempts', async () => {
+    const fake = await connector('A', { models: ['m'] });
+    fake.next({ kind: 'status', status: 529 });
+    const answer = await engine.execute(call('m'));
+    expect(answer.attempts).toBe(2);
+    expect(json(answer)['object']).toBe('chat.completion');
+    expect(fake.calls).toHaveLength(2);
+  });
+
+  it('ends at the request deadline and abandons the upstream request', async () => {
+    const fake = await connector('Slow', { models: ['m'] });
+    fake.fallback = { kind: 'slow-first-byte', delayMs: 20_000 };
+    const error = await engine.execute(call('m', { timeoutMs: 300 })).catch((e: PatchbayError) => e);
+    expect(error).toMatchObject({ code: ErrorCode.TIMEOUT });
+    await new Promise<void>((resolve) => (fake.calls[0]?.disconnected ? resolve() : fake.once('disconnect', () => resolve())));
+  });
+
+  it('treats an exhausted quota like rejected credentials: fail over, no retry', async () => {
+    const broke = await connector('Broke', { models: ['m'], priority: 0 });
+    const rich = await connector('Rich', { models: ['m'], priority: 1 });
+    broke.fallback = { kind: 'status', status: 429, body: { error: { message: 'quota', type: 'insufficient_quota', code: 'insufficient_quota', param: null } } };
+    const answer = await engine.execute(call('m'));
+    expect(answer.upstream.configId).toBe('Rich');
+    expect(broke.calls).toHaveLength(1);
+    expect(rich.calls).toHaveLength(1);
+  });
+
+  it('answers fast with CIRCUIT_OPEN and a Retry-After once every connector is open', async () => {
+    const down = await connector('Down', { models: ['m'], maxRetries: 0, breakerFailures: 1, breakerRecoveryMs: 60_000 });
+    down.fallback = { kind: 'status', status: 500 };
+    await expect(engine.execute(call('m'))).rejects.toMatchObject({ code: ErrorCode.UPSTREAM_ERROR });
+    const error = await engine.execute(call('m')).then(
+      () => undefined,
+      (e: PatchbayError) => e,
+    );
+    expect(error).toMatchObject({ code: ErrorCode.CIRCUIT_OPEN });
+    expect(error?.retryAfterSeconds).toBeGreaterThan(50);
+    expect(down.calls).toHaveLength(1);
+  });
+
+  it('lists what exists when nothing serves a model', async () => {
+    await connector('A', { models: ['m', 'n'] });
+    await expect(engine.execute(call('nope'))).rejects.toMatchObject({ code: ErrorCode.NOT_FOUND, message: expect.stringContaining('m, n, A/m, A/n') });
+  });
+});
