@@ -184,7 +184,7 @@ export class ServerManager extends EventEmitter<ServerManagerEvents> {
     if (superseded) void superseded.close();
     this.pending.set(spec.id, server);
     server.start();
-    void server.settled(Number.MAX_SAFE_INTEGER).then(() => {
+    void server.settled().then(() => {
       if (this.pending.get(spec.id) !== server) return;
       this.pending.delete(spec.id);
       const old = this.servers.get(spec.id);

@@ -168,14 +168,14 @@ export class UpstreamServer extends EventEmitter<UpstreamServerEvents> {
     void this.connectLoop('start');
   }
 
-  /** Resolves once the server is active or dead (or after `timeoutMs`). */
-  settled(timeoutMs: number): Promise<ConnectionState> {
+  /** Resolves once the server is active, dead or closed (or after `timeoutMs`, when given). */
+  settled(timeoutMs?: number): Promise<ConnectionState> {
     const done = (s: ConnectionState): boolean => s === ConnectionState.ACTIVE || s === ConnectionState.DEAD || s === ConnectionState.CLOSED;
     if (done(this.state)) return Promise.resolve(this.state);
     return new Promise((resolve) => {
-      const timer = setTimeout(() => finish(), timeoutMs);
+      const timer = timeoutMs === undefined ? undefined : setTimeout(() => finish(), timeoutMs);
       const finish = (): void => {
-        clearTimeout(timer);
+        if (timer) clearTimeout(timer);
         this.off('state', onState);
         resolve(this.state);
       };
@@ -550,7 +550,17 @@ export class UpstreamServer extends EventEmitter<UpstreamServerEvents> {
           void closeSession(session);
         }
       } else {
-        await Promise.all(this.sessions.map((s) => this.ping(s.client)));
+        await Promise.all(
+          this.sessions.map(async (session) => {
+            try {
+              await this.ping(session.client);
+            } catch (error) {
+              // An HTTP upstream that restarted just needs a new session, not a reconnect cycle.
+              if (!isSessionExpired(error)) throw error;
+              await this.ping((await this.renew(session, undefined)).client);
+            }
+          }),
+        );
       }
     } catch (error) {
       if (generation === this.generation) {
