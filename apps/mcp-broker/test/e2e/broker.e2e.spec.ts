@@ -139,6 +139,51 @@ describe('mcp-broker end to end', () => {
     expect(textOf(servers)).toContain('"id": "remote"');
   });
 
+  it('aggregates prompts and resources, namespaced, and routes reads to their owner', async () => {
+    const client = await connect();
+    const { prompts } = await client.listPrompts();
+    expect(prompts.length).toBeGreaterThan(0);
+    // Both server-everything instances (stdio and HTTP) offer prompts; nothing else does.
+    expect(new Set(prompts.map((p) => p.name.split('__')[0]))).toEqual(new Set(['everything', 'remote']));
+    const simple = prompts.find((p) => p.name.startsWith('everything__') && !(p.arguments ?? []).some((a) => a.required));
+    expect(simple).toBeDefined();
+    const prompt = await client.getPrompt({ name: simple?.name ?? '' });
+    expect(prompt.messages.length).toBeGreaterThan(0);
+
+    const { resources } = await client.listResources();
+    const owned = resources.find((r) => r.name.startsWith('everything__'));
+    expect(owned).toBeDefined();
+    const read = await client.readResource({ uri: owned?.uri ?? '' });
+    expect(read.contents[0]?.uri).toBe(owned?.uri);
+    await expect(client.readResource({ uri: 'nowhere://nothing' })).rejects.toMatchObject({ code: -32602 });
+  });
+
+  it('serves the same tools in stateless mode', async () => {
+    const stateless = await startService('mcp-broker', {
+      env: { PATCHBAY_REGISTRY_URL: registry.url, PATCHBAY_REDIS_URL: testRedisUrl(), PATCHBAY_BUS_PREFIX: prefix, PATCHBAY_MCP_STATELESS: 'true' },
+    });
+    try {
+      await eventually(async () => {
+        const { body } = await api<{ items: { name: string }[] }>(stateless.url, 'GET', '/v1/tools');
+        return body.items.some((t) => t.name === 'everything__echo');
+      }, 45_000, 'stateless broker ready');
+      const client = await mcpClient(stateless.url);
+      try {
+        expect((await client.listTools()).tools.map((t) => t.name)).toContain('everything__echo');
+        expect(textOf(await client.callTool({ name: 'everything__echo', arguments: { message: 'stateless' } }))).toBe('Echo: stateless');
+        const progress: number[] = [];
+        await client.callTool({ name: 'everything__trigger-long-running-operation', arguments: { duration: 0.4, steps: 2 } }, undefined, {
+          onprogress: (p) => progress.push(p.progress),
+        });
+        expect(progress.length).toBeGreaterThan(0);
+      } finally {
+        await client.close();
+      }
+    } finally {
+      expect((await stateless.stop()).code).toBe(0);
+    }
+  });
+
   it('forwards progress notifications of a long call', async () => {
     const client = await connect();
     const progress: { progress: number; total?: number }[] = [];
@@ -233,6 +278,11 @@ describe('mcp-broker end to end', () => {
     expect((await api(broker.url, 'POST', '/v1/tools/everything__echo/call', { body: {}, token: READ_TOKEN })).status).toBe(403);
     expect((await api(broker.url, 'POST', '/v1/servers/memory/restart', { token: READ_TOKEN })).status).toBe(403);
     expect((await api(broker.url, 'GET', '/v1/servers/nope', { token: READ_TOKEN })).status).toBe(404);
+
+    const metrics = await api(broker.url, 'GET', '/metrics', { token: null });
+    expect(metrics.status).toBe(200);
+    expect(metrics.text).toContain('mcp_tool_calls');
+    expect(metrics.text).toMatch(/mcp_server_state\{[^}]*server="everything"[^}]*state="active"[^}]*\} 1/);
 
     const { Client: GrpcClient } = loadService('mcp', MCP_SERVICE);
     const grpc = new GrpcClient(broker.grpcAddress, credentials.createInsecure()) as unknown as Record<
