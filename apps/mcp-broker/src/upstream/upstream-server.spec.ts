@@ -123,6 +123,22 @@ describe('UpstreamServer', () => {
     expect(text(await server.callTool('wait', { ms: 1 }))).toBe('waited 1 ms');
   });
 
+  it('opens its breaker after consecutive upstream failures and rejects fast while open', async () => {
+    const server = new UpstreamServer(probeSpec({ timeoutMs: 200 }), { ...settings, breakerFailures: 2, breakerRecoveryMs: 60_000 });
+    servers.push(server);
+    const changes: string[] = [];
+    server.on('breaker', (change) => changes.push(`${change.from}->${change.to}`));
+    server.start();
+    expect(await server.settled(20_000)).toBe(ConnectionState.ACTIVE);
+    // A tool's own error result is an answer, not a failure of the upstream.
+    await server.callTool('wait', { ms: -1 }).catch(() => undefined);
+    await expect(server.callTool('wait', { ms: 5000 })).rejects.toMatchObject({ code: ErrorCode.TIMEOUT });
+    await expect(server.callTool('wait', { ms: 5000 })).rejects.toMatchObject({ code: ErrorCode.TIMEOUT });
+    expect(changes).toEqual(['closed->open']);
+    await expect(server.callTool('stats', {})).rejects.toMatchObject({ code: ErrorCode.CIRCUIT_OPEN });
+    expect(server.status().breaker).toBe('open');
+  });
+
   it('forwards cancellation to the upstream', async () => {
     const server = start(probeSpec());
     expect(await server.settled(20_000)).toBe(ConnectionState.ACTIVE);
