@@ -1,7 +1,9 @@
 // `npm run bench`: SELECT 1 and a 100-row select at 64 concurrent HTTP clients through
 // the db-broker and through a bare Node HTTP server over a plain pg.Pool of the same size
 // (the floor any HTTP SQL endpoint pays), in one run; then 1,000 concurrent clients on a
-// pool of 20 through the broker. Needs the test Postgres (PATCHBAY_TEST_DATABASE_URL).
+// pool of 20 through the broker. A c=1 pass shows the added latency without queueing
+// (at c=64 p50 is mostly time spent waiting in line). Needs the test Postgres
+// (PATCHBAY_TEST_DATABASE_URL).
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -157,28 +159,33 @@ async function main(): Promise<void> {
       { name: 'bare pg.Pool', origin: `http://127.0.0.1:${barePort}`, path: '/query', headers: {} },
       { name: 'db-broker', origin: brokerUrl, path: '/v1/databases/DATABASE/query', headers: { authorization: `Bearer ${TOKEN}` } },
     ];
-    console.log(`db-broker bench: pool max ${POOL_MAX}, 64 closed-loop HTTP clients, ${DURATION_MS} ms per cell after ${WARMUP_MS} ms warm-up, Node ${process.version}`);
-    const header = `${'scenario'.padEnd(18)}${'path'.padEnd(14)}${'req/s'.padStart(9)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'errors'.padStart(8)}`;
+    console.log(`db-broker bench: pool max ${POOL_MAX}, closed-loop HTTP clients (c=64, then c=1 for the added latency without queueing), ${DURATION_MS} ms per cell after ${WARMUP_MS} ms warm-up, Node ${process.version}`);
+    const header = `${'scenario'.padEnd(22)}${'path'.padEnd(14)}${'req/s'.padStart(9)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'errors'.padStart(8)}`;
     const rows = [header];
     const ratios: string[] = [];
-    for (const scenario of scenarios) {
-      const body = Buffer.from(JSON.stringify(scenario.body));
-      const results: Result[] = [];
-      for (const target of targets) {
-        await load(target.origin, target.path, target.headers, body, 64, WARMUP_MS);
-        const result = await load(target.origin, target.path, target.headers, body, 64, DURATION_MS);
-        results.push(result);
-        rows.push(`${scenario.name.padEnd(18)}${target.name.padEnd(14)}${fmt(result.rps, 0).padStart(9)}${fmt(result.p50, 3).padStart(9)}${fmt(result.p99, 3).padStart(9)}${String(result.errors).padStart(8)}`);
+    for (const concurrency of [64, 1]) {
+      for (const scenario of scenarios) {
+        const body = Buffer.from(JSON.stringify(scenario.body));
+        const results: Result[] = [];
+        const label = `${scenario.name} c=${concurrency}`;
+        for (const target of targets) {
+          await load(target.origin, target.path, target.headers, body, concurrency, WARMUP_MS);
+          const result = await load(target.origin, target.path, target.headers, body, concurrency, DURATION_MS);
+          results.push(result);
+          rows.push(`${label.padEnd(22)}${target.name.padEnd(14)}${fmt(result.rps, 0).padStart(9)}${fmt(result.p50, 3).padStart(9)}${fmt(result.p99, 3).padStart(9)}${String(result.errors).padStart(8)}`);
+        }
+        const [floor, brokerResult] = results as [Result, Result];
+        const ratio = brokerResult.rps / floor.rps;
+        const added = brokerResult.p50 - floor.p50;
+        ratios.push(
+          `${label}: broker throughput = ${fmt(ratio * 100, 0)} % of bare${concurrency === 64 ? ` (target >= 70 %: ${ratio >= 0.7 ? 'met' : 'NOT met'})` : ''}, ` +
+            `added p50 ${fmt(added, 3)} ms${concurrency === 1 ? ` (target < 0.5 ms: ${added < 0.5 ? 'met' : 'NOT met'})` : ''}, added p99 ${fmt(brokerResult.p99 - floor.p99, 3)} ms`,
+        );
       }
-      const [floor, brokerResult] = results as [Result, Result];
-      const ratio = brokerResult.rps / floor.rps;
-      ratios.push(
-        `${scenario.name}: broker throughput = ${fmt(ratio * 100, 0)} % of bare (target >= 70 %: ${ratio >= 0.7 ? 'met' : 'NOT met'}), added p50 ${fmt(brokerResult.p50 - floor.p50, 3)} ms (target < 0.5 ms: ${brokerResult.p50 - floor.p50 < 0.5 ? 'met' : 'NOT met'}), added p99 ${fmt(brokerResult.p99 - floor.p99, 3)} ms`,
-      );
     }
 
     const burst = await load(brokerUrl, '/v1/databases/DATABASE/query', { authorization: `Bearer ${TOKEN}` }, Buffer.from(JSON.stringify({ sql: 'SELECT pg_sleep(0.002), 1 AS one' })), 1000, 0, 5);
-    rows.push(`${'1000 clients x5'.padEnd(18)}${'db-broker'.padEnd(14)}${fmt(burst.rps, 0).padStart(9)}${fmt(burst.p50, 3).padStart(9)}${fmt(burst.p99, 3).padStart(9)}${String(burst.errors).padStart(8)}`);
+    rows.push(`${'1000 clients x5'.padEnd(22)}${'db-broker'.padEnd(14)}${fmt(burst.rps, 0).padStart(9)}${fmt(burst.p50, 3).padStart(9)}${fmt(burst.p99, 3).padStart(9)}${String(burst.errors).padStart(8)}`);
     ratios.push(`1,000 concurrent clients on a pool of ${POOL_MAX}: ${burst.requests} requests, ${burst.errors} errors (target 0: ${burst.errors === 0 ? 'met' : 'NOT met'})`);
 
     console.log(rows.join('\n'));

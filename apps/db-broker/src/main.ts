@@ -4,6 +4,7 @@ import { BrokerModule } from './app.module';
 import { BROKER_ENV, settingsFromEnv } from './config/broker-settings';
 import { mapPgError } from './errors/pg-errors';
 import { registerDbGrpc } from './grpc/db.grpc';
+import { registerFastQueryRoute } from './http/fast-query.route';
 import { createRuntime } from './runtime';
 
 async function main(): Promise<void> {
@@ -11,14 +12,16 @@ async function main(): Promise<void> {
   const logger = createLogger(config.service.name, config.logLevel);
   const settings = settingsFromEnv(extra);
   const bus = createBus(config, logger);
+  const errorMappers = [(error: unknown) => mapPgError(error)];
   const runtime = await createRuntime(config, settings, bus, logger, extra.PATCHBAY_DEMO_PGLITE_PORT);
   const app = await createApp(BrokerModule.forRoot({ config, logger, bus }, runtime), {
     config,
     logger,
     title: 'Patchbay db-broker',
     description: 'PostgreSQL pools per database connector: queries, atomic batches and pinned sessions over HTTP and gRPC.',
-    errorMappers: [(error) => mapPgError(error)],
+    errorMappers,
   });
+  registerFastQueryRoute(app, { tokens: app.get(TokenStore), queries: runtime.queries, settings, logger, bodyLimit: config.bodyLimitBytes, mappers: errorMappers });
   const grpc = new GrpcServer(app.get(TokenStore), logger);
   registerDbGrpc(grpc, runtime.queries, runtime.pools, settings);
   const grpcPort = await grpc.listen(config.service.host, config.service.grpcPort);

@@ -1,5 +1,6 @@
 import { ErrorCode, PatchbayError } from '@patchbay/core';
 import type { PoolClient, QueryResult } from 'pg';
+import { mayHoldSeveralStatements } from './statements';
 
 export type RowMode = 'object' | 'array';
 
@@ -22,15 +23,18 @@ export interface StatementResult {
 const CLIENT_GRACE_MS = 5_000;
 
 /**
- * Runs one statement over the extended protocol: parameters are always bound, never
- * interpolated, and several statements in one string are refused by the server
- * (`cannot insert multiple commands into a prepared statement`, 42601 -> 400).
+ * Runs one statement. Parameters are always bound, never interpolated. Several
+ * statements in one string are refused by the server over the extended protocol
+ * (`cannot insert multiple commands into a prepared statement`, 42601 -> 400); only a
+ * parameterless text that is certainly one statement takes the simple protocol (one
+ * message instead of five: measurably cheaper for `SELECT 1`-sized queries).
  */
 export async function execute(client: PoolClient, statement: Statement, statementTimeoutMs: number): Promise<QueryResult> {
+  const params = statement.params ?? [];
+  const simple = params.length === 0 && !mayHoldSeveralStatements(statement.sql);
   const config = {
     text: statement.sql,
-    values: statement.params ?? [],
-    queryMode: 'extended',
+    ...(simple ? {} : { values: params, queryMode: 'extended' }),
     ...(statementTimeoutMs > 0 ? { query_timeout: statementTimeoutMs + CLIENT_GRACE_MS } : {}),
     ...(statement.rowMode === 'array' ? { rowMode: 'array' } : {}),
   };
@@ -57,6 +61,10 @@ export async function withStatementTimeout<T>(client: PoolClient, timeoutMs: num
  *   writes in a transactional batch to have them rolled back by this limit).
  */
 export function shapeResult(result: QueryResult, maxRows: number): StatementResult {
+  if (Array.isArray(result)) {
+    // Only reachable if the one-statement scan was wrong; never return half an answer.
+    throw new PatchbayError(ErrorCode.VALIDATION, 'send one statement per query (use a batch for several)');
+  }
   const rows = result.rows as unknown[];
   if (rows.length > maxRows) {
     throw new PatchbayError(ErrorCode.PAYLOAD_TOO_LARGE, `result has ${rows.length} rows, the limit is ${maxRows}: add a LIMIT or page with WHERE/OFFSET`, {

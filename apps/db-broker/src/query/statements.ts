@@ -43,3 +43,58 @@ export function assertSqlLength(sql: string, max: number, where: string): void {
     });
   }
 }
+
+/**
+ * True unless `sql` is certainly one statement: a `;` outside quotes, comments and
+ * dollar-quoted bodies followed by more SQL, or any construct this scanner is unsure
+ * about (unterminated quote or comment). Used only to choose the protocol: one
+ * statement without parameters may take the cheaper simple protocol, anything else
+ * goes over the extended protocol, where the server itself refuses a second statement.
+ */
+export function mayHoldSeveralStatements(sql: string): boolean {
+  const n = sql.length;
+  let i = 0;
+  let sawTerminator = false;
+  while (i < n) {
+    const c = sql[i] as string;
+    if (sawTerminator && !/\s/.test(c) && c !== ';') {
+      if (c === '-' && sql[i + 1] === '-') {
+        // a trailing comment is fine
+      } else if (c === '/' && sql[i + 1] === '*') {
+        // likewise
+      } else {
+        return true;
+      }
+    }
+    if (c === "'" || c === '"') {
+      const end = sql.indexOf(c, i + 1);
+      if (end === -1) return true;
+      i = end + 1;
+      continue;
+    }
+    if (c === '-' && sql[i + 1] === '-') {
+      const end = sql.indexOf('\n', i + 2);
+      if (end === -1) return false;
+      i = end + 1;
+      continue;
+    }
+    if (c === '/' && sql[i + 1] === '*') {
+      const end = sql.indexOf('*/', i + 2);
+      if (end === -1) return true;
+      i = end + 2;
+      continue;
+    }
+    if (c === '$') {
+      const tag = /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/.exec(sql.slice(i, i + 66));
+      if (tag) {
+        const end = sql.indexOf(tag[0], i + tag[0].length);
+        if (end === -1) return true;
+        i = end + tag[0].length;
+        continue;
+      }
+    }
+    if (c === ';') sawTerminator = true;
+    i++;
+  }
+  return false;
+}
