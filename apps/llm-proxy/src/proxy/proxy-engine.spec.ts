@@ -4,6 +4,8 @@ import pino from 'pino';
 import { startFake, type FakeOpenAi } from '../../test/support/fake-openai';
 import { settingsFrom } from '../config/settings';
 import { ProxyMetrics } from '../metrics/proxy-metrics';
+import { UpstreamProber } from '../health/upstream-prober';
+import type { Upstream } from '../upstreams/upstream';
 import { UpstreamSet } from '../upstreams/upstream-set';
 import { parseRequestBody } from './json-body';
 import { ProxyEngine, type Answer, type ProxyCall } from './proxy-engine';
@@ -44,6 +46,12 @@ async function connector(configId: string, options: Record<string, unknown>): Pr
     options,
   });
   return fake;
+}
+
+function upstream(configId: string): Upstream {
+  const found = upstreams.get(configId);
+  if (!found) throw new Error(`no upstream ${configId}`);
+  return found;
 }
 
 function json(answer: Answer): Record<string, unknown> {
@@ -122,5 +130,33 @@ describe('ProxyEngine', () => {
   it('lists what exists when nothing serves a model', async () => {
     await connector('A', { models: ['m', 'n'] });
     await expect(engine.execute(call('nope'))).rejects.toMatchObject({ code: ErrorCode.NOT_FOUND, message: expect.stringContaining('m, n, A/m, A/n') });
+  });
+});
+
+describe('UpstreamProber', () => {
+  it('learns a catch-all connector’s models and closes an open breaker early on a good GET /models', async () => {
+    const fake = await connector('Probed', { maxRetries: 0, breakerFailures: 1 });
+    fake.options.models = ['probed-model'];
+    fake.next({ kind: 'status', status: 500 });
+    await expect(engine.execute(call('anything'))).rejects.toMatchObject({ code: ErrorCode.UPSTREAM_ERROR });
+    const probed = upstream('Probed');
+    expect(probed.breaker.state).toBe('open');
+
+    const prober = new UpstreamProber(upstreams, logger);
+    expect(await prober.probe(probed)).toBe(true);
+    expect(probed.breaker.state).toBe('closed');
+    expect(upstreams.models().map((m) => m.id)).toEqual(['probed-model', 'Probed/probed-model']);
+    expect(fake.requests.at(-1)).toMatchObject({ method: 'GET', path: '/v1/models' });
+    expect(fake.requests.at(-1)?.headers.authorization).toBe('Bearer key-Probed');
+  });
+
+  it('reports a failing probe without touching the breaker', async () => {
+    const fake = await connector('Unprobed', {});
+    await fake.close();
+    const unprobed = upstream('Unprobed');
+    const prober = new UpstreamProber(upstreams, logger);
+    expect(await prober.probe(unprobed)).toBe(false);
+    expect(unprobed.probe).toMatchObject({ ok: false });
+    expect(unprobed.breaker.state).toBe('closed');
   });
 });
