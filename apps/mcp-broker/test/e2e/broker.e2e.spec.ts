@@ -320,7 +320,7 @@ describe('mcp-broker end to end', () => {
     expect(textOf(await client.callTool({ name: 'everything__echo', arguments: { message: 'back' } }))).toBe('Echo: back');
   });
 
-  it('marks a stopped HTTP server dead, drops its tools, keeps the others, and notifies clients', async () => {
+  it('marks a stopped HTTP server dead, drops its tools, keeps the others, notifies clients; restart revives it', async () => {
     const client = await connect();
     let listChanged = 0;
     client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
@@ -340,6 +340,13 @@ describe('mcp-broker end to end', () => {
     expect(events.some((e) => e.data.name === 'remote' && e.data.to === 'dead')).toBe(true);
     const restCall = await api(broker.url, 'POST', '/v1/tools/remote__echo/call', { body: { arguments: { message: 'x' } } });
     expect(restCall.status).toBe(404);
+
+    // Back on the same address: an admin restart revives the dead server.
+    http = await startEverythingHttp(tag, http.port);
+    const restarted = await api(broker.url, 'POST', '/v1/servers/remote/restart');
+    expect(restarted.status).toBe(202);
+    await eventually(async () => (await serverStatus(broker.url, 'remote')).state === 'active', 30_000, 'remote active again');
+    expect(textOf(await client.callTool({ name: 'remote__echo', arguments: { message: 'revived' } }))).toBe('Echo: revived');
   });
 
   it('applies connector changes live: added servers connect, removed ones close their processes', async () => {
@@ -357,10 +364,12 @@ describe('mcp-broker end to end', () => {
   });
 
   it('leaves no child process behind when the broker stops', async () => {
-    expect(processesTagged(tag).filter((line) => !line.includes('streamableHttp')).length).toBeGreaterThanOrEqual(5);
+    // The HTTP server is this test's own process, not the broker's.
+    const brokerChildren = (): string[] => processesTagged(tag).filter((line) => !line.includes('streamableHttp'));
+    expect(brokerChildren().length).toBeGreaterThanOrEqual(5);
     const result = await broker.stop('SIGTERM');
     brokerStopped = true;
     expect(result.code).toBe(0);
-    await eventually(() => processesTagged(tag).length === 0, 10_000, `no tagged process left: ${processesTagged(tag).join('\n')}`);
+    await eventually(() => brokerChildren().length === 0, 10_000, 'no process of the broker left');
   });
 });

@@ -16,8 +16,8 @@ export function processesTagged(tag: string): string[] {
 }
 
 /** server-everything serving Streamable HTTP at `http://127.0.0.1:<port>/mcp`. */
-export async function startEverythingHttp(tag: string): Promise<{ url: string; child: ChildProcess; stop(): Promise<void> }> {
-  const port = await freePort();
+export async function startEverythingHttp(tag: string, fixedPort?: number): Promise<{ url: string; port: number; child: ChildProcess; stop(): Promise<void> }> {
+  const port = fixedPort ?? (await freePort());
   const child = spawn(process.execPath, [EVERYTHING, 'streamableHttp', tag], {
     env: { ...process.env, PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -29,6 +29,7 @@ export async function startEverythingHttp(tag: string): Promise<{ url: string; c
   await eventually(() => /listening on port/.test(output) || undefined, 20_000, `server-everything http to listen (${output})`);
   return {
     url: `http://127.0.0.1:${port}/mcp`,
+    port,
     child,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
