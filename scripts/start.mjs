@@ -22,7 +22,11 @@ if (process.env.PATCHBAY_SKIP_BUILD !== '1') {
   if (build.status !== 0) process.exit(build.status ?? 1);
 }
 
+const embedded = !process.env.PATCHBAY_DATABASE_URL;
+const demoPglitePort = process.env.PATCHBAY_DEMO_PGLITE_PORT ?? '7210';
 const env = { ...process.env, PATCHBAY_DATA_DIR: dataDir };
+// On embedded defaults the db-broker serves a demo PGlite database over the wire.
+if (embedded) env.PATCHBAY_DEMO_PGLITE_PORT = demoPglitePort;
 const children = [];
 let stopping = false;
 
@@ -85,7 +89,35 @@ for (const service of services) {
   }
 }
 
+/**
+ * Seeds the demo connectors (infra/demo/connectors.json) that do not exist yet, so a new
+ * user has something to query at once; connectors the user changed are never touched.
+ */
+async function seedDemoConnectors() {
+  const registry = services.find((s) => s.name === 'config-registry');
+  if (!registry || process.env.PATCHBAY_DEMO === '0') return [];
+  const token = process.env.PATCHBAY_ADMIN_TOKEN ?? readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
+  const demo = JSON.parse(readFileSync(join(root, 'infra', 'demo', 'connectors.json'), 'utf8'));
+  const seeded = [];
+  for (const [configId, body] of Object.entries(demo)) {
+    if (configId === 'DATABASE' && !embedded) continue;
+    const url = `http://127.0.0.1:${registry.port}/v1/connectors/${configId}`;
+    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+    const existing = await fetch(url, { headers });
+    if (existing.status !== 404) continue;
+    // If-Match "0": create only, never overwrite a connector created meanwhile.
+    const created = await fetch(url, { method: 'PUT', headers: { ...headers, 'if-match': '"0"' }, body: JSON.stringify(body) });
+    if (created.status === 201) seeded.push(configId);
+  }
+  return seeded;
+}
+
 if (!stopping) {
+  const seeded = await seedDemoConnectors().catch((error) => {
+    console.error(`(could not seed demo connectors: ${error.message})`);
+    return [];
+  });
+  if (seeded.length) console.log(`▸ demo connectors added: ${seeded.join(', ')}`);
   const tokenFile = join(dataDir, 'admin-token');
   const token = process.env.PATCHBAY_ADMIN_TOKEN ? '$PATCHBAY_ADMIN_TOKEN' : `$(cat ${tokenFile})`;
   console.log(`
@@ -99,6 +131,6 @@ Try:
        -H 'content-type: application/json' \\
        -d '{"type":"llm","url":"https://api.openai.com/v1","credentials":{"apiKey":"sk-..."},"options":{"models":["gpt-4o-mini"]}}'
   curl -s http://127.0.0.1:7100/v1/connectors/LLM/resolve -H "authorization: Bearer $TOKEN"
-Ctrl-C stops everything.
+${embedded ? `  psql -h 127.0.0.1 -p ${demoPglitePort} -U postgres postgres          # the demo database (connector DATABASE)\n` : ''}Ctrl-C stops everything.
 `);
 }
