@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { ConfigError, GrpcServer, TokenStore, createApp, createBus, createLogger, listen, loadConfig } from '@patchbay/nest';
+import pino from 'pino';
 import { BrokerModule } from './app.module';
 import { BROKER_ENV, settingsFromEnv } from './config/broker-settings';
 import { mapPgError } from './errors/pg-errors';
@@ -7,9 +8,22 @@ import { registerDbGrpc } from './grpc/db.grpc';
 import { registerFastQueryRoute } from './http/fast-query.route';
 import { createRuntime } from './runtime';
 
+/**
+ * stdout written in batches instead of one synchronous write per line: with a log line
+ * per query request, the write syscall was one of the largest costs of the hot path.
+ * Flushed every 100 ms and synchronously at exit, so nothing is lost on shutdown.
+ * (Same as the llm-proxy's; belongs in the kit's createLogger.)
+ */
+function bufferedStdout(): pino.DestinationStream {
+  const destination = pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  setInterval(() => destination.flush(), 100).unref();
+  process.on('exit', () => destination.flushSync());
+  return destination;
+}
+
 async function main(): Promise<void> {
   const { config, extra } = loadConfig({ service: 'db-broker', ports: { http: 7200, grpc: 7201 }, extra: BROKER_ENV });
-  const logger = createLogger(config.service.name, config.logLevel);
+  const logger = createLogger(config.service.name, config.logLevel, bufferedStdout());
   const settings = settingsFromEnv(extra);
   const bus = createBus(config, logger);
   const errorMappers = [(error: unknown) => mapPgError(error)];

@@ -22,6 +22,9 @@ describe('db-broker demo database and degraded start (built app)', () => {
     expect(ready.status).toBe(503);
     expect(JSON.stringify(ready.body)).toMatch(/registry/);
     expect((await api(broker.url, 'GET', '/v1/databases')).body).toEqual({ items: [] });
+    // Graceful shutdown still works while the registry and Redis are unreachable.
+    started.splice(started.indexOf(broker), 1);
+    expect(await broker.stop()).toEqual({ code: 0, signal: null });
   });
 
   it('serves the demo PGlite to psql and, once the registry is up, through the broker', async () => {

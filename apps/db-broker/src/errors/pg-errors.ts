@@ -39,6 +39,7 @@ const CONNECTION_MESSAGES = [
  * connection: the pool is unusable until a reconnect succeeds. SQL errors are not.
  */
 export function isConnectionError(error: unknown): boolean {
+  if (isPatchbayError(error)) return false;
   if (isPgServerError(error)) {
     // 08 connection exception, 57P01..03 shutdown / starting up, 28 authentication.
     return error.code.startsWith('08') || /^57P0[123]$/.test(error.code) || error.code.startsWith('28');
