@@ -274,13 +274,17 @@ export class UpstreamServer extends EventEmitter<UpstreamServerEvents> {
       });
     }
     return this.breaker.execute(async () => {
-      const session = await this.acquire(options.sessionKey);
+      const session = await this.acquire(options.sessionKey).catch((error: unknown) => {
+        throw toUpstreamError(error, this.id, options.signal);
+      });
       try {
         return await this.send(session, method, params, options);
       } catch (error) {
         if (!isSessionExpired(error)) throw toUpstreamError(error, this.id, options.signal);
         // The HTTP upstream restarted and forgot our session: a fresh one, one retry.
-        const fresh = await this.renew(session, options.sessionKey);
+        const fresh = await this.renew(session, options.sessionKey).catch((renewError: unknown) => {
+          throw toUpstreamError(renewError, this.id, options.signal);
+        });
         try {
           return await this.send(fresh, method, params, options);
         } catch (retryError) {
