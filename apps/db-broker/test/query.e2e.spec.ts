@@ -244,9 +244,10 @@ describe('db-broker queries, batches, sessions (real Postgres, Redis, built app)
   });
 
   it('rolls back and releases an idle session after its TTL, and caps sessions per pool', async () => {
-    const opened = await stack.broker$('POST', '/v1/databases/DATABASE/sessions', { ttlMs: 300 }, TOKENS.alice);
+    const opened = await stack.broker$('POST', '/v1/databases/DATABASE/sessions', { ttlMs: 1500 }, TOKENS.alice);
     const path = `/v1/databases/DATABASE/sessions/${opened.body.sessionId}`;
-    await stack.broker$('POST', `${path}/query`, { sql: "INSERT INTO items (id, name) VALUES (30, 'thirty')" }, TOKENS.alice);
+    const inserted = await stack.broker$('POST', `${path}/query`, { sql: "INSERT INTO items (id, name) VALUES (30, 'thirty')" }, TOKENS.alice);
+    expect(inserted.status).toBe(200);
     // Polled through the status endpoint: touching the session would keep it alive.
     await eventually(async () => (await stack.broker$('GET', '/v1/databases/DATABASE')).body.openSessions === 0, 10_000, 'session expiry');
     expect((await stack.broker$('POST', `${path}/query`, { sql: 'SELECT 1' }, TOKENS.alice)).status).toBe(404);
@@ -263,7 +264,7 @@ describe('db-broker queries, batches, sessions (real Postgres, Redis, built app)
   });
 
   it('opens the breaker on repeated statement timeouts and closes it after recovery', async () => {
-    await stack.putDatabase('FRAGILE', db.url, { max: 2, statementTimeoutMs: 100, breakerFailures: 3, breakerRecoveryMs: 1000 });
+    await stack.putDatabase('FRAGILE', db.url, { max: 2, statementTimeoutMs: 100, breakerFailures: 3, breakerRecoveryMs: 4000 });
     await stack.waitActive('FRAGILE');
     for (let i = 0; i < 3; i++) {
       expect((await query({ sql: 'SELECT pg_sleep(2)' }, undefined, 'FRAGILE')).status).toBe(504);
