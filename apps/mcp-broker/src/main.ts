@@ -18,9 +18,12 @@ import { McpEndpoint, mcpErrorRenderer } from './mcp/mcp-endpoint';
 import { ToolCalls } from './mcp/tool-calls';
 import { serverMetrics } from './metrics';
 import { BROKER_ENV } from './settings';
+import { killAllGroups } from './upstream/group-stdio-transport';
 import { ServerManager } from './upstream/server-manager';
 
 async function main(): Promise<void> {
+  // Last line of defence against orphans when the process exits without closing them.
+  process.on('exit', killAllGroups);
   const { config, extra } = loadConfig({ service: 'mcp-broker', ports: { http: 7400, grpc: 7401 }, extra: BROKER_ENV });
   const logger = createLogger(config.service.name, config.logLevel);
   const bus = createBus(config, logger);

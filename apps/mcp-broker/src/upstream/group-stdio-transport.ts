@@ -16,6 +16,25 @@ export interface GroupStdioOptions {
   onStderr?: (line: string) => void;
 }
 
+/** Process groups of stdio servers still running, for {@link killAllGroups}. */
+const liveGroups = new Set<number>();
+
+/**
+ * SIGKILLs every stdio server's process group. Synchronous, so it can run in a
+ * `process.on('exit')` handler: a broker that exits without a graceful shutdown (a
+ * forced exit after the shutdown timeout, a fatal error) still leaves no orphans.
+ */
+export function killAllGroups(): void {
+  for (const pid of liveGroups) {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  liveGroups.clear();
+}
+
 /**
  * MCP over stdio with the server in its own process group. The SDK's
  * StdioClientTransport only signals its direct child, so a server started through `npx`
@@ -57,8 +76,12 @@ export class GroupStdioTransport implements Transport {
         this.onerror?.(error);
         this.notifyClosed();
       });
-      child.once('spawn', () => resolve());
+      child.once('spawn', () => {
+        if (child.pid !== undefined) liveGroups.add(child.pid);
+        resolve();
+      });
       child.once('exit', () => {
+        if (child.pid !== undefined) liveGroups.delete(child.pid);
         // Stragglers of the group (a wrapper's grandchildren) go with their leader.
         this.signalGroup('SIGKILL');
         this.notifyClosed();
