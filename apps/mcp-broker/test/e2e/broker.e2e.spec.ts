@@ -347,7 +347,7 @@ describe('mcp-broker end to end', () => {
     expect(restarted.status).toBe(202);
     await eventually(async () => (await serverStatus(broker.url, 'remote')).state === 'active', 30_000, 'remote active again');
     expect(textOf(await client.callTool({ name: 'remote__echo', arguments: { message: 'revived' } }))).toBe('Echo: revived');
-  });
+  }, 120_000);
 
   it('applies connector changes live: added servers connect, removed ones close their processes', async () => {
     const client = await connect();
