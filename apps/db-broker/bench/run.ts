@@ -79,7 +79,7 @@ function percentile(sorted: number[], p: number): number {
 }
 
 /** Closed loop: `concurrency` clients, each sending its next request when the last one finished. */
-async function load(origin: string, path: string, headers: Record<string, string>, body: Buffer, concurrency: number, durationMs: number, perClient?: number): Promise<Result> {
+async function load(origin: string, path: string, headers: Record<string, string>, body: Buffer | undefined, concurrency: number, durationMs: number, perClient?: number): Promise<Result> {
   const pool = new Pool(origin, { connections: concurrency, pipelining: 1, keepAliveTimeout: 60_000 });
   const samples: number[] = [];
   let errors = 0;
@@ -90,7 +90,7 @@ async function load(origin: string, path: string, headers: Record<string, string
       for (let i = 0; perClient === undefined ? performance.now() < until : i < perClient; i++) {
         const t0 = performance.now();
         try {
-          const answer = await pool.request({ path, method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+          const answer = body === undefined ? await pool.request({ path, method: 'GET', headers }) : await pool.request({ path, method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
           await answer.body.text();
           if (answer.statusCode !== 200) errors++;
           else samples.push(performance.now() - t0);
@@ -163,6 +163,8 @@ async function main(): Promise<void> {
     const header = `${'scenario'.padEnd(22)}${'path'.padEnd(14)}${'req/s'.padStart(9)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'errors'.padStart(8)}`;
     const rows = [header];
     const ratios: string[] = [];
+    let selectOneBare = NaN;
+    let selectOneBroker = NaN;
     for (const concurrency of [64, 1]) {
       for (const scenario of scenarios) {
         const body = Buffer.from(JSON.stringify(scenario.body));
@@ -174,15 +176,27 @@ async function main(): Promise<void> {
           results.push(result);
           rows.push(`${label.padEnd(22)}${target.name.padEnd(14)}${fmt(result.rps, 0).padStart(9)}${fmt(result.p50, 3).padStart(9)}${fmt(result.p99, 3).padStart(9)}${String(result.errors).padStart(8)}`);
         }
-        const [floor, brokerResult] = results as [Result, Result];
-        const ratio = brokerResult.rps / floor.rps;
-        const added = brokerResult.p50 - floor.p50;
+        const [bareResult, brokerResult] = results as [Result, Result];
+        if (concurrency === 64 && scenario === scenarios[0]) {
+          selectOneBare = bareResult.rps;
+          selectOneBroker = brokerResult.rps;
+        }
+        const ratio = brokerResult.rps / bareResult.rps;
+        const added = brokerResult.p50 - bareResult.p50;
         ratios.push(
           `${label}: broker throughput = ${fmt(ratio * 100, 0)} % of bare${concurrency === 64 ? ` (target >= 70 %: ${ratio >= 0.7 ? 'met' : 'NOT met'})` : ''}, ` +
-            `added p50 ${fmt(added, 3)} ms${concurrency === 1 ? ` (target < 0.5 ms: ${added < 0.5 ? 'met' : 'NOT met'})` : ''}, added p99 ${fmt(brokerResult.p99 - floor.p99, 3)} ms`,
+            `added p50 ${fmt(added, 3)} ms${concurrency === 1 ? ` (target < 0.5 ms: ${added < 0.5 ? 'met' : 'NOT met'})` : ''}, added p99 ${fmt(brokerResult.p99 - bareResult.p99, 3)} ms`,
         );
       }
     }
+
+    // The service kit's own per-request floor (Fastify, trace context, request log line,
+    // HTTP metrics) without any database work: what an answer from this stack costs at least.
+    await load(brokerUrl, '/health/live', {}, undefined, 64, WARMUP_MS);
+    const floor = await load(brokerUrl, '/health/live', {}, undefined, 64, DURATION_MS);
+    rows.push(`${'GET /health/live c=64'.padEnd(22)}${'kit, no DB'.padEnd(14)}${fmt(floor.rps, 0).padStart(9)}${fmt(floor.p50, 3).padStart(9)}${fmt(floor.p99, 3).padStart(9)}${String(floor.errors).padStart(8)}`);
+
+    ratios.push(`kit floor: GET /health/live (no database) = ${fmt((floor.rps / selectOneBare) * 100, 0)} % of bare SELECT 1; broker SELECT 1 = ${fmt((selectOneBroker / floor.rps) * 100, 0)} % of that floor`);
 
     const burst = await load(brokerUrl, '/v1/databases/DATABASE/query', { authorization: `Bearer ${TOKEN}` }, Buffer.from(JSON.stringify({ sql: 'SELECT pg_sleep(0.002), 1 AS one' })), 1000, 0, 5);
     rows.push(`${'1000 clients x5'.padEnd(22)}${'db-broker'.padEnd(14)}${fmt(burst.rps, 0).padStart(9)}${fmt(burst.p50, 3).padStart(9)}${fmt(burst.p99, 3).padStart(9)}${String(burst.errors).padStart(8)}`);
