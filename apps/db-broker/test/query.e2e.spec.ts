@@ -288,6 +288,14 @@ describe('db-broker queries, batches, sessions (real Postgres, Redis, built app)
       expect((await query({ sql: 'SELECT pg_sleep(2)', timeoutMs: 50 }, undefined, 'FRAGILE')).status).toBe(504);
     }
     expect((await stack.broker$('GET', '/v1/databases/FRAGILE')).body.breaker).toBe('closed');
+
+    // Operators can hold it open and reset it (admin scope only).
+    expect((await stack.broker$('POST', '/v1/databases/FRAGILE/breaker', { action: 'open' }, TOKENS.alice)).status).toBe(403);
+    expect((await stack.broker$('POST', '/v1/databases/FRAGILE/breaker', { action: 'open' })).body.breaker).toBe('forced_open');
+    expect((await query({ sql: 'SELECT 1' }, undefined, 'FRAGILE')).body.code).toBe('CIRCUIT_OPEN');
+    expect((await stack.broker$('POST', '/v1/databases/FRAGILE/breaker', { action: 'reset' })).body.breaker).toBe('closed');
+    expect((await query({ sql: 'SELECT 1' }, undefined, 'FRAGILE')).status).toBe(200);
+    expect((await stack.broker$('POST', '/v1/databases/FRAGILE/breaker', { action: 'explode' })).status).toBe(400);
   });
 
   it('mirrors query, batch and status over gRPC', async () => {

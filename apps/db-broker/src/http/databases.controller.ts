@@ -13,7 +13,7 @@ import { SessionService } from '../sessions/session.service';
 import { BROKER_SETTINGS } from '../tokens';
 import { assertMayUse } from '../auth/access';
 import { CurrentPrincipal } from './principal';
-import { ConfigIdPipe, batchBodySchema, queryBodySchema, sessionBodySchema } from './schemas';
+import { ConfigIdPipe, batchBodySchema, breakerBodySchema, queryBodySchema, sessionBodySchema } from './schemas';
 
 @ApiTags('databases')
 @ApiBearerAuth()
@@ -41,6 +41,19 @@ export class DatabasesController {
     const status = this.pools.statuses().find((s) => s.configId === configId);
     if (!status) throw PatchbayError.notFound(`database connector '${configId}'`);
     return status;
+  }
+
+  @Post(':configId/breaker')
+  @HttpCode(200)
+  @RequireScopes(Scope.ADMIN)
+  @ApiOperation({ summary: 'Operate the breaker: {action: "open"} holds it open (forced_open), "disable" lets everything through, "reset" closes it' })
+  breaker(
+    @Param('configId', ConfigIdPipe) configId: string,
+    @Body(new ZodValidationPipe(breakerBodySchema)) body: z.infer<typeof breakerBodySchema>,
+  ): PoolStatus {
+    const pool = this.pools.get(configId);
+    pool.controlBreaker(body.action);
+    return pool.status();
   }
 
   @Post(':configId/query')

@@ -23,6 +23,8 @@ export const batchBodySchema = z
   })
   .strict();
 
+export const breakerBodySchema = z.object({ action: z.enum(['open', 'disable', 'reset']) }).strict();
+
 export const sessionBodySchema = z
   .object({ ttlMs: z.number().int().min(100).optional() })
   .strict()

@@ -154,6 +154,13 @@ export class ConnectorPool {
     });
   }
 
+  /** Operator control of the breaker: hold it open, disable it, or reset it to closed. */
+  controlBreaker(action: 'open' | 'disable' | 'reset'): void {
+    if (action === 'open') this.breaker.forceOpen();
+    else if (action === 'disable') this.breaker.forceClose();
+    else this.breaker.reset();
+  }
+
   /** A lease held beyond one call (sessions). Same gates as {@link run}. */
   async lease(): Promise<Lease> {
     this.assertUsable();
