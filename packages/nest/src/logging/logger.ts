@@ -37,8 +37,24 @@ export function redactUrl(url: string): string {
   }
 }
 
-/** Creates the JSON logger of a service. */
+/**
+ * Creates the JSON logger of a service. By default lines go to stdout asynchronously
+ * (a synchronous write per request line was the largest per-request cost on the proxies'
+ * hot paths); whatever is still buffered is flushed synchronously when the process exits.
+ */
 export function createLogger(service: string, level: string, destination?: pino.DestinationStream): Logger {
+  let target = destination;
+  if (!target) {
+    const stdout = pino.destination({ dest: 1, sync: false });
+    process.once('exit', () => {
+      try {
+        stdout.flushSync();
+      } catch {
+        // stdout already closed
+      }
+    });
+    target = stdout;
+  }
   return pino(
     {
       level,
@@ -52,7 +68,7 @@ export function createLogger(service: string, level: string, destination?: pino.
         return context ? { traceId: context.traceId } : {};
       },
     },
-    destination,
+    target,
   );
 }
 
