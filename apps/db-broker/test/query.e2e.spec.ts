@@ -338,5 +338,7 @@ describe('db-broker queries, batches, sessions (real Postgres, Redis, built app)
     const status = await stack.broker$('GET', '/v1/databases/SECRET');
     expect(status.text).not.toContain('hunter2secret');
     expect(stack.broker.logs()).not.toContain('hunter2secret');
+    const docs = await api(stack.broker.url, 'GET', '/docs/json', { token: null });
+    expect(Object.keys(docs.body.paths)).toEqual(expect.arrayContaining(['/v1/databases/{configId}/query', '/v1/databases/{configId}/batch', '/v1/databases/{configId}/sessions']));
   });
 });
