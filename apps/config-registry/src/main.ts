@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { ConfigError, GrpcServer, TokenStore, createApp, createBus, createLogger, listen, loadConfig } from '@patchbay/nest';
+import { runService, GrpcServer, TokenStore, createApp, createBus, createLogger, listen, loadConfig } from '@patchbay/nest';
 import { z } from 'zod';
 import { RegistryModule } from './app.module';
 import { registerRegistryGrpc } from './grpc/registry.grpc';
@@ -36,11 +36,4 @@ async function main(): Promise<void> {
   );
 }
 
-main().catch((error: unknown) => {
-  if (error instanceof ConfigError) {
-    process.stderr.write(`config-registry: ${error.message}\n`);
-  } else {
-    process.stderr.write(`config-registry failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-  }
-  process.exit(1);
-});
+runService('config-registry', main);

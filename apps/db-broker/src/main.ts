@@ -1,6 +1,5 @@
 import 'reflect-metadata';
-import { ConfigError, GrpcServer, TokenStore, createApp, createBus, createLogger, listen, loadConfig } from '@patchbay/nest';
-import pino from 'pino';
+import { runService, GrpcServer, TokenStore, createApp, createBus, createLogger, listen, loadConfig } from '@patchbay/nest';
 import { BrokerModule } from './app.module';
 import { BROKER_ENV, settingsFromEnv } from './config/broker-settings';
 import { mapPgError } from './errors/pg-errors';
@@ -8,22 +7,9 @@ import { registerDbGrpc } from './grpc/db.grpc';
 import { registerFastQueryRoute } from './http/fast-query.route';
 import { createRuntime } from './runtime';
 
-/**
- * stdout written in batches instead of one synchronous write per line: with a log line
- * per query request, the write syscall was one of the largest costs of the hot path.
- * Flushed every 100 ms and synchronously at exit, so nothing is lost on shutdown.
- * (Same as the llm-proxy's; belongs in the kit's createLogger.)
- */
-function bufferedStdout(): pino.DestinationStream {
-  const destination = pino.destination({ dest: 1, sync: false, minLength: 4096 });
-  setInterval(() => destination.flush(), 100).unref();
-  process.on('exit', () => destination.flushSync());
-  return destination;
-}
-
 async function main(): Promise<void> {
   const { config, extra } = loadConfig({ service: 'db-broker', ports: { http: 7200, grpc: 7201 }, extra: BROKER_ENV });
-  const logger = createLogger(config.service.name, config.logLevel, bufferedStdout());
+  const logger = createLogger(config.service.name, config.logLevel);
   const settings = settingsFromEnv(extra);
   const bus = createBus(config, logger);
   const errorMappers = [(error: unknown) => mapPgError(error)];
@@ -53,11 +39,4 @@ async function main(): Promise<void> {
   );
 }
 
-main().catch((error: unknown) => {
-  if (error instanceof ConfigError) {
-    process.stderr.write(`db-broker: ${error.message}\n`);
-  } else {
-    process.stderr.write(`db-broker failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-  }
-  process.exit(1);
-});
+runService('db-broker', main);

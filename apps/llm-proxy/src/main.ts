@@ -1,6 +1,5 @@
 import 'reflect-metadata';
 import {
-  ConfigError,
   GrpcServer,
   MetricsService,
   ReadinessService,
@@ -12,8 +11,8 @@ import {
   getApiParameters,
   listen,
   loadConfig,
+  runService,
 } from '@patchbay/nest';
-import pino from 'pino';
 import { LlmProxyModule } from './app.module';
 import { LLM_PROXY_ENV, localModelsFrom, settingsFrom } from './config/settings';
 import { registerLlmGrpc } from './grpc/llm.grpc';
@@ -27,22 +26,10 @@ import { UpstreamSet } from './upstreams/upstream-set';
 /** The configId of the local-mode connector (`LLM_URL` / `LLM_APIKEY`, seed 000). */
 const LOCAL_CONFIG_ID = 'LLM';
 
-/**
- * stdout written in batches instead of one synchronous write per line: with a log line
- * per proxied request, the extra syscall was the largest single cost of the hot path.
- * Flushed every 100 ms and synchronously at exit, so nothing is lost on shutdown.
- */
-function bufferedStdout(): pino.DestinationStream {
-  const destination = pino.destination({ dest: 1, sync: false, minLength: 4096 });
-  setInterval(() => destination.flush(), 100).unref();
-  process.on('exit', () => destination.flushSync());
-  return destination;
-}
-
 async function main(): Promise<void> {
   const { config, extra } = loadConfig({ service: 'llm-proxy', ports: { http: 7300, grpc: 7301 }, extra: LLM_PROXY_ENV });
   const settings = settingsFrom(extra);
-  const logger = createLogger(config.service.name, config.logLevel, bufferedStdout());
+  const logger = createLogger(config.service.name, config.logLevel);
   const bus = createBus(config, logger);
   const upstreams = new UpstreamSet(settings, bus, { service: config.service.name, instance: config.service.instance }, logger);
   if (config.mode === 'local') {
@@ -93,11 +80,4 @@ async function main(): Promise<void> {
   );
 }
 
-main().catch((error: unknown) => {
-  if (error instanceof ConfigError) {
-    process.stderr.write(`llm-proxy: ${error.message}\n`);
-  } else {
-    process.stderr.write(`llm-proxy failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-  }
-  process.exit(1);
-});
+runService('llm-proxy', main);

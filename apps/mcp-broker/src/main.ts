@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { resolve } from 'node:path';
 import {
-  ConfigError,
+  runService,
   GrpcServer,
   MetricsService,
   TokenStore,
@@ -88,11 +88,4 @@ async function main(): Promise<void> {
   );
 }
 
-main().catch((error: unknown) => {
-  if (error instanceof ConfigError) {
-    process.stderr.write(`mcp-broker: ${error.message}\n`);
-  } else {
-    process.stderr.write(`mcp-broker failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-  }
-  process.exit(1);
-});
+runService('mcp-broker', main);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { getAbsoluteFSPath } from 'swagger-ui-dist';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import type { PatchbayConfig } from './config/config';
+import { ConfigError, type PatchbayConfig } from './config/config';
 import { createErrorResponder, ProblemFilter, type ErrorRenderer } from './errors/problem.filter';
 import type { ErrorMapper } from './errors/problem';
 import { ReadinessService } from './health/readiness.service';
@@ -183,4 +183,19 @@ export async function listen(
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
   return url.replace('[::1]', '127.0.0.1');
+}
+
+/**
+ * Runs a service's `main`: a start-up failure prints one clear line (the variable names
+ * of a bad configuration, or the error) and exits non-zero.
+ */
+export function runService(name: string, main: () => Promise<void>): void {
+  main().catch((error: unknown) => {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${name}: ${error.message}\n`);
+    } else {
+      process.stderr.write(`${name} failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    }
+    process.exit(1);
+  });
 }

@@ -27,7 +27,7 @@ export { getApiParameters } from './registry/api-parameters';
 export type { ApiParameters, ApiParametersOptions } from './registry/api-parameters';
 export { PatchbayKitModule } from './kit.module';
 export type { KitModuleOptions } from './kit.module';
-export { createApp, listen } from './bootstrap';
+export { createApp, listen, runService } from './bootstrap';
 export type { CreateAppOptions } from './bootstrap';
 export { PATCHBAY_BUS, PATCHBAY_CONFIG, PATCHBAY_LOGGER } from './tokens';
 export { GrpcServer, grpcStatusFor } from './grpc/grpc-server';

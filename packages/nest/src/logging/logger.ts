@@ -37,24 +37,29 @@ export function redactUrl(url: string): string {
   }
 }
 
+/** How often buffered log lines are written out at the latest. */
+const LOG_FLUSH_MS = 100;
+
 /**
- * Creates the JSON logger of a service. By default lines go to stdout asynchronously
- * (a synchronous write per request line was the largest per-request cost on the proxies'
- * hot paths); whatever is still buffered is flushed synchronously when the process exits.
+ * stdout written in batches (4 KiB or every 100 ms) instead of one synchronous write per
+ * line: with a log line per request, that syscall was the largest per-request cost on the
+ * brokers' hot paths. Flushed synchronously at exit, so nothing is lost on shutdown.
  */
+function bufferedStdout(): pino.DestinationStream {
+  const stdout = pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  setInterval(() => stdout.flush(), LOG_FLUSH_MS).unref();
+  process.once('exit', () => {
+    try {
+      stdout.flushSync();
+    } catch {
+      // stdout already closed
+    }
+  });
+  return stdout;
+}
+
+/** Creates the JSON logger of a service (buffered stdout unless a destination is given). */
 export function createLogger(service: string, level: string, destination?: pino.DestinationStream): Logger {
-  let target = destination;
-  if (!target) {
-    const stdout = pino.destination({ dest: 1, sync: false });
-    process.once('exit', () => {
-      try {
-        stdout.flushSync();
-      } catch {
-        // stdout already closed
-      }
-    });
-    target = stdout;
-  }
   return pino(
     {
       level,
@@ -68,7 +73,7 @@ export function createLogger(service: string, level: string, destination?: pino.
         return context ? { traceId: context.traceId } : {};
       },
     },
-    target,
+    destination ?? bufferedStdout(),
   );
 }
 
