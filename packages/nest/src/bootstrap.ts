@@ -3,15 +3,14 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import { createReadStream } from 'node:fs';
-import { join } from 'node:path';
-import { getAbsoluteFSPath } from 'swagger-ui-dist';
+import { dirname, join } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { ConfigError, type PatchbayConfig } from './config/config';
 import { createErrorResponder, ProblemFilter, type ErrorRenderer } from './errors/problem.filter';
 import type { ErrorMapper } from './errors/problem';
 import { ReadinessService } from './health/readiness.service';
-import { traceContextFor, type TraceContext } from './http/trace-context';
+import { traceContextFor, traceStorage, type TraceContext } from './http/trace-context';
 import { PinoNestLogger } from './logging/logger';
 import { MetricsService } from './metrics/metrics.service';
 import { startTracing, stopTracing } from './telemetry/tracing';
@@ -78,8 +77,16 @@ export async function createApp(
 
   const metrics = app.get(MetricsService);
   fastify.decorateRequest('trace', null as unknown as TraceContext);
-  fastify.addHook('onRequest', async (request: FastifyRequest) => {
+  // Handlers run inside their request's trace context (bus envelopes, registry calls and
+  // log lines read it). Entered with callback-style hooks so the rest of the lifecycle
+  // continues inside `run`; re-entered before validation because Fastify resumes after
+  // reading the body from the socket's async context (as @fastify/request-context does).
+  fastify.addHook('onRequest', (request: FastifyRequest, _reply: FastifyReply, done: () => void) => {
     request.trace = traceContextFor(request.headers.traceparent);
+    traceStorage.run(request.trace, done);
+  });
+  fastify.addHook('preValidation', (request: FastifyRequest, _reply: FastifyReply, done: () => void) => {
+    traceStorage.run(request.trace, done);
   });
   fastify.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
     const route = request.routeOptions.url ?? 'unmatched';
@@ -124,7 +131,8 @@ const SWAGGER_ASSETS: Record<string, string> = {
  * `@fastify/static` release Nest's Fastify adapter wants needs Node 22.
  */
 function serveDocs(fastify: FastifyInstance, document: OpenAPIObject, title: string): void {
-  const assets = getAbsoluteFSPath();
+  // The package folder only: requiring swagger-ui-dist itself would load its 1 MB bundle.
+  const assets = dirname(require.resolve('swagger-ui-dist/package.json'));
   const html = `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title>
 <link rel="stylesheet" href="/docs/assets/swagger-ui.css"></head><body><div id="ui"></div>
 <script src="/docs/assets/swagger-ui-bundle.js"></script><script>

@@ -10,7 +10,6 @@ export { ProblemFilter, createErrorResponder } from './errors/problem.filter';
 export type { ErrorRenderer, ErrorResponder, RenderedError } from './errors/problem.filter';
 export { ZodValidationPipe, describeIssues, parseWith } from './http/zod-validation.pipe';
 export { currentTraceparent, formatTraceparent, parseTraceparent, traceContextFor, traceStorage } from './http/trace-context';
-export { TraceContextInterceptor } from './http/trace-context.interceptor';
 export type { TraceContext } from './http/trace-context';
 export { PinoNestLogger, REDACT_PATHS, createLogger, redactUrl } from './logging/logger';
 export { HealthController } from './health/health.controller';

@@ -1,5 +1,5 @@
 import { type DynamicModule, Global, Module, type OnApplicationShutdown, Inject } from '@nestjs/common';
-import { APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
+import { APP_GUARD } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
 import type { Bus } from '@patchbay/core';
 import type { Logger } from 'pino';
@@ -8,7 +8,6 @@ import { TokenStore } from './auth/token-store';
 import { createBus } from './bus/create-bus';
 import type { PatchbayConfig } from './config/config';
 import { HealthController } from './health/health.controller';
-import { TraceContextInterceptor } from './http/trace-context.interceptor';
 import { ReadinessService } from './health/readiness.service';
 import { MetricsController } from './metrics/metrics.controller';
 import { MetricsService } from './metrics/metrics.service';
@@ -50,7 +49,6 @@ export class PatchbayKitModule {
         ReadinessService,
         BusCloser,
         { provide: APP_GUARD, useClass: AuthGuard },
-        { provide: APP_INTERCEPTOR, useClass: TraceContextInterceptor },
       ],
       exports: [PATCHBAY_CONFIG, PATCHBAY_LOGGER, PATCHBAY_BUS, TokenStore, MetricsService, ReadinessService],
     };

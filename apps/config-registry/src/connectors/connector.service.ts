@@ -116,6 +116,7 @@ export class ConnectorService {
   private readonly onCommitted: () => void;
   private readonly fingerprint: CredentialFingerprinter;
   private readonly cache: ConnectorCache | undefined;
+  private readonly resolved = new WeakMap<ConnectorRow, { withSecrets?: ResolvedConnector; withoutSecrets?: ResolvedConnector }>();
 
   constructor(deps: ConnectorServiceDeps) {
     this.cache = deps.cache;
@@ -249,6 +250,18 @@ export class ConnectorService {
   /** Resolves a connector; secrets are only decrypted when `includeSecrets` is true. */
   async resolve(configId: string, options: { includeSecrets: boolean }): Promise<ResolvedConnector> {
     const row = await this.require(configId);
+    // Rows are immutable and replaced on every change, so an answer computed for a row
+    // stays right for as long as that row is the cached one (and dies with it).
+    let memo = this.resolved.get(row);
+    if (!memo) {
+      memo = {};
+      this.resolved.set(row, memo);
+    }
+    const key = options.includeSecrets ? 'withSecrets' : 'withoutSecrets';
+    return (memo[key] ??= this.computeResolved(row, options));
+  }
+
+  private computeResolved(row: ConnectorRow, options: { includeSecrets: boolean }): ResolvedConnector {
     const { spec } = row;
     const decrypt = (credentials: EncryptedCredentials | undefined): Credentials | undefined =>
       options.includeSecrets && credentials ? this.decryptAll(credentials) : undefined;

@@ -43,7 +43,7 @@ export function formatTraceparent(context: TraceContext): string {
   return `00-${context.traceId}-${context.spanId}-${context.sampled ? '01' : '00'}`;
 }
 
-/** The trace context of the request being handled (entered by TraceContextInterceptor). */
+/** The trace context of the request being handled (entered by the kit's Fastify hooks). */
 export const traceStorage = new AsyncLocalStorage<TraceContext>();
 
 /**

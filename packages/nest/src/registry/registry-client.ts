@@ -6,6 +6,7 @@ import {
   type ConnectorType,
   type ResolvedConnector,
 } from '@patchbay/core';
+import { Agent, request } from 'undici';
 import { currentTraceparent } from '../http/trace-context';
 
 export interface RegistryClientOptions {
@@ -42,6 +43,9 @@ const ERROR_CODES = new Set<string>(Object.values(ErrorCode));
 export class RegistryClient implements RegistryReader {
   private readonly baseUrl: string;
   private readonly timeoutMs: number;
+
+  /** Keep-alive connections to the registry (undici: far cheaper per call than fetch). */
+  private readonly agent = new Agent({ keepAliveTimeout: 30_000, connections: 16 });
 
   constructor(private readonly options: RegistryClientOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
@@ -82,19 +86,28 @@ export class RegistryClient implements RegistryReader {
     const headers: Record<string, string> = { authorization: `Bearer ${this.options.token}`, accept: 'application/json' };
     const traceparent = (this.options.traceparent ?? currentTraceparent)();
     if (traceparent) headers.traceparent = traceparent;
-    let response: Response;
+    let statusCode: number;
+    let text: string;
     try {
-      response = await fetch(`${this.baseUrl}${path}`, { headers, signal: AbortSignal.timeout(this.timeoutMs) });
+      const response = await request(`${this.baseUrl}${path}`, {
+        headers,
+        dispatcher: this.agent,
+        headersTimeout: this.timeoutMs,
+        bodyTimeout: this.timeoutMs,
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+      statusCode = response.statusCode;
+      text = await response.body.text();
     } catch (error) {
-      if (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError')) {
+      const code = (error as { code?: string; name?: string }).code ?? (error as { name?: string }).name;
+      if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'TimeoutError' || code === 'AbortError') {
         throw new PatchbayError(ErrorCode.TIMEOUT, `registry did not answer within ${this.timeoutMs} ms`, { cause: error });
       }
       throw new PatchbayError(ErrorCode.UPSTREAM_UNAVAILABLE, `registry unreachable at ${this.baseUrl}`, { cause: error });
     }
-    const text = await response.text();
-    if (!response.ok) {
+    if (statusCode >= 300) {
       let code = ErrorCode.UPSTREAM_ERROR;
-      let detail = `registry answered ${response.status}`;
+      let detail = `registry answered ${statusCode}`;
       try {
         const problem = JSON.parse(text) as { code?: string; detail?: string };
         if (problem.code && ERROR_CODES.has(problem.code)) code = problem.code as ErrorCode;
@@ -105,5 +118,10 @@ export class RegistryClient implements RegistryReader {
       throw new PatchbayError(code, detail);
     }
     return JSON.parse(text) as T;
+  }
+
+  /** Closes the keep-alive connections. */
+  async close(): Promise<void> {
+    await this.agent.close();
   }
 }
