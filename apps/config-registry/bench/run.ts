@@ -76,7 +76,7 @@ async function propagation(registryUrl: string, busPrefix: string): Promise<void
   await Promise.all(buses.map((b) => b.close()));
   await client.close();
   console.log(
-    `\n(a) propagation, ${CHANGES} changes (after ${WARMUP_CHANGES} unmeasured), ${SUBSCRIBERS} subscribers in this process (own Redis connection each), ms after PUT returned`,
+    `\n(a) propagation, ${CHANGES} changes (after ${WARMUP_CHANGES} unmeasured), ${SUBSCRIBERS} subscribers in this process (own Redis connection each, one shared HTTP client), ms after PUT returned`,
   );
   console.log(
     table(
