@@ -1,5 +1,8 @@
 import { TEST_ADMIN_TOKEN } from './env';
 
+// `any` by default on purpose: tests read arbitrary JSON and assert on it; a test that
+// wants types passes its own `T`.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export interface JsonResponse<T = any> {
   status: number;
   headers: Headers;
@@ -11,6 +14,7 @@ export interface JsonResponse<T = any> {
  * A fetch with the admin token (or `token`), JSON in and out. Never throws on HTTP
  * status: tests assert on it.
  */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function api<T = any>(
   baseUrl: string,
   method: string,
