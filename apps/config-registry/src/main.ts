@@ -1,8 +1,21 @@
 import 'reflect-metadata';
-import { runService, GrpcServer, TokenStore, createApp, createBus, createLogger, listen, loadConfig } from '@patchbay/nest';
+import {
+  GrpcServer,
+  Scope,
+  TokenStore,
+  createApp,
+  createBus,
+  createLogger,
+  hasScope,
+  listen,
+  loadConfig,
+  registerFastRoute,
+  runService,
+} from '@patchbay/nest';
 import { z } from 'zod';
 import { RegistryModule } from './app.module';
 import { registerRegistryGrpc } from './grpc/registry.grpc';
+import { ConfigIdPipe } from './http/params';
 import { createRuntime } from './runtime';
 
 async function main(): Promise<void> {
@@ -24,6 +37,18 @@ async function main(): Promise<void> {
     logger,
     title: 'Patchbay config-registry',
     description: 'Connectors with revisions, history, resolution, encrypted secrets and live updates.',
+  });
+  // The resolve route is what every broker and agent calls: answered ahead of Nest's chain.
+  const configIds = new ConfigIdPipe();
+  registerFastRoute(app, {
+    method: 'GET',
+    url: '/v1/connectors/:configId/resolve',
+    scopes: [Scope.READ, Scope.RESOLVE],
+    logger,
+    handle: (request, principal) =>
+      runtime.service.resolve(configIds.transform((request.params as { configId: string }).configId), {
+        includeSecrets: hasScope(principal, Scope.RESOLVE),
+      }),
   });
   const grpc = new GrpcServer(app.get(TokenStore), logger);
   registerRegistryGrpc(grpc, runtime.service, runtime.feed);

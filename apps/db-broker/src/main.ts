@@ -21,7 +21,7 @@ async function main(): Promise<void> {
     description: 'PostgreSQL pools per database connector: queries, atomic batches and pinned sessions over HTTP and gRPC.',
     errorMappers,
   });
-  registerFastQueryRoute(app, { tokens: app.get(TokenStore), queries: runtime.queries, settings, logger, bodyLimit: config.bodyLimitBytes, mappers: errorMappers });
+  registerFastQueryRoute(app, { queries: runtime.queries, settings, logger, bodyLimit: config.bodyLimitBytes, mappers: errorMappers });
   const grpc = new GrpcServer(app.get(TokenStore), logger);
   registerDbGrpc(grpc, runtime.queries, runtime.pools, settings);
   const grpcPort = await grpc.listen(config.service.host, config.service.grpcPort);

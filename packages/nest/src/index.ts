@@ -32,3 +32,5 @@ export { PATCHBAY_BUS, PATCHBAY_CONFIG, PATCHBAY_LOGGER } from './tokens';
 export { GrpcServer, grpcStatusFor } from './grpc/grpc-server';
 export type { GrpcErrorObject, GrpcHandlerContext } from './grpc/grpc-server';
 export { createConnectorWatcher } from './registry/create-watcher';
+export { registerFastRoute } from './http/fast-route';
+export type { FastRouteOptions } from './http/fast-route';
