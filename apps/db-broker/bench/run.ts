@@ -13,6 +13,7 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Client } from 'pg';
 import { Pool } from 'undici';
+import { percentile } from '@patchbay/testkit';
 
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 5000);
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 1500);
@@ -71,11 +72,6 @@ function startApp(app: string, env: Record<string, string>): ChildProcess {
     env: { ...process.env, NODE_ENV: 'production', HOST: '127.0.0.1', PATCHBAY_ADMIN_TOKEN: TOKEN, PATCHBAY_SECRET_KEY: Buffer.alloc(32, 5).toString('base64'), LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
 }
 
 /** Closed loop: `concurrency` clients, each sending its next request when the last one finished. */

@@ -10,8 +10,7 @@ import { join, resolve } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { TEST_ADMIN_TOKEN, api, startService, type ServiceHandle } from '@patchbay/testkit';
-import { fmt, percentile, table } from './stats';
+import { TEST_ADMIN_TOKEN, api, startService, type ServiceHandle, fmt, percentile, table } from '@patchbay/testkit';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 1);

@@ -1,4 +1,6 @@
-/** Percentile (0..100) of sorted-or-not numbers, nearest-rank. */
+// Small helpers every benchmark prints its figures with.
+
+/** Percentile (0..100) of a list of numbers (sorted or not), nearest-rank. */
 export function percentile(values: readonly number[], p: number): number {
   if (values.length === 0) return Number.NaN;
   const sorted = [...values].sort((a, b) => a - b);
@@ -10,7 +12,7 @@ export function fmt(value: number, digits = 2): string {
   return Number.isFinite(value) ? value.toFixed(digits) : 'n/a';
 }
 
-/** Rows as an aligned text table. */
+/** Prints rows as an aligned table. */
 export function table(headers: string[], rows: (string | number)[][]): string {
   const cells = [headers, ...rows.map((r) => r.map(String))];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
