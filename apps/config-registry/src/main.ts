@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import {
+  ConfigIdPipe,
   GrpcServer,
   Scope,
   TokenStore,
@@ -15,7 +16,6 @@ import {
 import { z } from 'zod';
 import { RegistryModule } from './app.module';
 import { registerRegistryGrpc } from './grpc/registry.grpc';
-import { ConfigIdPipe } from './http/params';
 import { createRuntime } from './runtime';
 
 async function main(): Promise<void> {

@@ -34,3 +34,4 @@ export type { GrpcErrorObject, GrpcHandlerContext } from './grpc/grpc-server';
 export { createConnectorWatcher } from './registry/create-watcher';
 export { registerFastRoute } from './http/fast-route';
 export type { FastRouteOptions } from './http/fast-route';
+export { ConfigIdPipe, assertConfigId } from './http/config-id.pipe';

@@ -1,7 +1,7 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Put, Query, Req, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { ErrorCode, PatchbayError, type Connector, type ResolvedConnector } from '@patchbay/core';
-import { RequireScopes, Scope, hasScope } from '@patchbay/nest';
+import { ConfigIdPipe, RequireScopes, Scope, hasScope } from '@patchbay/nest';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import {
   ConnectorService,
@@ -10,7 +10,7 @@ import {
   type PutResult,
   type RollbackResult,
 } from '../connectors/connector.service';
-import { ConfigIdPipe, ifMatchRevision, optionalInt, optionalType } from './params';
+import { ifMatchRevision, optionalInt, optionalType } from './params';
 
 function actorOf(request: FastifyRequest): string {
   return request.principal?.name ?? 'unknown';

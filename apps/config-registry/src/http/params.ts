@@ -1,18 +1,4 @@
-import { CONFIG_ID_PATTERN, CONNECTOR_TYPES, ErrorCode, PatchbayError, type ConnectorType } from '@patchbay/core';
-import type { PipeTransform } from '@nestjs/common';
-
-/** Validates a `:configId` path parameter before anything touches the store. */
-export class ConfigIdPipe implements PipeTransform<string, string> {
-  transform(value: string): string {
-    if (!CONFIG_ID_PATTERN.test(value)) {
-      throw new PatchbayError(
-        ErrorCode.VALIDATION,
-        `invalid configId '${value.slice(0, 80)}': start with a letter, then letters, digits or '_' (at most 63 characters)`,
-      );
-    }
-    return value;
-  }
-}
+import { CONNECTOR_TYPES, ErrorCode, PatchbayError, type ConnectorType } from '@patchbay/core';
 
 /** Parses an optional non-negative integer query parameter. */
 export function optionalInt(value: string | undefined, name: string, { min = 0, max = Number.MAX_SAFE_INTEGER } = {}): number | undefined {

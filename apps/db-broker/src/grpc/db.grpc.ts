@@ -1,5 +1,5 @@
 import { ErrorCode, PatchbayError } from '@patchbay/core';
-import { Scope, mayUseConnector, type GrpcServer } from '@patchbay/nest';
+import { Scope, assertConfigId, mayUseConnector, type GrpcServer } from '@patchbay/nest';
 import { DB_SERVICE, loadService } from '@patchbay/proto';
 import { assertMayUse } from '../auth/access';
 import type { BrokerSettings } from '../config/broker-settings';
@@ -7,7 +7,6 @@ import { serializeBody, type StatementResult } from '../query/execute';
 import type { PoolStatus } from '../pools/connector-pool';
 import type { PoolManager } from '../pools/pool-manager';
 import type { QueryService } from '../query/query.service';
-import { CONFIG_ID_PATTERN } from '@patchbay/core';
 
 interface QueryRequest {
   configId: string;
@@ -32,8 +31,7 @@ interface ProtoResult {
 }
 
 function configIdOf(value: string): string {
-  if (!CONFIG_ID_PATTERN.test(value)) throw new PatchbayError(ErrorCode.VALIDATION, `invalid config_id '${value.slice(0, 80)}'`);
-  return value;
+  return assertConfigId(value, 'config_id');
 }
 
 function paramsOf(text: string, field: string): unknown[] | undefined {

@@ -1,7 +1,7 @@
 import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Res } from '@nestjs/common';
 import { PatchbayError } from '@patchbay/core';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { RequireScopes, Scope, ZodValidationPipe, mayUseConnector, type Principal } from '@patchbay/nest';
+import { ConfigIdPipe, RequireScopes, Scope, ZodValidationPipe, mayUseConnector, type Principal } from '@patchbay/nest';
 import type { FastifyReply } from 'fastify';
 import type { z } from 'zod';
 import type { BrokerSettings } from '../config/broker-settings';
@@ -13,7 +13,7 @@ import { SessionService } from '../sessions/session.service';
 import { BROKER_SETTINGS } from '../tokens';
 import { assertMayUse } from '../auth/access';
 import { CurrentPrincipal } from './principal';
-import { ConfigIdPipe, batchBodySchema, breakerBodySchema, queryBodySchema, sessionBodySchema } from './schemas';
+import { batchBodySchema, breakerBodySchema, queryBodySchema, sessionBodySchema } from './schemas';
 
 @ApiTags('databases')
 @ApiBearerAuth()

@@ -1,10 +1,10 @@
-import { Scope, parseWith, registerFastRoute, type ErrorMapper } from '@patchbay/nest';
+import { ConfigIdPipe, Scope, parseWith, registerFastRoute, type ErrorMapper } from '@patchbay/nest';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { Logger } from 'pino';
 import type { BrokerSettings } from '../config/broker-settings';
 import { serializeBody } from '../query/execute';
 import type { QueryService } from '../query/query.service';
-import { ConfigIdPipe, queryBodySchema } from './schemas';
+import { queryBodySchema } from './schemas';
 
 /**
  * `POST /v1/databases/:configId/query`, the broker's hot path, answered by the kit's fast

@@ -1,5 +1,3 @@
-import { CONFIG_ID_PATTERN, ErrorCode, PatchbayError } from '@patchbay/core';
-import type { PipeTransform } from '@nestjs/common';
 import { z } from 'zod';
 
 const sql = z.string({ invalid_type_error: 'must be a string of SQL', required_error: 'is required' }).min(1, 'must not be empty');
@@ -31,12 +29,3 @@ export const sessionBodySchema = z
   .optional()
   .transform((body) => body ?? {});
 
-/** Validates a `:configId` path parameter before anything else happens. */
-export class ConfigIdPipe implements PipeTransform<string, string> {
-  transform(value: string): string {
-    if (!CONFIG_ID_PATTERN.test(value)) {
-      throw new PatchbayError(ErrorCode.VALIDATION, `invalid configId '${value.slice(0, 80)}': start with a letter, then letters, digits or '_'`);
-    }
-    return value;
-  }
-}
