@@ -46,7 +46,7 @@ async function main(): Promise<void> {
     scopes: [Scope.READ, Scope.RESOLVE],
     logger,
     handle: (request, principal) =>
-      runtime.service.resolve(configIds.transform((request.params as { configId: string }).configId), {
+      runtime.service.resolve(configIds.transform(request.params['configId'] ?? ''), {
         includeSecrets: hasScope(principal, Scope.RESOLVE),
       }),
   });

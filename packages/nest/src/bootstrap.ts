@@ -11,7 +11,7 @@ import { createErrorResponder, ProblemFilter, type ErrorRenderer } from './error
 import type { ErrorMapper } from './errors/problem';
 import { ReadinessService } from './health/readiness.service';
 import { traceContextFor, traceStorage, type TraceContext } from './http/trace-context';
-import { PinoNestLogger } from './logging/logger';
+import { PinoNestLogger, accessLogger } from './logging/logger';
 import { MetricsService } from './metrics/metrics.service';
 import { startTracing, stopTracing } from './telemetry/tracing';
 
@@ -76,6 +76,7 @@ export async function createApp(
   );
 
   const metrics = app.get(MetricsService);
+  const access = accessLogger(logger);
   fastify.decorateRequest('trace', null as unknown as TraceContext);
   // Handlers run inside their request's trace context (bus envelopes, registry calls and
   // log lines read it). Entered with callback-style hooks so the rest of the lifecycle
@@ -93,7 +94,7 @@ export async function createApp(
     const elapsed = reply.elapsedTime;
     metrics.recordHttp(request.method, route, reply.statusCode, elapsed / 1000);
     if (QUIET_PATHS.has(route) && reply.statusCode < 400) return;
-    logger.info(
+    access.info(
       {
         traceId: request.trace?.traceId,
         method: request.method,

@@ -24,7 +24,7 @@ export function registerFastQueryRoute(
     mappers: deps.mappers,
     bodyLimit: deps.bodyLimit,
     handle: async (request, principal) => {
-      const configId = configIds.transform((request.params as { configId: string }).configId);
+      const configId = configIds.transform(request.params['configId'] ?? '');
       const body = parseWith(queryBodySchema, request.body);
       const result = await deps.queries.query(principal, configId, body);
       return serializeBody(result, deps.settings.maxResponseBytes);

@@ -1,19 +1,21 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { ErrorCode, PatchbayError } from '@patchbay/core';
 import {
   Scope,
-  assertScopes,
-  bearerToken,
+  accessLogger,
+  authenticateBearer,
   formatTraceparent,
-  parseTraceparent,
+  installHotPath,
+  pathOf,
+  readJsonBody,
   toPatchbayError,
+  traceContextFor,
   type MetricsService,
   type Principal,
   type ReadinessService,
   type TokenStore,
-  type TraceContext,
 } from '@patchbay/nest';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
@@ -48,56 +50,12 @@ const ENDPOINTS = new Map<string, Endpoint>([
   ['/v1/embeddings', 'embeddings'],
 ]);
 
-function authenticate(tokens: TokenStore, header: string | undefined, scopes: readonly Scope[]): Principal {
-  const token = bearerToken(header);
-  if (!token) throw new PatchbayError(ErrorCode.UNAUTHORIZED, 'missing bearer token: send `Authorization: Bearer <patchbay token>`');
-  const principal = tokens.authenticate(token);
-  if (!principal) throw new PatchbayError(ErrorCode.UNAUTHORIZED, 'unknown or revoked token');
-  assertScopes(principal, scopes);
-  return principal;
-}
-
 function clientTimeout(header: string | string[] | undefined): number | undefined {
   const value = Array.isArray(header) ? header[0] : header;
   if (value === undefined) return undefined;
   const ms = Number(value);
   if (!Number.isInteger(ms) || ms < 1) throw new PatchbayError(ErrorCode.VALIDATION, 'x-patchbay-timeout-ms must be a positive integer (milliseconds)');
   return ms;
-}
-
-/** The caller's trace (W3C `traceparent`) continued with a new span, or a new trace. */
-function traceOf(header: string | string[] | undefined): TraceContext {
-  const parent = parseTraceparent(header);
-  // randomUUID draws from a cached entropy pool: far cheaper per request than randomBytes.
-  const spanId = randomUUID().replace(/-/g, '').slice(0, 16);
-  return { traceId: parent?.traceId ?? randomUUID().replace(/-/g, ''), spanId, sampled: parent?.sampled ?? false };
-}
-
-/** Reads a JSON body up to `limit` bytes. */
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const type = req.headers['content-type'];
-  if (!type?.toLowerCase().includes('json')) {
-    return Promise.reject(new PatchbayError(ErrorCode.VALIDATION, 'unsupported Content-Type: send application/json'));
-  }
-  const tooLarge = (): PatchbayError => new PatchbayError(ErrorCode.PAYLOAD_TOO_LARGE, `request body is larger than the limit of ${limit} bytes`);
-  if (Number(req.headers['content-length']) > limit) return Promise.reject(tooLarge());
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length;
-      if (size > limit) {
-        req.off('data', onData);
-        req.pause();
-        reject(tooLarge());
-        return;
-      }
-      chunks.push(chunk);
-    };
-    req.on('data', onData);
-    req.once('error', reject);
-    req.once('end', () => resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)));
-  });
 }
 
 /** An in-band OpenAI-style error event: what the SDKs raise as an APIError mid-stream. */
@@ -128,6 +86,7 @@ function httpSink(res: ServerResponse): StreamSink {
  */
 export function createProxyHandler(deps: OpenAiRoutesDeps): (req: IncomingMessage, res: ServerResponse) => boolean {
   const { engine, tokens, metrics, logger } = deps;
+  const access = accessLogger(logger);
 
   const sendError = (res: ServerResponse, error: PatchbayError, path: string): void => {
     const errorId = error.status >= 500 ? randomUUID() : undefined;
@@ -146,7 +105,7 @@ export function createProxyHandler(deps: OpenAiRoutesDeps): (req: IncomingMessag
 
   const handle = async (endpoint: Endpoint, route: string, req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const receivedAt = performance.now();
-    const trace = traceOf(req.headers.traceparent);
+    const trace = traceContextFor(req.headers.traceparent);
     const controller = new AbortController();
     // A client that goes away cancels the upstream request at once, streaming or not.
     const onClose = (): void => {
@@ -160,8 +119,8 @@ export function createProxyHandler(deps: OpenAiRoutesDeps): (req: IncomingMessag
     let status = 500;
     try {
       if (deps.readiness.isShuttingDown) throw new PatchbayError(ErrorCode.UNAVAILABLE, 'shutting down; retry on another replica', { retryAfterSeconds: 1 });
-      principal = authenticate(tokens, req.headers.authorization, [Scope.USE]);
-      const body = parseRequestBody(await readBody(req, deps.bodyLimitBytes));
+      principal = authenticateBearer(tokens, req.headers.authorization, [Scope.USE]);
+      const body = parseRequestBody(await readJsonBody(req, deps.bodyLimitBytes));
       model = body.model;
       if (endpoint === 'embeddings' && body.stream) throw new PatchbayError(ErrorCode.VALIDATION, 'embeddings cannot stream', { details: { param: 'stream' } });
       const timeoutMs = clientTimeout(req.headers['x-patchbay-timeout-ms']);
@@ -212,7 +171,7 @@ export function createProxyHandler(deps: OpenAiRoutesDeps): (req: IncomingMessag
       metrics.request(route, connector, model, status);
       const ms = performance.now() - receivedAt;
       deps.httpMetrics.recordHttp('POST', route, status, ms / 1000);
-      logger.info(
+      access.info(
         { traceId: trace.traceId, method: 'POST', route, path: route, status, ms: Math.round(ms * 100) / 100, principal: principal?.name, model, connector },
         'request',
       );
@@ -220,24 +179,13 @@ export function createProxyHandler(deps: OpenAiRoutesDeps): (req: IncomingMessag
   };
 
   return (req, res) => {
-    if (req.method !== 'POST' || req.url === undefined) return false;
-    const query = req.url.indexOf('?');
-    const path = query < 0 ? req.url : req.url.slice(0, query);
+    if (req.method !== 'POST') return false;
+    const path = pathOf(req.url);
     const endpoint = ENDPOINTS.get(path);
     if (!endpoint) return false;
     void handle(endpoint, path, req, res);
     return true;
   };
-}
-
-/** Puts `handle` in front of the server's existing request listener (Fastify's). */
-export function installHotPath(server: Server, handle: (req: IncomingMessage, res: ServerResponse) => boolean): void {
-  const listeners = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
-  server.removeAllListeners('request');
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    if (handle(req, res)) return;
-    for (const listener of listeners) listener.call(server, req, res);
-  });
 }
 
 /**
@@ -247,7 +195,7 @@ export function installHotPath(server: Server, handle: (req: IncomingMessage, re
 export function registerOpenAiRoutes(fastify: FastifyInstance, deps: OpenAiRoutesDeps): void {
   installHotPath(fastify.server, createProxyHandler(deps));
   const principalOf = (request: FastifyRequest): Principal => {
-    const principal = authenticate(deps.tokens, request.headers.authorization, [Scope.USE, Scope.READ]);
+    const principal = authenticateBearer(deps.tokens, request.headers.authorization, [Scope.USE, Scope.READ]);
     request.principal = principal;
     return principal;
   };

@@ -17,7 +17,7 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import { ErrorCode, PatchbayError } from '@patchbay/core';
-import { Scope, assertScopes, bearerToken, mayUseConnector, type Principal, type TokenStore } from '@patchbay/nest';
+import { Scope, authenticateBearer, mayUseConnector, type Principal, type TokenStore } from '@patchbay/nest';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { ServerManager } from '../upstream/server-manager';
@@ -310,11 +310,7 @@ export class McpEndpoint {
   }
 
   private authenticate(request: FastifyRequest): Principal {
-    const token = bearerToken(request.headers.authorization);
-    if (!token) throw new PatchbayError(ErrorCode.UNAUTHORIZED, 'missing bearer token: send `Authorization: Bearer <token>`');
-    const principal = this.tokens.authenticate(token);
-    if (!principal) throw new PatchbayError(ErrorCode.UNAUTHORIZED, 'unknown or revoked token');
-    assertScopes(principal, [Scope.USE]);
+    const principal = authenticateBearer(this.tokens, request.headers.authorization, [Scope.USE]);
     request.principal = principal;
     return principal;
   }

@@ -53,15 +53,23 @@ export class AuthGuard implements CanActivate {
   }
 
   private authenticate(request: FastifyRequest): Principal {
-    const token = bearerToken(request.headers.authorization);
-    if (!token) {
-      throw new PatchbayError(ErrorCode.UNAUTHORIZED, 'missing bearer token: send `Authorization: Bearer <token>`');
-    }
-    const principal = this.tokens.authenticate(token);
-    if (!principal) throw new PatchbayError(ErrorCode.UNAUTHORIZED, 'unknown or revoked token');
+    const principal = authenticateBearer(this.tokens, request.headers.authorization);
     request.principal = principal;
     return principal;
   }
+}
+
+/**
+ * The principal of an `Authorization: Bearer` header, holding one of `scopes` if given.
+ * @throws PatchbayError UNAUTHORIZED (no or unknown token), FORBIDDEN (wrong scope).
+ */
+export function authenticateBearer(tokens: TokenStore, header: string | string[] | undefined, scopes: readonly Scope[] = []): Principal {
+  const token = bearerToken(header);
+  if (!token) throw new PatchbayError(ErrorCode.UNAUTHORIZED, 'missing bearer token: send `Authorization: Bearer <token>`');
+  const principal = tokens.authenticate(token);
+  if (!principal) throw new PatchbayError(ErrorCode.UNAUTHORIZED, 'unknown or revoked token');
+  assertScopes(principal, scopes);
+  return principal;
 }
 
 /** @throws PatchbayError FORBIDDEN unless the principal holds one of `required`. */

@@ -1,6 +1,7 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter } from '@nestjs/common';
 import type { PatchbayError } from '@patchbay/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { toPatchbayError, toProblem, type ErrorMapper, type ProblemDocument } from './problem';
 
@@ -22,7 +23,16 @@ export interface ErrorRenderer {
 }
 
 export interface ErrorResponder {
+  /** Sends the error through Fastify. */
   send(error: unknown, request: FastifyRequest, reply: FastifyReply): void;
+  /** Sends the error on a raw Node response (hot paths); returns the status sent. */
+  sendRaw(error: unknown, method: string, path: string, response: ServerResponse): number;
+}
+
+interface Answer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
 }
 
 /**
@@ -35,31 +45,41 @@ export function createErrorResponder(options: {
   renderers?: readonly ErrorRenderer[];
   bodyLimit?: number;
 }): ErrorResponder {
+  const render = (thrown: unknown, method: string, path: string): Answer => {
+    const error = toPatchbayError(thrown, options.mappers, options.bodyLimit);
+    const problem = toProblem(error, path);
+    if (problem.errorId) {
+      options.logger.error({ errorId: problem.errorId, code: error.code, method, path, err: error.cause ?? error }, error.message);
+    }
+    const renderer = options.renderers?.find((r) => r.matches(path));
+    const rendered: RenderedError = renderer
+      ? renderer.render(error, problem)
+      : { status: problem.status, contentType: 'application/problem+json', body: problem };
+    const headers: Record<string, string> = { ...rendered.headers, 'content-type': rendered.contentType };
+    if (error.retryAfterSeconds !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(error.retryAfterSeconds)));
+    return { status: rendered.status, headers, body: JSON.stringify(rendered.body) };
+  };
   return {
     send(thrown: unknown, request: FastifyRequest, reply: FastifyReply): void {
-      const error = toPatchbayError(thrown, options.mappers, options.bodyLimit);
-      const path = request.url.split('?')[0] ?? request.url;
-      const problem = toProblem(error, path);
-      if (problem.errorId) {
-        options.logger.error(
-          { errorId: problem.errorId, code: error.code, method: request.method, path, err: error.cause ?? error },
-          error.message,
-        );
-      }
+      const answer = render(thrown, request.method, request.url.split('?')[0] ?? request.url);
       if (reply.sent || reply.raw.headersSent) {
         // A streamed response already started: nothing can be sent, end it.
         if (!reply.raw.writableEnded) reply.raw.end();
         return;
       }
-      const renderer = options.renderers?.find((r) => r.matches(path));
-      const rendered: RenderedError = renderer
-        ? renderer.render(error, problem)
-        : { status: problem.status, contentType: 'application/problem+json', body: problem };
-      if (error.retryAfterSeconds !== undefined) {
-        reply.header('retry-after', String(Math.max(1, Math.ceil(error.retryAfterSeconds))));
+      reply.status(answer.status).headers(answer.headers).send(answer.body);
+    },
+    sendRaw(thrown: unknown, method: string, path: string, response: ServerResponse): number {
+      const answer = render(thrown, method, path);
+      if (response.headersSent || response.destroyed) {
+        if (!response.writableEnded) response.end();
+        return answer.status;
       }
-      for (const [name, value] of Object.entries(rendered.headers ?? {})) reply.header(name, value);
-      reply.status(rendered.status).header('content-type', rendered.contentType).send(JSON.stringify(rendered.body));
+      // The unread rest of a refused body would be taken for the next request.
+      if (answer.status === 413) answer.headers['connection'] = 'close';
+      answer.headers['content-length'] = String(Buffer.byteLength(answer.body));
+      response.writeHead(answer.status, answer.headers).end(answer.body);
+      return answer.status;
     },
   };
 }

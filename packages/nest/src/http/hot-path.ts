@@ -1,0 +1,67 @@
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { ErrorCode, PatchbayError } from '@patchbay/core';
+
+/** Answers a request itself (true) or leaves it to the next handler (false). */
+export type HotPathHandler = (request: IncomingMessage, response: ServerResponse) => boolean;
+
+const hotPaths = new WeakMap<Server, HotPathHandler[]>();
+
+/**
+ * Puts `handle` in front of the server's request listener (Fastify's): hot routes are
+ * answered on the raw Node server, where routing, hooks and the reply pipeline would
+ * otherwise cost more than the work itself. Anything a handler declines goes on to
+ * Fastify unchanged. Several handlers share one listener, tried in order.
+ */
+export function installHotPath(server: Server, handle: HotPathHandler): void {
+  const installed = hotPaths.get(server);
+  if (installed) {
+    installed.push(handle);
+    return;
+  }
+  const handlers = [handle];
+  hotPaths.set(server, handlers);
+  const listeners = server.listeners('request') as ((request: IncomingMessage, response: ServerResponse) => void)[];
+  server.removeAllListeners('request');
+  server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    for (const handler of handlers) if (handler(request, response)) return;
+    for (const listener of listeners) listener.call(server, request, response);
+  });
+}
+
+/** The path of a request URL, without its query string. */
+export function pathOf(url: string | undefined): string {
+  if (url === undefined) return '/';
+  const query = url.indexOf('?');
+  return query < 0 ? url : url.slice(0, query);
+}
+
+/**
+ * Reads a JSON request body of at most `limit` bytes, with the errors Fastify gives: a
+ * Content-Type other than JSON -> 400, a declared or actual size past the limit -> 413
+ * (the rest of an oversized body is not read).
+ */
+export function readJsonBody(request: IncomingMessage, limit: number): Promise<Buffer> {
+  const type = request.headers['content-type'];
+  if (!type?.toLowerCase().includes('json')) {
+    return Promise.reject(new PatchbayError(ErrorCode.VALIDATION, 'unsupported Content-Type: send application/json'));
+  }
+  const tooLarge = (): PatchbayError => new PatchbayError(ErrorCode.PAYLOAD_TOO_LARGE, `request body is larger than the limit of ${limit} bytes`);
+  if (Number(request.headers['content-length']) > limit) return Promise.reject(tooLarge());
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > limit) {
+        request.off('data', onData);
+        request.pause();
+        reject(tooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    };
+    request.on('data', onData);
+    request.once('error', reject);
+    request.once('end', () => resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)));
+  });
+}
