@@ -17,6 +17,18 @@ describe('TokenStore', () => {
     expect(store.authenticate('')).toBeUndefined();
   });
 
+  it('answers a token seen before the same way, and still refuses near misses after it', () => {
+    const store = new TokenStore(ADMIN, [{ name: 'reader', token: 'reader-token-abcdefgh', scopes: [Scope.READ] }]);
+    const first = store.authenticate('reader-token-abcdefgh');
+    expect(store.authenticate('reader-token-abcdefgh')).toBe(first);
+    expect(store.authenticate(ADMIN)?.name).toBe('admin');
+    expect(store.authenticate(ADMIN)?.name).toBe('admin');
+    for (const miss of ['reader-token-abcdefg', 'reader-token-abcdefghi', 'READER-TOKEN-ABCDEFGH', `${ADMIN} `]) {
+      expect(store.authenticate(miss)).toBeUndefined();
+      expect(store.authenticate(miss)).toBeUndefined();
+    }
+  });
+
   it('loads scoped tokens from JSON and YAML, by value or sha256', () => {
     const dir = mkdtempSync(join(tmpdir(), 'pb-tokens-'));
     const hashed = 'agent-token-abcdefghijkl';

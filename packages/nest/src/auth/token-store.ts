@@ -32,11 +32,17 @@ function sha256(value: string): Buffer {
 
 /**
  * Bearer tokens known to this service: the admin token plus scoped tokens from
- * `PATCHBAY_TOKENS` (JSON) and/or `PATCHBAY_TOKENS_FILE` (YAML or JSON). Only hashes are
- * kept in memory; comparison is constant-time.
+ * `PATCHBAY_TOKENS` (JSON) and/or `PATCHBAY_TOKENS_FILE` (YAML or JSON). The configured
+ * tokens are kept as hashes and an unknown token is compared in constant time against
+ * all of them; a token that matched is remembered, so its next request skips hashing.
  */
 export class TokenStore {
   private readonly tokens: StoredToken[] = [];
+  /**
+   * Tokens already seen to be valid. Only known tokens are added, so it holds at most
+   * one entry per configured token; unknown tokens always take the constant-time scan.
+   */
+  private readonly known = new Map<string, Principal>();
 
   constructor(adminToken: string, entries: readonly z.infer<typeof tokenEntrySchema>[] = []) {
     this.tokens.push({ hash: sha256(adminToken), principal: { name: 'admin', scopes: new Set(ALL_SCOPES) } });
@@ -77,12 +83,15 @@ export class TokenStore {
 
   /** The principal for a bearer token, or undefined when the token is unknown. */
   authenticate(token: string): Principal | undefined {
+    const cached = this.known.get(token);
+    if (cached) return cached;
     const hash = sha256(token);
     let found: Principal | undefined;
     // Compare against every entry so timing does not reveal which one matched.
     for (const stored of this.tokens) {
       if (timingSafeEqual(stored.hash, hash) && found === undefined) found = stored.principal;
     }
+    if (found) this.known.set(token, found);
     return found;
   }
 }
