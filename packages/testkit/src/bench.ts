@@ -19,3 +19,22 @@ export function table(headers: string[], rows: (string | number)[][]): string {
   const line = (r: string[]): string => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ');
   return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...cells.slice(1).map(line)].join('\n');
 }
+
+/** Median of a list of numbers (NaN when empty). */
+export function median(values: readonly number[]): number {
+  return percentile(values, 50);
+}
+
+/**
+ * Measures several targets in `rounds` alternating rounds (A B A B ...) and returns each
+ * target's results by round. On a small shared machine throughput drifts by tens of
+ * percent within a minute (CPU steal, other tenants); side-by-side rounds keep that
+ * drift out of the ratios, which should be taken per round and then their median.
+ */
+export async function interleaved<T>(rounds: number, targets: readonly (() => Promise<T>)[]): Promise<T[][]> {
+  const results: T[][] = targets.map(() => []);
+  for (let round = 0; round < rounds; round++) {
+    for (const [index, measure] of targets.entries()) results[index]?.push(await measure());
+  }
+  return results;
+}

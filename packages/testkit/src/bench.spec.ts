@@ -1,0 +1,29 @@
+import { interleaved, median, percentile } from './bench';
+
+describe('bench helpers', () => {
+  it('takes nearest-rank percentiles and medians of unsorted lists', () => {
+    expect(percentile([5, 1, 4, 2, 3], 99)).toBe(5);
+    expect(percentile([5, 1, 4, 2, 3], 0)).toBe(1);
+    expect(median([9, 1, 5])).toBe(5);
+    expect(median([])).toBeNaN();
+  });
+
+  it('runs the targets in alternating rounds and groups results by target', async () => {
+    const order: string[] = [];
+    const results = await interleaved(3, [
+      async () => {
+        order.push('a');
+        return order.length;
+      },
+      async () => {
+        order.push('b');
+        return -order.length;
+      },
+    ]);
+    expect(order.join('')).toBe('ababab');
+    expect(results).toEqual([
+      [1, 3, 5],
+      [-2, -4, -6],
+    ]);
+  });
+});
