@@ -24,6 +24,9 @@ export interface PoolGenerationHooks {
   onAcquired(seconds: number): void;
 }
 
+/** Extra time the client waits past the server-side statement timeout before giving up on a silent server. */
+export const CLIENT_TIMEOUT_GRACE_MS = 5_000;
+
 const BYTEA_OID = 17;
 /** Results go out as JSON: bytea as its `\x...` text form rather than a Buffer object. */
 const TYPE_PARSERS = {
@@ -62,6 +65,8 @@ export class PoolGeneration {
       idleTimeoutMillis: settings.idleTimeoutMs,
       connectionTimeoutMillis: settings.acquireTimeoutMs,
       statement_timeout: settings.statementTimeoutMs,
+      // Client side too, so a server that stops answering cannot hold a connection forever.
+      ...(settings.statementTimeoutMs > 0 ? { query_timeout: settings.statementTimeoutMs + CLIENT_TIMEOUT_GRACE_MS } : {}),
       maxLifetimeSeconds: settings.maxLifetimeMs > 0 ? Math.max(1, Math.round(settings.maxLifetimeMs / 1000)) : 0,
       application_name: applicationName,
       keepAlive: true,

@@ -1,5 +1,6 @@
 import { ErrorCode, PatchbayError } from '@patchbay/core';
 import type { PoolClient, QueryResult } from 'pg';
+import { CLIENT_TIMEOUT_GRACE_MS } from '../pools/pool-generation';
 import { mayHoldSeveralStatements } from './statements';
 
 export type RowMode = 'object' | 'array';
@@ -19,23 +20,29 @@ export interface StatementResult {
   fields: { name: string; dataTypeID: number }[];
 }
 
-/** Extra time the client waits past the server-side statement timeout before giving up on a silent server. */
-const CLIENT_GRACE_MS = 5_000;
-
 /**
  * Runs one statement. Parameters are always bound, never interpolated. Several
  * statements in one string are refused by the server over the extended protocol
  * (`cannot insert multiple commands into a prepared statement`, 42601 -> 400); only a
  * parameterless text that is certainly one statement takes the simple protocol (one
  * message instead of five: measurably cheaper for `SELECT 1`-sized queries).
+ *
+ * The connection's own client-side timeout covers the connector's default statement
+ * timeout; only a request with its own `timeoutMs` passes one here.
  */
-export async function execute(client: PoolClient, statement: Statement, statementTimeoutMs: number): Promise<QueryResult> {
+export async function execute(client: PoolClient, statement: Statement, statementTimeoutMs: number, connectionDefaultMs: number): Promise<QueryResult> {
   const params = statement.params ?? [];
   const simple = params.length === 0 && !mayHoldSeveralStatements(statement.sql);
+  const ownTimeout = statementTimeoutMs !== connectionDefaultMs;
+  if (!ownTimeout && statement.rowMode !== 'array') {
+    // The plain (text[, values]) forms: pg copies a config object on every call.
+    if (simple) return client.query(statement.sql);
+    if (params.length > 0) return client.query(statement.sql, params);
+  }
   const config = {
     text: statement.sql,
     ...(simple ? {} : { values: params, queryMode: 'extended' }),
-    ...(statementTimeoutMs > 0 ? { query_timeout: statementTimeoutMs + CLIENT_GRACE_MS } : {}),
+    ...(ownTimeout && statementTimeoutMs > 0 ? { query_timeout: statementTimeoutMs + CLIENT_TIMEOUT_GRACE_MS } : {}),
     ...(statement.rowMode === 'array' ? { rowMode: 'array' } : {}),
   };
   return client.query(config as unknown as { text: string; values: unknown[] });

@@ -67,7 +67,7 @@ export class QueryService {
     const started = performance.now();
     try {
       const result = await pool.run(
-        (lease) => withStatementTimeout(lease.client, timeout, defaultTimeout, () => execute(lease.client, input, timeout)),
+        (lease) => withStatementTimeout(lease.client, timeout, defaultTimeout, () => execute(lease.client, input, timeout, defaultTimeout)),
         { timeoutCounts: input.timeoutMs === undefined },
       );
       const shaped = shapeResult(result, this.settings.maxRows);
@@ -107,7 +107,7 @@ export class QueryService {
             let rows = 0;
             for (const [index, query] of input.queries.entries()) {
               failedIndex = index;
-              const shaped = shapeResult(await execute(client, query, timeout), this.settings.maxRows - rows);
+              const shaped = shapeResult(await execute(client, query, timeout, defaultTimeout), this.settings.maxRows - rows);
               rows += shaped.rows.length;
               out.push(shaped);
             }

@@ -116,7 +116,9 @@ export class SessionService {
     const started = performance.now();
     const result = await this.step(session, async (client) =>
       shapeResult(
-        await withStatementTimeout(client, timeout, session.pool.spec.settings.statementTimeoutMs, () => execute(client, input, timeout)),
+        await withStatementTimeout(client, timeout, session.pool.spec.settings.statementTimeoutMs, () =>
+          execute(client, input, timeout, session.pool.spec.settings.statementTimeoutMs),
+        ),
         this.settings.maxRows,
       ),
     );
