@@ -12,10 +12,12 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Client } from 'pg';
 import { Pool } from 'undici';
-import { freePort, percentile } from '@patchbay/testkit';
+import { freePort, interleaved, median, percentile } from '@patchbay/testkit';
 
-const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 5000);
+const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 6000);
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 1500);
+/** Each cell is measured in this many alternating bare/broker rounds of DURATION_MS / ROUNDS. */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const POOL_MAX = 20;
 const TOKEN = 'pb_bench_admin_token_0123456789abcdef';
 const ADMIN_URL = process.env.PATCHBAY_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -91,6 +93,17 @@ async function load(origin: string, path: string, headers: Record<string, string
 
 const fmt = (n: number, digits = 2): string => (Number.isFinite(n) ? n.toFixed(digits) : '-');
 
+/** One target's rounds as one row: median throughput and latencies, errors summed. */
+function summarize(rounds: readonly Result[]): Result {
+  return {
+    rps: median(rounds.map((r) => r.rps)),
+    p50: median(rounds.map((r) => r.p50)),
+    p99: median(rounds.map((r) => r.p99)),
+    errors: rounds.reduce((sum, r) => sum + r.errors, 0),
+    requests: rounds.reduce((sum, r) => sum + r.requests, 0),
+  };
+}
+
 async function main(): Promise<void> {
   const children: ChildProcess[] = [];
   const dataDir = mkdtempSync(join(tmpdir(), 'pb-db-bench-'));
@@ -142,7 +155,10 @@ async function main(): Promise<void> {
       { name: 'bare pg.Pool', origin: `http://127.0.0.1:${barePort}`, path: '/query', headers: {} },
       { name: 'db-broker', origin: brokerUrl, path: '/v1/databases/DATABASE/query', headers: { authorization: `Bearer ${TOKEN}` } },
     ];
-    console.log(`db-broker bench: pool max ${POOL_MAX}, closed-loop HTTP clients (c=64, then c=1 for the added latency without queueing), ${DURATION_MS} ms per cell after ${WARMUP_MS} ms warm-up, Node ${process.version}`);
+    console.log(
+      `db-broker bench: pool max ${POOL_MAX}, closed-loop HTTP clients (c=64, then c=1 for the added latency without queueing), ` +
+        `${DURATION_MS} ms per cell in ${ROUNDS} alternating bare/broker rounds after ${WARMUP_MS} ms warm-up (medians shown), Node ${process.version}`,
+    );
     const header = `${'scenario'.padEnd(22)}${'path'.padEnd(14)}${'req/s'.padStart(9)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'errors'.padStart(8)}`;
     const rows = [header];
     const ratios: string[] = [];
@@ -151,24 +167,30 @@ async function main(): Promise<void> {
     for (const concurrency of [64, 1]) {
       for (const scenario of scenarios) {
         const body = Buffer.from(JSON.stringify(scenario.body));
-        const results: Result[] = [];
         const label = `${scenario.name} c=${concurrency}`;
-        for (const target of targets) {
-          await load(target.origin, target.path, target.headers, body, concurrency, WARMUP_MS);
-          const result = await load(target.origin, target.path, target.headers, body, concurrency, DURATION_MS);
-          results.push(result);
+        for (const target of targets) await load(target.origin, target.path, target.headers, body, concurrency, WARMUP_MS);
+        const rounds = await interleaved(
+          ROUNDS,
+          targets.map((target) => () => load(target.origin, target.path, target.headers, body, concurrency, DURATION_MS / ROUNDS)),
+        );
+        const [bareRounds, brokerRounds] = rounds as [Result[], Result[]];
+        const summary = rounds.map(summarize);
+        targets.forEach((target, index) => {
+          const result = summary[index] as Result;
           rows.push(`${label.padEnd(22)}${target.name.padEnd(14)}${fmt(result.rps, 0).padStart(9)}${fmt(result.p50, 3).padStart(9)}${fmt(result.p99, 3).padStart(9)}${String(result.errors).padStart(8)}`);
-        }
-        const [bareResult, brokerResult] = results as [Result, Result];
+        });
+        const [bareResult, brokerResult] = summary as [Result, Result];
+        // Per-round ratios (each pair ran back to back), then their median.
+        const ratio = median(brokerRounds.map((broker, round) => broker.rps / (bareRounds[round] as Result).rps));
+        const added = median(brokerRounds.map((broker, round) => broker.p50 - (bareRounds[round] as Result).p50));
         if (concurrency === 64 && scenario === scenarios[0]) {
           selectOneBare = bareResult.rps;
           selectOneBroker = brokerResult.rps;
         }
-        const ratio = brokerResult.rps / bareResult.rps;
-        const added = brokerResult.p50 - bareResult.p50;
         ratios.push(
           `${label}: broker throughput = ${fmt(ratio * 100, 0)} % of bare${concurrency === 64 ? ` (target >= 70 %: ${ratio >= 0.7 ? 'met' : 'NOT met'})` : ''}, ` +
-            `added p50 ${fmt(added, 3)} ms${concurrency === 1 ? ` (target < 0.5 ms: ${added < 0.5 ? 'met' : 'NOT met'})` : ''}, added p99 ${fmt(brokerResult.p99 - bareResult.p99, 3)} ms`,
+            `added p50 ${fmt(added, 3)} ms${concurrency === 1 ? ` (target < 0.5 ms: ${added < 0.5 ? 'met' : 'NOT met'})` : ''}, added p99 ${fmt(brokerResult.p99 - bareResult.p99, 3)} ms` +
+            ` (per round: ${brokerRounds.map((broker, round) => fmt((broker.rps / (bareRounds[round] as Result).rps) * 100, 0)).join(' / ')} %)`,
         );
       }
     }
