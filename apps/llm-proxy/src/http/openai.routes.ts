@@ -4,8 +4,8 @@ import { performance } from 'node:perf_hooks';
 import { ErrorCode, PatchbayError } from '@patchbay/core';
 import {
   Scope,
-  accessLogger,
   authenticateBearer,
+  createRequestRecorder,
   formatTraceparent,
   installHotPath,
   pathOf,
@@ -86,7 +86,7 @@ function httpSink(res: ServerResponse): StreamSink {
  */
 export function createProxyHandler(deps: OpenAiRoutesDeps): (req: IncomingMessage, res: ServerResponse) => boolean {
   const { engine, tokens, metrics, logger } = deps;
-  const access = accessLogger(logger);
+  const record = createRequestRecorder(deps.httpMetrics, logger);
 
   const sendError = (res: ServerResponse, error: PatchbayError, path: string): void => {
     const errorId = error.status >= 500 ? randomUUID() : undefined;
@@ -169,12 +169,16 @@ export function createProxyHandler(deps: OpenAiRoutesDeps): (req: IncomingMessag
       res.off('close', onClose);
       metrics.finished(route);
       metrics.request(route, connector, model, status);
-      const ms = performance.now() - receivedAt;
-      deps.httpMetrics.recordHttp('POST', route, status, ms / 1000);
-      access.info(
-        { traceId: trace.traceId, method: 'POST', route, path: route, status, ms: Math.round(ms * 100) / 100, principal: principal?.name, model, connector },
-        'request',
-      );
+      record({
+        method: 'POST',
+        route,
+        path: route,
+        status,
+        ms: performance.now() - receivedAt,
+        principal: principal?.name,
+        traceId: trace.traceId,
+        extra: { model, connector },
+      });
     }
   };
 

@@ -3,16 +3,15 @@ import { performance } from 'node:perf_hooks';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { ErrorCode, PatchbayError } from '@patchbay/core';
 import type { Logger } from 'pino';
-import secureJson from 'secure-json-parse';
 import { authenticateBearer } from '../auth/auth.guard';
 import type { Principal, Scope } from '../auth/scopes';
 import { TokenStore } from '../auth/token-store';
 import type { ErrorMapper } from '../errors/problem';
 import { createErrorResponder } from '../errors/problem.filter';
 import { ReadinessService } from '../health/readiness.service';
-import { accessLogger } from '../logging/logger';
 import { MetricsService } from '../metrics/metrics.service';
-import { installHotPath, pathOf, readJsonBody } from './hot-path';
+import { installHotPath, parseJsonBody, pathOf, readJsonBody } from './hot-path';
+import { createRequestRecorder } from './request-log';
 import { traceContextFor, traceStorage, type TraceContext } from './trace-context';
 
 /** What a fast route handler sees of its request. */
@@ -79,16 +78,6 @@ function decodeParams(params: Record<string, string>): Record<string, string> {
   return params;
 }
 
-function parseJson(bytes: Buffer): unknown {
-  if (bytes.length === 0) return undefined;
-  try {
-    // Refuses `__proto__` / `constructor.prototype` keys, as Fastify's own parser does.
-    return secureJson.parse(bytes.toString('utf8'), undefined, { protoAction: 'error', constructorAction: 'error' });
-  } catch (error) {
-    throw new PatchbayError(ErrorCode.VALIDATION, `malformed JSON body: ${(error as Error).message}`);
-  }
-}
-
 /**
  * Answers a hot route on the raw Node server, ahead of Fastify and Nest (routing, hooks,
  * the reply pipeline and Nest's guard/pipe chain cost more than a cheap query itself),
@@ -101,8 +90,7 @@ function parseJson(bytes: Buffer): unknown {
 export function registerFastRoute(app: NestFastifyApplication, options: FastRouteOptions): void {
   const tokens = app.get(TokenStore);
   const readiness = app.get(ReadinessService);
-  const metrics = app.get(MetricsService);
-  const access = accessLogger(options.logger);
+  const record = createRequestRecorder(app.get(MetricsService), options.logger);
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const responder = createErrorResponder({ logger: options.logger, mappers: options.mappers ?? [], bodyLimit });
   const pattern = compile(options.url);
@@ -118,7 +106,7 @@ export function registerFastRoute(app: NestFastifyApplication, options: FastRout
         throw new PatchbayError(ErrorCode.UNAVAILABLE, 'shutting down; retry on another replica', { retryAfterSeconds: 1 });
       }
       principal = authenticateBearer(tokens, request.headers.authorization, options.scopes);
-      const body = withBody ? parseJson(await readJsonBody(request, bodyLimit)) : undefined;
+      const body = withBody ? parseJsonBody(await readJsonBody(request, bodyLimit)) : undefined;
       const result = await options.handle({ params: decodeParams(params), body, headers: request.headers, trace }, principal);
       const text = typeof result === 'string' ? result : JSON.stringify(result);
       if (!response.destroyed) {
@@ -128,12 +116,7 @@ export function registerFastRoute(app: NestFastifyApplication, options: FastRout
     } catch (error) {
       status = responder.sendRaw(error, options.method, path, response);
     } finally {
-      const ms = performance.now() - receivedAt;
-      metrics.recordHttp(options.method, options.url, status, ms / 1000);
-      access.info(
-        { traceId: trace.traceId, method: options.method, route: options.url, path, status, ms: Math.round(ms * 100) / 100, principal: principal?.name },
-        'request',
-      );
+      record({ method: options.method, route: options.url, path, status, ms: performance.now() - receivedAt, principal: principal?.name, traceId: trace.traceId });
     }
   };
 

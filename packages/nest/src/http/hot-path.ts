@@ -1,5 +1,6 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { ErrorCode, PatchbayError } from '@patchbay/core';
+import secureJson from 'secure-json-parse';
 
 /** Answers a request itself (true) or leaves it to the next handler (false). */
 export type HotPathHandler = (request: IncomingMessage, response: ServerResponse) => boolean;
@@ -64,4 +65,18 @@ export function readJsonBody(request: IncomingMessage, limit: number): Promise<B
     request.once('error', reject);
     request.once('end', () => resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)));
   });
+}
+
+/**
+ * Parses a JSON request body (undefined when empty). Refuses `__proto__` and
+ * `constructor.prototype` keys, as Fastify's own parser does.
+ * @throws PatchbayError VALIDATION saying what is malformed.
+ */
+export function parseJsonBody(bytes: Buffer): unknown {
+  if (bytes.length === 0) return undefined;
+  try {
+    return secureJson.parse(bytes.toString('utf8'), undefined, { protoAction: 'error', constructorAction: 'error' });
+  } catch (error) {
+    throw new PatchbayError(ErrorCode.VALIDATION, `malformed JSON body: ${(error as Error).message}`);
+  }
 }
