@@ -60,8 +60,14 @@ async function main(): Promise<void> {
     manager,
     calls,
     app.get(TokenStore),
-    { stateless: extra.PATCHBAY_MCP_STATELESS, jsonResponse: extra.PATCHBAY_MCP_JSON_RESPONSE, sessionIdleMs: extra.PATCHBAY_MCP_SESSION_IDLE_MS },
+    {
+      stateless: extra.PATCHBAY_MCP_STATELESS,
+      jsonResponse: extra.PATCHBAY_MCP_JSON_RESPONSE,
+      sessionIdleMs: extra.PATCHBAY_MCP_SESSION_IDLE_MS,
+      bodyLimitBytes: config.bodyLimitBytes,
+    },
     logger,
+    app.get(MetricsService),
   );
   runtime.endpoint = endpoint;
   endpoint.register(app.getHttpAdapter().getInstance());

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import {
@@ -17,8 +19,24 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import { ErrorCode, PatchbayError } from '@patchbay/core';
-import { Scope, authenticateBearer, mayUseConnector, type Principal, type TokenStore } from '@patchbay/nest';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import {
+  Scope,
+  authenticateBearer,
+  createErrorResponder,
+  createRequestRecorder,
+  installHotPath,
+  mayUseConnector,
+  parseJsonBody,
+  pathOf,
+  readJsonBody,
+  traceContextFor,
+  traceStorage,
+  type MetricsService,
+  type Principal,
+  type TokenStore,
+  type TraceContext,
+} from '@patchbay/nest';
+import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { ServerManager } from '../upstream/server-manager';
 import type { CallOptions, UpstreamServer } from '../upstream/upstream-server';
@@ -32,6 +50,17 @@ export interface McpEndpointSettings {
   jsonResponse: boolean;
   /** Sessions idle this long are closed. */
   sessionIdleMs: number;
+  /** Largest POST body accepted, in bytes. */
+  bodyLimitBytes: number;
+}
+
+/** One request to `/mcp` as the handlers see it. */
+interface McpRequest {
+  req: IncomingMessage;
+  res: ServerResponse;
+  principal: Principal;
+  /** The parsed JSON-RPC body of a POST. */
+  body: unknown;
 }
 
 interface DownstreamSession {
@@ -52,13 +81,17 @@ const INSTRUCTIONS =
   'Call patchbay__servers to see the servers and their state.';
 
 /**
- * The aggregated MCP endpoint at `/mcp` (Streamable HTTP). A raw Fastify route hands the
- * request to the SDK's transport so the hot path skips Nest's pipeline.
+ * The aggregated MCP endpoint at `/mcp` (Streamable HTTP), answered on the raw Node
+ * server ahead of Fastify and Nest (their routing, body parsing and reply pipeline cost
+ * more than relaying a tool call), with the kit's contract kept by hand: bearer token,
+ * trace context, errors (as JSON-RPC), the HTTP metric and one log line per request.
  */
 export class McpEndpoint {
   private readonly sessions = new Map<string, DownstreamSession>();
   private sweeper: NodeJS.Timeout | undefined;
   private closing = false;
+  private readonly responder: ReturnType<typeof createErrorResponder>;
+  private readonly record: ReturnType<typeof createRequestRecorder>;
 
   constructor(
     private readonly manager: ServerManager,
@@ -66,8 +99,11 @@ export class McpEndpoint {
     private readonly tokens: TokenStore,
     private readonly settings: McpEndpointSettings,
     private readonly logger: Logger,
+    metrics: MetricsService,
   ) {
     manager.on('catalog', () => this.notifyListChanged());
+    this.responder = createErrorResponder({ logger, renderers: [mcpErrorRenderer], bodyLimit: settings.bodyLimitBytes });
+    this.record = createRequestRecorder(metrics, logger);
   }
 
   get sessionCount(): number {
@@ -75,8 +111,12 @@ export class McpEndpoint {
   }
 
   register(fastify: FastifyInstance): void {
-    const handler = (request: FastifyRequest, reply: FastifyReply): Promise<void> => this.handle(request, reply);
-    fastify.route({ method: ['GET', 'POST', 'DELETE'], url: '/mcp', handler });
+    installHotPath(fastify.server, (req, res) => {
+      if (pathOf(req.url) !== '/mcp' || (req.method !== 'POST' && req.method !== 'GET' && req.method !== 'DELETE')) return false;
+      const trace = traceContextFor(req.headers.traceparent);
+      traceStorage.run(trace, () => void this.serve(req, res, trace));
+      return true;
+    });
     this.sweeper = setInterval(() => this.sweep(), Math.min(60_000, this.settings.sessionIdleMs));
     this.sweeper.unref();
   }
@@ -90,37 +130,51 @@ export class McpEndpoint {
     await Promise.all(sessions.map((s) => s.transport.close().catch(() => undefined)));
   }
 
-  private async handle(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const principal = this.authenticate(request);
-    if (this.closing) throw new PatchbayError(ErrorCode.UNAVAILABLE, 'shutting down', { retryAfterSeconds: 1 });
+  /** One request to `/mcp`, from arrival to its log line (written when the response closes). */
+  private async serve(req: IncomingMessage, res: ServerResponse, trace: TraceContext): Promise<void> {
+    const receivedAt = performance.now();
+    const method = req.method ?? 'POST';
+    let principal: Principal | undefined;
+    res.once('close', () =>
+      this.record({ method, route: '/mcp', path: '/mcp', status: res.statusCode, ms: performance.now() - receivedAt, principal: principal?.name, traceId: trace.traceId }),
+    );
+    try {
+      principal = authenticateBearer(this.tokens, req.headers.authorization, [Scope.USE]);
+      if (this.closing) {
+        res.setHeader('connection', 'close');
+        throw new PatchbayError(ErrorCode.UNAVAILABLE, 'shutting down; retry on another replica', { retryAfterSeconds: 1 });
+      }
+      const body = method === 'POST' ? parseJsonBody(await readJsonBody(req, this.settings.bodyLimitBytes)) : undefined;
+      await this.handle({ req, res, principal, body });
+    } catch (error) {
+      this.responder.sendRaw(error, method, '/mcp', res);
+    }
+  }
 
+  private async handle(request: McpRequest): Promise<void> {
+    const { req, res, principal, body } = request;
     let session: DownstreamSession | undefined;
-    const header = request.headers['mcp-session-id'];
+    const header = req.headers['mcp-session-id'];
     const sessionId = Array.isArray(header) ? header[0] : header;
     if (!this.settings.stateless && sessionId !== undefined) {
       session = this.sessions.get(sessionId);
       if (!session || session.principal.name !== principal.name) {
-        return this.rpcError(reply, 404, RpcCode.ConnectionClosed, 'Session not found: initialize a new session');
+        return this.rpcError(res, 404, RpcCode.ConnectionClosed, 'Session not found: initialize a new session');
       }
       session.lastSeen = Date.now();
     }
-    if (request.method === 'POST' && (session || this.settings.stateless)) {
-      const fast = this.fastPath(request, reply, principal, session);
+    if (req.method === 'POST' && (session || this.settings.stateless)) {
+      const fast = this.fastPath(request, session);
       if (fast) return fast;
     }
 
-    if (this.settings.stateless) return this.handleStateless(request, reply, principal);
-    if (session) {
-      reply.hijack();
-      await session.transport.handleRequest(request.raw, reply.raw, request.body);
-      return;
-    }
-    if (request.method !== 'POST' || !isInitializeRequest(request.body)) {
-      return this.rpcError(reply, 400, RpcCode.InvalidRequest, 'Bad Request: no Mcp-Session-Id header; start with an initialize request');
+    if (this.settings.stateless) return this.handleStateless(request);
+    if (session) return session.transport.handleRequest(req, res, body);
+    if (req.method !== 'POST' || !isInitializeRequest(body)) {
+      return this.rpcError(res, 400, RpcCode.InvalidRequest, 'Bad Request: no Mcp-Session-Id header; start with an initialize request');
     }
     const created = await this.createSession(principal);
-    reply.hijack();
-    await created.transport.handleRequest(request.raw, reply.raw, request.body);
+    await created.transport.handleRequest(req, res, body);
   }
 
   /**
@@ -131,14 +185,15 @@ export class McpEndpoint {
    * batches, anything malformed) takes the SDK path. Returns undefined when not handled,
    * else a promise that settles once the answer was sent.
    */
-  private fastPath(request: FastifyRequest, reply: FastifyReply, principal: Principal, session: DownstreamSession | undefined): Promise<void> | undefined {
+  private fastPath(request: McpRequest, session: DownstreamSession | undefined): Promise<void> | undefined {
+    const { req, res, principal } = request;
     const message = request.body;
     if (typeof message !== 'object' || message === null || Array.isArray(message)) return undefined;
     const { jsonrpc, id, method, params } = message as { jsonrpc?: unknown; id?: unknown; method?: unknown; params?: unknown };
     if (jsonrpc !== '2.0') return undefined;
-    const accept = request.headers.accept;
+    const accept = req.headers.accept;
     if (typeof accept !== 'string' || !(accept.includes('application/json') || accept.includes('*/*'))) return undefined;
-    const version = request.headers['mcp-protocol-version'];
+    const version = req.headers['mcp-protocol-version'];
     if (version !== undefined && (typeof version !== 'string' || !SUPPORTED_PROTOCOL_VERSIONS.includes(version))) return undefined;
     const p = (typeof params === 'object' && params !== null ? params : {}) as { name?: unknown; arguments?: unknown; _meta?: { progressToken?: unknown }; requestId?: unknown };
 
@@ -146,13 +201,16 @@ export class McpEndpoint {
       const running = session.fastCalls.get(p.requestId as string | number);
       if (!running) return undefined;
       running.abort();
-      void reply.status(202).send();
+      res.writeHead(202).end();
       return Promise.resolve();
     }
     if (typeof id !== 'string' && typeof id !== 'number') return undefined;
     const answer = async (body: unknown): Promise<void> => {
-      if (session) void reply.header('mcp-session-id', session.id);
-      await reply.status(200).header('content-type', 'application/json').send(JSON.stringify(body));
+      if (res.destroyed) return;
+      const text = JSON.stringify(body);
+      const headers: Record<string, string> = { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)) };
+      if (session) headers['mcp-session-id'] = session.id;
+      res.writeHead(200, headers).end(text);
     };
     if (method === 'ping') return answer({ jsonrpc: '2.0', id, result: {} });
     if (method === 'tools/list') return answer({ jsonrpc: '2.0', id, result: { tools: this.calls.visibleTools(principal) } });
@@ -161,8 +219,8 @@ export class McpEndpoint {
     if (args !== undefined && (typeof args !== 'object' || args === null || Array.isArray(args))) return undefined;
 
     const controller = new AbortController();
-    reply.raw.once('close', () => {
-      if (!reply.raw.writableFinished) controller.abort();
+    res.once('close', () => {
+      if (!res.writableFinished) controller.abort();
     });
     session?.fastCalls.set(id, controller);
     const options: CallOptions = { signal: controller.signal };
@@ -179,19 +237,19 @@ export class McpEndpoint {
     );
   }
 
-  private async handleStateless(request: FastifyRequest, reply: FastifyReply, principal: Principal): Promise<void> {
-    if (request.method !== 'POST') {
-      return this.rpcError(reply, 405, RpcCode.InvalidRequest, 'Method not allowed: this endpoint is stateless, use POST');
+  private async handleStateless(request: McpRequest): Promise<void> {
+    const { req, res, principal, body } = request;
+    if (req.method !== 'POST') {
+      return this.rpcError(res, 405, RpcCode.InvalidRequest, 'Method not allowed: this endpoint is stateless, use POST');
     }
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: this.settings.jsonResponse });
     const server = this.createServer(principal, undefined);
-    reply.raw.on('close', () => {
+    res.on('close', () => {
       void transport.close();
       void server.close();
     });
     await server.connect(transport);
-    reply.hijack();
-    await transport.handleRequest(request.raw, reply.raw, request.body);
+    await transport.handleRequest(req, res, body);
   }
 
   private async createSession(principal: Principal): Promise<DownstreamSession> {
@@ -309,14 +367,9 @@ export class McpEndpoint {
     }
   }
 
-  private authenticate(request: FastifyRequest): Principal {
-    const principal = authenticateBearer(this.tokens, request.headers.authorization, [Scope.USE]);
-    request.principal = principal;
-    return principal;
-  }
-
-  private rpcError(reply: FastifyReply, status: number, code: number, message: string): void {
-    void reply.status(status).header('content-type', 'application/json').send(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code, message } }));
+  private rpcError(res: ServerResponse, status: number, code: number, message: string): void {
+    const text = JSON.stringify({ jsonrpc: '2.0', id: null, error: { code, message } });
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)) }).end(text);
   }
 }
 
