@@ -10,9 +10,11 @@ import { join, resolve } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { TEST_ADMIN_TOKEN, api, startService, type ServiceHandle, fmt, percentile, table } from '@patchbay/testkit';
+import { TEST_ADMIN_TOKEN, api, startService, type ServiceHandle, fmt, interleaved, median, percentile, table } from '@patchbay/testkit';
 
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
+/** Each row is measured in this many rounds, alternating with the other paths, of SECONDS / ROUNDS. */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 1);
 const REPO_ROOT = resolve(__dirname, '..', '..', '..', '..');
 const EVERYTHING = join(REPO_ROOT, 'node_modules', '@modelcontextprotocol', 'server-everything', 'dist', 'index.js');
@@ -27,40 +29,57 @@ interface Result {
   perSecond: number;
   p50: number;
   p99: number;
+  /** p50 of each round, to pair with the direct path's round. */
+  roundP50: number[];
 }
 
-async function measure(path: string, concurrency: number, call: Call): Promise<Result> {
-  const run = async (seconds: number, record: boolean): Promise<{ latencies: number[]; errors: number; elapsed: number }> => {
-    const latencies: number[] = [];
-    let errors = 0;
-    const started = performance.now();
-    const end = started + seconds * 1000;
-    await Promise.all(
-      Array.from({ length: concurrency }, async () => {
-        while (performance.now() < end) {
-          const t0 = performance.now();
-          try {
-            await call();
-            if (record) latencies.push(performance.now() - t0);
-          } catch {
-            errors++;
-          }
+/** Closed loop: `concurrency` callers, each calling again when its last call finished. */
+async function run(concurrency: number, call: Call, seconds: number): Promise<{ latencies: number[]; errors: number; elapsed: number }> {
+  const latencies: number[] = [];
+  let errors = 0;
+  const started = performance.now();
+  const end = started + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < end) {
+        const t0 = performance.now();
+        try {
+          await call();
+          latencies.push(performance.now() - t0);
+        } catch {
+          errors++;
         }
-      }),
-    );
-    return { latencies, errors, elapsed: (performance.now() - started) / 1000 };
-  };
-  await run(WARMUP_SECONDS, false);
-  const { latencies, errors, elapsed } = await run(SECONDS, true);
-  return {
-    path,
-    concurrency,
-    calls: latencies.length,
-    errors,
-    perSecond: latencies.length / elapsed,
-    p50: percentile(latencies, 50),
-    p99: percentile(latencies, 99),
-  };
+      }
+    }),
+  );
+  return { latencies, errors, elapsed: (performance.now() - started) / 1000 };
+}
+
+/**
+ * Measures every path at one concurrency in ROUNDS alternating rounds, so drift on a
+ * shared machine hits all paths alike; a row merges its rounds.
+ */
+async function measureAll(concurrency: number, paths: readonly { path: string; call: Call }[]): Promise<Result[]> {
+  for (const { call } of paths) await run(concurrency, call, WARMUP_SECONDS);
+  const rounds = await interleaved(
+    ROUNDS,
+    paths.map(({ call }) => () => run(concurrency, call, SECONDS / ROUNDS)),
+  );
+  return paths.map(({ path }, index) => {
+    const mine = rounds[index] ?? [];
+    const latencies = mine.flatMap((r) => r.latencies);
+    const elapsed = mine.reduce((sum, r) => sum + r.elapsed, 0);
+    return {
+      path,
+      concurrency,
+      calls: latencies.length,
+      errors: mine.reduce((sum, r) => sum + r.errors, 0),
+      perSecond: latencies.length / elapsed,
+      p50: percentile(latencies, 50),
+      p99: percentile(latencies, 99),
+      roundP50: mine.map((r) => percentile(r.latencies, 50)),
+    };
+  });
 }
 
 /** A minimal JSON-RPC-over-HTTP client with keep-alive: measures the broker, not a client library. */
@@ -162,10 +181,14 @@ async function main(): Promise<void> {
     };
 
     for (const concurrency of [1, 32]) {
-      results.push(await measure('direct stdio (SDK client)', concurrency, directCall));
-      results.push(await measure('broker /mcp (JSON, raw HTTP client)', concurrency, mcpCall));
-      results.push(await measure('broker /mcp (SDK client)', concurrency, sdkCall));
-      results.push(await measure('broker REST', concurrency, restCall));
+      results.push(
+        ...(await measureAll(concurrency, [
+          { path: 'direct stdio (SDK client)', call: directCall },
+          { path: 'broker /mcp (JSON, raw HTTP client)', call: mcpCall },
+          { path: 'broker /mcp (SDK client)', call: sdkCall },
+          { path: 'broker REST', call: restCall },
+        ])),
+      );
     }
   } finally {
     await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
@@ -175,12 +198,14 @@ async function main(): Promise<void> {
   const directOf = (c: number): Result | undefined => results.find((r) => r.concurrency === c && r.path.startsWith('direct'));
   const rows = results.map((r) => {
     const base = directOf(r.concurrency);
-    const added = base && !r.path.startsWith('direct') ? `+${fmt(r.p50 - base.p50, 3)}` : '';
+    // Added latency: the median over rounds of (this path's p50 - direct's p50 in the same round).
+    const added = base && !r.path.startsWith('direct') ? `+${fmt(median(r.roundP50.map((p50, round) => p50 - (base.roundP50[round] ?? NaN))), 3)}` : '';
     const ratio = base ? fmt(r.perSecond / base.perSecond, 2) : '';
     return [r.path, r.concurrency, r.calls, r.errors, fmt(r.perSecond, 0), fmt(r.p50, 3), fmt(r.p99, 3), added, ratio];
   });
   process.stdout.write(
-    `\nmcp-broker bench: echo on server-everything, ${SECONDS}s per row after ${WARMUP_SECONDS}s warm-up, node ${process.version}\n\n` +
+    `\nmcp-broker bench: echo on server-everything, ${SECONDS}s per row in ${ROUNDS} rounds alternating with the other paths, after ${WARMUP_SECONDS}s warm-up, node ${process.version}\n` +
+      `(p50 added: median over rounds of the path's p50 minus the direct path's p50 in the same round. Targets: under 1 ms at 1 caller; 1,000 calls/s or more through /mcp at 32)\n\n` +
       table(['path', 'conc', 'calls', 'errors', 'calls/s', 'p50 ms', 'p99 ms', 'p50 added ms', 'throughput vs direct'], rows) +
       '\n',
   );
