@@ -64,4 +64,25 @@ describe('Deadline', () => {
     jest.advanceTimersByTime(1);
     expect(deadline.signal.aborted).toBe(true);
   });
+
+  it('can drive a controller its caller owns: the deadline aborts it, and the caller can too', () => {
+    const owned = new AbortController();
+    const deadline = new Deadline(1_000, { controller: owned });
+    expect(deadline.signal).toBe(owned.signal);
+    jest.advanceTimersByTime(1_000);
+    expect(owned.signal.reason).toMatchObject({ code: ErrorCode.TIMEOUT });
+
+    const early = new AbortController();
+    const other = new Deadline(1_000, { controller: early });
+    early.abort('client left');
+    expect(other.signal.reason).toBe('client left');
+    other.dispose();
+    expect(jest.getTimerCount()).toBe(0);
+
+    const gone = new AbortController();
+    gone.abort('gone');
+    expect(new Deadline(1_000, { controller: gone }).signal.reason).toBe('gone');
+    expect(jest.getTimerCount()).toBe(0);
+    expect(() => new Deadline(1_000, { controller: new AbortController(), signal: new AbortController().signal })).toThrow(TypeError);
+  });
 });

@@ -5,6 +5,12 @@ import { ErrorCode, PatchbayError } from './errors';
 export interface DeadlineOptions {
   /** A parent signal; when it aborts, {@link Deadline.signal} aborts with the same reason. */
   signal?: AbortSignal;
+  /**
+   * A controller the caller owns (e.g. aborted when its client goes away), used as the
+   * deadline's own instead of a new one linked to a parent `signal`: one controller and
+   * one listener less per call on hot paths. Give this or `signal`, not both.
+   */
+  controller?: AbortController;
   /** Defaults to {@link systemClock}. */
   clock?: Clock;
 }
@@ -20,7 +26,7 @@ export interface DeadlineOptions {
 export class Deadline {
   /** The deadline, in ms since the epoch (per the clock); `Infinity` for none. */
   readonly at: number;
-  private readonly controller = new AbortController();
+  private readonly controller: AbortController;
   private readonly clock: Clock;
   private readonly parent: AbortSignal | undefined;
   private timer: TimerHandle | undefined;
@@ -33,9 +39,12 @@ export class Deadline {
    */
   constructor(timeoutMs: number, options: DeadlineOptions = {}) {
     if (Number.isNaN(timeoutMs) || timeoutMs < 0) throw new RangeError(`timeoutMs must be >= 0, got ${timeoutMs}`);
+    if (options.signal && options.controller) throw new TypeError('give a Deadline a parent signal or a controller, not both');
+    this.controller = options.controller ?? new AbortController();
     this.clock = options.clock ?? systemClock;
     this.parent = options.signal;
     this.at = this.clock.now() + timeoutMs;
+    if (this.controller.signal.aborted) return;
     if (this.parent?.aborted) {
       this.abort(this.parent.reason);
       return;
