@@ -130,6 +130,7 @@ export function createProxyHandler(deps: OpenAiRoutesDeps): (req: IncomingMessag
         body,
         principal,
         signal: controller.signal,
+        controller,
         ...(timeoutMs === undefined ? {} : { timeoutMs }),
         traceparent: formatTraceparent(trace),
         receivedAt,
@@ -152,11 +153,14 @@ export function createProxyHandler(deps: OpenAiRoutesDeps): (req: IncomingMessag
         if (answer.usage) metrics.usage(principal.name, model, connector, answer.usage);
         return;
       }
-      // Headers and the first chunk leave together, at once; nothing is buffered after that.
+      // Headers and the first chunk leave together, at once (relay writes the first chunk
+      // before it returns); nothing is buffered after that. Bookkeeping comes after the write.
       res.writeHead(200, { ...SSE_HEADERS, ...headers });
+      const relayed = engine.relay(answer, httpSink(res));
+      const firstChunkMs = performance.now() - receivedAt;
       metrics.addedOverhead(route, overhead());
-      metrics.timeToFirstToken(connector, model, (performance.now() - receivedAt) / 1000);
-      const result = await engine.relay(answer, httpSink(res));
+      metrics.timeToFirstToken(connector, model, firstChunkMs / 1000);
+      const result = await relayed;
       if (result.usage) metrics.usage(principal.name, model, connector, result.usage);
       if (!result.ok) status = 502;
     } catch (thrown) {

@@ -24,6 +24,11 @@ export interface ProxyCall {
   principal: Principal;
   /** Aborts when the client goes away. */
   signal: AbortSignal;
+  /**
+   * The controller behind `signal`, when the edge owns one: the engine's deadline then
+   * aborts it directly instead of linking a second controller to it.
+   */
+  controller?: AbortController;
   /** A shorter deadline the client asked for (ms). */
   timeoutMs?: number;
   traceparent?: string;
@@ -200,7 +205,7 @@ export class ProxyEngine {
         details: { param: 'model', code: 'model_not_allowed' },
       });
     }
-    const deadline = new Deadline(Math.min(call.timeoutMs ?? Infinity, this.settings.deadlineMs), { signal: call.signal });
+    const deadline = new Deadline(Math.min(call.timeoutMs ?? Infinity, this.settings.deadlineMs), call.controller ? { controller: call.controller } : { signal: call.signal });
     try {
       const answer = await this.attempts(call, routed.candidates, routed.upstreamModel, deadline);
       if (answer.kind === 'json') deadline.dispose();
