@@ -4,6 +4,7 @@ import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontex
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { GroupStdioTransport } from './group-stdio-transport';
 import type { ServerSpec } from './server-spec';
+import { isolatingFetch } from './isolating-fetch';
 
 export const CLIENT_INFO = { name: 'patchbay-mcp-broker', version: '0.1.0' };
 
@@ -29,7 +30,9 @@ export interface OpenOptions {
 function httpTransport(spec: ServerSpec, kind: 'streamable-http' | 'sse'): Transport {
   const url = new URL(spec.url ?? '');
   const requestInit = { headers: spec.headers };
-  return kind === 'sse' ? new SSEClientTransport(url, { requestInit }) : new StreamableHTTPClientTransport(url, { requestInit });
+  // One signal per request, not the transport's shared one (see isolatingFetch).
+  const options = { requestInit, fetch: isolatingFetch() };
+  return kind === 'sse' ? new SSEClientTransport(url, options) : new StreamableHTTPClientTransport(url, options);
 }
 
 async function connect(client: Client, transport: Transport, timeoutMs: number): Promise<void> {
