@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { isolatingFetch } from '../src/upstream/isolating-fetch';
 import { TEST_ADMIN_TOKEN, api, startService, type ServiceHandle, fmt, interleaved, median, percentile, table } from '@patchbay/testkit';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
@@ -172,6 +173,20 @@ async function main(): Promise<void> {
       const r = await sdk.callTool({ name: 'everything__echo', arguments: { message: 'bench' } });
       checkEcho(JSON.stringify(r));
     };
+    // The same client with a signal per request: the stock transport shares one signal
+    // across requests and undici leaves a listener on it per call (see isolatingFetch).
+    const sdkIsolated = new Client({ name: 'bench', version: '1' });
+    clients.push(sdkIsolated);
+    await sdkIsolated.connect(
+      new StreamableHTTPClientTransport(new URL(`${broker.url}/mcp`), {
+        requestInit: { headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } },
+        fetch: isolatingFetch(),
+      }),
+    );
+    const sdkIsolatedCall: Call = async () => {
+      const r = await sdkIsolated.callTool({ name: 'everything__echo', arguments: { message: 'bench' } });
+      checkEcho(JSON.stringify(r));
+    };
 
     const rest = jsonPoster(broker.url, '/v1/tools/everything__echo/call', { authorization: `Bearer ${TEST_ADMIN_TOKEN}` });
     const restCall: Call = async () => {
@@ -186,6 +201,7 @@ async function main(): Promise<void> {
           { path: 'direct stdio (SDK client)', call: directCall },
           { path: 'broker /mcp (JSON, raw HTTP client)', call: mcpCall },
           { path: 'broker /mcp (SDK client)', call: sdkCall },
+          { path: 'broker /mcp (SDK client, signal per request)', call: sdkIsolatedCall },
           { path: 'broker REST', call: restCall },
         ])),
       );
