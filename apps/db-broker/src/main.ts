@@ -20,6 +20,9 @@ async function main(): Promise<void> {
     title: 'Patchbay db-broker',
     description: 'PostgreSQL pools per database connector: queries, atomic batches and pinned sessions over HTTP and gRPC.',
     errorMappers,
+    // The trace travels explicitly on the hot paths (request line, upstream traceparent);
+    // ambient context would cost a hook on every promise (see setAmbientTraceContext).
+    ambientTraceContext: false,
   });
   registerFastQueryRoute(app, { queries: runtime.queries, settings, logger, bodyLimit: config.bodyLimitBytes, mappers: errorMappers });
   const grpc = new GrpcServer(app.get(TokenStore), logger);

@@ -47,6 +47,9 @@ async function main(): Promise<void> {
     title: 'Patchbay llm-proxy',
     description: 'OpenAI-compatible gateway over llm connectors: /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/models.',
     errorRenderers: [openAiErrorRenderer],
+    // The trace travels explicitly on the hot paths (request line, upstream traceparent);
+    // ambient context would cost a hook on every promise (see setAmbientTraceContext).
+    ambientTraceContext: false,
   });
   const metrics = new ProxyMetrics(app.get(MetricsService).meter, upstreams);
   const engine = new ProxyEngine(upstreams, settings, metrics, logger);

@@ -53,6 +53,9 @@ async function main(): Promise<void> {
     title: 'Patchbay mcp-broker',
     description: 'MCP server connections (stdio, Streamable HTTP) and one aggregated MCP endpoint at /mcp.',
     errorRenderers: [mcpErrorRenderer],
+    // The trace travels explicitly on the hot paths (request line, upstream traceparent);
+    // ambient context would cost a hook on every promise (see setAmbientTraceContext).
+    ambientTraceContext: false,
   });
   manager.metrics = serverMetrics(app.get(MetricsService), manager);
   const calls = app.get(ToolCalls);

@@ -10,7 +10,7 @@ import { ConfigError, type PatchbayConfig } from './config/config';
 import { createErrorResponder, ProblemFilter, type ErrorRenderer } from './errors/problem.filter';
 import type { ErrorMapper } from './errors/problem';
 import { ReadinessService } from './health/readiness.service';
-import { traceContextFor, traceStorage, type TraceContext } from './http/trace-context';
+import { runInTraceContext, setAmbientTraceContext, traceContextFor, type TraceContext } from './http/trace-context';
 import { PinoNestLogger, accessLogger } from './logging/logger';
 import { MetricsService } from './metrics/metrics.service';
 import { startTracing, stopTracing } from './telemetry/tracing';
@@ -31,6 +31,11 @@ export interface CreateAppOptions {
   errorMappers?: readonly ErrorMapper[];
   /** Protocol-shaped errors for path prefixes (OpenAI, JSON-RPC). */
   errorRenderers?: readonly ErrorRenderer[];
+  /**
+   * Run handlers inside their trace context (default true); see setAmbientTraceContext.
+   * The request log line and explicit `request.trace` carry the trace either way.
+   */
+  ambientTraceContext?: boolean;
 }
 
 /** Paths that are polled constantly and not worth a log line each. */
@@ -48,6 +53,7 @@ export async function createApp(
 ): Promise<NestFastifyApplication> {
   const { config, logger } = options;
   startTracing(config.service.name);
+  setAmbientTraceContext(options.ambientTraceContext ?? true);
   const adapter = new FastifyAdapter({
     bodyLimit: config.bodyLimitBytes,
     logger: false,
@@ -84,10 +90,10 @@ export async function createApp(
   // reading the body from the socket's async context (as @fastify/request-context does).
   fastify.addHook('onRequest', (request: FastifyRequest, _reply: FastifyReply, done: () => void) => {
     request.trace = traceContextFor(request.headers.traceparent);
-    traceStorage.run(request.trace, done);
+    runInTraceContext(request.trace, done);
   });
   fastify.addHook('preValidation', (request: FastifyRequest, _reply: FastifyReply, done: () => void) => {
-    traceStorage.run(request.trace, done);
+    runInTraceContext(request.trace, done);
   });
   fastify.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
     const route = request.routeOptions.url ?? 'unmatched';

@@ -9,7 +9,15 @@ export type { ErrorMapper, ProblemDocument } from './errors/problem';
 export { ProblemFilter, createErrorResponder } from './errors/problem.filter';
 export type { ErrorRenderer, ErrorResponder, RenderedError } from './errors/problem.filter';
 export { ZodValidationPipe, describeIssues, parseWith } from './http/zod-validation.pipe';
-export { currentTraceparent, formatTraceparent, parseTraceparent, traceContextFor, traceStorage } from './http/trace-context';
+export {
+  currentTraceparent,
+  formatTraceparent,
+  parseTraceparent,
+  runInTraceContext,
+  setAmbientTraceContext,
+  traceContextFor,
+  traceStorage,
+} from './http/trace-context';
 export type { TraceContext } from './http/trace-context';
 export { PinoNestLogger, REDACT_PATHS, accessLogger, createLogger, redactUrl } from './logging/logger';
 export { HealthController } from './health/health.controller';

@@ -29,8 +29,8 @@ import {
   parseJsonBody,
   pathOf,
   readJsonBody,
+  runInTraceContext,
   traceContextFor,
-  traceStorage,
   type MetricsService,
   type Principal,
   type TokenStore,
@@ -114,7 +114,7 @@ export class McpEndpoint {
     installHotPath(fastify.server, (req, res) => {
       if (pathOf(req.url) !== '/mcp' || (req.method !== 'POST' && req.method !== 'GET' && req.method !== 'DELETE')) return false;
       const trace = traceContextFor(req.headers.traceparent);
-      traceStorage.run(trace, () => void this.serve(req, res, trace));
+      runInTraceContext(trace, () => void this.serve(req, res, trace));
       return true;
     });
     this.sweeper = setInterval(() => this.sweep(), Math.min(60_000, this.settings.sessionIdleMs));

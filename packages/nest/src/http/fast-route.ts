@@ -12,7 +12,7 @@ import { ReadinessService } from '../health/readiness.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { installHotPath, parseJsonBody, pathOf, readJsonBody } from './hot-path';
 import { createRequestRecorder } from './request-log';
-import { traceContextFor, traceStorage, type TraceContext } from './trace-context';
+import { runInTraceContext, traceContextFor, type TraceContext } from './trace-context';
 
 /** What a fast route handler sees of its request. */
 export interface FastRouteRequest {
@@ -126,7 +126,7 @@ export function registerFastRoute(app: NestFastifyApplication, options: FastRout
     const params = match(pattern, path);
     if (!params) return false;
     const trace = traceContextFor(request.headers.traceparent);
-    traceStorage.run(trace, () => void serve(request, response, path, params, trace));
+    runInTraceContext(trace, () => void serve(request, response, path, params, trace));
     return true;
   });
 }

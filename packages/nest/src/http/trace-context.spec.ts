@@ -1,4 +1,12 @@
-import { formatTraceparent, parseTraceparent, traceContextFor } from './trace-context';
+import {
+  currentTraceparent,
+  formatTraceparent,
+  parseTraceparent,
+  runInTraceContext,
+  setAmbientTraceContext,
+  traceContextFor,
+  traceStorage,
+} from './trace-context';
 
 describe('trace context', () => {
   const header = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
@@ -19,4 +27,21 @@ describe('trace context', () => {
     expect(fresh.traceId).toMatch(/^[0-9a-f]{32}$/);
     expect(fresh.sampled).toBe(false);
   });
+
+  it('runs work inside the trace context only while ambient context is on', async () => {
+    const context = traceContextFor(header);
+    try {
+      const inside = await runInTraceContext(context, async () => {
+        await Promise.resolve();
+        return currentTraceparent();
+      });
+      expect(inside).toBe(formatTraceparent(context));
+      setAmbientTraceContext(false);
+      expect(runInTraceContext(context, () => traceStorage.getStore())).toBeUndefined();
+      expect(runInTraceContext(context, () => 42)).toBe(42);
+    } finally {
+      setAmbientTraceContext(true);
+    }
+  });
 });
+
