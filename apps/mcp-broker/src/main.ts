@@ -11,8 +11,12 @@ import {
   createLogger,
   listen,
   loadConfig,
+  parseWith,
+  registerFastRoute,
+  Scope,
 } from '@patchbay/nest';
 import { BrokerModule, type BrokerRuntime } from './app.module';
+import { callBodySchema } from './http/tools.controller';
 import { registerMcpGrpc } from './grpc/mcp.grpc';
 import { McpEndpoint, mcpErrorRenderer } from './mcp/mcp-endpoint';
 import { ToolCalls } from './mcp/tool-calls';
@@ -74,6 +78,19 @@ async function main(): Promise<void> {
   );
   runtime.endpoint = endpoint;
   endpoint.register(app.getHttpAdapter().getInstance());
+  // REST tool calls, the other hot path, answered ahead of Nest's chain (the controller
+  // keeps the route for OpenAPI). A caller that hangs up cancels the upstream call.
+  registerFastRoute(app, {
+    method: 'POST',
+    url: '/v1/tools/:name/call',
+    scopes: [Scope.USE],
+    logger,
+    bodyLimit: config.bodyLimitBytes,
+    handle: (request, principal) => {
+      const input = parseWith(callBodySchema, request.body ?? {}, 'call body');
+      return calls.call(request.params['name'] ?? '', input.arguments, principal, { signal: request.signal });
+    },
+  });
 
   watcher.on('upsert', (connector) => manager.upsert(connector));
   watcher.on('delete', (configId) => manager.delete(configId));

@@ -5,7 +5,8 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { ToolCalls } from '../mcp/tool-calls';
 
-const callBodySchema = z
+/** `{arguments}` of a REST tool call (the route is answered by the kit's fast route; see main.ts). */
+export const callBodySchema = z
   .object({ arguments: z.record(z.unknown()).optional() })
   .strict();
 

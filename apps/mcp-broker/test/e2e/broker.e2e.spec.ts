@@ -221,6 +221,20 @@ describe('mcp-broker end to end', () => {
     controller.abort();
     await expect(call).rejects.toThrow();
     await eventually(async () => (await stats()).cancelled > before.cancelled, 15_000, 'upstream saw the cancellation');
+
+    // A REST caller that hangs up cancels its upstream call too.
+    const restBefore = await stats();
+    const hangUp = new AbortController();
+    const restCall = fetch(`${broker.url}/v1/tools/probe__wait/call`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ arguments: { ms: 60_000 } }),
+      signal: hangUp.signal,
+    });
+    await eventually(async () => (await stats()).started > restBefore.started, 15_000, 'REST upstream call started');
+    hangUp.abort();
+    await expect(restCall).rejects.toThrow();
+    await eventually(async () => (await stats()).cancelled > restBefore.cancelled, 15_000, 'upstream saw the REST cancellation');
   });
 
   it('binds each client session to its own upstream session for a stateful server', async () => {

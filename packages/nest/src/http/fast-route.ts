@@ -22,6 +22,8 @@ export interface FastRouteRequest {
   body: unknown;
   headers: IncomingHttpHeaders;
   trace: TraceContext;
+  /** Aborts (reason: CANCELLED) if the client goes away before the answer is sent; made on first use. */
+  readonly signal: AbortSignal;
 }
 
 export interface FastRouteOptions {
@@ -107,7 +109,24 @@ export function registerFastRoute(app: NestFastifyApplication, options: FastRout
       }
       principal = authenticateBearer(tokens, request.headers.authorization, options.scopes);
       const body = withBody ? parseJsonBody(await readJsonBody(request, bodyLimit)) : undefined;
-      const result = await options.handle({ params: decodeParams(params), body, headers: request.headers, trace }, principal);
+      let controller: AbortController | undefined;
+      const fastRequest: FastRouteRequest = {
+        params: decodeParams(params),
+        body,
+        headers: request.headers,
+        trace,
+        get signal(): AbortSignal {
+          if (!controller) {
+            const own = new AbortController();
+            controller = own;
+            response.once('close', () => {
+              if (!response.writableFinished) own.abort(new PatchbayError(ErrorCode.CANCELLED, 'client disconnected'));
+            });
+          }
+          return controller.signal;
+        },
+      };
+      const result = await options.handle(fastRequest, principal);
       const text = typeof result === 'string' ? result : JSON.stringify(result);
       if (!response.destroyed) {
         response.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(text)) });

@@ -36,12 +36,16 @@ export function pathOf(url: string | undefined): string {
   return query < 0 ? url : url.slice(0, query);
 }
 
+const EMPTY = Buffer.alloc(0);
+
 /**
  * Reads a JSON request body of at most `limit` bytes, with the errors Fastify gives: a
  * Content-Type other than JSON -> 400, a declared or actual size past the limit -> 413
  * (the rest of an oversized body is not read).
  */
 export function readJsonBody(request: IncomingMessage, limit: number): Promise<Buffer> {
+  // No body at all (as Fastify: the Content-Type only matters when there is one).
+  if (request.headers['transfer-encoding'] === undefined && !(Number(request.headers['content-length']) > 0)) return Promise.resolve(EMPTY);
   const type = request.headers['content-type'];
   if (!type?.toLowerCase().includes('json')) {
     return Promise.reject(new PatchbayError(ErrorCode.VALIDATION, 'unsupported Content-Type: send application/json'));
