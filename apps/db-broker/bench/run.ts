@@ -14,10 +14,10 @@ import { Client } from 'pg';
 import { Pool } from 'undici';
 import { freePort, interleaved, median, percentile } from '@patchbay/testkit';
 
-const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 6000);
+const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 7500);
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 1500);
 /** Each cell is measured in this many alternating bare/broker rounds of DURATION_MS / ROUNDS. */
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const POOL_MAX = 20;
 const TOKEN = 'pb_bench_admin_token_0123456789abcdef';
 const ADMIN_URL = process.env.PATCHBAY_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';

@@ -9,9 +9,9 @@ import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
 import { freePort, interleaved, median, percentile } from '@patchbay/testkit';
 
-const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 4500);
+const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 6000);
 /** Each cell is measured in this many rounds (direct, floor, proxy, direct, ...) of DURATION_MS / ROUNDS. */
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 1000);
 const TOKEN = 'pb_bench_admin_token_0123456789abcdef';
 const BODY = Buffer.from(
