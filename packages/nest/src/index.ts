@@ -42,7 +42,7 @@ export type { GrpcErrorObject, GrpcHandlerContext } from './grpc/grpc-server';
 export { createConnectorWatcher } from './registry/create-watcher';
 export { registerFastRoute } from './http/fast-route';
 export type { FastRouteOptions, FastRouteRequest } from './http/fast-route';
-export { installHotPath, parseJsonBody, pathOf, readJsonBody } from './http/hot-path';
+export { installHotPath, parseJsonBody, pathOf, readJsonBody, sendJson } from './http/hot-path';
 export { createRequestRecorder } from './http/request-log';
 export type { RequestRecord } from './http/request-log';
 export type { HotPathHandler } from './http/hot-path';

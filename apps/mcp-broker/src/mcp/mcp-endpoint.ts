@@ -30,6 +30,7 @@ import {
   pathOf,
   readJsonBody,
   runInTraceContext,
+  sendJson,
   traceContextFor,
   type MetricsService,
   type Principal,
@@ -207,10 +208,7 @@ export class McpEndpoint {
     if (typeof id !== 'string' && typeof id !== 'number') return undefined;
     const answer = async (body: unknown): Promise<void> => {
       if (res.destroyed) return;
-      const text = JSON.stringify(body);
-      const headers: Record<string, string> = { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)) };
-      if (session) headers['mcp-session-id'] = session.id;
-      res.writeHead(200, headers).end(text);
+      sendJson(res, 200, JSON.stringify(body), session ? { 'mcp-session-id': session.id } : {});
     };
     if (method === 'ping') return answer({ jsonrpc: '2.0', id, result: {} });
     if (method === 'tools/list') return answer({ jsonrpc: '2.0', id, result: { tools: this.calls.visibleTools(principal) } });
@@ -368,8 +366,7 @@ export class McpEndpoint {
   }
 
   private rpcError(res: ServerResponse, status: number, code: number, message: string): void {
-    const text = JSON.stringify({ jsonrpc: '2.0', id: null, error: { code, message } });
-    res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)) }).end(text);
+    sendJson(res, status, JSON.stringify({ jsonrpc: '2.0', id: null, error: { code, message } }));
   }
 }
 

@@ -3,6 +3,7 @@ import type { PatchbayError } from '@patchbay/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import { sendJson } from '../http/hot-path';
 import { toPatchbayError, toProblem, type ErrorMapper, type ProblemDocument } from './problem';
 
 /** What an edge with its own error shape (OpenAI, JSON-RPC) sends instead of problem+json. */
@@ -77,8 +78,7 @@ export function createErrorResponder(options: {
       }
       // The unread rest of a refused body would be taken for the next request.
       if (answer.status === 413) answer.headers['connection'] = 'close';
-      answer.headers['content-length'] = String(Buffer.byteLength(answer.body));
-      response.writeHead(answer.status, answer.headers).end(answer.body);
+      sendJson(response, answer.status, answer.body, answer.headers);
       return answer.status;
     },
   };

@@ -10,7 +10,7 @@ import type { ErrorMapper } from '../errors/problem';
 import { createErrorResponder } from '../errors/problem.filter';
 import { ReadinessService } from '../health/readiness.service';
 import { MetricsService } from '../metrics/metrics.service';
-import { installHotPath, parseJsonBody, pathOf, readJsonBody } from './hot-path';
+import { installHotPath, parseJsonBody, pathOf, readJsonBody, sendJson } from './hot-path';
 import { createRequestRecorder } from './request-log';
 import { runInTraceContext, traceContextFor, type TraceContext } from './trace-context';
 
@@ -129,8 +129,7 @@ export function registerFastRoute(app: NestFastifyApplication, options: FastRout
       const result = await options.handle(fastRequest, principal);
       const text = typeof result === 'string' ? result : JSON.stringify(result);
       if (!response.destroyed) {
-        response.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(text)) });
-        response.end(text);
+        sendJson(response, 200, text);
       }
     } catch (error) {
       status = responder.sendRaw(error, options.method, path, response);
