@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Client } from 'pg';
 import { Pool } from 'undici';
-import { freePort, interleaved, median, percentile } from '@patchbay/testkit';
+import { freePort, interleaved, median, percentile, summarizeRounds } from '@patchbay/testkit';
 
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 7500);
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 1500);
@@ -93,17 +93,6 @@ async function load(origin: string, path: string, headers: Record<string, string
 
 const fmt = (n: number, digits = 2): string => (Number.isFinite(n) ? n.toFixed(digits) : '-');
 
-/** One target's rounds as one row: median throughput and latencies, errors summed. */
-function summarize(rounds: readonly Result[]): Result {
-  return {
-    rps: median(rounds.map((r) => r.rps)),
-    p50: median(rounds.map((r) => r.p50)),
-    p99: median(rounds.map((r) => r.p99)),
-    errors: rounds.reduce((sum, r) => sum + r.errors, 0),
-    requests: rounds.reduce((sum, r) => sum + r.requests, 0),
-  };
-}
-
 async function main(): Promise<void> {
   const children: ChildProcess[] = [];
   const dataDir = mkdtempSync(join(tmpdir(), 'pb-db-bench-'));
@@ -174,7 +163,7 @@ async function main(): Promise<void> {
           targets.map((target) => () => load(target.origin, target.path, target.headers, body, concurrency, DURATION_MS / ROUNDS)),
         );
         const [bareRounds, brokerRounds] = rounds as [Result[], Result[]];
-        const summary = rounds.map(summarize);
+        const summary = rounds.map((r) => summarizeRounds(r, ['errors', 'requests']));
         targets.forEach((target, index) => {
           const result = summary[index] as Result;
           rows.push(`${label.padEnd(22)}${target.name.padEnd(14)}${fmt(result.rps, 0).padStart(9)}${fmt(result.p50, 3).padStart(9)}${fmt(result.p99, 3).padStart(9)}${String(result.errors).padStart(8)}`);

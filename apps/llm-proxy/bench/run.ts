@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
-import { freePort, interleaved, median, percentile } from '@patchbay/testkit';
+import { freePort, interleaved, median, percentile, summarizeRounds } from '@patchbay/testkit';
 
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 6000);
 /** Each cell is measured in this many rounds (direct, floor, proxy, direct, ...) of DURATION_MS / ROUNDS. */
@@ -103,16 +103,6 @@ async function load(target: Target, concurrency: number, durationMs: number, str
 
 const fmt = (n: number, digits = 2): string => (Number.isFinite(n) ? n.toFixed(digits) : '-');
 
-/** One target's rounds as one row: medians, errors summed. */
-function summarize(rounds: readonly Result[]): Result {
-  return {
-    rps: median(rounds.map((r) => r.rps)),
-    p50: median(rounds.map((r) => r.p50)),
-    p99: median(rounds.map((r) => r.p99)),
-    errors: rounds.reduce((sum, r) => sum + r.errors, 0),
-    cpuUs: median(rounds.map((r) => r.cpuUs)),
-  };
-}
 const pad = (s: string, n: number): string => s.padEnd(n);
 const lpad = (s: string, n: number): string => s.padStart(n);
 
@@ -167,7 +157,7 @@ async function main(): Promise<void> {
           ROUNDS,
           targets.map((target) => () => load(target, concurrency, DURATION_MS / ROUNDS, stream, target.pid)),
         );
-        const results = new Map<string, Result>(targets.map((target, index) => [target.name, summarize(rounds[index] ?? [])]));
+        const results = new Map<string, Result>(targets.map((target, index) => [target.name, summarizeRounds(rounds[index] ?? [], ['errors'])]));
         const byName = (name: Target['name']): Result[] => rounds[targets.findIndex((t) => t.name === name)] ?? [];
         // Per-round ratios (the targets of a round ran back to back), then their median.
         const perRound = (f: (proxy: Result, floor: Result, direct: Result) => number): number =>

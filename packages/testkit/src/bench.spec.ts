@@ -1,4 +1,4 @@
-import { interleaved, median, percentile } from './bench';
+import { interleaved, median, percentile, summarizeRounds } from './bench';
 
 describe('bench helpers', () => {
   it('takes nearest-rank percentiles and medians of unsorted lists', () => {
@@ -26,4 +26,18 @@ describe('bench helpers', () => {
       [-2, -4, -6],
     ]);
   });
+
+  it('summarizes rounds as medians, with counts added up', () => {
+    const row = summarizeRounds(
+      [
+        { rps: 10, p50: 3, errors: 1 },
+        { rps: 30, p50: 1, errors: 0 },
+        { rps: 20, p50: 2, errors: 2 },
+      ],
+      ['errors'],
+    );
+    expect(row).toEqual({ rps: 20, p50: 2, errors: 3 });
+    expect(() => summarizeRounds([])).toThrow();
+  });
 });
+

@@ -38,3 +38,18 @@ export async function interleaved<T>(rounds: number, targets: readonly (() => Pr
   }
   return results;
 }
+
+/**
+ * One row from a target's rounds: the median of every numeric field, except the fields
+ * in `sum` (counts such as errors), which are added up.
+ */
+export function summarizeRounds<T extends { [K in keyof T]: number }>(rounds: readonly T[], sum: readonly (keyof T)[] = []): T {
+  const first = rounds[0];
+  if (!first) throw new Error('summarizeRounds needs at least one round');
+  const row = { ...first };
+  for (const key of Object.keys(first) as (keyof T)[]) {
+    const values: number[] = rounds.map((round) => round[key]);
+    row[key] = (sum.includes(key) ? values.reduce((a, b) => a + b, 0) : median(values)) as T[keyof T];
+  }
+  return row;
+}

@@ -5,4 +5,4 @@ export { freePort, startService } from './service';
 export type { ServiceHandle, StartServiceOptions } from './service';
 export { api, eventually } from './http';
 export type { JsonResponse } from './http';
-export { fmt, interleaved, median, percentile, table } from './bench';
+export { fmt, interleaved, median, percentile, summarizeRounds, table } from './bench';
