@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { ErrorCode, PatchbayError } from '@patchbay/core';
@@ -11,20 +11,9 @@ import { createErrorResponder } from '../errors/problem.filter';
 import { ReadinessService } from '../health/readiness.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { installHotPath, parseJsonBody, pathOf, readJsonBody, sendJson } from './hot-path';
+import { IncomingFastRequest, type FastRouteRequest } from './fast-request';
 import { createRequestRecorder } from './request-log';
 import { runInTraceContext, traceContextFor, type TraceContext } from './trace-context';
-
-/** What a fast route handler sees of its request. */
-export interface FastRouteRequest {
-  /** Path parameters, URL-decoded, named as in the route pattern. */
-  params: Record<string, string>;
-  /** The parsed JSON body (undefined for GET/DELETE or an empty body). */
-  body: unknown;
-  headers: IncomingHttpHeaders;
-  trace: TraceContext;
-  /** Aborts (reason: CANCELLED) if the client goes away before the answer is sent; made on first use. */
-  readonly signal: AbortSignal;
-}
 
 export interface FastRouteOptions {
   method: 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -109,23 +98,7 @@ export function registerFastRoute(app: NestFastifyApplication, options: FastRout
       }
       principal = authenticateBearer(tokens, request.headers.authorization, options.scopes);
       const body = withBody ? parseJsonBody(await readJsonBody(request, bodyLimit)) : undefined;
-      let controller: AbortController | undefined;
-      const fastRequest: FastRouteRequest = {
-        params: decodeParams(params),
-        body,
-        headers: request.headers,
-        trace,
-        get signal(): AbortSignal {
-          if (!controller) {
-            const own = new AbortController();
-            controller = own;
-            response.once('close', () => {
-              if (!response.writableFinished) own.abort(new PatchbayError(ErrorCode.CANCELLED, 'client disconnected'));
-            });
-          }
-          return controller.signal;
-        },
-      };
+      const fastRequest = new IncomingFastRequest(decodeParams(params), body, request.headers, trace, response);
       const result = await options.handle(fastRequest, principal);
       const text = typeof result === 'string' ? result : JSON.stringify(result);
       if (!response.destroyed) {
