@@ -4,6 +4,7 @@ import {
   parseTraceparent,
   runInTraceContext,
   setAmbientTraceContext,
+  randomHex,
   traceContextFor,
   traceStorage,
 } from './trace-context';
@@ -26,6 +27,16 @@ describe('trace context', () => {
     const fresh = traceContextFor(undefined);
     expect(fresh.traceId).toMatch(/^[0-9a-f]{32}$/);
     expect(fresh.sampled).toBe(false);
+  });
+
+  it('draws distinct random hex ids of the asked length across entropy refills', () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 2_000; i++) {
+      const id = randomHex(i % 2 === 0 ? 16 : 8);
+      expect(id).toMatch(i % 2 === 0 ? /^[0-9a-f]{32}$/ : /^[0-9a-f]{16}$/);
+      seen.add(id);
+    }
+    expect(seen.size).toBe(2_000);
   });
 
   it('runs work inside the trace context only while ambient context is on', async () => {
