@@ -51,7 +51,7 @@ async function main(): Promise<void> {
     // ambient context would cost a hook on every promise (see setAmbientTraceContext).
     ambientTraceContext: false,
   });
-  const metrics = new ProxyMetrics(app.get(MetricsService).meter, upstreams);
+  const metrics = new ProxyMetrics(app.get(MetricsService), upstreams);
   const engine = new ProxyEngine(upstreams, settings, metrics, logger);
   const tokens = app.get(TokenStore);
   registerOpenAiRoutes(app.getHttpAdapter().getInstance(), {

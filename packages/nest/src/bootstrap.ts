@@ -10,8 +10,9 @@ import { ConfigError, type PatchbayConfig } from './config/config';
 import { createErrorResponder, ProblemFilter, type ErrorRenderer } from './errors/problem.filter';
 import type { ErrorMapper } from './errors/problem';
 import { ReadinessService } from './health/readiness.service';
+import { pathOf } from './http/hot-path';
 import { runInTraceContext, setAmbientTraceContext, traceContextFor, type TraceContext } from './http/trace-context';
-import { PinoNestLogger, accessLogger } from './logging/logger';
+import { PinoNestLogger, accessLineWriter } from './logging/logger';
 import { MetricsService } from './metrics/metrics.service';
 import { startTracing, stopTracing } from './telemetry/tracing';
 
@@ -82,7 +83,7 @@ export async function createApp(
   );
 
   const metrics = app.get(MetricsService);
-  const access = accessLogger(logger);
+  const writeAccessLine = accessLineWriter(logger);
   fastify.decorateRequest('trace', null as unknown as TraceContext);
   // Handlers run inside their request's trace context (bus envelopes, registry calls and
   // log lines read it). Entered with callback-style hooks so the rest of the lifecycle
@@ -100,18 +101,15 @@ export async function createApp(
     const elapsed = reply.elapsedTime;
     metrics.recordHttp(request.method, route, reply.statusCode, elapsed / 1000);
     if (QUIET_PATHS.has(route) && reply.statusCode < 400) return;
-    access.info(
-      {
-        traceId: request.trace?.traceId,
-        method: request.method,
-        route,
-        path: request.url.split('?')[0],
-        status: reply.statusCode,
-        ms: Math.round(elapsed * 100) / 100,
-        principal: request.principal?.name,
-      },
-      'request',
-    );
+    writeAccessLine({
+      traceId: request.trace?.traceId,
+      method: request.method,
+      route,
+      path: pathOf(request.url),
+      status: reply.statusCode,
+      ms: elapsed,
+      principal: request.principal?.name,
+    });
   });
 
   const document = SwaggerModule.createDocument(

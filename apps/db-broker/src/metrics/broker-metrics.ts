@@ -1,6 +1,6 @@
-import type { Counter, Histogram } from '@opentelemetry/api';
+import type { Counter } from '@opentelemetry/api';
 import { BreakerState, ConnectionState } from '@patchbay/core';
-import { LATENCY_BUCKETS_SECONDS, type MetricsService } from '@patchbay/nest';
+import { LATENCY_BUCKETS_SECONDS, type LabeledHistogram, type MetricsService } from '@patchbay/nest';
 import type { PoolStatus } from '../pools/connector-pool';
 
 /** Filled once the app (and its meter) exists; services built earlier read it late. */
@@ -10,8 +10,8 @@ export interface MetricsRef {
 
 /** The db-broker's own instruments, on the kit's meter (exported at `/metrics`). */
 export class BrokerMetrics {
-  readonly acquireDuration: Histogram;
-  readonly queryDuration: Histogram;
+  readonly acquireDuration: LabeledHistogram<'connector'>;
+  readonly queryDuration: LabeledHistogram<'connector' | 'kind' | 'outcome'>;
   readonly queryErrors: Counter;
   readonly swaps: Counter;
   readonly reconnects: Counter;
@@ -19,15 +19,17 @@ export class BrokerMetrics {
 
   constructor(metrics: MetricsService, statuses: () => PoolStatus[]) {
     const meter = metrics.meter;
-    this.acquireDuration = meter.createHistogram('db_pool_acquire_duration', {
+    this.acquireDuration = metrics.histogram('db_pool_acquire_duration', {
       description: 'Time waiting for a pooled connection',
       unit: 's',
-      advice: { explicitBucketBoundaries: LATENCY_BUCKETS_SECONDS },
+      buckets: LATENCY_BUCKETS_SECONDS,
+      labels: ['connector'],
     });
-    this.queryDuration = meter.createHistogram('db_query_duration', {
+    this.queryDuration = metrics.histogram('db_query_duration', {
       description: 'Duration of queries, batches and session statements',
       unit: 's',
-      advice: { explicitBucketBoundaries: LATENCY_BUCKETS_SECONDS },
+      buckets: LATENCY_BUCKETS_SECONDS,
+      labels: ['connector', 'kind', 'outcome'],
     });
     this.queryErrors = meter.createCounter('db_query_errors', { description: 'Failed queries by SQLSTATE class (or broker code)' });
     this.swaps = meter.createCounter('db_pool_swaps', { description: 'Pool generations replaced (connector change or reconnect)' });

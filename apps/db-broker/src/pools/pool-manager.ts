@@ -174,7 +174,7 @@ export class PoolManager {
         if (ok) logger.info({ configId: pool.configId }, 'database reachable again');
         else logger.debug({ configId: pool.configId, reason: error instanceof Error ? error.message : String(error) }, 'reconnect failed');
       },
-      acquired: (pool, seconds) => this.options.metrics.current?.acquireDuration.record(seconds, { connector: pool.configId }),
+      acquired: (pool, seconds) => this.options.metrics.current?.acquireDuration.labels(pool.configId).record(seconds),
       idleError: (pool, error) => logger.warn({ configId: pool.configId, reason: error.message }, 'idle database connection failed'),
     };
   }

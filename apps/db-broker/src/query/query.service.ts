@@ -148,7 +148,7 @@ export class QueryService {
     const metrics = this.metricsRef.current;
     if (!metrics) return;
     const outcome = error === undefined ? 'ok' : 'error';
-    metrics.queryDuration.record((performance.now() - started) / 1000, { connector: configId, kind, outcome });
+    metrics.queryDuration.labels(configId, kind, outcome).record((performance.now() - started) / 1000);
     if (error !== undefined) metrics.queryErrors.add(1, { connector: configId, class: BrokerMetrics.errorClass(error) });
   }
 }

@@ -1,12 +1,11 @@
 import { BreakerState } from '@patchbay/core';
-import { LATENCY_BUCKETS_SECONDS, type MetricsService } from '@patchbay/nest';
+import { LATENCY_BUCKETS_SECONDS, type LabeledHistogram, type MetricsService } from '@patchbay/nest';
 import type { Usage } from '../proxy/usage';
 import type { UpstreamSet } from '../upstreams/upstream-set';
 
 // Instrument types taken from the kit's meter, so the app needs no direct OpenTelemetry dependency.
 type Meter = MetricsService['meter'];
 type Counter = ReturnType<Meter['createCounter']>;
-type Histogram = ReturnType<Meter['createHistogram']>;
 
 const BREAKER_STATES = Object.values(BreakerState);
 
@@ -36,22 +35,31 @@ export class ProxyMetrics {
   /** Per-request counters are summed here and read at scrape time: no attribute hashing per request. */
   private readonly requestCounts = new Tally(['route', 'connector', 'model', 'status']);
   private readonly tokenCounts = new Tally(['key', 'model', 'connector', 'kind']);
-  private readonly upstreamDuration: Histogram;
-  private readonly firstToken: Histogram;
-  private readonly overhead: Histogram;
+  private readonly upstreamDuration: LabeledHistogram<'connector' | 'status'>;
+  private readonly firstToken: LabeledHistogram<'connector' | 'model'>;
+  private readonly overhead: LabeledHistogram<'route'>;
   private readonly retries: Counter;
   private readonly failovers: Counter;
   /** Read by an observable gauge at scrape time: nothing is recorded per request. */
   private readonly inFlight = new Map<string, number>();
 
-  constructor(meter: Meter, upstreams: UpstreamSet) {
-    const buckets = { advice: { explicitBucketBoundaries: LATENCY_BUCKETS_SECONDS } };
+  constructor(metrics: MetricsService, upstreams: UpstreamSet) {
+    const meter = metrics.meter;
+    const latency = { unit: 's', buckets: LATENCY_BUCKETS_SECONDS };
     meter
       .createObservableCounter('llm_proxy_requests', { description: 'Proxied requests by connector, model and status' })
       .addCallback((result) => this.requestCounts.observe(result));
-    this.upstreamDuration = meter.createHistogram('llm_proxy_upstream_duration', { description: 'Upstream attempt duration until its answer was complete', unit: 's', ...buckets });
-    this.firstToken = meter.createHistogram('llm_proxy_time_to_first_token', { description: 'From request received to the first streamed byte sent', unit: 's', ...buckets });
-    this.overhead = meter.createHistogram('llm_proxy_overhead', { description: 'Time the proxy added around the final upstream attempt', unit: 's', ...buckets });
+    this.upstreamDuration = metrics.histogram('llm_proxy_upstream_duration', {
+      description: 'Upstream attempt duration until its answer was complete',
+      ...latency,
+      labels: ['connector', 'status'],
+    });
+    this.firstToken = metrics.histogram('llm_proxy_time_to_first_token', {
+      description: 'From request received to the first streamed byte sent',
+      ...latency,
+      labels: ['connector', 'model'],
+    });
+    this.overhead = metrics.histogram('llm_proxy_overhead', { description: 'Time the proxy added around the final upstream attempt', ...latency, labels: ['route'] });
     this.retries = meter.createCounter('llm_proxy_retries', { description: 'Attempts repeated on the same connector' });
     this.failovers = meter.createCounter('llm_proxy_failovers', { description: 'Requests moved from one connector to the next' });
     meter.createObservableGauge('llm_proxy_in_flight', { description: 'Requests being proxied now' }).addCallback((result) => {
@@ -74,13 +82,13 @@ export class ProxyMetrics {
     this.requestCounts.add(1, route, connector, model, String(status));
   }
   upstream(connector: string, status: string, seconds: number): void {
-    this.upstreamDuration.record(seconds, { connector, status });
+    this.upstreamDuration.labels(connector, status).record(seconds);
   }
   timeToFirstToken(connector: string, model: string, seconds: number): void {
-    this.firstToken.record(seconds, { connector, model });
+    this.firstToken.labels(connector, model).record(seconds);
   }
   addedOverhead(route: string, seconds: number): void {
-    this.overhead.record(seconds, { route });
+    this.overhead.labels(route).record(seconds);
   }
   retry(connector: string, reason: string): void {
     this.retries.add(1, { connector, reason });

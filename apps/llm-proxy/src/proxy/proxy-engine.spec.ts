@@ -77,7 +77,7 @@ beforeEach(() => {
   });
   metricsService = new MetricsService('llm-proxy-test');
   upstreams = new UpstreamSet(settings, new InMemoryBus(), { service: 'test', instance: 'test' }, logger);
-  engine = new ProxyEngine(upstreams, settings, new ProxyMetrics(metricsService.meter, upstreams), logger);
+  engine = new ProxyEngine(upstreams, settings, new ProxyMetrics(metricsService, upstreams), logger);
 });
 
 afterEach(async () => {

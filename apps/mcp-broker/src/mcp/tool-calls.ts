@@ -1,11 +1,10 @@
 import { ErrorCode, PatchbayError, isPatchbayError } from '@patchbay/core';
-import { LATENCY_BUCKETS_SECONDS, mayUseConnector, type MetricsService, type Principal } from '@patchbay/nest';
+import { LATENCY_BUCKETS_SECONDS, mayUseConnector, type LabeledHistogram, type MetricsService, type Principal } from '@patchbay/nest';
 import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 import { unknownTool, type ServerManager, type ToolRoute } from '../upstream/server-manager';
 import type { CallOptions } from '../upstream/upstream-server';
 
 type Counter = ReturnType<MetricsService['meter']['createCounter']>;
-type Histogram = ReturnType<MetricsService['meter']['createHistogram']>;
 
 /** The broker's own tool, answered without any upstream. */
 export const SERVERS_TOOL: Tool = {
@@ -23,17 +22,18 @@ export const SERVERS_TOOL: Tool = {
  */
 export class ToolCalls {
   private readonly calls: Counter;
-  private readonly duration: Histogram;
+  private readonly duration: LabeledHistogram<'server' | 'outcome'>;
 
   constructor(
     private readonly manager: ServerManager,
     metrics: MetricsService,
   ) {
     this.calls = metrics.meter.createCounter('mcp_tool_calls', { description: 'Tool calls by server, tool and outcome' });
-    this.duration = metrics.meter.createHistogram('mcp_tool_call_duration', {
+    this.duration = metrics.histogram('mcp_tool_call_duration', {
       description: 'Duration of tool calls routed upstream',
       unit: 's',
-      advice: { explicitBucketBoundaries: LATENCY_BUCKETS_SECONDS },
+      buckets: LATENCY_BUCKETS_SECONDS,
+      labels: ['server', 'outcome'],
     });
   }
 
@@ -80,7 +80,7 @@ export class ToolCalls {
     } finally {
       const attributes = { server: route.server.id, tool: route.upstreamName, outcome };
       this.calls.add(1, attributes);
-      this.duration.record((performance.now() - started) / 1000, { server: route.server.id, outcome });
+      this.duration.labels(route.server.id, outcome).record((performance.now() - started) / 1000);
     }
   }
 

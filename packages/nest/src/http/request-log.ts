@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { accessLogger } from '../logging/logger';
+import { accessLineWriter } from '../logging/logger';
 import type { MetricsService } from '../metrics/metrics.service';
 
 /** What the kit records of one answered request. */
@@ -23,21 +23,9 @@ export interface RequestRecord {
  * on the raw server (the Fastify hooks do the same for every other route).
  */
 export function createRequestRecorder(metrics: MetricsService, logger: Logger): (record: RequestRecord) => void {
-  const access = accessLogger(logger);
+  const writeLine = accessLineWriter(logger);
   return (record) => {
     metrics.recordHttp(record.method, record.route, record.status, record.ms / 1000);
-    access.info(
-      {
-        traceId: record.traceId,
-        method: record.method,
-        route: record.route,
-        path: record.path,
-        status: record.status,
-        ms: Math.round(record.ms * 100) / 100,
-        principal: record.principal,
-        ...record.extra,
-      },
-      'request',
-    );
+    writeLine(record);
   };
 }

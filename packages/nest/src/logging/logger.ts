@@ -79,21 +79,58 @@ export function createLogger(service: string, level: string, destination?: pino.
   );
 }
 
-const accessLoggers = new WeakMap<Logger, Logger>();
+/** The fields of the one line per request (see {@link accessLineWriter}). */
+export interface AccessLine {
+  traceId?: string | undefined;
+  method: string;
+  route: string;
+  path: string;
+  status: number;
+  /** Rounded to 0.01 ms in the line. */
+  ms: number;
+  principal?: string | undefined;
+  /** Service fields (model, connector, ...); never secrets. */
+  extra?: Record<string, unknown> | undefined;
+}
+
+const INFO_LEVEL = 30;
 
 /**
- * The logger for the one line per request. Its fields are built by the kit (method,
- * route, path, status, duration, principal name, trace id), never secrets, so pino's
- * path redaction, about three quarters of a line's cost, is left out here; everything
- * else a service logs keeps it.
+ * Writes the one line per request straight to `logger`'s destination, byte for byte as
+ * pino would write `logger.info({traceId, method, route, path, status, ms, principal,
+ * ...extra}, 'request')` for a logger made by {@link createLogger}: same level label,
+ * time, bindings and field order. The fields are built by the kit, never secrets, so
+ * pino's path redaction and generic serializer (most of a line's cost, on every request
+ * of the brokers' hot paths) are skipped; the ISO time is made once per millisecond.
+ * Every other line goes through pino as usual.
  */
-export function accessLogger(logger: Logger): Logger {
-  let access = accessLoggers.get(logger);
-  if (!access) {
-    access = logger.child({}, { redact: { paths: [] } });
-    accessLoggers.set(logger, access);
-  }
-  return access;
+export function accessLineWriter(logger: Logger): (line: AccessLine) => void {
+  const internals = logger as unknown as Record<symbol, unknown>;
+  const stream = internals[pino.symbols.streamSym] as pino.DestinationStream;
+  const bindings = internals[pino.symbols.chindingsSym] as string;
+  let lastMs = Number.NaN;
+  let lastTime = '';
+  return (line) => {
+    if (logger.levelVal > INFO_LEVEL) return;
+    const now = Date.now();
+    if (now !== lastMs) {
+      lastMs = now;
+      lastTime = new Date(now).toISOString();
+    }
+    let text = `{"level":"info","time":"${lastTime}"${bindings}`;
+    if (line.traceId !== undefined) text += `,"traceId":${JSON.stringify(line.traceId)}`;
+    text +=
+      `,"method":${JSON.stringify(line.method)},"route":${JSON.stringify(line.route)},"path":${JSON.stringify(line.path)}` +
+      `,"status":${line.status},"ms":${Math.round(line.ms * 100) / 100}`;
+    if (line.principal !== undefined) text += `,"principal":${JSON.stringify(line.principal)}`;
+    if (line.extra) {
+      for (const key of Object.keys(line.extra)) {
+        const value = line.extra[key];
+        if (value !== undefined) text += `,${JSON.stringify(key)}:${JSON.stringify(value)}`;
+      }
+    }
+    stream.write(`${text},"msg":"request"}\n`);
+  };
 }
 
 /** Routes NestJS's own log calls into pino. */
