@@ -133,25 +133,37 @@ export class ConnectorPool {
    * Runs `work` on a leased connection through the gates and the breaker. Connection
    * failures mark the database down (starting the reconnect loop) and destroy the client.
    */
-  async run<T>(work: (lease: Lease) => Promise<T>, runOptions: RunOptions): Promise<T> {
-    this.assertUsable();
-    return this.breaker.execute(async () => {
-      const lease = await this.acquireOrMarkDown();
-      try {
-        const result = await work(lease);
-        lease.release();
-        return result;
-      } catch (error) {
-        if (isConnectionError(error)) {
-          lease.release(error);
-          this.markDown(error);
-        } else {
-          lease.release(this.clientUnusable(lease) ? error : undefined);
-          if (runOptions.timeoutCounts && typeof error === 'object' && error !== null && isTimeout(error)) countedFailures.add(error);
-        }
-        throw error;
+  run<T>(work: (lease: Lease) => Promise<T>, runOptions: RunOptions): Promise<T> {
+    try {
+      this.assertUsable();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.breaker.execute(() => this.runLeased(work, runOptions));
+  }
+
+  private async runLeased<T>(work: (lease: Lease) => Promise<T>, runOptions: RunOptions): Promise<T> {
+    let lease: Lease;
+    try {
+      lease = await this.current.acquire();
+    } catch (error) {
+      if (isConnectionError(error)) this.markDown(error);
+      throw error;
+    }
+    try {
+      const result = await work(lease);
+      lease.release();
+      return result;
+    } catch (error) {
+      if (isConnectionError(error)) {
+        lease.release(error);
+        this.markDown(error);
+      } else {
+        lease.release(this.clientUnusable(lease) ? error : undefined);
+        if (runOptions.timeoutCounts && typeof error === 'object' && error !== null && isTimeout(error)) countedFailures.add(error);
       }
-    });
+      throw error;
+    }
   }
 
   /** Operator control of the breaker: hold it open, disable it, or reset it to closed. */

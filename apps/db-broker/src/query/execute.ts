@@ -28,9 +28,11 @@ export interface StatementResult {
  * message instead of five: measurably cheaper for `SELECT 1`-sized queries).
  *
  * The connection's own client-side timeout covers the connector's default statement
- * timeout; only a request with its own `timeoutMs` passes one here.
+ * timeout; only a request with its own `timeoutMs` passes one here. Not `async`: the
+ * driver's promise is handed back as it is (an async wrapper that returns a promise
+ * costs two more microtask turns on the hot path).
  */
-export async function execute(client: PoolClient, statement: Statement, statementTimeoutMs: number, connectionDefaultMs: number): Promise<QueryResult> {
+export function execute(client: PoolClient, statement: Statement, statementTimeoutMs: number, connectionDefaultMs: number): Promise<QueryResult> {
   const params = statement.params ?? [];
   const simple = params.length === 0 && !mayHoldSeveralStatements(statement.sql);
   const ownTimeout = statementTimeoutMs !== connectionDefaultMs;
@@ -52,8 +54,11 @@ export async function execute(client: PoolClient, statement: Statement, statemen
  * Runs `work` with `statement_timeout` set to `timeoutMs` when it differs from the
  * connection's default, and sets it back afterwards (the connection returns to a pool).
  */
-export async function withStatementTimeout<T>(client: PoolClient, timeoutMs: number, connectionDefaultMs: number, work: () => Promise<T>): Promise<T> {
-  if (timeoutMs === connectionDefaultMs) return work();
+export function withStatementTimeout<T>(client: PoolClient, timeoutMs: number, connectionDefaultMs: number, work: () => Promise<T>): Promise<T> {
+  return timeoutMs === connectionDefaultMs ? work() : withOwnTimeout(client, timeoutMs, connectionDefaultMs, work);
+}
+
+async function withOwnTimeout<T>(client: PoolClient, timeoutMs: number, connectionDefaultMs: number, work: () => Promise<T>): Promise<T> {
   await client.query("SELECT set_config('statement_timeout', $1, false)", [String(timeoutMs)]);
   try {
     return await work();
