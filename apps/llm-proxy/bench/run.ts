@@ -152,7 +152,9 @@ async function main(): Promise<void> {
     );
     for (const stream of [false, true]) {
       for (const concurrency of [1, 64]) {
-        for (const target of targets) await load(target, concurrency, WARMUP_MS, stream);
+        // Warm-up at 64 clients whatever the cell's concurrency: a paced stream takes ~50 ms,
+        // so a one-client warm-up would hand the JIT a few dozen requests and measure cold code.
+        for (const target of targets) await load(target, 64, WARMUP_MS, stream);
         const rounds = await interleaved(
           ROUNDS,
           targets.map((target) => () => load(target, concurrency, DURATION_MS / ROUNDS, stream, target.pid)),
