@@ -1,6 +1,7 @@
 import { MAX_TIMER_DELAY_MS, systemClock } from './clock';
 import type { Clock, TimerHandle } from './clock';
 import { ErrorCode, PatchbayError } from './errors';
+import { RequestController, controllerAborted } from './request-controller';
 
 export interface DeadlineOptions {
   /** A parent signal; when it aborts, {@link Deadline.signal} aborts with the same reason. */
@@ -44,7 +45,7 @@ export class Deadline {
     this.clock = options.clock ?? systemClock;
     this.parent = options.signal;
     this.at = this.clock.now() + timeoutMs;
-    if (this.controller.signal.aborted) return;
+    if (controllerAborted(this.controller)) return;
     if (this.parent?.aborted) {
       this.abort(this.parent.reason);
       return;
@@ -59,6 +60,16 @@ export class Deadline {
    */
   get signal(): AbortSignal {
     return this.controller.signal;
+  }
+
+  /** Whether the signal has fired; reads no signal a {@link RequestController} has not made. */
+  get aborted(): boolean {
+    return controllerAborted(this.controller);
+  }
+
+  /** Why the signal fired (undefined while it has not). */
+  get reason(): unknown {
+    return this.controller instanceof RequestController ? this.controller.reason : this.controller.signal.reason;
   }
 
   /** Milliseconds left, never negative; `Infinity` without a deadline. */
@@ -97,6 +108,6 @@ export class Deadline {
 
   private abort(reason: unknown): void {
     this.dispose();
-    if (!this.controller.signal.aborted) this.controller.abort(reason);
+    if (!controllerAborted(this.controller)) this.controller.abort(reason);
   }
 }

@@ -43,6 +43,7 @@ export type { Clock, TimerHandle } from './clock';
 export { DEFAULT_BACKOFF, computeBackoff } from './backoff';
 export type { BackoffOptions, Jitter } from './backoff';
 export { Deadline } from './deadline';
+export { RequestController, controllerAborted, type EmitterSignal } from './request-controller';
 export type { DeadlineOptions } from './deadline';
 export { isRetryableError, parseRetryAfter, retry } from './retry';
 export type { HeaderGetter, HeaderSource, RetryContext, RetryEvent, RetryOptions } from './retry';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { ErrorCode, PatchbayError } from '@patchbay/core';
+import { ErrorCode, PatchbayError, RequestController } from '@patchbay/core';
 import {
   Scope,
   authenticateBearer,
@@ -106,7 +106,7 @@ export function createProxyHandler(deps: OpenAiRoutesDeps): (req: IncomingMessag
   const handle = async (endpoint: Endpoint, route: string, req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const receivedAt = performance.now();
     const trace = traceContextFor(req.headers.traceparent);
-    const controller = new AbortController();
+    const controller = new RequestController();
     // A client that goes away cancels the upstream request at once, streaming or not.
     const onClose = (): void => {
       if (!res.writableFinished) controller.abort(new PatchbayError(ErrorCode.CANCELLED, 'client disconnected'));
@@ -129,7 +129,6 @@ export function createProxyHandler(deps: OpenAiRoutesDeps): (req: IncomingMessag
         endpoint,
         body,
         principal,
-        signal: controller.signal,
         controller,
         ...(timeoutMs === undefined ? {} : { timeoutMs }),
         traceparent: formatTraceparent(trace),

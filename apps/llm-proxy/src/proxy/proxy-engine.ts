@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import { BreakerState, ConnectionState, Deadline, ErrorCode, PatchbayError, computeBackoff, isPatchbayError, parseRetryAfter } from '@patchbay/core';
+import { BreakerState, ConnectionState, Deadline, ErrorCode, PatchbayError, RequestController, computeBackoff, isPatchbayError, parseRetryAfter, type EmitterSignal } from '@patchbay/core';
 import type { Principal } from '@patchbay/nest';
 import type { Logger } from 'pino';
 import type { ProxySettings } from '../config/settings';
@@ -22,11 +22,12 @@ export interface ProxyCall {
   endpoint: Endpoint;
   body: RequestBody;
   principal: Principal;
-  /** Aborts when the client goes away. */
-  signal: AbortSignal;
+  /** Aborts when the client goes away (give this or `controller`). */
+  signal?: AbortSignal;
   /**
-   * The controller behind `signal`, when the edge owns one: the engine's deadline then
-   * aborts it directly instead of linking a second controller to it.
+   * A controller the edge owns and aborts when the client goes away: the engine's
+   * deadline then aborts it directly instead of linking a second controller to a
+   * signal. A {@link RequestController} also spares the AbortSignal on the way upstream.
    */
   controller?: AbortController;
   /** A shorter deadline the client asked for (ms). */
@@ -218,7 +219,7 @@ export class ProxyEngine {
 
   private async attempts(call: ProxyCall, candidates: Upstream[], upstreamModel: string, deadline: Deadline): Promise<Answer> {
     const stopped = (): PatchbayError => {
-      const reason: unknown = deadline.signal.reason;
+      const reason: unknown = deadline.reason;
       if (isPatchbayError(reason)) return reason;
       return new PatchbayError(ErrorCode.CANCELLED, 'client disconnected');
     };
@@ -232,7 +233,7 @@ export class ProxyEngine {
       const others = (): boolean => candidates.slice(index + 1).some((u) => u.unavailableForMs(Date.now()) === 0);
       let retries = 0;
       for (;;) {
-        if (deadline.signal.aborted) throw stopped();
+        if (deadline.aborted) throw stopped();
         if (attempts >= this.settings.maxAttempts) return this.exhausted(last, attempts, restingMs, circuitOpen);
         const cooling = upstream.cooldownUntil - Date.now();
         if (cooling > 0) {
@@ -242,7 +243,7 @@ export class ProxyEngine {
             break;
           }
           await sleep(cooling, deadline.signal).catch(() => undefined);
-          if (deadline.signal.aborted) throw stopped();
+          if (deadline.aborted) throw stopped();
         }
         attempts++;
         try {
@@ -254,7 +255,7 @@ export class ProxyEngine {
             restingMs = Math.min(restingMs, (error.retryAfterSeconds ?? 1) * 1000);
             break;
           }
-          if (deadline.signal.aborted) throw stopped();
+          if (deadline.aborted) throw stopped();
           const failure = classifyError(error);
           last = { failure, upstream };
           upstream.moveTo(ConnectionState.RETRYING, failure.kind);
@@ -324,12 +325,13 @@ export class ProxyEngine {
       'accept-encoding': 'identity',
     };
     if (call.traceparent) headers['traceparent'] = call.traceparent;
-    // Non-streaming attempts ride on the deadline's signal; a stream gets its own
-    // controller so its first-byte timer can abandon this attempt alone.
-    let signal = deadline.signal;
+    // Non-streaming attempts ride on the deadline (through the edge's controller's
+    // EventEmitter signal when it has one: no AbortSignal listener per request); a stream
+    // gets its own controller so its first-byte timer can abandon this attempt alone.
+    let signal: AbortSignal | EmitterSignal = call.controller instanceof RequestController ? call.controller.emitterSignal : deadline.signal;
     let controller: AbortController | undefined;
     let firstByteTimer: NodeJS.Timeout | undefined;
-    const onDeadline = (): void => controller?.abort(deadline.signal.reason);
+    const onDeadline = (): void => controller?.abort(deadline.reason);
     if (stream) {
       const own = new AbortController();
       controller = own;
