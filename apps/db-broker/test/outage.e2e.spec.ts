@@ -85,6 +85,30 @@ describe('db-broker when the database goes away (private Postgres, Redis, built 
     expect((await stack.broker$('GET', '/v1/databases/FLAKY')).body.state).toBe('active');
   });
 
+  it('gives up on a server that stops answering (client-side read timeout), then serves again', async () => {
+    // One connection, a 500 ms statement timeout: the broker waits 500 ms + its 5 s grace.
+    await stack.putDatabase('SILENT', pg.url, { max: 1, statementTimeoutMs: 500, acquireTimeoutMs: 3000 });
+    await stack.waitActive('SILENT');
+    const silent = (sql: string) => stack.broker$('POST', '/v1/databases/SILENT/query', { sql });
+    const pid = (await silent('SELECT pg_backend_pid() AS pid')).body.rows[0].pid as number;
+    // A stopped backend neither answers nor lets its statement_timeout fire.
+    process.kill(pid, 'SIGSTOP');
+    try {
+      const started = Date.now();
+      const stuck = await silent('SELECT 1 AS ok');
+      const waited = Date.now() - started;
+      expect(stuck.status).toBe(503);
+      expect(stuck.body.code).toBe('UPSTREAM_UNAVAILABLE');
+      expect(waited).toBeGreaterThanOrEqual(5_000);
+      expect(waited).toBeLessThan(15_000);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    await eventually(async () => (await silent('SELECT 1 AS ok')).status === 200, 15_000, 'served again after the silent backend');
+    expect(stack.broker.process.exitCode).toBeNull();
+    await stack.deleteConnector('SILENT');
+  });
+
   it('starts a pool for an unreachable database and answers 503 at once', async () => {
     const closedPort = await freePort();
     await stack.putDatabase('NOWHERE', `postgres://postgres@127.0.0.1:${closedPort}/postgres`, { acquireTimeoutMs: 3000 });

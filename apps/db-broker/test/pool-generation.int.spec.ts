@@ -74,9 +74,12 @@ describe('PoolGeneration (real Postgres)', () => {
     expect(spy).not.toHaveBeenCalled();
     await new Promise((r) => setTimeout(r, 30));
     // Idle too long: checked, and a failing check hands out another connection.
-    spy.mockImplementationOnce((() => Promise.reject(Object.assign(new Error('Connection terminated unexpectedly')))) as never);
+    // The broker calls pg's callback form (see runQuery).
+    spy.mockImplementationOnce(((_sql: string, callback: (error: Error) => void) => {
+      process.nextTick(() => callback(new Error('Connection terminated unexpectedly')));
+    }) as never);
     const lease = await pool.acquire();
-    expect(spy).toHaveBeenCalledWith('SELECT 1');
+    expect(spy).toHaveBeenCalledWith('SELECT 1', expect.any(Function));
     expect(lease.client).not.toBe(client);
     expect((await lease.client.query('SELECT 1 AS ok')).rows).toEqual([{ ok: 1 }]);
     lease.release();

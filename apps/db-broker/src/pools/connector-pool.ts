@@ -12,6 +12,7 @@ import {
 } from '@patchbay/core';
 import { Client } from 'pg';
 import { isConnectionError } from '../errors/pg-errors';
+import { readTimeoutFor, runQuery } from '../query/run-query';
 import { PoolGeneration, type Lease, type PoolFigures } from './pool-generation';
 import type { PoolSpec } from './pool-target';
 
@@ -288,7 +289,7 @@ export class ConnectorPool {
     try {
       const leases = await Promise.all(Array.from({ length: Math.max(1, generation.spec.settings.min) }, () => generation.acquire()));
       try {
-        await leases[0]?.client.query('SELECT 1');
+        if (leases[0]) await runQuery(leases[0].client, 'SELECT 1', undefined, readTimeoutFor(generation.spec.settings.statementTimeoutMs));
       } finally {
         for (const lease of leases) lease.release();
       }
@@ -344,7 +345,7 @@ export class ConnectorPool {
     client.on('error', () => undefined);
     try {
       await client.connect();
-      await client.query('SELECT 1');
+      await runQuery(client, 'SELECT 1', undefined, spec.settings.acquireTimeoutMs);
       this.probing = false;
       if (this.closed) return;
       if (spec !== this.current.spec) {

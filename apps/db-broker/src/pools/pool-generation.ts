@@ -1,5 +1,6 @@
 import { ErrorCode, PatchbayError } from '@patchbay/core';
 import { Pool, types, type PoolClient, type PoolConfig } from 'pg';
+import { readTimeoutFor, runQuery } from '../query/run-query';
 import type { PoolSpec } from './pool-target';
 
 /** Figures shown in status answers and exported as gauges. */
@@ -23,9 +24,6 @@ export interface PoolGenerationHooks {
   /** Time spent waiting for a connection, in seconds. */
   onAcquired(seconds: number): void;
 }
-
-/** Extra time the client waits past the server-side statement timeout before giving up on a silent server. */
-export const CLIENT_TIMEOUT_GRACE_MS = 5_000;
 
 const BYTEA_OID = 17;
 /** Results go out as JSON: bytea as its `\x...` text form rather than a Buffer object. */
@@ -65,8 +63,7 @@ export class PoolGeneration {
       idleTimeoutMillis: settings.idleTimeoutMs,
       connectionTimeoutMillis: settings.acquireTimeoutMs,
       statement_timeout: settings.statementTimeoutMs,
-      // Client side too, so a server that stops answering cannot hold a connection forever.
-      ...(settings.statementTimeoutMs > 0 ? { query_timeout: settings.statementTimeoutMs + CLIENT_TIMEOUT_GRACE_MS } : {}),
+      // The client-side read timeout is the broker's own (runQuery), not pg's query_timeout.
       maxLifetimeSeconds: settings.maxLifetimeMs > 0 ? Math.max(1, Math.round(settings.maxLifetimeMs / 1000)) : 0,
       application_name: applicationName,
       keepAlive: true,
@@ -120,7 +117,7 @@ export class PoolGeneration {
         const checkAfter = this.spec.settings.healthCheckIdleMs;
         if (idleSince !== undefined && checkAfter > 0 && Date.now() - idleSince > checkAfter) {
           try {
-            await client.query('SELECT 1');
+            await runQuery(client, 'SELECT 1', undefined, readTimeoutFor(this.spec.settings.statementTimeoutMs));
           } catch (error) {
             client.release(error instanceof Error ? error : true);
             if (attempt < this.spec.settings.max) continue;

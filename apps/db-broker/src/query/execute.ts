@@ -1,6 +1,6 @@
 import { ErrorCode, PatchbayError } from '@patchbay/core';
-import type { PoolClient, QueryResult } from 'pg';
-import { CLIENT_TIMEOUT_GRACE_MS } from '../pools/pool-generation';
+import type { PoolClient, QueryConfig, QueryResult } from 'pg';
+import { readTimeoutFor, runQuery } from './run-query';
 import { mayHoldSeveralStatements } from './statements';
 
 export type RowMode = 'object' | 'array';
@@ -27,27 +27,23 @@ export interface StatementResult {
  * parameterless text that is certainly one statement takes the simple protocol (one
  * message instead of five: measurably cheaper for `SELECT 1`-sized queries).
  *
- * The connection's own client-side timeout covers the connector's default statement
- * timeout; only a request with its own `timeoutMs` passes one here. Not `async`: the
- * driver's promise is handed back as it is (an async wrapper that returns a promise
- * costs two more microtask turns on the hot path).
+ * The client-side read timeout follows the statement timeout in force (plus a grace).
  */
-export function execute(client: PoolClient, statement: Statement, statementTimeoutMs: number, connectionDefaultMs: number): Promise<QueryResult> {
+export function execute(client: PoolClient, statement: Statement, statementTimeoutMs: number): Promise<QueryResult> {
   const params = statement.params ?? [];
   const simple = params.length === 0 && !mayHoldSeveralStatements(statement.sql);
-  const ownTimeout = statementTimeoutMs !== connectionDefaultMs;
-  if (!ownTimeout && statement.rowMode !== 'array') {
+  const readTimeoutMs = readTimeoutFor(statementTimeoutMs);
+  if (statement.rowMode !== 'array') {
     // The plain (text[, values]) forms: pg copies a config object on every call.
-    if (simple) return client.query(statement.sql);
-    if (params.length > 0) return client.query(statement.sql, params);
+    if (simple) return runQuery(client, statement.sql, undefined, readTimeoutMs);
+    if (params.length > 0) return runQuery(client, statement.sql, params, readTimeoutMs);
   }
   const config = {
     text: statement.sql,
     ...(simple ? {} : { values: params, queryMode: 'extended' }),
-    ...(ownTimeout && statementTimeoutMs > 0 ? { query_timeout: statementTimeoutMs + CLIENT_TIMEOUT_GRACE_MS } : {}),
     ...(statement.rowMode === 'array' ? { rowMode: 'array' } : {}),
   };
-  return client.query(config as unknown as { text: string; values: unknown[] });
+  return runQuery(client, config as QueryConfig, undefined, readTimeoutMs);
 }
 
 /**
@@ -59,11 +55,11 @@ export function withStatementTimeout<T>(client: PoolClient, timeoutMs: number, c
 }
 
 async function withOwnTimeout<T>(client: PoolClient, timeoutMs: number, connectionDefaultMs: number, work: () => Promise<T>): Promise<T> {
-  await client.query("SELECT set_config('statement_timeout', $1, false)", [String(timeoutMs)]);
+  await runQuery(client, "SELECT set_config('statement_timeout', $1, false)", [String(timeoutMs)], readTimeoutFor(connectionDefaultMs));
   try {
     return await work();
   } finally {
-    await client.query("SELECT set_config('statement_timeout', $1, false)", [String(connectionDefaultMs)]);
+    await runQuery(client, "SELECT set_config('statement_timeout', $1, false)", [String(connectionDefaultMs)], readTimeoutFor(connectionDefaultMs));
   }
 }
 

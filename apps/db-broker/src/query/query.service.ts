@@ -7,6 +7,7 @@ import { BrokerMetrics, type MetricsRef } from '../metrics/broker-metrics';
 import type { ConnectorPool } from '../pools/connector-pool';
 import type { PoolManager } from '../pools/pool-manager';
 import { execute, shapeResult, withStatementTimeout, type RowMode, type StatementResult } from './execute';
+import { readTimeoutFor, runQuery } from './run-query';
 import { assertPoolSafe, assertSqlLength } from './statements';
 
 export interface QueryInput {
@@ -67,7 +68,7 @@ export class QueryService {
     const started = performance.now();
     try {
       const result = await pool.run(
-        (lease) => withStatementTimeout(lease.client, timeout, defaultTimeout, () => execute(lease.client, input, timeout, defaultTimeout)),
+        (lease) => withStatementTimeout(lease.client, timeout, defaultTimeout, () => execute(lease.client, input, timeout)),
         { timeoutCounts: input.timeoutMs === undefined },
       );
       const shaped = shapeResult(result, this.settings.maxRows);
@@ -107,7 +108,7 @@ export class QueryService {
             let rows = 0;
             for (const [index, query] of input.queries.entries()) {
               failedIndex = index;
-              const shaped = shapeResult(await execute(client, query, timeout, defaultTimeout), this.settings.maxRows - rows);
+              const shaped = shapeResult(await execute(client, query, timeout), this.settings.maxRows - rows);
               rows += shaped.rows.length;
               out.push(shaped);
             }
@@ -115,14 +116,15 @@ export class QueryService {
             return out;
           };
           if (!transaction) return withStatementTimeout(client, timeout, defaultTimeout, runAll);
-          await client.query('BEGIN');
+          const control = (sql: string): Promise<unknown> => runQuery(client, sql, undefined, readTimeoutFor(defaultTimeout));
+          await control('BEGIN');
           try {
-            if (timeout !== defaultTimeout) await client.query(`SET LOCAL statement_timeout = ${Math.floor(timeout)}`);
+            if (timeout !== defaultTimeout) await control(`SET LOCAL statement_timeout = ${Math.floor(timeout)}`);
             const out = await runAll();
-            await client.query('COMMIT');
+            await control('COMMIT');
             return out;
           } catch (error) {
-            await client.query('ROLLBACK').catch(() => undefined);
+            await control('ROLLBACK').catch(() => undefined);
             throw error;
           }
         },
