@@ -1,21 +1,10 @@
 import type { Logger } from 'pino';
-import { accessLineWriter } from '../logging/logger';
+import { accessLineWriter, type AccessLine } from '../logging/logger';
 import type { MetricsService } from '../metrics/metrics.service';
 
-/** What the kit records of one answered request. */
-export interface RequestRecord {
-  method: string;
-  /** The route pattern (metrics label), e.g. `/v1/x/:id`. */
-  route: string;
-  /** The path asked for, without the query string. */
-  path: string;
-  status: number;
-  /** Time from the request's arrival to the end of the answer, in ms. */
-  ms: number;
-  principal?: string | undefined;
+/** What the kit records of one answered request: its access line (the route pattern is also the metric label). */
+export interface RequestRecord extends AccessLine {
   traceId: string;
-  /** Fields a service adds to its line (model, connector, ...); never secrets. */
-  extra?: Record<string, unknown>;
 }
 
 /**

@@ -83,10 +83,12 @@ export function createLogger(service: string, level: string, destination?: pino.
 export interface AccessLine {
   traceId?: string | undefined;
   method: string;
+  /** The route pattern (also the HTTP metric's label), e.g. `/v1/x/:id`. */
   route: string;
+  /** The path asked for, without the query string. */
   path: string;
   status: number;
-  /** Rounded to 0.01 ms in the line. */
+  /** Time from the request's arrival to the end of the answer, in ms (rounded to 0.01 in the line). */
   ms: number;
   principal?: string | undefined;
   /** Service fields (model, connector, ...); never secrets. */
