@@ -1,7 +1,7 @@
 import { MAX_TIMER_DELAY_MS, systemClock } from './clock';
 import type { Clock, TimerHandle } from './clock';
 import { ErrorCode, PatchbayError } from './errors';
-import { RequestController, controllerAborted } from './request-controller';
+import { controllerAborted, controllerReason } from './request-controller';
 
 export interface DeadlineOptions {
   /** A parent signal; when it aborts, {@link Deadline.signal} aborts with the same reason. */
@@ -69,7 +69,7 @@ export class Deadline {
 
   /** Why the signal fired (undefined while it has not). */
   get reason(): unknown {
-    return this.controller instanceof RequestController ? this.controller.reason : this.controller.signal.reason;
+    return controllerReason(this.controller);
   }
 
   /** Milliseconds left, never negative; `Infinity` without a deadline. */

@@ -64,3 +64,8 @@ export class RequestController extends AbortController {
 export function controllerAborted(controller: AbortController): boolean {
   return controller instanceof RequestController ? controller.aborted : controller.signal.aborted;
 }
+
+/** Why a controller aborted (undefined while it has not), likewise. */
+export function controllerReason(controller: AbortController): unknown {
+  return controller instanceof RequestController ? controller.reason : controller.signal.reason;
+}

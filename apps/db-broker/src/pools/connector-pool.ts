@@ -12,7 +12,7 @@ import {
 } from '@patchbay/core';
 import { Client } from 'pg';
 import { isConnectionError } from '../errors/pg-errors';
-import { readTimeoutFor, runQuery } from '../query/run-query';
+import { runQuery, runStatement } from '../query/run-query';
 import { PoolGeneration, type Lease, type PoolFigures } from './pool-generation';
 import type { PoolSpec } from './pool-target';
 
@@ -289,7 +289,7 @@ export class ConnectorPool {
     try {
       const leases = await Promise.all(Array.from({ length: Math.max(1, generation.spec.settings.min) }, () => generation.acquire()));
       try {
-        if (leases[0]) await runQuery(leases[0].client, 'SELECT 1', undefined, readTimeoutFor(generation.spec.settings.statementTimeoutMs));
+        if (leases[0]) await runStatement(leases[0].client, 'SELECT 1', generation.spec.settings.statementTimeoutMs);
       } finally {
         for (const lease of leases) lease.release();
       }

@@ -1,6 +1,6 @@
 import { ErrorCode, PatchbayError } from '@patchbay/core';
 import { Pool, types, type PoolClient, type PoolConfig } from 'pg';
-import { readTimeoutFor, runQuery } from '../query/run-query';
+import { runStatement } from '../query/run-query';
 import type { PoolSpec } from './pool-target';
 
 /** Figures shown in status answers and exported as gauges. */
@@ -117,7 +117,7 @@ export class PoolGeneration {
         const checkAfter = this.spec.settings.healthCheckIdleMs;
         if (idleSince !== undefined && checkAfter > 0 && Date.now() - idleSince > checkAfter) {
           try {
-            await runQuery(client, 'SELECT 1', undefined, readTimeoutFor(this.spec.settings.statementTimeoutMs));
+            await runStatement(client, 'SELECT 1', this.spec.settings.statementTimeoutMs);
           } catch (error) {
             client.release(error instanceof Error ? error : true);
             if (attempt < this.spec.settings.max) continue;

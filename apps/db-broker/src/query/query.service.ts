@@ -7,7 +7,7 @@ import { BrokerMetrics, type MetricsRef } from '../metrics/broker-metrics';
 import type { ConnectorPool } from '../pools/connector-pool';
 import type { PoolManager } from '../pools/pool-manager';
 import { execute, shapeResult, withStatementTimeout, type RowMode, type StatementResult } from './execute';
-import { readTimeoutFor, runQuery } from './run-query';
+import { runStatement } from './run-query';
 import { assertPoolSafe, assertSqlLength } from './statements';
 
 export interface QueryInput {
@@ -116,7 +116,7 @@ export class QueryService {
             return out;
           };
           if (!transaction) return withStatementTimeout(client, timeout, defaultTimeout, runAll);
-          const control = (sql: string): Promise<unknown> => runQuery(client, sql, undefined, readTimeoutFor(defaultTimeout));
+          const control = (sql: string): Promise<unknown> => runStatement(client, sql, defaultTimeout);
           await control('BEGIN');
           try {
             if (timeout !== defaultTimeout) await control(`SET LOCAL statement_timeout = ${Math.floor(timeout)}`);

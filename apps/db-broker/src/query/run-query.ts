@@ -9,6 +9,14 @@ export function readTimeoutFor(statementTimeoutMs: number): number {
 }
 
 /**
+ * Runs a statement without parameters (transaction control, health checks) with the
+ * read timeout of `statementTimeoutMs`.
+ */
+export function runStatement(client: ClientBase, sql: string, statementTimeoutMs: number): Promise<QueryResult> {
+  return runQuery(client, sql, undefined, readTimeoutFor(statementTimeoutMs));
+}
+
+/**
  * Runs one query through pg's callback form, with the broker's own client-side read
  * timeout (`readTimeoutMs`, 0 for none), so a server that stops answering cannot hold a
  * connection forever: the call then fails with pg's own `Query read timeout` error (a

@@ -8,7 +8,7 @@ import type { MetricsRef } from '../metrics/broker-metrics';
 import type { ConnectorPool } from '../pools/connector-pool';
 import type { Lease } from '../pools/pool-generation';
 import { execute, shapeResult, withStatementTimeout, type RowMode, type StatementResult } from '../query/execute';
-import { readTimeoutFor, runQuery } from '../query/run-query';
+import { runStatement } from '../query/run-query';
 import type { QueryService } from '../query/query.service';
 import { assertSqlLength } from '../query/statements';
 
@@ -79,7 +79,7 @@ export class SessionService {
       throw toBrokerError(error);
     }
     try {
-      await runQuery(lease.client, 'BEGIN', undefined, readTimeoutFor(pool.spec.settings.statementTimeoutMs));
+      await runStatement(lease.client, 'BEGIN', pool.spec.settings.statementTimeoutMs);
     } catch (error) {
       pool.openSessions--;
       lease.release(error);
@@ -130,9 +130,9 @@ export class SessionService {
   async finish(principal: Principal, configId: string, sessionId: string, how: 'commit' | 'rollback'): Promise<SessionInfo & { result: string }> {
     const session = this.find(principal, configId, sessionId);
     const command = await this.step(session, async (client) => {
-      const readTimeoutMs = readTimeoutFor(session.pool.spec.settings.statementTimeoutMs);
-      const done = await runQuery(client, how === 'commit' ? 'COMMIT' : 'ROLLBACK', undefined, readTimeoutMs);
-      await runQuery(client, 'BEGIN', undefined, readTimeoutMs);
+      const statementTimeoutMs = session.pool.spec.settings.statementTimeoutMs;
+      const done = await runStatement(client, how === 'commit' ? 'COMMIT' : 'ROLLBACK', statementTimeoutMs);
+      await runStatement(client, 'BEGIN', statementTimeoutMs);
       // COMMIT of a failed transaction answers ROLLBACK: tell the caller.
       return done.command;
     });
@@ -204,7 +204,7 @@ export class SessionService {
     if (releaseError === undefined) {
       // Wait for a running statement: ROLLBACK queues behind it on the same connection.
       await session.queue;
-      await runQuery(session.lease.client, 'ROLLBACK', undefined, readTimeoutFor(session.pool.spec.settings.statementTimeoutMs)).catch((rollbackError: unknown) => {
+      await runStatement(session.lease.client, 'ROLLBACK', session.pool.spec.settings.statementTimeoutMs).catch((rollbackError: unknown) => {
         releaseError = rollbackError;
       });
     }

@@ -45,7 +45,7 @@ describe('LabeledHistogram', () => {
     const histogram = new LabeledHistogram('t', { description: 'test', buckets: [1], labels: ['model', 'route'] });
     expect(histogram.labels('a', 'b')).toBe(histogram.labels('a', 'b'));
     expect(histogram.labels('a', 'b')).not.toBe(histogram.labels('a\u0000b', ''));
-    histogram.record(0.5, 'say "hi"\\\n', 'r');
+    histogram.labels('say "hi"\\\n', 'r').record(0.5);
     expect(histogram.serialize()).toContain('t_count{model="say \\"hi\\"\\\\\\n",route="r"} 1');
   });
 
@@ -58,7 +58,7 @@ describe('LabeledHistogram', () => {
 
   it('caps the number of series and counts the rest under overflow="true"', () => {
     const histogram = new LabeledHistogram('t', { description: 'test', buckets: [1], labels: ['id'], maxSeries: 2 });
-    for (const id of ['a', 'b', 'c', 'd']) histogram.record(0.5, id);
+    for (const id of ['a', 'b', 'c', 'd']) histogram.labels(id).record(0.5);
     const text = histogram.serialize();
     expect(text).toContain('t_count{id="a"} 1');
     expect(text).toContain('t_count{id="b"} 1');

@@ -131,11 +131,6 @@ export class LabeledHistogram<L extends string = string> {
     return made;
   }
 
-  /** Records one value for these label values. */
-  record(value: number, ...values: string[]): void {
-    this.labels(...values).record(value);
-  }
-
   /** The family in Prometheus text format (HELP, UNIT, TYPE, then every series). */
   serialize(): string {
     const lines = [`# HELP ${this.name} ${this.options.description.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}`];
