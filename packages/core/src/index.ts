@@ -10,6 +10,19 @@ export {
 } from './state';
 export type { StateChange } from './state';
 export { CONFIG_ID_PATTERN, CONNECTOR_TYPES, CREDENTIAL_FIELDS, MEMBER_ID_PATTERN } from './connectors';
+export {
+  AGENT_LIFECYCLES,
+  AGENT_TOOL_OPTIONS,
+  AGENT_TRANSPORTS,
+  DATABASE_OPTIONS,
+  GENERIC_OPTIONS,
+  LLM_OPTIONS,
+  MAX_TIMER_MS,
+  dnsLabelSchema,
+  optionsSchemaFor,
+  readConnectorOptions,
+} from './connector-options';
+export type { AgentToolOptions, AgentTransport, DatabaseOptions, GenericOptions, LlmOptions, OptionIssue } from './connector-options';
 export type {
   ChangeAction,
   ChangesPage,

@@ -159,3 +159,31 @@ describe('parseApplyDocument', () => {
     expect(issuePaths(validationOf(() => parseApplyDocument([])))).toEqual(['(document)']);
   });
 });
+
+describe('options bounds (the schema the brokers read with)', () => {
+  it('refuses timeouts Node timers cannot hold and sizes no broker can run, naming each field', () => {
+    const llm = validationOf(() =>
+      parseConnectorBody('LLM', { type: 'llm', url: 'https://api.example.com/v1', options: { firstTokenTimeoutMs: 2 ** 31, priority: 1e308, weight: 1e308 } }),
+    );
+    expect(issuePaths(llm).sort()).toEqual(['options.firstTokenTimeoutMs', 'options.priority', 'options.weight']);
+    expect(llm.message).toContain('Node timers overflow');
+
+    const db = validationOf(() => parseConnectorBody('DB', { type: 'database', url: 'postgres://h/db', options: { max: 1e308, statementTimeoutMs: 2 ** 31 } }));
+    expect(issuePaths(db).sort()).toEqual(['options.max', 'options.statementTimeoutMs']);
+
+    const tools = validationOf(() =>
+      parseConnectorBody('tools', { type: 'agent_tool', members: [{ id: 'a', url: 'http://h/mcp', options: { timeoutMs: 1e12, pool: 1000 } }] }),
+    );
+    expect(issuePaths(tools).sort()).toEqual(['members[0].options.pool', 'members[0].options.timeoutMs']);
+  });
+
+  it('accepts the largest timer and the broker-only keys the brokers read', () => {
+    const { input } = parseConnectorBody('DB', {
+      type: 'database',
+      url: 'postgres://h/db',
+      options: { max: 1000, acquireTimeoutMs: 2 ** 31 - 1, breakerFailures: 3, maxSessions: 4 },
+    });
+    expect(input.options).toMatchObject({ max: 1000, acquireTimeoutMs: 2 ** 31 - 1, breakerFailures: 3, maxSessions: 4 });
+    expect(() => parseConnectorBody('DB', { type: 'database', url: 'postgres://h/db', options: { breakerRecoveryMs: 1 } })).toThrow(/breakerRecoveryMs/);
+  });
+});

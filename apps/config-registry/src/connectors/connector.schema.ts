@@ -1,10 +1,13 @@
 import {
+  AGENT_TRANSPORTS,
   CONFIG_ID_PATTERN,
   CONNECTOR_TYPES,
   CREDENTIAL_FIELDS,
   ErrorCode,
   MEMBER_ID_PATTERN,
   PatchbayError,
+  dnsLabelSchema,
+  optionsSchemaFor,
   type ConnectorType,
   type CredentialField,
 } from '@patchbay/core';
@@ -46,74 +49,6 @@ export interface ValidationIssue {
   message: string;
 }
 
-export const AGENT_TRANSPORTS = ['stdio', 'streamable-http', 'sse'] as const;
-export type AgentTransport = (typeof AGENT_TRANSPORTS)[number];
-
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-const dnsLabel = (what: string): z.ZodString =>
-  z.string().regex(DNS_LABEL, `${what} must be a DNS label: lower-case letters, digits and '-', 1-63 characters`);
-const ms = z.number().int().nonnegative();
-const stringMap = z.record(z.string());
-
-// Options: known keys are typed so typos in their values are caught; unknown keys pass
-// through untouched because the brokers own the details.
-const baseOptions = z.object({ namespace: dnsLabel('options.namespace').optional() });
-
-const databaseOptions = baseOptions
-  .extend({
-    max: z.number().int().min(1).optional(),
-    min: z.number().int().nonnegative().optional(),
-    idleTimeoutMs: ms.optional(),
-    acquireTimeoutMs: ms.optional(),
-    statementTimeoutMs: ms.optional(),
-    maxLifetimeMs: ms.optional(),
-    database: z.string().min(1).max(63).optional(),
-  })
-  .passthrough()
-  .superRefine((o, ctx) => {
-    if (o.min !== undefined && o.max !== undefined && o.min > o.max) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['min'], message: `must not exceed max (${o.max})` });
-    }
-  });
-
-const llmOptions = baseOptions
-  .extend({
-    models: z.array(z.string().min(1)).optional(),
-    priority: z.number().int().optional(),
-    weight: z.number().nonnegative().optional(),
-    timeoutMs: ms.optional(),
-    connectTimeoutMs: ms.optional(),
-    firstTokenTimeoutMs: ms.optional(),
-    idleTimeoutMs: ms.optional(),
-    maxRetries: z.number().int().nonnegative().optional(),
-  })
-  .passthrough();
-
-const agentToolOptions = baseOptions
-  .extend({
-    transport: z.enum(AGENT_TRANSPORTS).optional(),
-    command: z.string().min(1).optional(),
-    args: z.array(z.string()).optional(),
-    env: stringMap.optional(),
-    cwd: z.string().min(1).optional(),
-    headers: stringMap.optional(),
-    lifecycle: z.enum(['persistent', 'per-call']).optional(),
-    timeoutMs: ms.optional(),
-  })
-  .passthrough();
-
-const genericOptions = baseOptions.extend({ headers: stringMap.optional(), timeoutMs: ms.optional() }).passthrough();
-
-const OPTIONS_BY_TYPE: Record<ConnectorType, z.ZodTypeAny> = {
-  database: databaseOptions,
-  llm: llmOptions,
-  agent_tool: agentToolOptions,
-  bucket: genericOptions,
-  api: genericOptions,
-  endpoint: genericOptions,
-  data_source: genericOptions,
-};
-
 const credentialValue = z
   .string()
   .min(1, 'must not be empty (send null to clear it)')
@@ -137,7 +72,7 @@ const memberSchema = z
   .object({
     id: z.string().regex(MEMBER_ID_PATTERN, `must match ${MEMBER_ID_PATTERN.source}`),
     url: z.string().nullish(),
-    stackId: dnsLabel('stackId').nullish(),
+    stackId: dnsLabelSchema('stackId').nullish(),
     transport: z.string().min(1).nullish(),
     options: z.record(z.unknown()).nullish(),
     credentials: credentialsSchema.nullish(),
@@ -152,7 +87,7 @@ const connectorSchema = z
       errorMap: () => ({ message: `must be one of ${CONNECTOR_TYPES.join(', ')}` }),
     }),
     label: z.string().min(1).max(200).nullish(),
-    stackId: dnsLabel('stackId').nullish(),
+    stackId: dnsLabelSchema('stackId').nullish(),
     url: z.string().min(1).nullish(),
     credentials: credentialsSchema.nullish(),
     options: z.record(z.unknown()).nullish(),
@@ -260,7 +195,7 @@ function parseOptions(
   prefix: readonly (string | number)[],
   issues: ValidationIssue[],
 ): Record<string, unknown> {
-  const result = OPTIONS_BY_TYPE[type].safeParse(raw ?? {});
+  const result = optionsSchemaFor(type).safeParse(raw ?? {});
   if (!result.success) {
     issues.push(...zodIssues(result.error, prefix));
     return {};

@@ -103,6 +103,9 @@ export class PoolManager {
       void this.closePool(connector.configId);
       return;
     }
+    if (spec.optionIssues.length > 0) {
+      this.options.logger.warn({ configId: connector.configId, revision: connector.revision, issues: spec.optionIssues }, 'database connector options out of bounds; their defaults apply');
+    }
     this.invalid.delete(connector.configId);
     const existing = this.pools.get(connector.configId);
     if (existing) {

@@ -33,9 +33,11 @@ describe('poolSpecOf', () => {
   });
 
   it('applies options over defaults and keeps min within max', () => {
-    const spec = poolSpecOf(connector({ options: { max: 4, min: 9, statementTimeoutMs: 250 } }), DEFAULT_SETTINGS);
+    const spec = poolSpecOf(connector({ options: { max: 4, min: 3, statementTimeoutMs: 250 } }), DEFAULT_SETTINGS);
     expect(spec.settings.max).toBe(4);
-    expect(spec.settings.min).toBe(4);
+    expect(spec.settings.min).toBe(3);
+    // min alone may exceed the default max: it is kept within it.
+    expect(poolSpecOf(connector({ options: { min: 50 } }), DEFAULT_SETTINGS).settings.min).toBe(10);
     expect(spec.settings.statementTimeoutMs).toBe(250);
     expect(spec.settings.maxSessions).toBe(2);
   });
@@ -47,9 +49,16 @@ describe('poolSpecOf', () => {
     expect(poolSpecOf(connector({ credentials: { password: 'a' }, options: { max: 3 } }), DEFAULT_SETTINGS).fingerprint).not.toBe(base.fingerprint);
   });
 
-  it('rejects unusable urls and options with a clear message', () => {
+  it('rejects unusable urls with a clear message', () => {
     expect(() => poolSpecOf(connector({ url: null }), DEFAULT_SETTINGS)).toThrow(/resolves to no url/);
     expect(() => poolSpecOf(connector({ url: 'mysql://x/y' }), DEFAULT_SETTINGS)).toThrow(/postgres:\/\//);
-    expect(() => poolSpecOf(connector({ options: { max: 0 } }), DEFAULT_SETTINGS)).toThrow(/options\.max/);
+  });
+
+  it('runs a stored option outside the shared schema on its default and names it', () => {
+    const spec = poolSpecOf(connector({ options: { max: 1e308, min: 9, acquireTimeoutMs: 2 ** 31 } }), DEFAULT_SETTINGS);
+    expect(spec.settings.max).toBe(10);
+    expect(spec.settings.min).toBe(9);
+    expect(spec.settings.acquireTimeoutMs).toBe(5_000);
+    expect(spec.optionIssues.map((issue) => issue.path).sort()).toEqual(['options.acquireTimeoutMs', 'options.max']);
   });
 });

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import { ErrorCode, PatchbayError, type ResolvedConnector } from '@patchbay/core';
-import { z } from 'zod';
+import { ErrorCode, PatchbayError, readConnectorOptions, type OptionIssue, type ResolvedConnector } from '@patchbay/core';
 import type { BrokerSettings } from '../config/broker-settings';
 
 /** Where a pool connects. `password` never leaves this object except into pg. */
@@ -36,45 +35,24 @@ export interface PoolSpec {
   fingerprint: string;
   /** `postgres://user@host:port/db`, safe to log and return. */
   display: string;
+  /** Stored options that fail the shared schema (rows older than its bounds): their defaults apply. */
+  optionIssues: OptionIssue[];
 }
-
-const ms = z.number().int().min(0);
-const optionsSchema = z
-  .object({
-    max: z.number().int().min(1).max(1000).optional(),
-    min: z.number().int().min(0).max(1000).optional(),
-    idleTimeoutMs: ms.optional(),
-    acquireTimeoutMs: ms.optional(),
-    /** 0 = no statement timeout. */
-    statementTimeoutMs: ms.optional(),
-    maxLifetimeMs: ms.optional(),
-    healthCheckIdleMs: ms.optional(),
-    breakerFailures: z.number().int().min(1).optional(),
-    breakerRecoveryMs: z.number().int().min(10).optional(),
-    maxSessions: z.number().int().min(0).optional(),
-    database: z.string().min(1).optional(),
-  })
-  .passthrough();
 
 const DEFAULT_PORT = 5432;
 
 /**
  * Builds the pool spec of a resolved `database` connector: the url (a `postgres://` URL,
  * or a bare host as stack mode builds it) with `credentials` merged in, and `options`
- * with the broker's defaults.
+ * with the broker's defaults (options read through the shared `database` schema).
  *
- * @throws PatchbayError VALIDATION when the url or an option is unusable.
+ * @throws PatchbayError VALIDATION when the url is unusable.
  */
 export function poolSpecOf(connector: ResolvedConnector, defaults: BrokerSettings): PoolSpec {
   if (!connector.url) {
     throw new PatchbayError(ErrorCode.VALIDATION, `database connector '${connector.configId}' resolves to no url`);
   }
-  const parsedOptions = optionsSchema.safeParse(connector.options ?? {});
-  if (!parsedOptions.success) {
-    const issue = parsedOptions.error.issues[0];
-    throw new PatchbayError(ErrorCode.VALIDATION, `database connector '${connector.configId}': options.${issue?.path.join('.') ?? ''} ${issue?.message ?? 'invalid'}`);
-  }
-  const options = parsedOptions.data;
+  const { options, issues: optionIssues } = readConnectorOptions('database', connector.options);
   const raw = /^[a-z][a-z0-9+.-]*:\/\//i.test(connector.url) ? connector.url : `postgres://${connector.url}`;
   let url: URL;
   try {
@@ -113,5 +91,5 @@ export function poolSpecOf(connector: ResolvedConnector, defaults: BrokerSetting
   const fingerprint = createHash('sha256').update(JSON.stringify({ target, settings })).digest('hex');
   const host = target.host.includes(':') ? `[${target.host}]` : target.host;
   const display = `postgres://${encodeURIComponent(target.user)}@${host}:${target.port}/${encodeURIComponent(target.database)}`;
-  return { target, settings, fingerprint, display };
+  return { target, settings, fingerprint, display, optionIssues };
 }

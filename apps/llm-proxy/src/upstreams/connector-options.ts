@@ -1,3 +1,5 @@
+import { readConnectorOptions } from '@patchbay/core';
+
 /** How the proxy uses one `llm` connector; read from `options` with defaults. */
 export interface UpstreamOptions {
   /** Model names it serves; undefined = a catch-all for names nobody lists. */
@@ -32,46 +34,31 @@ export interface OptionDefaults {
   probeIntervalMs: number;
 }
 
-function num(value: unknown, min: number): number | undefined {
-  return typeof value === 'number' && Number.isFinite(value) && value >= min ? value : undefined;
-}
-
 /**
- * Reads a connector's `options`. The registry already validates the known keys; a
- * value of the wrong type here falls back to its default and is reported in `warnings`
- * (named, never its value), so a bad option never takes a connector down.
+ * Reads a connector's `options` through the shared `llm` schema the registry validates
+ * with. A stored value outside it (a row older than the schema's bounds) falls back to
+ * its default and is reported in `warnings` (named, never its value), so a bad option
+ * never takes a connector down.
  */
 export function upstreamOptions(raw: Record<string, unknown>, defaults: OptionDefaults): { options: UpstreamOptions; warnings: string[] } {
-  const warnings: string[] = [];
-  const pick = (key: string, min: number): number | undefined => {
-    if (raw[key] === undefined) return undefined;
-    const value = num(raw[key], min);
-    if (value === undefined) warnings.push(`options.${key} must be a number >= ${min}; using the default`);
-    return value;
-  };
-  let models: string[] | undefined;
-  if (Array.isArray(raw['models'])) {
-    models = raw['models'].filter((m): m is string => typeof m === 'string' && m.length > 0);
-    if (models.includes('*')) models = undefined;
-  } else if (raw['models'] !== undefined) {
-    warnings.push('options.models must be a list of model names; serving every model');
-  }
-  const probe = raw['probe'];
+  const { options: o, issues } = readConnectorOptions('llm', raw);
+  const warnings = issues.map((issue) => `${issue.path} ${issue.message}; using the default`);
+  const models = o.models?.includes('*') ? undefined : o.models;
   return {
     options: {
       models,
-      priority: pick('priority', -1e9) ?? 0,
-      weight: pick('weight', 0) ?? 1,
-      connectTimeoutMs: pick('connectTimeoutMs', 1) ?? defaults.connectTimeoutMs,
-      firstTokenTimeoutMs: pick('firstTokenTimeoutMs', 1) ?? pick('firstByteTimeoutMs', 1) ?? defaults.firstTokenTimeoutMs,
-      idleTimeoutMs: pick('idleTimeoutMs', 1) ?? defaults.idleTimeoutMs,
-      timeoutMs: pick('timeoutMs', 1),
-      maxRetries: Math.floor(pick('maxRetries', 0) ?? 1),
-      maxConnections: Math.floor(pick('maxConnections', 1) ?? 256),
-      streamUsage: raw['streamUsage'] !== false,
-      probeIntervalMs: probe === true ? (pick('probeIntervalMs', 100) ?? (defaults.probeIntervalMs || 30_000)) : probe === false ? 0 : defaults.probeIntervalMs,
-      breakerFailures: pick('breakerFailures', 1),
-      breakerRecoveryMs: pick('breakerRecoveryMs', 0),
+      priority: o.priority ?? 0,
+      weight: o.weight ?? 1,
+      connectTimeoutMs: o.connectTimeoutMs ?? defaults.connectTimeoutMs,
+      firstTokenTimeoutMs: o.firstTokenTimeoutMs ?? o.firstByteTimeoutMs ?? defaults.firstTokenTimeoutMs,
+      idleTimeoutMs: o.idleTimeoutMs ?? defaults.idleTimeoutMs,
+      timeoutMs: o.timeoutMs,
+      maxRetries: o.maxRetries ?? 1,
+      maxConnections: o.maxConnections ?? 256,
+      streamUsage: o.streamUsage !== false,
+      probeIntervalMs: o.probe === true ? (o.probeIntervalMs ?? (defaults.probeIntervalMs || 30_000)) : o.probe === false ? 0 : defaults.probeIntervalMs,
+      breakerFailures: o.breakerFailures,
+      breakerRecoveryMs: o.breakerRecoveryMs,
     },
     warnings,
   };

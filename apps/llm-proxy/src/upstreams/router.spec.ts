@@ -50,7 +50,13 @@ describe('upstreamOptions', () => {
   it('reads the registry option names and falls back on bad values', () => {
     const { options, warnings } = upstreamOptions({ models: ['m'], priority: 2, weight: 'x', firstByteTimeoutMs: 900 }, defaults);
     expect(options).toMatchObject({ models: ['m'], priority: 2, weight: 1, firstTokenTimeoutMs: 900, connectTimeoutMs: 5000 });
-    expect(warnings).toEqual(['options.weight must be a number >= 0; using the default']);
+    expect(warnings).toEqual(['options.weight Expected number, received string; using the default']);
+  });
+
+  it('runs values the shared schema bounds on their defaults (timers overflow past 2^31-1 ms)', () => {
+    const { options, warnings } = upstreamOptions({ priority: 1e308, firstTokenTimeoutMs: 2 ** 31, idleTimeoutMs: 1000 }, defaults);
+    expect(options).toMatchObject({ priority: 0, firstTokenTimeoutMs: 60000, idleTimeoutMs: 1000 });
+    expect(warnings.map((w) => w.split(' ')[0]).sort()).toEqual(['options.firstTokenTimeoutMs', 'options.priority']);
   });
 
   it('treats "*" as a catch-all', () => {

@@ -1,8 +1,7 @@
 import { isAbsolute, resolve } from 'node:path';
-import type { ResolvedConnector } from '@patchbay/core';
-import { z } from 'zod';
+import { AGENT_TOOL_OPTIONS, type AgentTransport, type ResolvedConnector } from '@patchbay/core';
 
-export type UpstreamTransport = 'stdio' | 'streamable-http' | 'sse';
+export type UpstreamTransport = AgentTransport;
 export type Lifecycle = 'persistent' | 'per-call';
 
 /** Everything needed to run one upstream MCP server, derived from an `agent_tool` connector. */
@@ -37,22 +36,6 @@ export interface SpecDefaults {
   callTimeoutMs: number;
 }
 
-/** Options the broker reads; the registry validates the common ones already. */
-const optionsSchema = z
-  .object({
-    transport: z.enum(['stdio', 'streamable-http', 'sse']).optional(),
-    command: z.string().min(1).optional(),
-    args: z.array(z.string()).optional(),
-    env: z.record(z.string()).optional(),
-    cwd: z.string().min(1).optional(),
-    headers: z.record(z.string()).optional(),
-    lifecycle: z.enum(['persistent', 'per-call']).optional(),
-    timeoutMs: z.number().int().nonnegative().optional(),
-    pool: z.number().int().min(1).max(64).optional(),
-    stateful: z.boolean().optional(),
-  })
-  .passthrough();
-
 /** A connector member that cannot run, with the reason (shown in `/v1/servers`). */
 export interface SpecProblem {
   id: string;
@@ -76,7 +59,8 @@ function buildSpec(
   transportHint: string | undefined,
   defaults: SpecDefaults,
 ): ServerSpec {
-  const parsed = optionsSchema.safeParse(rawOptions);
+  // The registry's own schema: what it accepted, this can run.
+  const parsed = AGENT_TOOL_OPTIONS.safeParse(rawOptions);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw new Error(`options.${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`);

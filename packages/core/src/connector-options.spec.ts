@@ -1,0 +1,30 @@
+import { MAX_TIMER_MS, optionsSchemaFor, readConnectorOptions } from './connector-options';
+
+describe('connector options', () => {
+  it('bounds every duration at what a Node timer can hold', () => {
+    expect(optionsSchemaFor('llm').safeParse({ idleTimeoutMs: MAX_TIMER_MS }).success).toBe(true);
+    expect(optionsSchemaFor('llm').safeParse({ idleTimeoutMs: MAX_TIMER_MS + 1 }).success).toBe(false);
+    expect(optionsSchemaFor('agent_tool').safeParse({ timeoutMs: MAX_TIMER_MS + 1 }).success).toBe(false);
+    expect(optionsSchemaFor('api').safeParse({ timeoutMs: MAX_TIMER_MS + 1 }).success).toBe(false);
+  });
+
+  it('lets unknown keys through for the broker that owns them', () => {
+    expect(optionsSchemaFor('database').parse({ custom: { a: 1 } })).toEqual({ custom: { a: 1 } });
+  });
+
+  it('reads stored options by dropping only the keys that fail, and names them', () => {
+    const { options, issues } = readConnectorOptions('database', { max: 1e308, min: 2, statementTimeoutMs: 100 });
+    expect(options).toEqual({ min: 2, statementTimeoutMs: 100 });
+    expect(issues).toEqual([{ path: 'options.max', message: expect.stringContaining('less than or equal to 1000') }]);
+  });
+
+  it('drops min when it exceeds max (the cross-field rule), keeping max', () => {
+    const { options, issues } = readConnectorOptions('database', { max: 2, min: 5 });
+    expect(options).toEqual({ max: 2 });
+    expect(issues.map((i) => i.path)).toEqual(['options.min']);
+  });
+
+  it('names nested paths', () => {
+    expect(readConnectorOptions('llm', { models: ['a', ''] }).issues.map((i) => i.path)).toEqual(['options.models[1]']);
+  });
+});

@@ -1,0 +1,174 @@
+import { z } from 'zod';
+import type { ConnectorType } from './connectors';
+
+/**
+ * The one options schema per connector type: the registry refuses at write time what
+ * does not pass it, and each broker reads `options` through it, so a value the registry
+ * accepted is one the broker can run. Known keys are typed and bounded; unknown keys
+ * pass through untouched (a broker may add its own before the schema learns them).
+ */
+
+/** Node's timers overflow above this (2^31-1 ms, about 24.8 days) and fire at once. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** A string the rules below name in their messages: a lower-case DNS label. */
+export function dnsLabelSchema(what: string): z.ZodString {
+  return z.string().regex(DNS_LABEL, `${what} must be a DNS label: lower-case letters, digits and '-', 1-63 characters`);
+}
+
+/** A duration in ms a Node timer can hold; `min` 1 where 0 would mean "wait forever". */
+function durationMs(min = 0): z.ZodNumber {
+  return z
+    .number()
+    .int('must be a whole number of milliseconds')
+    .min(min)
+    .max(MAX_TIMER_MS, `must be at most ${MAX_TIMER_MS} ms (Node timers overflow above that)`);
+}
+
+const count = (min: number, max: number): z.ZodNumber => z.number().int().min(min).max(max);
+const stringMap = z.record(z.string().max(65_536)).refine((map) => Object.keys(map).length <= 256, 'must have at most 256 entries');
+
+const base = { namespace: dnsLabelSchema('options.namespace').optional() };
+
+/** `database` connectors: pool sizing and timing (db-broker). */
+export const DATABASE_OPTIONS = z
+  .object({
+    ...base,
+    max: count(1, 1000).optional(),
+    min: count(0, 1000).optional(),
+    idleTimeoutMs: durationMs().optional(),
+    /** 0 means the default: pg would otherwise wait forever for a connection. */
+    acquireTimeoutMs: durationMs().optional(),
+    /** 0 = no statement timeout. */
+    statementTimeoutMs: durationMs().optional(),
+    /** 0 = connections live until idle or broken. */
+    maxLifetimeMs: durationMs().optional(),
+    healthCheckIdleMs: durationMs().optional(),
+    breakerFailures: count(1, 10_000).optional(),
+    breakerRecoveryMs: durationMs(10).optional(),
+    maxSessions: count(0, 1000).optional(),
+    database: z.string().min(1).max(63).optional(),
+  })
+  .passthrough()
+  .superRefine((o, ctx) => {
+    if (o.min !== undefined && o.max !== undefined && o.min > o.max) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['min'], message: `must not exceed max (${o.max})` });
+    }
+  });
+
+/** `llm` connectors: routing and timeouts (llm-proxy). */
+export const LLM_OPTIONS = z
+  .object({
+    ...base,
+    /** Model names it serves; `*` or absent = a catch-all. */
+    models: z.array(z.string().min(1).max(256)).max(1000).optional(),
+    /** Lower is tried first. */
+    priority: count(-1_000_000, 1_000_000).optional(),
+    /** Share among connectors of equal priority; 0 = only when the others failed. */
+    weight: z.number().min(0).max(1_000_000).optional(),
+    timeoutMs: durationMs(1).optional(),
+    connectTimeoutMs: durationMs(1).optional(),
+    firstTokenTimeoutMs: durationMs(1).optional(),
+    /** Older name of firstTokenTimeoutMs. */
+    firstByteTimeoutMs: durationMs(1).optional(),
+    idleTimeoutMs: durationMs(1).optional(),
+    maxRetries: count(0, 10).optional(),
+    maxConnections: count(1, 4096).optional(),
+    streamUsage: z.boolean().optional(),
+    probe: z.boolean().optional(),
+    probeIntervalMs: durationMs(100).optional(),
+    breakerFailures: count(1, 10_000).optional(),
+    breakerRecoveryMs: durationMs().optional(),
+  })
+  .passthrough();
+
+export const AGENT_TRANSPORTS = ['stdio', 'streamable-http', 'sse'] as const;
+export type AgentTransport = (typeof AGENT_TRANSPORTS)[number];
+export const AGENT_LIFECYCLES = ['persistent', 'per-call'] as const;
+
+/** `agent_tool` connectors and members: how to reach an MCP server (mcp-broker). */
+export const AGENT_TOOL_OPTIONS = z
+  .object({
+    ...base,
+    transport: z.enum(AGENT_TRANSPORTS).optional(),
+    command: z.string().min(1).max(4096).optional(),
+    args: z.array(z.string().max(65_536)).max(1000).optional(),
+    env: stringMap.optional(),
+    cwd: z.string().min(1).max(4096).optional(),
+    headers: stringMap.optional(),
+    lifecycle: z.enum(AGENT_LIFECYCLES).optional(),
+    /** Per call; 0 = none. */
+    timeoutMs: durationMs().optional(),
+    /** Sessions (processes for stdio) kept open and shared by calls. */
+    pool: count(1, 64).optional(),
+    stateful: z.boolean().optional(),
+  })
+  .passthrough();
+
+/** Every other type: headers and a timeout, the rest is the broker's. */
+export const GENERIC_OPTIONS = z.object({ ...base, headers: stringMap.optional(), timeoutMs: durationMs().optional() }).passthrough();
+
+export type DatabaseOptions = z.infer<typeof DATABASE_OPTIONS>;
+export type LlmOptions = z.infer<typeof LLM_OPTIONS>;
+export type AgentToolOptions = z.infer<typeof AGENT_TOOL_OPTIONS>;
+export type GenericOptions = z.infer<typeof GENERIC_OPTIONS>;
+
+interface OptionsByType {
+  database: DatabaseOptions;
+  llm: LlmOptions;
+  agent_tool: AgentToolOptions;
+  bucket: GenericOptions;
+  api: GenericOptions;
+  endpoint: GenericOptions;
+  data_source: GenericOptions;
+}
+
+const SCHEMAS: { [T in ConnectorType]: z.ZodType<OptionsByType[T], z.ZodTypeDef, unknown> } = {
+  database: DATABASE_OPTIONS,
+  llm: LLM_OPTIONS,
+  agent_tool: AGENT_TOOL_OPTIONS,
+  bucket: GENERIC_OPTIONS,
+  api: GENERIC_OPTIONS,
+  endpoint: GENERIC_OPTIONS,
+  data_source: GENERIC_OPTIONS,
+};
+
+/** The options schema of a connector type. */
+export function optionsSchemaFor<T extends ConnectorType>(type: T): z.ZodType<OptionsByType[T], z.ZodTypeDef, unknown> {
+  return SCHEMAS[type];
+}
+
+/** One option that did not pass: `path` like `options.max`, a message without the value. */
+export interface OptionIssue {
+  path: string;
+  message: string;
+}
+
+/** Dotted path of a zod issue under `options` (`options.models[2]`). */
+function issuePath(path: readonly (string | number)[]): string {
+  let out = 'options';
+  for (const part of path) out += typeof part === 'number' ? `[${part}]` : `.${part}`;
+  return out;
+}
+
+/**
+ * Reads stored options for a broker. A key that fails the schema (a row written before a
+ * bound existed) is dropped, so its default applies, and reported in `issues`: one bad
+ * option never takes a connector down.
+ */
+export function readConnectorOptions<T extends ConnectorType>(
+  type: T,
+  raw: Record<string, unknown> | undefined,
+): { options: OptionsByType[T]; issues: OptionIssue[] } {
+  const schema = SCHEMAS[type];
+  const first = schema.safeParse(raw ?? {});
+  if (first.success) return { options: first.data, issues: [] };
+  const issues = first.error.issues.map((issue) => ({ path: issuePath(issue.path), message: issue.message }));
+  const dropped = new Set(first.error.issues.map((issue) => issue.path[0]).filter((key): key is string => typeof key === 'string'));
+  const kept = Object.fromEntries(Object.entries(raw ?? {}).filter(([key]) => !dropped.has(key)));
+  const second = schema.safeParse(kept);
+  // Only a cross-field rule (min > max) can fail again; then every known key goes.
+  return { options: second.success ? second.data : schema.parse({}), issues };
+}
