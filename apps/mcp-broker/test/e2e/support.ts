@@ -55,6 +55,7 @@ export interface ServerView {
   state: string;
   pids: number[];
   restarts: number;
+  breaker: string;
   lastError: string | null;
   tools: number;
   transitions: { from: string; to: string; at: string; reason?: string }[];
