@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { LOOPBACK_ORIGINS, parseOriginList } from './mcp/origin-policy';
 
 const flag = z
   .enum(['true', 'false', '1', '0'])
@@ -24,7 +25,26 @@ export const BROKER_ENV = {
   PATCHBAY_MCP_RETRY_MAX_MS: ms(15_000),
   PATCHBAY_MCP_BREAKER_FAILURES: z.coerce.number().int().min(1).default(5),
   PATCHBAY_MCP_BREAKER_RECOVERY_MS: ms(15_000),
-  PATCHBAY_MCP_SESSION_IDLE_MS: z.coerce.number().int().min(1000).default(1_800_000),
+  /** Downstream sessions idle this long are closed (each holds a server instance and its upstream bindings). */
+  PATCHBAY_MCP_SESSION_IDLE_MS: z.coerce.number().int().min(1000).default(300_000),
+  /** Open downstream sessions on this replica, all tokens together. */
+  PATCHBAY_MCP_MAX_SESSIONS: z.coerce.number().int().min(1).default(1000),
+  /** Open downstream sessions of one token (by token name) on this replica. */
+  PATCHBAY_MCP_MAX_SESSIONS_PER_TOKEN: z.coerce.number().int().min(1).default(50),
+  /**
+   * Browser origins allowed on `/mcp` (DNS-rebinding protection from the MCP transport
+   * spec): a comma list of `scheme://host[:port]`, port `*` for any, or `*` for every
+   * origin. Requests without `Origin` (non-browser clients) are always let through.
+   */
+  PATCHBAY_MCP_ALLOWED_ORIGINS: z
+    .string()
+    .default(LOOPBACK_ORIGINS.join(','))
+    .transform((value, ctx) => {
+      const parsed = parseOriginList(value);
+      if (typeof parsed !== 'string') return parsed;
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: parsed });
+      return z.NEVER;
+    }),
   /** Base for relative stdio `cwd` (default: the broker's working directory). */
   PATCHBAY_MCP_WORKDIR: z.string().min(1).optional(),
 };

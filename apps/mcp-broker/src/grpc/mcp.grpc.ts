@@ -2,6 +2,7 @@ import { ErrorCode, PatchbayError } from '@patchbay/core';
 import { Scope, type GrpcServer } from '@patchbay/nest';
 import { MCP_SERVICE, loadService } from '@patchbay/proto';
 import type { ToolCalls } from '../mcp/tool-calls';
+import { visibleStatus, visibleStatuses } from '../mcp/visibility';
 import type { BrokenServer, ServerManager } from '../upstream/server-manager';
 import type { ServerStatus } from '../upstream/upstream-server';
 
@@ -31,15 +32,13 @@ function parseArguments(text: string): Record<string, unknown> | undefined {
 /** Registers `patchbay.mcp.v1.McpBroker` on a gRPC server. */
 export function registerMcpGrpc(server: GrpcServer, manager: ServerManager, calls: ToolCalls): void {
   const { definition } = loadService('mcp', MCP_SERVICE);
-  const find = (id: string): ServerStatus | BrokenServer => {
-    const status = manager.statuses().find((s) => s.id === id);
-    if (!status) throw PatchbayError.notFound(`MCP server '${id.slice(0, 80)}'`);
-    return status;
-  };
   server.addService(definition, {
-    ListServers: server.unary<unknown, unknown>([Scope.READ], async () => ({ items: manager.statuses().map(toProtoServer) })),
-    GetServer: server.unary<{ id: string }, unknown>([Scope.READ], async (request) => toProtoServer(find(request.id))),
-    RestartServer: server.unary<{ id: string }, unknown>([Scope.ADMIN], async (request) => toProtoServer(await manager.restart(request.id))),
+    ListServers: server.unary<unknown, unknown>([Scope.READ], async (_request, { principal }) => ({ items: visibleStatuses(manager, principal).map(toProtoServer) })),
+    GetServer: server.unary<{ id: string }, unknown>([Scope.READ], async (request, { principal }) => toProtoServer(visibleStatus(manager, principal, request.id))),
+    RestartServer: server.unary<{ id: string }, unknown>([Scope.ADMIN], async (request, { principal }) => {
+      visibleStatus(manager, principal, request.id);
+      return toProtoServer(await manager.restart(request.id));
+    }),
     ListTools: server.unary<unknown, unknown>([Scope.READ, Scope.USE], async (_request, { principal }) => ({
       items: calls.visibleTools(principal).map((tool) => {
         const route = calls.routeOrUndefined(tool.name);

@@ -1,7 +1,8 @@
-import { Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
+import { Controller, Get, HttpCode, Param, Post, Req } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { PatchbayError } from '@patchbay/core';
 import { RequireScopes, Scope } from '@patchbay/nest';
+import type { FastifyRequest } from 'fastify';
+import { visibleStatus, visibleStatuses } from '../mcp/visibility';
 import { ServerManager, type BrokenServer } from '../upstream/server-manager';
 import type { ServerStatus } from '../upstream/upstream-server';
 
@@ -14,24 +15,23 @@ export class ServersController {
   @Get()
   @RequireScopes(Scope.READ)
   @ApiOperation({ summary: 'Every upstream MCP server: state, breaker, transport, tools, restarts, last error' })
-  list(): { items: (ServerStatus | BrokenServer)[] } {
-    return { items: this.manager.statuses() };
+  list(@Req() request: FastifyRequest): { items: (ServerStatus | BrokenServer)[] } {
+    return { items: visibleStatuses(this.manager, request.principal) };
   }
 
   @Get(':id')
   @RequireScopes(Scope.READ)
   @ApiOperation({ summary: 'One upstream MCP server, with its recent state transitions' })
-  get(@Param('id') id: string): ServerStatus | BrokenServer {
-    const status = this.manager.statuses().find((s) => s.id === id);
-    if (!status) throw PatchbayError.notFound(`MCP server '${id.slice(0, 80)}'`);
-    return status;
+  get(@Param('id') id: string, @Req() request: FastifyRequest): ServerStatus | BrokenServer {
+    return visibleStatus(this.manager, request.principal, id);
   }
 
   @Post(':id/restart')
   @HttpCode(202)
   @RequireScopes(Scope.ADMIN)
   @ApiOperation({ summary: 'Drop the server’s sessions and connect again (brings a dead server back)' })
-  restart(@Param('id') id: string): Promise<ServerStatus> {
+  restart(@Param('id') id: string, @Req() request: FastifyRequest): Promise<ServerStatus> {
+    visibleStatus(this.manager, request.principal, id);
     return this.manager.restart(id);
   }
 }

@@ -41,7 +41,10 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { ServerManager } from '../upstream/server-manager';
 import type { CallOptions, UpstreamServer } from '../upstream/upstream-server';
+import { originAllowed, type OriginPolicy } from './origin-policy';
+import { paramsProblem } from './request-params';
 import { RpcError, mcpErrorRenderer, toRpcError } from './rpc-errors';
+import { SessionLimits } from './session-limits';
 import type { ToolCalls } from './tool-calls';
 
 export interface McpEndpointSettings {
@@ -51,6 +54,11 @@ export interface McpEndpointSettings {
   jsonResponse: boolean;
   /** Sessions idle this long are closed. */
   sessionIdleMs: number;
+  /** Open sessions on this replica, and of one token. */
+  maxSessions: number;
+  maxSessionsPerToken: number;
+  /** Browser origins allowed (requests without `Origin` always are). */
+  allowedOrigins: OriginPolicy;
   /** Largest POST body accepted, in bytes. */
   bodyLimitBytes: number;
 }
@@ -93,6 +101,7 @@ export class McpEndpoint {
   private closing = false;
   private readonly responder: ReturnType<typeof createErrorResponder>;
   private readonly record: ReturnType<typeof createRequestRecorder>;
+  private readonly limits: SessionLimits;
 
   constructor(
     private readonly manager: ServerManager,
@@ -105,6 +114,7 @@ export class McpEndpoint {
     manager.on('catalog', () => this.notifyListChanged());
     this.responder = createErrorResponder({ logger, renderers: [mcpErrorRenderer], bodyLimit: settings.bodyLimitBytes });
     this.record = createRequestRecorder(metrics, logger);
+    this.limits = new SessionLimits({ maxSessions: settings.maxSessions, maxSessionsPerToken: settings.maxSessionsPerToken, idleMs: settings.sessionIdleMs });
   }
 
   get sessionCount(): number {
@@ -118,7 +128,7 @@ export class McpEndpoint {
       runInTraceContext(trace, () => void this.serve(req, res, trace));
       return true;
     });
-    this.sweeper = setInterval(() => this.sweep(), Math.min(60_000, this.settings.sessionIdleMs));
+    this.sweeper = setInterval(() => this.sweep(), this.sweepEveryMs());
     this.sweeper.unref();
   }
 
@@ -140,6 +150,9 @@ export class McpEndpoint {
       this.record({ method, route: '/mcp', path: '/mcp', status: res.statusCode, ms: performance.now() - receivedAt, principal: principal?.name, traceId: trace.traceId }),
     );
     try {
+      // DNS rebinding: a page of another site, resolved to this host, must not drive it.
+      const origin = req.headers.origin;
+      if (origin !== undefined && !originAllowed(this.settings.allowedOrigins, origin)) throw originRefused(origin);
       principal = authenticateBearer(this.tokens, req.headers.authorization, [Scope.USE]);
       if (this.closing) {
         res.setHeader('connection', 'close');
@@ -165,6 +178,8 @@ export class McpEndpoint {
       session.lastSeen = Date.now();
     }
     if (req.method === 'POST' && (session || this.settings.stateless)) {
+      const invalid = this.invalidParams(request, session);
+      if (invalid) return invalid;
       const fast = this.fastPath(request, session);
       if (fast) return fast;
     }
@@ -174,8 +189,27 @@ export class McpEndpoint {
     if (req.method !== 'POST' || !isInitializeRequest(body)) {
       return this.rpcError(res, 400, RpcCode.InvalidRequest, 'Bad Request: no Mcp-Session-Id header; start with an initialize request');
     }
+    this.limits.admit(principal.name, (token) => this.nextExpiry(token));
     const created = await this.createSession(principal);
     await created.transport.handleRequest(req, res, body);
+    // An initialize the transport refused leaves no session behind to count against the caps.
+    if (created.transport.sessionId === undefined) {
+      this.forget(created.id);
+      void created.transport.close().catch(() => undefined);
+    }
+  }
+
+  /** Answers a request whose params are malformed with -32602 saying what to fix. */
+  private invalidParams(request: McpRequest, session: DownstreamSession | undefined): Promise<void> | undefined {
+    const message = request.body;
+    if (typeof message !== 'object' || message === null || Array.isArray(message)) return undefined;
+    const { id, method, params } = message as { id?: unknown; method?: unknown; params?: unknown };
+    if (typeof id !== 'string' && typeof id !== 'number') return undefined;
+    const problem = paramsProblem(method, params);
+    if (problem === undefined) return undefined;
+    const error = new RpcError(RpcCode.InvalidParams, problem).toJSON();
+    sendJson(request.res, 200, JSON.stringify({ jsonrpc: '2.0', id, error }), session ? { 'mcp-session-id': session.id } : {});
+    return Promise.resolve();
   }
 
   /**
@@ -260,13 +294,17 @@ export class McpEndpoint {
     const server = this.createServer(principal, id);
     const session: DownstreamSession = { id, transport, server, principal, lastSeen: Date.now(), fastCalls: new Map() };
     this.sessions.set(id, session);
+    this.limits.opened(principal.name);
     transport.onclose = () => this.forget(id);
     await server.connect(transport);
     return session;
   }
 
   private forget(id: string): void {
-    if (!this.sessions.delete(id)) return;
+    const session = this.sessions.get(id);
+    if (!session) return;
+    this.sessions.delete(id);
+    this.limits.closed(session.principal.name);
     for (const upstream of this.manager.list()) if (upstream.spec.stateful) upstream.release(id);
   }
 
@@ -302,10 +340,12 @@ export class McpEndpoint {
     server.setRequestHandler(ListResourcesRequestSchema, () => ({
       resources: this.manager.catalog.resources.filter((r) => this.mayUse(principal, this.manager.catalog.resourceOwners.get(r.uri))),
     }));
-    server.setRequestHandler(ListResourceTemplatesRequestSchema, () => ({ resourceTemplates: this.manager.catalog.resourceTemplates }));
+    server.setRequestHandler(ListResourceTemplatesRequestSchema, () => ({
+      resourceTemplates: this.manager.catalog.resourceTemplates.filter((t) => this.mayUse(principal, this.manager.catalog.templateServers.get(t))),
+    }));
     server.setRequestHandler(ReadResourceRequestSchema, async (request, extra) => {
-      const owner = this.resourceOwner(request.params.uri);
-      if (!owner || !this.mayUse(principal, owner)) throw new RpcError(RpcCode.InvalidParams, `unknown resource '${request.params.uri.slice(0, 200)}'`);
+      const owner = this.resourceOwner(request.params.uri, principal);
+      if (!owner) throw new RpcError(RpcCode.InvalidParams, `unknown resource '${request.params.uri.slice(0, 200)}'`);
       try {
         return (await owner.readResource(request.params.uri, this.callOptions(extra, undefined, sessionId))) as { contents: [] };
       } catch (error) {
@@ -333,11 +373,27 @@ export class McpEndpoint {
     return options;
   }
 
-  private resourceOwner(uri: string): UpstreamServer | undefined {
+  /** The server a read of `uri` goes to, among those the principal may use. */
+  private resourceOwner(uri: string, principal: Principal): UpstreamServer | undefined {
     const catalog = this.manager.catalog;
     const exact = catalog.resourceOwners.get(uri);
-    if (exact) return exact;
-    return catalog.templateOwners.find(([prefix]) => prefix.length > 0 && uri.startsWith(prefix))?.[1];
+    if (exact) return this.mayUse(principal, exact) ? exact : undefined;
+    return catalog.templateOwners.find(([prefix, server]) => prefix.length > 0 && uri.startsWith(prefix) && this.mayUse(principal, server))?.[1];
+  }
+
+  /** When (epoch ms) the sweeper will next close an idle session of `token` (of anyone when undefined). */
+  private nextExpiry(token: string | undefined): number | undefined {
+    let oldest: number | undefined;
+    for (const session of this.sessions.values()) {
+      if (token !== undefined && session.principal.name !== token) continue;
+      if (oldest === undefined || session.lastSeen < oldest) oldest = session.lastSeen;
+    }
+    // The sweeper runs every sweepEveryMs, so a session may outlive its idle time by that much.
+    return oldest === undefined ? undefined : oldest + this.settings.sessionIdleMs + this.sweepEveryMs();
+  }
+
+  private sweepEveryMs(): number {
+    return Math.min(60_000, this.settings.sessionIdleMs);
   }
 
   private mayUse(principal: Principal, server: UpstreamServer | undefined): boolean {
@@ -368,6 +424,13 @@ export class McpEndpoint {
   private rpcError(res: ServerResponse, status: number, code: number, message: string): void {
     sendJson(res, status, JSON.stringify({ jsonrpc: '2.0', id: null, error: { code, message } }));
   }
+}
+
+function originRefused(origin: string): PatchbayError {
+  return new PatchbayError(
+    ErrorCode.FORBIDDEN,
+    `Origin '${origin.slice(0, 200)}' is not allowed on /mcp: to let a browser app on that origin connect, add it to PATCHBAY_MCP_ALLOWED_ORIGINS (comma-separated) on the mcp-broker`,
+  );
 }
 
 export { mcpErrorRenderer };

@@ -14,6 +14,12 @@ describe('JSON-RPC errors', () => {
       message: 'down',
       data: { code: 'UPSTREAM_UNAVAILABLE', retryAfterSeconds: 1 },
     });
+    const down = new PatchbayError(ErrorCode.UPSTREAM_UNAVAILABLE, 'down', { details: { server: 'remote', state: 'dead', rpcCode: -32000 }, retryAfterSeconds: 30 });
+    expect(toRpcError(down).toJSON()).toEqual({
+      code: -32000,
+      message: 'down',
+      data: { code: 'UPSTREAM_UNAVAILABLE', server: 'remote', state: 'dead', retryAfterSeconds: 30 },
+    });
   });
 
   it('strips the SDK prefix of McpError messages and hides unknown errors', () => {

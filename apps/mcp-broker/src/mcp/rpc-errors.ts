@@ -46,6 +46,11 @@ export function toRpcError(error: unknown): RpcError {
   if (error instanceof McpError) return new RpcError(error.code, error.message.replace(/^MCP error -?\d+: /, ''), error.data);
   if (isPatchbayError(error)) {
     const data: Record<string, unknown> = { code: error.code };
+    // Facts the caller can act on (which server, in which state); the upstream's own
+    // JSON-RPC code already is the error's code.
+    if (error.details) {
+      for (const [key, value] of Object.entries(error.details)) if (key !== 'rpcCode') data[key] = value;
+    }
     if (error.retryAfterSeconds !== undefined) data.retryAfterSeconds = error.retryAfterSeconds;
     return new RpcError(rpcCodeFor(error), error.message, data);
   }
@@ -58,7 +63,7 @@ export const mcpErrorRenderer: ErrorRenderer = {
   render(error: PatchbayError, problem: ProblemDocument): RenderedError {
     const parse = error.code === ErrorCode.VALIDATION && /JSON|body/i.test(error.message);
     const code = parse ? RpcCode.ParseError : rpcCodeFor(error);
-    const data: Record<string, unknown> = { code: error.code };
+    const data: Record<string, unknown> = { code: error.code, ...problem.details };
     if (problem.errorId) data.errorId = problem.errorId;
     const rendered: RenderedError = {
       status: problem.status,

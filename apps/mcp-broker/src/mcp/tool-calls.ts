@@ -1,8 +1,10 @@
-import { ErrorCode, PatchbayError, isPatchbayError } from '@patchbay/core';
+import { ConnectionState, ErrorCode, PatchbayError, isPatchbayError } from '@patchbay/core';
 import { LATENCY_BUCKETS_SECONDS, mayUseConnector, type LabeledHistogram, type MetricsService, type Principal } from '@patchbay/nest';
 import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 import { unknownTool, type ServerManager, type ToolRoute } from '../upstream/server-manager';
+import { serverUnavailable } from '../upstream/upstream-errors';
 import type { CallOptions } from '../upstream/upstream-server';
+import { mayUseServer, visibleStatuses } from './visibility';
 
 type Counter = ReturnType<MetricsService['meter']['createCounter']>;
 
@@ -48,16 +50,22 @@ export class ToolCalls {
     return this.manager.catalog.toolRoutes.get(name);
   }
 
-  /** Finds the route of a visible tool. @throws PatchbayError NOT_FOUND */
+  /**
+   * Finds the route of a visible tool.
+   * @throws PatchbayError UPSTREAM_UNAVAILABLE when the tool's server is known but not active
+   *   (its tools leave the catalog then), NOT_FOUND otherwise.
+   */
   route(name: string, principal: Principal | undefined): ToolRoute {
     const route = this.manager.catalog.toolRoutes.get(name);
-    if (!route || !this.mayUse(principal, route)) throw unknownTool(name);
-    return route;
+    if (route && this.mayUse(principal, route)) return route;
+    const server = route ? undefined : this.manager.serverForName(name);
+    if (server && server.state !== ConnectionState.ACTIVE && mayUseServer(principal, server.spec)) throw serverUnavailable(server.id, server.state, name);
+    throw unknownTool(name);
   }
 
   /** Validates and routes one call; resolves with the upstream's MCP result. */
   async call(name: string, args: Record<string, unknown> | undefined, principal: Principal | undefined, options: CallOptions = {}): Promise<unknown> {
-    if (name === SERVERS_TOOL.name) return this.serversResult();
+    if (name === SERVERS_TOOL.name) return this.serversResult(principal);
     const route = this.route(name, principal);
     const input = args ?? {};
     if (route.validate) {
@@ -89,8 +97,8 @@ export class ToolCalls {
     return principal === undefined || mayUseConnector(principal, route.server.spec.configId);
   }
 
-  private serversResult(): unknown {
-    const servers = this.manager.statuses().map((s) =>
+  private serversResult(principal: Principal | undefined): unknown {
+    const servers = visibleStatuses(this.manager, principal).map((s) =>
       'tools' in s
         ? { id: s.id, configId: s.configId, state: s.state, breaker: s.breaker, transport: s.transport, tools: s.tools, restarts: s.restarts, lastError: s.lastError }
         : { id: s.id, configId: s.configId, state: s.state, lastError: s.message },

@@ -16,7 +16,7 @@ import {
   type ResolvedConnector,
 } from '@patchbay/core';
 import type { Logger } from 'pino';
-import { namespacedName } from '../mcp/naming';
+import { SEPARATOR, namespacedName } from '../mcp/naming';
 import { specsFromConnector, type ServerSpec, type SpecDefaults, type SpecProblem } from './server-spec';
 import { UpstreamServer, type ServerStatus, type UpstreamSettings } from './upstream-server';
 
@@ -49,6 +49,8 @@ export interface AggregatedCatalog {
   resourceOwners: Map<string, UpstreamServer>;
   /** Template prefixes (text before the first `{`) -> owning server. */
   templateOwners: [prefix: string, server: UpstreamServer][];
+  /** Each exposed template (of `resourceTemplates`) -> owning server. */
+  templateServers: Map<ResourceTemplate, UpstreamServer>;
 }
 
 export interface ServerManagerEvents {
@@ -101,6 +103,15 @@ export class ServerManager extends EventEmitter<ServerManagerEvents> {
 
   get(id: string): UpstreamServer | undefined {
     return this.servers.get(id);
+  }
+
+  /** The server whose `<id>__` prefixes an aggregated name (the longest such id), if any. */
+  serverForName(name: string): UpstreamServer | undefined {
+    let found: UpstreamServer | undefined;
+    for (const server of this.servers.values()) {
+      if (name.startsWith(`${server.id}${SEPARATOR}`) && (!found || server.id.length > found.id.length)) found = server;
+    }
+    return found;
   }
 
   list(): UpstreamServer[] {
@@ -266,7 +277,9 @@ export class ServerManager extends EventEmitter<ServerManagerEvents> {
         next.resources.push({ ...resource, name: namespacedName(server.id, resource.name) });
       }
       for (const template of resourceTemplates) {
-        next.resourceTemplates.push({ ...template, name: namespacedName(server.id, template.name) });
+        const exposed: ResourceTemplate = { ...template, name: namespacedName(server.id, template.name) };
+        next.resourceTemplates.push(exposed);
+        next.templateServers.set(exposed, server);
         next.templateOwners.push([template.uriTemplate.split('{')[0] ?? template.uriTemplate, server]);
       }
     }
@@ -299,6 +312,7 @@ function emptyAggregate(): AggregatedCatalog {
     resourceTemplates: [],
     resourceOwners: new Map(),
     templateOwners: [],
+    templateServers: new Map(),
   };
 }
 

@@ -25,7 +25,7 @@ import {
 } from '@patchbay/core';
 import { z } from 'zod';
 import type { ServerSpec } from './server-spec';
-import { isSessionExpired, isUpstreamFailure, toUpstreamError } from './upstream-errors';
+import { isSessionExpired, isUpstreamFailure, serverUnavailable, toUpstreamError } from './upstream-errors';
 import { closeSession, openSession, type UpstreamSession } from './upstream-session';
 
 /** Timing and limits shared by every upstream server. */
@@ -192,6 +192,8 @@ export class UpstreamServer extends EventEmitter<UpstreamServerEvents> {
     this.restartCount++;
     this.generation++;
     this.wake?.();
+    // What the breaker counted belongs to the sessions being dropped.
+    this.breaker.reset();
     await this.dropSessions();
     void this.connectLoop(reason);
   }
@@ -267,12 +269,7 @@ export class UpstreamServer extends EventEmitter<UpstreamServerEvents> {
   // --- calls -------------------------------------------------------------------------
 
   private async request(method: string, params: Record<string, unknown>, options: CallOptions): Promise<unknown> {
-    if (this.state !== ConnectionState.ACTIVE) {
-      throw new PatchbayError(ErrorCode.UPSTREAM_UNAVAILABLE, `MCP server '${this.id}' is ${this.state}`, {
-        details: { server: this.id, state: this.state },
-        retryAfterSeconds: 1,
-      });
-    }
+    if (this.state !== ConnectionState.ACTIVE) throw serverUnavailable(this.id, this.state);
     return this.breaker.execute(async () => {
       const session = await this.acquire(options.sessionKey).catch((error: unknown) => {
         throw toUpstreamError(error, this.id, options.signal);
@@ -424,6 +421,9 @@ export class UpstreamServer extends EventEmitter<UpstreamServerEvents> {
       try {
         await this.connectOnce(generation);
         if (generation !== this.generation || this.closed) return;
+        // The breaker opened on the connection that was lost; this one just proved itself
+        // (connected and listed its catalog), so calls go through at once.
+        if (this.breaker.state === BreakerState.OPEN || this.breaker.state === BreakerState.HALF_OPEN) this.breaker.reset();
         this.machine.transition(ConnectionState.ACTIVE);
         this.startHealth();
         return;

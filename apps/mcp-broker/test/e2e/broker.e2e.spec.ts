@@ -352,8 +352,16 @@ describe('mcp-broker end to end', () => {
     const dead = await serverStatus(broker.url, 'remote');
     expect(dead.lastError).toBeTruthy();
     expect(events.some((e) => e.data.name === 'remote' && e.data.to === 'dead')).toBe(true);
+    // Its tools are gone from the lists, but a call says why instead of "unknown tool".
     const restCall = await api(broker.url, 'POST', '/v1/tools/remote__echo/call', { body: { arguments: { message: 'x' } } });
-    expect(restCall.status).toBe(404);
+    expect(restCall.status).toBe(503);
+    expect(restCall.headers.get('retry-after')).toBeTruthy();
+    expect(restCall.body).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', detail: expect.stringContaining("MCP server 'remote' is dead") });
+    const mcpCall = await client.callTool({ name: 'remote__echo', arguments: { message: 'x' } }).catch((e: unknown) => e);
+    expect(mcpCall).toBeInstanceOf(McpError);
+    expect((mcpCall as McpError).message).toContain('is dead');
+    expect((mcpCall as McpError).data).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', server: 'remote', state: 'dead', retryAfterSeconds: 30 });
+    expect((await api(broker.url, 'POST', '/v1/tools/nope__echo/call', { body: { arguments: {} } })).status).toBe(404);
 
     // Back on the same address: an admin restart revives the dead server.
     http = await startEverythingHttp(tag, http.port);

@@ -55,6 +55,7 @@ export interface ServerView {
   state: string;
   pids: number[];
   restarts: number;
+  breaker: string;
   lastError: string | null;
   tools: number;
   transitions: { from: string; to: string; at: string; reason?: string }[];
@@ -70,4 +71,55 @@ export async function serverStatus(brokerUrl: string, id: string): Promise<Serve
 export function textOf(result: unknown): string {
   const content = (result as { content?: { type: string; text?: string }[] }).content ?? [];
   return content[0]?.text ?? '';
+}
+
+export const MCP_HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+
+const INITIALIZE = {
+  jsonrpc: '2.0',
+  id: 0,
+  method: 'initialize',
+  params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'e2e-raw', version: '1.0.0' } },
+};
+
+/** A raw `initialize` POST to `/mcp` (to see statuses and headers the SDK client hides). */
+export async function rawInitialize(brokerUrl: string, token: string, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(`${brokerUrl}/mcp`, {
+    method: 'POST',
+    headers: { ...MCP_HEADERS, authorization: `Bearer ${token}`, ...headers },
+    body: JSON.stringify(INITIALIZE),
+  });
+}
+
+/** Opens a session with raw requests; returns its id. */
+export async function rawSession(brokerUrl: string, token: string): Promise<string> {
+  const response = await rawInitialize(brokerUrl, token);
+  await response.text();
+  const id = response.headers.get('mcp-session-id');
+  if (response.status !== 200 || !id) throw new Error(`initialize: ${response.status}`);
+  const initialized = await fetch(`${brokerUrl}/mcp`, {
+    method: 'POST',
+    headers: { ...MCP_HEADERS, authorization: `Bearer ${token}`, 'mcp-session-id': id },
+    body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }),
+  });
+  await initialized.text();
+  return id;
+}
+
+/** The JSON-RPC answer to one request in a raw session (JSON or a one-event SSE stream). */
+export async function rawRequest(brokerUrl: string, token: string, sessionId: string, message: unknown): Promise<{ status: number; body: unknown }> {
+  const response = await fetch(`${brokerUrl}/mcp`, {
+    method: 'POST',
+    headers: { ...MCP_HEADERS, authorization: `Bearer ${token}`, 'mcp-session-id': sessionId },
+    body: JSON.stringify(message),
+  });
+  const text = await response.text();
+  const data = response.headers.get('content-type')?.includes('text/event-stream')
+    ? text
+        .split('\n')
+        .filter((line) => line.startsWith('data: '))
+        .map((line) => line.slice(6))
+        .at(-1)
+    : text;
+  return { status: response.status, body: data ? (JSON.parse(data) as unknown) : undefined };
 }
