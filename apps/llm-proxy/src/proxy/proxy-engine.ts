@@ -171,6 +171,12 @@ function scrub(body: Buffer, secret: string | undefined): Buffer {
   return Buffer.from(body.toString('utf8').split(secret).join('[redacted]'));
 }
 
+function modelNotAllowed(principal: Principal, model: string): PatchbayError {
+  return new PatchbayError(ErrorCode.FORBIDDEN, `token '${principal.name}' may not use model '${model}'`, {
+    details: { param: 'model', code: 'model_not_allowed' },
+  });
+}
+
 /**
  * The proxying core shared by HTTP and gRPC: routes a request to its connectors and
  * runs the attempts. Per attempt: breaker, connect / first-byte / idle timeouts; across
@@ -191,21 +197,11 @@ export class ProxyEngine {
    *   resting, with retryAfterSeconds), TIMEOUT, CANCELLED, UPSTREAM_* after the last attempt.
    */
   async execute(call: ProxyCall): Promise<Answer> {
-    const routed = this.upstreams.route(call.body.model);
-    if (!routed) {
-      const known = this.upstreams.models().map((m) => m.id);
-      throw new PatchbayError(
-        ErrorCode.NOT_FOUND,
-        `The model '${call.body.model}' does not exist or no connector serves it. Available: ${known.length ? known.join(', ') : '(none)'}`,
-        { details: { param: 'model', code: 'model_not_found', available: known } },
-      );
-    }
-    const allowed = call.principal.models;
-    if (allowed && !allowed.includes(call.body.model) && !allowed.includes(routed.upstreamModel)) {
-      throw new PatchbayError(ErrorCode.FORBIDDEN, `token '${call.principal.name}' may not use model '${call.body.model}'`, {
-        details: { param: 'model', code: 'model_not_allowed' },
-      });
-    }
+    const { principal } = call;
+    const routed = this.upstreams.route(call.body.model, principal.connectors);
+    if (!routed) throw this.unrouted(call.body.model, principal);
+    const allowed = principal.models;
+    if (allowed && !allowed.includes(call.body.model) && !allowed.includes(routed.upstreamModel)) throw modelNotAllowed(principal, call.body.model);
     const deadline = new Deadline(Math.min(call.timeoutMs ?? Infinity, this.settings.deadlineMs), call.controller ? { controller: call.controller } : { signal: call.signal });
     try {
       const answer = await this.attempts(call, routed.candidates, routed.upstreamModel, deadline);
@@ -215,6 +211,17 @@ export class ProxyEngine {
       deadline.dispose();
       throw error;
     }
+  }
+
+  /** Why nothing the token may use serves `model`: forbidden when a connector it may not use would. */
+  private unrouted(model: string, principal: Principal): PatchbayError {
+    if (principal.connectors && this.upstreams.route(model)) return modelNotAllowed(principal, model);
+    const known = this.upstreams.modelsFor(principal).map((m) => m.id);
+    return new PatchbayError(
+      ErrorCode.NOT_FOUND,
+      `The model '${model}' does not exist or no connector serves it. Available: ${known.length ? known.join(', ') : '(none)'}`,
+      { details: { param: 'model', code: 'model_not_found', available: known } },
+    );
   }
 
   private async attempts(call: ProxyCall, candidates: Upstream[], upstreamModel: string, deadline: Deadline): Promise<Answer> {

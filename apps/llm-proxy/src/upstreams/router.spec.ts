@@ -57,3 +57,23 @@ describe('upstreamOptions', () => {
     expect(upstreamOptions({ models: ['*'] }, defaults).options.models).toBeUndefined();
   });
 });
+
+describe('route with a connector allow-list', () => {
+  const upstreams = map(u('A', ['shared', 'a-only']), u('B', ['shared', 'b-only'], -1), u('AnyB', undefined));
+
+  it('keeps only allowed connectors among the candidates (and so the fallbacks)', () => {
+    expect(route('shared', upstreams)?.candidates.map((c) => c.configId)).toEqual(['B', 'A']);
+    expect(route('shared', upstreams, ['A'])?.candidates.map((c) => c.configId)).toEqual(['A']);
+  });
+
+  it('refuses a pin on a forbidden connector instead of sending it to a catch-all', () => {
+    expect(route('B/b-only', upstreams, ['A', 'AnyB'])).toBeUndefined();
+    expect(route('A/a-only', upstreams, ['A'])?.candidates.map((c) => c.configId)).toEqual(['A']);
+  });
+
+  it('does not use forbidden listing or catch-all connectors for a bare name', () => {
+    expect(route('b-only', upstreams, ['A'])).toBeUndefined();
+    expect(route('unlisted', upstreams, ['A'])).toBeUndefined();
+    expect(route('b-only', upstreams, ['A', 'AnyB'])?.candidates.map((c) => c.configId)).toEqual(['AnyB']);
+  });
+});
