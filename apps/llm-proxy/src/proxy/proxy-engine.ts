@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { BreakerState, ConnectionState, Deadline, ErrorCode, PatchbayError, RequestController, computeBackoff, isPatchbayError, parseRetryAfter, type EmitterSignal } from '@patchbay/core';
 import type { Principal } from '@patchbay/nest';
 import type { Logger } from 'pino';
@@ -9,6 +9,7 @@ import type { ProxyMetrics } from '../metrics/proxy-metrics';
 import type { Upstream } from '../upstreams/upstream';
 import type { UpstreamSet } from '../upstreams/upstream-set';
 import { AttemptFailure, FailureKind, classifyError, classifyStatus, exhaustedError } from './classify';
+import { jsonAsSse } from './json-as-sse';
 import { upstreamBody, type RequestBody } from './json-body';
 import { SseRelay } from './sse-relay';
 import { usageFromJsonBody, type Usage } from './usage';
@@ -148,6 +149,22 @@ function firstChunk(body: Readable): Promise<Buffer> {
     body.once('error', onError);
     body.once('end', onEnd);
   });
+}
+
+/** The whole body after {@link firstChunk} paused it (it may have ended already). */
+function readRest(first: Buffer, body: Readable): Promise<Buffer> {
+  if (body.readableEnded) return Promise.resolve(first);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [first];
+    body.on('data', (chunk: Buffer) => chunks.push(chunk));
+    body.once('error', reject);
+    body.once('end', () => resolve(Buffer.concat(chunks)));
+    body.resume();
+  });
+}
+
+function isEventStream(contentType: string | string[] | undefined): boolean {
+  return typeof contentType === 'string' && contentType.toLowerCase().includes('text/event-stream');
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -305,7 +322,7 @@ export class ProxyEngine {
     if (last && last.failure.kind !== FailureKind.RATE_LIMITED) throw exhaustedError(last.failure, last.upstream.configId, attempts);
     if (!Number.isFinite(restingMs)) {
       if (last) throw exhaustedError(last.failure, last.upstream.configId, attempts);
-      throw new PatchbayError(ErrorCode.UPSTREAM_UNAVAILABLE, 'no connector could take the request', { details: { attempts } });
+      throw new PatchbayError(ErrorCode.UPSTREAM_UNAVAILABLE, 'no connector could take the request', { details: { attempts }, retryAfterSeconds: 1 });
     }
     const retryAfterSeconds = Math.max(1, Math.ceil(restingMs / 1000));
     if (!circuitOpen) {
@@ -359,7 +376,7 @@ export class ProxyEngine {
         headers,
         body: upstreamBody(call.body, model, injectUsage),
         signal,
-        headersTimeout: stream ? options.firstTokenTimeoutMs : Math.min(options.timeoutMs ?? Infinity, Math.max(1, deadline.remainingMs)),
+        headersTimeout: stream ? options.firstTokenTimeoutMs : Math.min(options.timeoutMs, Math.max(1, deadline.remainingMs)),
         bodyTimeout: options.idleTimeoutMs,
       });
       const status = response.statusCode;
@@ -387,7 +404,24 @@ export class ProxyEngine {
         upstream.moveTo(ConnectionState.ACTIVE);
         return { kind: 'json', upstream, attempts, status, headers: passHeaders(response.headers), body, usage: usageFromJsonBody(body), answeredAt: performance.now() };
       }
-      const first = await firstChunk(response.body);
+      let first = await firstChunk(response.body);
+      let body: Readable = response.body;
+      const answerHeaders = passHeaders(response.headers);
+      if (!isEventStream(response.headers['content-type'])) {
+        const lead = firstNonSpace(first);
+        if (lead === 0x7b || lead === 0x5b) {
+          // The upstream ignored `stream: true` (or failed in plain JSON): relay what it means, as SSE.
+          const converted = jsonAsSse(await readRest(first, response.body), injectUsage || call.body.clientWantsUsage);
+          if (converted.kind === 'error') {
+            const message = scrub(Buffer.from(converted.message), upstream.spec.apiKey).toString('utf8');
+            throw new AttemptFailure(FailureKind.BAD_RESPONSE, `upstream answered ${status} with an error instead of a stream: ${message}`, status);
+          }
+          if (converted.kind === 'unknown') throw new AttemptFailure(FailureKind.BAD_RESPONSE, `upstream answered a streaming request with JSON that is not a completion`, status);
+          first = converted.bytes;
+          body = Readable.from([]);
+          delete answerHeaders['content-type'];
+        }
+      }
       committed = true;
       if (!controller) throw new Error('unreachable: streams have a controller');
       upstream.moveTo(ConnectionState.ACTIVE);
@@ -396,9 +430,9 @@ export class ProxyEngine {
         upstream,
         attempts,
         status,
-        headers: passHeaders(response.headers),
+        headers: answerHeaders,
         first,
-        body: response.body,
+        body,
         stripUsage: injectUsage,
         deadline,
         controller,
@@ -458,17 +492,22 @@ export class ProxyEngine {
         this.logger.warn({ configId: upstream.configId, message, err: cause }, 'upstream stream interrupted');
         finish(false, new PatchbayError(ErrorCode.UPSTREAM_ERROR, `${message} (connector '${upstream.configId}')`, { details: { code: 'upstream_stream_interrupted' } }));
       };
-      body.on('data', onData);
-      body.once('error', (error: unknown) => {
+      const onError = (error: unknown): void => {
         const kind = classifyError(error);
         broken(kind.kind === FailureKind.TIMEOUT ? `upstream stream stalled: ${kind.message}` : `upstream stream was cut: ${kind.message}`, error);
-      });
-      body.once('end', () => {
+      };
+      const onEnd = (): void => {
         relay.finish();
         if (relay.sawDone) finish(true);
         else broken('upstream stream ended without [DONE]');
-      });
+      };
       relay.push(answer.first);
+      // A body that fit into the first chunk may have ended (or failed) before these listeners.
+      if (body.errored) return onError(body.errored);
+      if (body.readableEnded) return onEnd();
+      body.on('data', onData);
+      body.once('error', onError);
+      body.once('end', onEnd);
       body.resume();
     });
   }

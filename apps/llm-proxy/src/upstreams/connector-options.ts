@@ -11,8 +11,8 @@ export interface UpstreamOptions {
   firstTokenTimeoutMs: number;
   /** Longest silence between two body chunks. */
   idleTimeoutMs: number;
-  /** Non-streaming: until the response headers; undefined = the request deadline. */
-  timeoutMs: number | undefined;
+  /** Non-streaming: until the response headers (never the whole request deadline: a silent upstream must not hold a request that long). */
+  timeoutMs: number;
   /** Extra tries on this connector for network errors / 5xx before failing over. */
   maxRetries: number;
   /** Keep-alive connections in the pool. */
@@ -29,6 +29,7 @@ export interface OptionDefaults {
   connectTimeoutMs: number;
   firstTokenTimeoutMs: number;
   idleTimeoutMs: number;
+  timeoutMs: number;
   probeIntervalMs: number;
 }
 
@@ -65,7 +66,7 @@ export function upstreamOptions(raw: Record<string, unknown>, defaults: OptionDe
       connectTimeoutMs: pick('connectTimeoutMs', 1) ?? defaults.connectTimeoutMs,
       firstTokenTimeoutMs: pick('firstTokenTimeoutMs', 1) ?? pick('firstByteTimeoutMs', 1) ?? defaults.firstTokenTimeoutMs,
       idleTimeoutMs: pick('idleTimeoutMs', 1) ?? defaults.idleTimeoutMs,
-      timeoutMs: pick('timeoutMs', 1),
+      timeoutMs: pick('timeoutMs', 1) ?? defaults.timeoutMs,
       maxRetries: Math.floor(pick('maxRetries', 0) ?? 1),
       maxConnections: Math.floor(pick('maxConnections', 1) ?? 256),
       streamUsage: raw['streamUsage'] !== false,

@@ -45,7 +45,7 @@ describe('orderCandidates', () => {
 });
 
 describe('upstreamOptions', () => {
-  const defaults = { connectTimeoutMs: 5000, firstTokenTimeoutMs: 60000, idleTimeoutMs: 30000, probeIntervalMs: 0 };
+  const defaults = { connectTimeoutMs: 5000, firstTokenTimeoutMs: 60000, idleTimeoutMs: 30000, timeoutMs: 120000, probeIntervalMs: 0 };
 
   it('reads the registry option names and falls back on bad values', () => {
     const { options, warnings } = upstreamOptions({ models: ['m'], priority: 2, weight: 'x', firstByteTimeoutMs: 900 }, defaults);
