@@ -164,7 +164,8 @@ function readRest(first: Buffer, body: Readable): Promise<Buffer> {
 }
 
 function isEventStream(contentType: string | string[] | undefined): boolean {
-  return typeof contentType === 'string' && contentType.toLowerCase().includes('text/event-stream');
+  // The usual spelling first: no lower-cased copy on every stream.
+  return typeof contentType === 'string' && (contentType.includes('text/event-stream') || contentType.toLowerCase().includes('text/event-stream'));
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
