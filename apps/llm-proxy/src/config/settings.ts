@@ -22,6 +22,8 @@ export const LLM_PROXY_ENV = {
   LLM_PROXY_CONNECT_TIMEOUT_MS: ms(5_000),
   LLM_PROXY_FIRST_TOKEN_TIMEOUT_MS: ms(60_000),
   LLM_PROXY_IDLE_TIMEOUT_MS: ms(60_000),
+  /** Non-streaming: until the upstream's response headers (it sends them when the whole answer is ready). */
+  LLM_PROXY_TIMEOUT_MS: z.coerce.number().int().min(1).default(120_000),
 };
 
 /** Proxy-wide behaviour; per-connector options override the timeout defaults. */
@@ -38,7 +40,7 @@ export interface ProxySettings {
   authRecoveryMs: number;
   bodyLimitBytes: number;
   probeIntervalMs: number;
-  defaults: { connectTimeoutMs: number; firstTokenTimeoutMs: number; idleTimeoutMs: number };
+  defaults: { connectTimeoutMs: number; firstTokenTimeoutMs: number; idleTimeoutMs: number; timeoutMs: number };
 }
 
 export interface LocalConnectorEnv {
@@ -65,6 +67,7 @@ export function settingsFrom(env: Env): ProxySettings {
       connectTimeoutMs: env.LLM_PROXY_CONNECT_TIMEOUT_MS,
       firstTokenTimeoutMs: env.LLM_PROXY_FIRST_TOKEN_TIMEOUT_MS,
       idleTimeoutMs: env.LLM_PROXY_IDLE_TIMEOUT_MS,
+      timeoutMs: env.LLM_PROXY_TIMEOUT_MS,
     },
   };
 }

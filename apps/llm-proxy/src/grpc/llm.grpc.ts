@@ -98,8 +98,7 @@ export function registerLlmGrpc(server: GrpcServer, engine: ProxyEngine, upstrea
     }),
     ListModels: server.unary<Record<string, never>, unknown>([Scope.USE, Scope.READ], async (_request, { principal }) => ({
       models: upstreams
-        .models()
-        .filter((m) => !principal.models || principal.models.includes(m.id))
+        .modelsFor(principal)
         .map((m) => ({ id: m.id, ownedBy: m.owned_by })),
     })),
   });

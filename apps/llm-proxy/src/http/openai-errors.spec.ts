@@ -23,4 +23,10 @@ describe('openAiError', () => {
     expect(openAiError(new PatchbayError(ErrorCode.UNAUTHORIZED, 'x')).body.error).toMatchObject({ type: 'authentication_error', code: 'invalid_api_key' });
     expect(openAiError(new PatchbayError(ErrorCode.RATE_LIMITED, 'x')).status).toBe(429);
   });
+
+  it('says when to come back on every 503', () => {
+    expect(openAiError(new PatchbayError(ErrorCode.UPSTREAM_UNAVAILABLE, 'down')).headers['retry-after']).toBe('1');
+    expect(openAiError(new PatchbayError(ErrorCode.CIRCUIT_OPEN, 'open', { retryAfterSeconds: 12.5 })).headers['retry-after']).toBe('13');
+    expect(openAiError(new PatchbayError(ErrorCode.UPSTREAM_ERROR, 'bad')).headers['retry-after']).toBeUndefined();
+  });
 });

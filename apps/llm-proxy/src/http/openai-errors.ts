@@ -42,6 +42,8 @@ export function openAiError(error: PatchbayError, errorId?: string): { status: n
   const connector = stringDetail(error, 'connector');
   if (connector) headers['x-patchbay-connector'] = connector;
   if (errorId) headers['x-patchbay-error-id'] = errorId;
+  // Every 503 says when to come back; an error that knows better sets retryAfterSeconds (the edges send it).
+  if (status === 503) headers['retry-after'] = String(Math.max(1, Math.ceil(error.retryAfterSeconds ?? 1)));
   return {
     status,
     headers,

@@ -208,13 +208,12 @@ export function registerOpenAiRoutes(fastify: FastifyInstance, deps: OpenAiRoute
   };
   fastify.get('/v1/models', async (request, reply) => {
     const principal = principalOf(request);
-    const data = deps.upstreams.models().filter((m) => !principal.models || principal.models.includes(m.id));
-    return reply.send({ object: 'list', data });
+    return reply.send({ object: 'list', data: deps.upstreams.modelsFor(principal) });
   });
   fastify.get<{ Params: { '*': string } }>('/v1/models/*', async (request, reply) => {
     const principal = principalOf(request);
     const id = request.params['*'];
-    const model = deps.upstreams.models().find((m) => m.id === id && (!principal.models || principal.models.includes(m.id)));
+    const model = deps.upstreams.modelsFor(principal).find((m) => m.id === id);
     if (!model) throw new PatchbayError(ErrorCode.NOT_FOUND, `The model '${id}' does not exist`, { details: { param: 'model', code: 'model_not_found' } });
     return reply.send(model);
   });

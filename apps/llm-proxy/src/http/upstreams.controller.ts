@@ -1,6 +1,7 @@
-import { Controller, Get, Inject } from '@nestjs/common';
+import { Controller, Get, Inject, Req } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { RequireScopes, Scope } from '@patchbay/nest';
+import { RequireScopes, Scope, mayUseConnector } from '@patchbay/nest';
+import type { FastifyRequest } from 'fastify';
 import { UpstreamSet } from '../upstreams/upstream-set';
 
 /** What operators see about one connector: never its headers or key. */
@@ -26,10 +27,13 @@ export class UpstreamsController {
 
   @Get()
   @RequireScopes(Scope.READ)
-  @ApiOperation({ summary: 'Connectors the proxy routes to, with breaker, connection state and probe results' })
-  list(): { items: UpstreamStatus[] } {
+  @ApiOperation({ summary: 'Connectors the proxy routes to (those the token may use), with breaker, connection state and probe results' })
+  list(@Req() request: FastifyRequest): { items: UpstreamStatus[] } {
+    const principal = request.principal;
+    // A token limited to some connectors does not learn about the others.
+    const visible = principal?.connectors ? this.upstreams.list().filter((u) => mayUseConnector(principal, u.configId)) : this.upstreams.list();
     return {
-      items: this.upstreams.list().map((u) => ({
+      items: visible.map((u) => ({
         configId: u.configId,
         source: u.spec.source,
         origin: u.origin,

@@ -90,7 +90,8 @@ export function exhaustedError(failure: AttemptFailure, connector: string, attem
         { details },
       );
     case FailureKind.NETWORK:
-      return new PatchbayError(ErrorCode.UPSTREAM_UNAVAILABLE, `${failure.message} ('${connector}') ${tried}`, { details });
+      // A 503: clients and load balancers need to know when to come back.
+      return new PatchbayError(ErrorCode.UPSTREAM_UNAVAILABLE, `${failure.message} ('${connector}') ${tried}`, { details, retryAfterSeconds: 1 });
     default:
       return new PatchbayError(ErrorCode.UPSTREAM_ERROR, `${failure.message} ('${connector}') ${tried}`, { details });
   }

@@ -9,6 +9,7 @@ import type { Upstream } from '../upstreams/upstream';
 import { UpstreamSet } from '../upstreams/upstream-set';
 import { parseRequestBody } from './json-body';
 import { ProxyEngine, type Answer, type ProxyCall } from './proxy-engine';
+import type { Usage } from './usage';
 
 // The engine against real sockets (an in-process fake upstream), without the HTTP edge.
 const principal: Principal = { name: 'test', scopes: new Set([Scope.USE]) };
@@ -59,6 +60,24 @@ function json(answer: Answer): Record<string, unknown> {
   return JSON.parse(answer.body.toString()) as Record<string, unknown>;
 }
 
+/** Relays a stream answer into memory: every byte the client would get, and how it ended. */
+async function relayed(answer: Answer): Promise<{ text: string; ok: boolean; usage: Usage | undefined; failure?: PatchbayError }> {
+  if (answer.kind !== 'stream') throw new Error('expected a stream answer');
+  const out: Buffer[] = [];
+  let failure: PatchbayError | undefined;
+  const result = await engine.relay(answer, {
+    write: (bytes) => out.push(Buffer.from(bytes)) > 0,
+    onDrain: () => undefined,
+    end: () => undefined,
+    fail: (error) => (failure = error),
+  });
+  return { text: Buffer.concat(out).toString('utf8'), ...result, ...(failure ? { failure } : {}) };
+}
+
+function disconnected(fake: FakeOpenAi): Promise<void> {
+  return new Promise<void>((resolve) => (fake.calls[0]?.disconnected ? resolve() : fake.once('disconnect', () => resolve())));
+}
+
 beforeEach(() => {
   const settings = settingsFrom({
     LLM_PROXY_DEADLINE_MS: 30_000,
@@ -74,6 +93,7 @@ beforeEach(() => {
     LLM_PROXY_CONNECT_TIMEOUT_MS: 2000,
     LLM_PROXY_FIRST_TOKEN_TIMEOUT_MS: 5000,
     LLM_PROXY_IDLE_TIMEOUT_MS: 5000,
+    LLM_PROXY_TIMEOUT_MS: 5000,
   });
   metricsService = new MetricsService('llm-proxy-test');
   upstreams = new UpstreamSet(settings, new InMemoryBus(), { service: 'test', instance: 'test' }, logger);
@@ -125,6 +145,47 @@ describe('ProxyEngine', () => {
     expect(error).toMatchObject({ code: ErrorCode.CIRCUIT_OPEN });
     expect(error?.retryAfterSeconds).toBeGreaterThan(50);
     expect(down.calls).toHaveLength(1);
+  });
+
+  it('relays a plain JSON answer to a streaming request as SSE chunks ending in [DONE]', async () => {
+    const fake = await connector('A', { models: ['m'] });
+    fake.fallback = { kind: 'json' };
+    const answer = await engine.execute(call('m', {}, true));
+    expect(answer.headers['content-type']).toBeUndefined();
+    const { text, ok, usage } = await relayed(answer);
+    expect(ok).toBe(true);
+    const events = text.split('\n\n').filter(Boolean);
+    expect(events.at(-1)).toBe('data: [DONE]');
+    expect(events).toHaveLength(2); // the usage chunk the proxy asked for is not the client's
+    const chunk = JSON.parse((events[0] ?? '').slice('data: '.length)) as { object: string; choices: { delta: { content: string }; finish_reason: string }[] };
+    expect(chunk.object).toBe('chat.completion.chunk');
+    expect(chunk.choices[0]).toMatchObject({ delta: { role: 'assistant', content: 'hello from A' }, finish_reason: 'stop' });
+    expect(usage?.totalTokens).toBe(8);
+  });
+
+  it('relays a stream that arrived whole in its first chunk, not waiting for an end that already happened', async () => {
+    const fake = await connector('A', { models: ['m'] });
+    fake.fallback = { kind: 'one-write' };
+    const { text, ok } = await relayed(await engine.execute(call('m', {}, true)));
+    expect(ok).toBe(true);
+    expect(text).toContain('"content":"hello"');
+    expect(text.endsWith('data: [DONE]\n\n')).toBe(true);
+  });
+
+  it('fails a streaming request over when the upstream answers a JSON error with 200, naming that error', async () => {
+    const fake = await connector('A', { models: ['m'], maxRetries: 0 });
+    fake.fallback = { kind: 'status', status: 200, body: { error: { message: 'model is overloaded (key-A)', type: 'server_error', param: null, code: null } } };
+    const error = await engine.execute(call('m', {}, true)).catch((e: PatchbayError) => e);
+    expect(error).toMatchObject({ code: ErrorCode.UPSTREAM_ERROR, message: expect.stringContaining('model is overloaded') });
+    expect((error as PatchbayError).message).not.toContain('key-A');
+  });
+
+  it('ends a request to an upstream that never answers at the connector timeout, streaming or not', async () => {
+    const fake = await connector('Silent', { models: ['m'], timeoutMs: 300, firstTokenTimeoutMs: 300 });
+    fake.fallback = { kind: 'silent' };
+    await expect(engine.execute(call('m'))).rejects.toMatchObject({ code: ErrorCode.TIMEOUT });
+    await disconnected(fake);
+    await expect(engine.execute(call('m', {}, true))).rejects.toMatchObject({ code: ErrorCode.TIMEOUT });
   });
 
   it('lists what exists when nothing serves a model', async () => {

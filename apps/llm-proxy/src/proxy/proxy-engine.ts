@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { BreakerState, ConnectionState, Deadline, ErrorCode, PatchbayError, RequestController, computeBackoff, isPatchbayError, parseRetryAfter, type EmitterSignal } from '@patchbay/core';
 import type { Principal } from '@patchbay/nest';
 import type { Logger } from 'pino';
@@ -9,6 +9,7 @@ import type { ProxyMetrics } from '../metrics/proxy-metrics';
 import type { Upstream } from '../upstreams/upstream';
 import type { UpstreamSet } from '../upstreams/upstream-set';
 import { AttemptFailure, FailureKind, classifyError, classifyStatus, exhaustedError } from './classify';
+import { jsonAsSse } from './json-as-sse';
 import { upstreamBody, type RequestBody } from './json-body';
 import { SseRelay } from './sse-relay';
 import { usageFromJsonBody, type Usage } from './usage';
@@ -150,6 +151,23 @@ function firstChunk(body: Readable): Promise<Buffer> {
   });
 }
 
+/** The whole body after {@link firstChunk} paused it (it may have ended already). */
+function readRest(first: Buffer, body: Readable): Promise<Buffer> {
+  if (body.readableEnded) return Promise.resolve(first);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [first];
+    body.on('data', (chunk: Buffer) => chunks.push(chunk));
+    body.once('error', reject);
+    body.once('end', () => resolve(Buffer.concat(chunks)));
+    body.resume();
+  });
+}
+
+function isEventStream(contentType: string | string[] | undefined): boolean {
+  // The usual spelling first: no lower-cased copy on every stream.
+  return typeof contentType === 'string' && (contentType.includes('text/event-stream') || contentType.toLowerCase().includes('text/event-stream'));
+}
+
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal.aborted) return reject(signal.reason);
@@ -169,6 +187,12 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 function scrub(body: Buffer, secret: string | undefined): Buffer {
   if (!secret || secret.length < 4 || body.indexOf(secret) < 0) return body;
   return Buffer.from(body.toString('utf8').split(secret).join('[redacted]'));
+}
+
+function modelNotAllowed(principal: Principal, model: string): PatchbayError {
+  return new PatchbayError(ErrorCode.FORBIDDEN, `token '${principal.name}' may not use model '${model}'`, {
+    details: { param: 'model', code: 'model_not_allowed' },
+  });
 }
 
 /**
@@ -191,21 +215,11 @@ export class ProxyEngine {
    *   resting, with retryAfterSeconds), TIMEOUT, CANCELLED, UPSTREAM_* after the last attempt.
    */
   async execute(call: ProxyCall): Promise<Answer> {
-    const routed = this.upstreams.route(call.body.model);
-    if (!routed) {
-      const known = this.upstreams.models().map((m) => m.id);
-      throw new PatchbayError(
-        ErrorCode.NOT_FOUND,
-        `The model '${call.body.model}' does not exist or no connector serves it. Available: ${known.length ? known.join(', ') : '(none)'}`,
-        { details: { param: 'model', code: 'model_not_found', available: known } },
-      );
-    }
-    const allowed = call.principal.models;
-    if (allowed && !allowed.includes(call.body.model) && !allowed.includes(routed.upstreamModel)) {
-      throw new PatchbayError(ErrorCode.FORBIDDEN, `token '${call.principal.name}' may not use model '${call.body.model}'`, {
-        details: { param: 'model', code: 'model_not_allowed' },
-      });
-    }
+    const { principal } = call;
+    const routed = this.upstreams.route(call.body.model, principal.connectors);
+    if (!routed) throw this.unrouted(call.body.model, principal);
+    const allowed = principal.models;
+    if (allowed && !allowed.includes(call.body.model) && !allowed.includes(routed.upstreamModel)) throw modelNotAllowed(principal, call.body.model);
     const deadline = new Deadline(Math.min(call.timeoutMs ?? Infinity, this.settings.deadlineMs), call.controller ? { controller: call.controller } : { signal: call.signal });
     try {
       const answer = await this.attempts(call, routed.candidates, routed.upstreamModel, deadline);
@@ -215,6 +229,17 @@ export class ProxyEngine {
       deadline.dispose();
       throw error;
     }
+  }
+
+  /** Why nothing the token may use serves `model`: forbidden when a connector it may not use would. */
+  private unrouted(model: string, principal: Principal): PatchbayError {
+    if (principal.connectors && this.upstreams.route(model)) return modelNotAllowed(principal, model);
+    const known = this.upstreams.modelsFor(principal).map((m) => m.id);
+    return new PatchbayError(
+      ErrorCode.NOT_FOUND,
+      `The model '${model}' does not exist or no connector serves it. Available: ${known.length ? known.join(', ') : '(none)'}`,
+      { details: { param: 'model', code: 'model_not_found', available: known } },
+    );
   }
 
   private async attempts(call: ProxyCall, candidates: Upstream[], upstreamModel: string, deadline: Deadline): Promise<Answer> {
@@ -298,7 +323,7 @@ export class ProxyEngine {
     if (last && last.failure.kind !== FailureKind.RATE_LIMITED) throw exhaustedError(last.failure, last.upstream.configId, attempts);
     if (!Number.isFinite(restingMs)) {
       if (last) throw exhaustedError(last.failure, last.upstream.configId, attempts);
-      throw new PatchbayError(ErrorCode.UPSTREAM_UNAVAILABLE, 'no connector could take the request', { details: { attempts } });
+      throw new PatchbayError(ErrorCode.UPSTREAM_UNAVAILABLE, 'no connector could take the request', { details: { attempts }, retryAfterSeconds: 1 });
     }
     const retryAfterSeconds = Math.max(1, Math.ceil(restingMs / 1000));
     if (!circuitOpen) {
@@ -352,7 +377,7 @@ export class ProxyEngine {
         headers,
         body: upstreamBody(call.body, model, injectUsage),
         signal,
-        headersTimeout: stream ? options.firstTokenTimeoutMs : Math.min(options.timeoutMs ?? Infinity, Math.max(1, deadline.remainingMs)),
+        headersTimeout: stream ? options.firstTokenTimeoutMs : Math.min(options.timeoutMs, Math.max(1, deadline.remainingMs)),
         bodyTimeout: options.idleTimeoutMs,
       });
       const status = response.statusCode;
@@ -380,7 +405,24 @@ export class ProxyEngine {
         upstream.moveTo(ConnectionState.ACTIVE);
         return { kind: 'json', upstream, attempts, status, headers: passHeaders(response.headers), body, usage: usageFromJsonBody(body), answeredAt: performance.now() };
       }
-      const first = await firstChunk(response.body);
+      let first = await firstChunk(response.body);
+      let body: Readable = response.body;
+      const answerHeaders = passHeaders(response.headers);
+      if (!isEventStream(response.headers['content-type'])) {
+        const lead = firstNonSpace(first);
+        if (lead === 0x7b || lead === 0x5b) {
+          // The upstream ignored `stream: true` (or failed in plain JSON): relay what it means, as SSE.
+          const converted = jsonAsSse(await readRest(first, response.body), injectUsage || call.body.clientWantsUsage);
+          if (converted.kind === 'error') {
+            const message = scrub(Buffer.from(converted.message), upstream.spec.apiKey).toString('utf8');
+            throw new AttemptFailure(FailureKind.BAD_RESPONSE, `upstream answered ${status} with an error instead of a stream: ${message}`, status);
+          }
+          if (converted.kind === 'unknown') throw new AttemptFailure(FailureKind.BAD_RESPONSE, `upstream answered a streaming request with JSON that is not a completion`, status);
+          first = converted.bytes;
+          body = Readable.from([]);
+          delete answerHeaders['content-type'];
+        }
+      }
       committed = true;
       if (!controller) throw new Error('unreachable: streams have a controller');
       upstream.moveTo(ConnectionState.ACTIVE);
@@ -389,9 +431,9 @@ export class ProxyEngine {
         upstream,
         attempts,
         status,
-        headers: passHeaders(response.headers),
+        headers: answerHeaders,
         first,
-        body: response.body,
+        body,
         stripUsage: injectUsage,
         deadline,
         controller,
@@ -451,17 +493,22 @@ export class ProxyEngine {
         this.logger.warn({ configId: upstream.configId, message, err: cause }, 'upstream stream interrupted');
         finish(false, new PatchbayError(ErrorCode.UPSTREAM_ERROR, `${message} (connector '${upstream.configId}')`, { details: { code: 'upstream_stream_interrupted' } }));
       };
-      body.on('data', onData);
-      body.once('error', (error: unknown) => {
+      const onError = (error: unknown): void => {
         const kind = classifyError(error);
         broken(kind.kind === FailureKind.TIMEOUT ? `upstream stream stalled: ${kind.message}` : `upstream stream was cut: ${kind.message}`, error);
-      });
-      body.once('end', () => {
+      };
+      const onEnd = (): void => {
         relay.finish();
         if (relay.sawDone) finish(true);
         else broken('upstream stream ended without [DONE]');
-      });
+      };
       relay.push(answer.first);
+      // A body that fit into the first chunk may have ended (or failed) before these listeners.
+      if (body.errored) return onError(body.errored);
+      if (body.readableEnded) return onEnd();
+      body.on('data', onData);
+      body.once('error', onError);
+      body.once('end', onEnd);
       body.resume();
     });
   }

@@ -13,8 +13,8 @@ export interface UpstreamOptions {
   firstTokenTimeoutMs: number;
   /** Longest silence between two body chunks. */
   idleTimeoutMs: number;
-  /** Non-streaming: until the response headers; undefined = the request deadline. */
-  timeoutMs: number | undefined;
+  /** Non-streaming: until the response headers (never the whole request deadline: a silent upstream must not hold a request that long). */
+  timeoutMs: number;
   /** Extra tries on this connector for network errors / 5xx before failing over. */
   maxRetries: number;
   /** Keep-alive connections in the pool. */
@@ -31,6 +31,7 @@ export interface OptionDefaults {
   connectTimeoutMs: number;
   firstTokenTimeoutMs: number;
   idleTimeoutMs: number;
+  timeoutMs: number;
   probeIntervalMs: number;
 }
 
@@ -52,7 +53,7 @@ export function upstreamOptions(raw: Record<string, unknown>, defaults: OptionDe
       connectTimeoutMs: o.connectTimeoutMs ?? defaults.connectTimeoutMs,
       firstTokenTimeoutMs: o.firstTokenTimeoutMs ?? o.firstByteTimeoutMs ?? defaults.firstTokenTimeoutMs,
       idleTimeoutMs: o.idleTimeoutMs ?? defaults.idleTimeoutMs,
-      timeoutMs: o.timeoutMs,
+      timeoutMs: o.timeoutMs ?? defaults.timeoutMs,
       maxRetries: o.maxRetries ?? 1,
       maxConnections: o.maxConnections ?? 256,
       streamUsage: o.streamUsage !== false,

@@ -45,7 +45,7 @@ describe('orderCandidates', () => {
 });
 
 describe('upstreamOptions', () => {
-  const defaults = { connectTimeoutMs: 5000, firstTokenTimeoutMs: 60000, idleTimeoutMs: 30000, probeIntervalMs: 0 };
+  const defaults = { connectTimeoutMs: 5000, firstTokenTimeoutMs: 60000, idleTimeoutMs: 30000, timeoutMs: 120000, probeIntervalMs: 0 };
 
   it('reads the registry option names and falls back on bad values', () => {
     const { options, warnings } = upstreamOptions({ models: ['m'], priority: 2, weight: 'x', firstByteTimeoutMs: 900 }, defaults);
@@ -61,5 +61,25 @@ describe('upstreamOptions', () => {
 
   it('treats "*" as a catch-all', () => {
     expect(upstreamOptions({ models: ['*'] }, defaults).options.models).toBeUndefined();
+  });
+});
+
+describe('route with a connector allow-list', () => {
+  const upstreams = map(u('A', ['shared', 'a-only']), u('B', ['shared', 'b-only'], -1), u('AnyB', undefined));
+
+  it('keeps only allowed connectors among the candidates (and so the fallbacks)', () => {
+    expect(route('shared', upstreams)?.candidates.map((c) => c.configId)).toEqual(['B', 'A']);
+    expect(route('shared', upstreams, ['A'])?.candidates.map((c) => c.configId)).toEqual(['A']);
+  });
+
+  it('refuses a pin on a forbidden connector instead of sending it to a catch-all', () => {
+    expect(route('B/b-only', upstreams, ['A', 'AnyB'])).toBeUndefined();
+    expect(route('A/a-only', upstreams, ['A'])?.candidates.map((c) => c.configId)).toEqual(['A']);
+  });
+
+  it('does not use forbidden listing or catch-all connectors for a bare name', () => {
+    expect(route('b-only', upstreams, ['A'])).toBeUndefined();
+    expect(route('unlisted', upstreams, ['A'])).toBeUndefined();
+    expect(route('b-only', upstreams, ['A', 'AnyB'])?.candidates.map((c) => c.configId)).toEqual(['AnyB']);
   });
 });

@@ -30,18 +30,23 @@ export function orderCandidates<T extends Routable>(upstreams: readonly T[], ran
 /**
  * Routes a requested model: `<configId>/<name>` pins a connector when that configId
  * exists (model names may contain `/` themselves); a bare name goes to the connectors
- * listing it, or else to catch-all connectors (no `models` option). Undefined when
- * nothing serves it.
+ * listing it, or else to catch-all connectors (no `models` option). With `allowed` (a
+ * token's connector allow-list) only those connectors count, for the pin, the listing
+ * and the catch-all alike, so every fallback obeys it too. Undefined when nothing
+ * (allowed) serves it.
  */
 export function route<T extends Routable>(
   model: string,
   upstreams: ReadonlyMap<string, T>,
+  allowed?: readonly string[],
   random: () => number = Math.random,
 ): Route<T> | undefined {
   const slash = model.indexOf('/');
   if (slash > 0) {
     const pinned = upstreams.get(model.slice(0, slash));
     if (pinned) {
+      // A forbidden pin is not reinterpreted as a bare name for some catch-all connector.
+      if (allowed && !allowed.includes(pinned.configId)) return undefined;
       const name = model.slice(slash + 1);
       if (name.length === 0 || (pinned.models && !pinned.models.includes(name))) return undefined;
       return { candidates: [pinned], upstreamModel: name, pinned: true };
@@ -50,6 +55,7 @@ export function route<T extends Routable>(
   const listing: T[] = [];
   const catchAll: T[] = [];
   for (const upstream of upstreams.values()) {
+    if (allowed && !allowed.includes(upstream.configId)) continue;
     if (upstream.models === undefined) catchAll.push(upstream);
     else if (upstream.models.includes(model)) listing.push(upstream);
   }

@@ -1,4 +1,5 @@
 import { Channel, EventType, breakerChangedData, createEnvelope, type Bus, type EnvelopeSource, type ResolvedConnector } from '@patchbay/core';
+import { mayUseConnector, type Principal } from '@patchbay/nest';
 import type { Logger } from 'pino';
 import type { ProxySettings } from '../config/settings';
 import { upstreamOptions } from './connector-options';
@@ -48,8 +49,9 @@ export class UpstreamSet {
     return [...this.upstreams.values()];
   }
 
-  route(model: string): Route<Upstream> | undefined {
-    return route(model, this.upstreams);
+  /** Candidates for `model`, among `allowedConnectors` when given (a token's allow-list). */
+  route(model: string, allowedConnectors?: readonly string[]): Route<Upstream> | undefined {
+    return route(model, this.upstreams, allowedConnectors);
   }
 
   /** A connector from the registry appeared or changed. */
@@ -103,6 +105,22 @@ export class UpstreamSet {
 
   /** Every model served, bare and pinned (`<configId>/<name>`). */
   models(): ModelEntry[] {
+    return this.modelsOf(this.list());
+  }
+
+  /**
+   * The models a token may see: only its allowed connectors' (so a model only a
+   * forbidden connector serves is not listed, and `owned_by` names an allowed one), and
+   * only its allowed model names.
+   */
+  modelsFor(principal: Principal): ModelEntry[] {
+    const upstreams = principal.connectors ? this.list().filter((u) => mayUseConnector(principal, u.configId)) : this.list();
+    const models = this.modelsOf(upstreams);
+    const allowed = principal.models;
+    return allowed ? models.filter((m) => allowed.includes(m.id)) : models;
+  }
+
+  private modelsOf(upstreams: Upstream[]): ModelEntry[] {
     const seen = new Set<string>();
     const out: ModelEntry[] = [];
     const add = (id: string, owner: string): void => {
@@ -110,7 +128,7 @@ export class UpstreamSet {
       seen.add(id);
       out.push({ id, object: 'model', created: 0, owned_by: owner });
     };
-    const ordered = this.list().sort((a, b) => a.priority - b.priority);
+    const ordered = upstreams.sort((a, b) => a.priority - b.priority);
     for (const upstream of ordered) for (const name of upstream.models ?? upstream.probedModels ?? []) add(name, upstream.configId);
     for (const upstream of ordered) for (const name of upstream.models ?? upstream.probedModels ?? []) add(`${upstream.configId}/${name}`, upstream.configId);
     return out;

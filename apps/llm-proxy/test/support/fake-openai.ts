@@ -15,7 +15,13 @@ export type Behaviour =
   /** Streams a chunk every `everyMs` until the client goes away. */
   | { kind: 'endless'; everyMs: number }
   /** Answers bytes that are not HTTP. */
-  | { kind: 'garbage' };
+  | { kind: 'garbage' }
+  /** Streams every event in one write, so the whole stream can arrive as one chunk. */
+  | { kind: 'one-write' }
+  /** Ignores `stream: true`: answers the whole completion as plain JSON. */
+  | { kind: 'json' }
+  /** Reads the request and never answers (no headers), keeping the connection open. */
+  | { kind: 'silent' };
 
 export interface SeenRequest {
   method: string;
@@ -134,6 +140,9 @@ export class FakeOpenAi extends EventEmitter {
       case 'garbage':
         req.socket.end('this is not HTTP at all\r\n\r\n');
         return;
+      case 'silent':
+        await new Promise<void>((resolve) => res.once('close', resolve));
+        return;
       case 'slow-first-byte':
         await pause(behaviour.delayMs, res);
         if (res.destroyed) return;
@@ -148,7 +157,7 @@ export class FakeOpenAi extends EventEmitter {
       const embedding = body?.['encoding_format'] === 'base64' ? Buffer.from(new Float32Array(vector).buffer).toString('base64') : vector;
       return this.json(res, 200, { object: 'list', data: [{ object: 'embedding', index: 0, embedding }], model, usage: { prompt_tokens: 4, total_tokens: 4 } });
     }
-    if (path === '/v1/completions' && body?.['stream'] !== true) {
+    if (path === '/v1/completions' && (body?.['stream'] !== true || behaviour.kind === 'json')) {
       return this.json(res, 200, {
         id: 'cmpl-1',
         object: 'text_completion',
@@ -159,7 +168,7 @@ export class FakeOpenAi extends EventEmitter {
       });
     }
     if (path !== '/v1/chat/completions') return this.json(res, 404, { error: { message: `no route ${path}`, type: 'invalid_request_error', param: null, code: null } });
-    if (body?.['stream'] !== true) {
+    if (body?.['stream'] !== true || behaviour.kind === 'json') {
       return this.json(res, 200, {
         id: 'chatcmpl-1',
         object: 'chat.completion',
@@ -179,8 +188,13 @@ export class FakeOpenAi extends EventEmitter {
       `data: ${JSON.stringify({ id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 1, model, choices: [{ index: 0, delta, finish_reason: finish }], ...(wantsUsage ? { usage: null } : {}) })}\n\n`;
     const pieces = ['hello', ' from ', this.options.name];
     const delay = this.options.chunkDelayMs ?? 0;
+    let held = '';
     const send = async (text: string): Promise<boolean> => {
       if (res.destroyed) return false;
+      if (behaviour.kind === 'one-write') {
+        held += text;
+        return true;
+      }
       res.write(text);
       if (delay > 0) await pause(delay, res);
       return !res.destroyed;
@@ -209,7 +223,7 @@ export class FakeOpenAi extends EventEmitter {
     if (wantsUsage) {
       if (!(await send(`data: ${JSON.stringify({ id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 1, model, choices: [], usage: { prompt_tokens: 5, completion_tokens: 3, total_tokens: 8 } })}\n\n`))) return;
     }
-    res.end('data: [DONE]\n\n');
+    res.end(`${held}data: [DONE]\n\n`);
   }
 
   private json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

@@ -119,7 +119,9 @@ export class GrpcServer {
         .then(
           () => call.end(),
           (error: unknown) => {
-            if (!controller.signal.aborted) call.destroy(Object.assign(new Error('grpc error'), this.toGrpcError(error)));
+            // grpc-js sends a server stream's status from its own 'error' listener; destroy()
+            // would skip that, so the client saw CANCELLED and the HTTP/2 stream was left open.
+            if (!controller.signal.aborted) call.emit('error', Object.assign(new Error('grpc error'), this.toGrpcError(error)));
           },
         );
     };
