@@ -15,6 +15,7 @@ export interface PgServerError {
 }
 
 const SQLSTATE = /^[0-9A-Z]{5}$/;
+const PROTOCOL_VIOLATION = '08P01';
 
 /** True for an error the server sent (it carries a SQLSTATE). */
 export function isPgServerError(error: unknown): error is PgServerError {
@@ -41,7 +42,12 @@ const CONNECTION_MESSAGES = [
 export function isConnectionError(error: unknown): boolean {
   if (isPatchbayError(error)) return false;
   if (isPgServerError(error)) {
-    // 08 connection exception, 57P01..03 shutdown / starting up, 28 authentication.
+    // FATAL and PANIC end the session. An ERROR leaves the connection usable: even 08P01
+    // (a NUL in the SQL text) fails one statement and proves the database is up.
+    if (error.severity === 'FATAL' || error.severity === 'PANIC') return true;
+    if (error.code === PROTOCOL_VIOLATION) return false;
+    // 08 connection exception, 57P01..03 shutdown / starting up, 28 authentication
+    // (by code too, since `severity` is localized by lc_messages).
     return error.code.startsWith('08') || /^57P0[123]$/.test(error.code) || error.code.startsWith('28');
   }
   if (!(error instanceof Error)) return false;
@@ -64,6 +70,8 @@ export function isStatementTimeout(error: unknown): boolean {
  */
 export function codeForSqlState(sqlstate: string): ErrorCode {
   if (sqlstate === '42501') return ErrorCode.FORBIDDEN;
+  // A statement the server could not read (as a NUL in SQL text): the request's fault.
+  if (sqlstate === PROTOCOL_VIOLATION) return ErrorCode.VALIDATION;
   if (sqlstate === '23505' || sqlstate === '23P01') return ErrorCode.CONFLICT;
   if (sqlstate === '40001' || sqlstate === '40P01') return ErrorCode.CONFLICT;
   if (sqlstate === '57014') return ErrorCode.TIMEOUT;

@@ -294,7 +294,7 @@ export class ConnectorPool {
         for (const lease of leases) lease.release();
       }
       if (this.closed || generation !== this.current) return;
-      if (this.machine.state === ConnectionState.CONNECTING) this.machine.transition(ConnectionState.ACTIVE, 'connected');
+      if (this.machine.state === ConnectionState.CONNECTING) this.becomeActive('connected');
     } catch (error) {
       if (this.closed || generation !== this.current) return;
       // Any failure here (unreachable, wrong password, missing database) leaves the
@@ -357,7 +357,7 @@ export class ConnectorPool {
       this.replaceGeneration(spec, 'reconnected');
       this.nextProbeAt = undefined;
       if (this.breaker.state === BreakerState.OPEN || this.breaker.state === BreakerState.HALF_OPEN) this.breaker.reset();
-      this.machine.transition(ConnectionState.ACTIVE, `reconnected after ${this.reconnectAttempt} attempt(s)`);
+      this.becomeActive(`reconnected after ${this.reconnectAttempt} attempt(s)`);
     } catch (error) {
       this.probing = false;
       this.recordError(error);
@@ -366,6 +366,12 @@ export class ConnectorPool {
     } finally {
       await client.end().catch(() => undefined);
     }
+  }
+
+  /** `lastError` is the current problem: once usable again there is none (the bus and the log keep the history). */
+  private becomeActive(reason: string): void {
+    this.lastError = undefined;
+    this.machine.transition(ConnectionState.ACTIVE, reason);
   }
 
   private recordError(error: unknown): void {

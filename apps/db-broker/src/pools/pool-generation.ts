@@ -75,6 +75,11 @@ export class PoolGeneration {
     // Without a listener an idle client's error (terminated backend, restart) is an
     // uncaught 'error' event and takes the process down.
     this.pool.on('error', (error) => this.hooks.onIdleError(error));
+    // pg-pool takes its own listener off while a client is leased, so the same error
+    // between two statements of a lease (a session's backend terminated while it waits
+    // for its next query) had no listener at all. The lease's next statement fails with
+    // the connection error and is classified there.
+    this.pool.on('connect', (client) => client.on('error', (error: Error) => this.hooks.onIdleError(error)));
   }
 
   get isDraining(): boolean {

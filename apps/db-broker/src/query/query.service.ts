@@ -8,7 +8,7 @@ import type { ConnectorPool } from '../pools/connector-pool';
 import type { PoolManager } from '../pools/pool-manager';
 import { execute, shapeResult, withStatementTimeout, type RowMode, type StatementResult } from './execute';
 import { runStatement } from './run-query';
-import { assertPoolSafe, assertSqlLength } from './statements';
+import { assertPoolSafe, assertSqlText } from './statements';
 
 export interface QueryInput {
   sql: string;
@@ -60,7 +60,7 @@ export class QueryService {
   }
 
   async query(principal: Principal, configId: string, input: QueryInput): Promise<QueryOutput> {
-    assertSqlLength(input.sql, this.settings.maxSqlLength, 'sql');
+    assertSqlText(input.sql, this.settings.maxSqlLength, 'sql');
     assertPoolSafe(input.sql, 'sql');
     const pool = this.poolFor(principal, configId);
     const timeout = this.timeoutFor(pool, input.timeoutMs);
@@ -90,7 +90,7 @@ export class QueryService {
       throw new PatchbayError(ErrorCode.PAYLOAD_TOO_LARGE, `a batch holds at most ${this.settings.maxBatch} statements, got ${input.queries.length}`);
     }
     input.queries.forEach((query, index) => {
-      assertSqlLength(query.sql, this.settings.maxSqlLength, `queries.${index}.sql`);
+      assertSqlText(query.sql, this.settings.maxSqlLength, `queries.${index}.sql`);
       assertPoolSafe(query.sql, `queries.${index}.sql`);
     });
     const transaction = input.transaction ?? true;

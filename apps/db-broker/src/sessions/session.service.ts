@@ -10,7 +10,7 @@ import type { Lease } from '../pools/pool-generation';
 import { execute, shapeResult, withStatementTimeout, type RowMode, type StatementResult } from '../query/execute';
 import { runStatement } from '../query/run-query';
 import type { QueryService } from '../query/query.service';
-import { assertSqlLength } from '../query/statements';
+import { assertSqlText } from '../query/statements';
 
 interface Session {
   id: string;
@@ -111,7 +111,7 @@ export class SessionService {
     sessionId: string,
     input: { sql: string; params?: unknown[] | undefined; rowMode?: RowMode | undefined; timeoutMs?: number | undefined },
   ): Promise<SessionQueryOutput> {
-    assertSqlLength(input.sql, this.settings.maxSqlLength, 'sql');
+    assertSqlText(input.sql, this.settings.maxSqlLength, 'sql');
     const session = this.find(principal, configId, sessionId);
     const timeout = this.queries.timeoutFor(session.pool, input.timeoutMs);
     const started = performance.now();
