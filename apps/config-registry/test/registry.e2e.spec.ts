@@ -226,6 +226,63 @@ describe.each<StoreKind>(['postgres', 'pglite'])('config-registry e2e on %s', (s
     expect(registry.service.process.exitCode).toBeNull();
   });
 
+  it('answers 400 naming the field for text no store can hold, deep nesting and YAML alias bombs', async () => {
+    const head = (await api(url, 'GET', '/v1/changes?since=0&limit=1')).body.head as number;
+    const deep = (levels: number): unknown => {
+      let value: unknown = 'bottom';
+      for (let i = 0; i < levels; i++) value = { next: value };
+      return value;
+    };
+    // Raw JSON text, so the escapes reach the server exactly as written.
+    const puts: [string, string][] = [
+      ['{"type":"api","label":"a\\u0000b"}', 'label: must not contain NUL'],
+      ['{"type":"api","label":"a\\ud800b"}', 'label: must not contain a lone UTF-16 surrogate'],
+      ['{"type":"api","options":{"tag":"x\\udc00"}}', 'options.tag: must not contain a lone'],
+      ['{"type":"api","options":{"k\\u0000":1}}', 'options: key "k\\u0000" must not contain NUL'],
+      ['{"type":"llm","credentials":{"apiKey":"sk-\\u0000-hidden"}}', 'credentials.apiKey: must not contain NUL'],
+      [
+        '{"type":"agent_tool","members":[{"id":"m","transport":"stdio","options":{"command":"x","args":["\\u0000"]}}]}',
+        'members[0].options.args[0]: must not contain NUL',
+      ],
+      [JSON.stringify({ type: 'api', options: { deep: deep(3000) } }), 'deeper than 32 levels'],
+    ];
+    for (const [raw, expected] of puts) {
+      const response = await api(url, 'PUT', '/v1/connectors/BADTEXT', { raw, headers: { 'content-type': 'application/json' } });
+      expectProblem(response, 400, 'VALIDATION');
+      expect(response.body.detail).toContain(expected);
+      expect(response.text).not.toContain('hidden');
+    }
+
+    const applyJson = await api(url, 'POST', '/v1/apply', {
+      raw: '{"connectors":[{"configId":"BADTEXT","type":"api","label":"\\u0000"}]}',
+      headers: { 'content-type': 'application/json' },
+    });
+    expectProblem(applyJson, 400, 'VALIDATION');
+    expect(applyJson.body.detail).toContain('connectors[0] (BADTEXT) label: must not contain NUL');
+    const applyDeep = await api(url, 'POST', '/v1/apply', { body: { connectors: { BADTEXT: { type: 'api', options: deep(40) } } } });
+    expectProblem(applyDeep, 400, 'VALIDATION');
+    expect(applyDeep.body.detail).toContain('connectors.BADTEXT options');
+
+    const bomb = ['a: &a [x, x, x, x, x, x, x, x, x]'];
+    for (const [name, previous] of [['b', 'a'], ['c', 'b'], ['d', 'c'], ['e', 'd'], ['f', 'e'], ['g', 'f']] as const) {
+      bomb.push(`${name}: &${name} [${Array(9).fill(`*${previous}`).join(', ')}]`);
+    }
+    bomb.push('connectors: {}');
+    const applyBomb = await api(url, 'POST', '/v1/apply', { raw: bomb.join('\n'), headers: { 'content-type': 'application/yaml' } });
+    expectProblem(applyBomb, 400, 'VALIDATION');
+    expect(applyBomb.body.detail).toContain('aliases');
+    const yamlNul = await api(url, 'POST', '/v1/apply', {
+      raw: 'connectors:\n  BADTEXT:\n    type: api\n    label: "x\\0y"\n',
+      headers: { 'content-type': 'application/yaml' },
+    });
+    expectProblem(yamlNul, 400, 'VALIDATION');
+    expect(yamlNul.body.detail).toContain('connectors.BADTEXT label: must not contain NUL');
+
+    expectProblem(await api(url, 'GET', '/v1/connectors/BADTEXT'), 404, 'NOT_FOUND');
+    expect((await api(url, 'GET', '/v1/changes?since=0&limit=1')).body.head).toBe(head);
+    expect(registry.service.process.exitCode).toBeNull();
+  });
+
   it('applies a YAML document atomically', async () => {
     const yaml = 'connectors:\n  DOC_A:\n    type: api\n    url: http://a.local\n  DOC_B:\n    type: endpoint\n    url: http://b.local\n';
     const applied = await api(url, 'POST', '/v1/apply', { raw: yaml, headers: { 'content-type': 'application/yaml' } });

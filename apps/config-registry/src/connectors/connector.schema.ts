@@ -9,6 +9,7 @@ import {
   type CredentialField,
 } from '@patchbay/core';
 import { z } from 'zod';
+import { documentIssues } from './document-guard';
 
 /** A credential field as written: a value sets it, `null` clears it, absent keeps it. */
 export type CredentialsInput = Partial<Record<CredentialField, string | null>>;
@@ -361,6 +362,11 @@ function checkConfigId(configId: unknown, path: string, issues: ValidationIssue[
 function tryParse(configId: unknown, body: unknown, issues: ValidationIssue[], warnings: string[]): ConnectorInput | undefined {
   const before = issues.length;
   const ok = checkConfigId(configId, 'configId', issues);
+  const unstorable = documentIssues(body);
+  if (unstorable.length > 0) {
+    issues.push(...unstorable);
+    return undefined;
+  }
   const result = connectorSchema.safeParse(body);
   if (!result.success) {
     issues.push(...zodIssues(result.error));
