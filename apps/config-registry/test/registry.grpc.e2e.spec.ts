@@ -69,6 +69,21 @@ describe('config-registry gRPC', () => {
     stream.cancel();
   });
 
+  it('shows a limited token only the connectors of its allow-list', async () => {
+    for (const configId of ['LIM_A', 'LIM_B']) {
+      await call(client, 'PutConnector', { configId, type: 'llm', url: 'https://grpc.example.com/v1', credentials: { apiKey: `key-of-${configId}` } });
+    }
+    const resolved = await call<{ credentials: { apiKey?: string } }>(client, 'ResolveConnector', { configId: 'LIM_A' }, TOKENS.limited);
+    expect(resolved.credentials.apiKey).toBe('key-of-LIM_A');
+    await expect(call(client, 'ResolveConnector', { configId: 'LIM_B' }, TOKENS.limited)).rejects.toMatchObject({ code: status.NOT_FOUND });
+    await expect(call(client, 'GetConnector', { configId: 'LIM_B' }, TOKENS.limited)).rejects.toMatchObject({ code: status.NOT_FOUND });
+    const list = await call<{ items: { configId: string }[] }>(client, 'ListConnectors', {}, TOKENS.limited);
+    expect(list.items.map((c) => c.configId)).toEqual(['LIM_A']);
+    await expect(
+      call(client, 'PutConnector', { configId: 'LIM_B', type: 'llm' }, TOKENS.limitedAdmin),
+    ).rejects.toMatchObject({ code: status.PERMISSION_DENIED });
+  });
+
   it('maps auth and validation failures to gRPC status codes', async () => {
     await expect(call(client, 'GetConnector', { configId: 'NOPE' })).rejects.toMatchObject({ code: status.NOT_FOUND });
     await expect(call(client, 'PutConnector', { configId: 'X', type: 'llm' }, TOKENS.reader)).rejects.toMatchObject({ code: status.PERMISSION_DENIED });
