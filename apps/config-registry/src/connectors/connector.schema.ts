@@ -10,6 +10,7 @@ import {
 } from '@patchbay/core';
 import { z } from 'zod';
 import { documentIssues } from './document-guard';
+import { splitSecretOptions, type SecretOptionsInput } from './secret-options';
 
 /** A credential field as written: a value sets it, `null` clears it, absent keeps it. */
 export type CredentialsInput = Partial<Record<CredentialField, string | null>>;
@@ -20,6 +21,8 @@ export interface MemberInput {
   stackId?: string;
   transport?: string;
   options?: Record<string, unknown>;
+  /** `options.env` / `options.headers` of an agent tool, kept apart because they are secrets. */
+  secretOptions?: SecretOptionsInput;
   credentials?: CredentialsInput;
 }
 
@@ -31,6 +34,7 @@ export interface ConnectorInput {
   stackId?: string;
   url?: string;
   options: Record<string, unknown>;
+  secretOptions?: SecretOptionsInput;
   credentials: CredentialsInput;
   members?: MemberInput[];
 }
@@ -260,13 +264,14 @@ function parseOptions(
   raw: Record<string, unknown> | null | undefined,
   prefix: readonly (string | number)[],
   issues: ValidationIssue[],
-): Record<string, unknown> {
-  const result = OPTIONS_BY_TYPE[type].safeParse(raw ?? {});
+): { options: Record<string, unknown>; secrets: SecretOptionsInput | undefined } {
+  const { rest, secrets } = splitSecretOptions(type, raw ?? {}, pathOf(prefix), issues);
+  const result = OPTIONS_BY_TYPE[type].safeParse(rest);
   if (!result.success) {
     issues.push(...zodIssues(result.error, prefix));
-    return {};
+    return { options: {}, secrets };
   }
-  return result.data as Record<string, unknown>;
+  return { options: result.data as Record<string, unknown>, secrets };
 }
 
 function parseMember(
@@ -279,8 +284,10 @@ function parseMember(
 ): MemberInput {
   const where = `members[${index}]`;
   const member: MemberInput = { id: raw.id };
-  const options = raw.options ? parseOptions(type, raw.options, ['members', index, 'options'], issues) : undefined;
+  const parsed = raw.options ? parseOptions(type, raw.options, ['members', index, 'options'], issues) : undefined;
+  const options = parsed?.options;
   if (options) member.options = options;
+  if (parsed?.secrets) member.secretOptions = parsed.secrets;
   const credentials = compactCredentials(raw.credentials);
   if (raw.stackId) member.stackId = raw.stackId;
   let transport = raw.transport ?? undefined;
@@ -313,9 +320,10 @@ function parseRaw(
   warnings: string[],
 ): ConnectorInput {
   const type = raw.type;
-  const options = parseOptions(type, raw.options, ['options'], issues);
+  const { options, secrets } = parseOptions(type, raw.options, ['options'], issues);
   const credentials = compactCredentials(raw.credentials);
   const input: ConnectorInput = { configId, type, label: raw.label ?? configId, options, credentials };
+  if (secrets) input.secretOptions = secrets;
   if (raw.stackId) input.stackId = raw.stackId;
 
   if (raw.members) {

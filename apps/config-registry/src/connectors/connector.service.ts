@@ -39,6 +39,7 @@ import { currentTraceparent } from '@patchbay/nest';
 import type { ConnectorCache } from './connector-cache';
 import { allowListOf, forbiddenUnlessWritable, maySee, notFoundUnlessVisible, type Caller } from './connector-access';
 import type { ConnectorResolver, ResolvableConnector } from './resolver';
+import { mergeSecretOptions, optionsView, optionsWithSecrets, type EncryptedOptionMaps } from './secret-options';
 
 export interface ConnectorServiceDeps {
   repository: ConnectorRepository;
@@ -285,12 +286,14 @@ export class ConnectorService {
     const { spec } = row;
     const decrypt = (credentials: EncryptedCredentials | undefined): Credentials | undefined =>
       options.includeSecrets && credentials ? this.decryptAll(credentials) : undefined;
+    const withSecretOptions = (plain: Record<string, unknown>, sealed: EncryptedOptionMaps | undefined): Record<string, unknown> =>
+      includeSecrets ? optionsWithSecrets(plain, sealed, this.secrets) : optionsView(plain, sealed);
     const input: ResolvableConnector = {
       configId: row.configId,
       type: row.type,
       revision: row.revision,
       checksum: row.checksum,
-      options: spec.options,
+      options: withSecretOptions(spec.options, spec.secretOptions),
     };
     if (spec.url !== undefined) input.url = spec.url;
     if (spec.stackId !== undefined) input.stackId = spec.stackId;
@@ -298,7 +301,8 @@ export class ConnectorService {
     if (credentials) input.credentials = credentials;
     if (spec.members) {
       input.members = spec.members.map((m) => {
-        const { credentials: encrypted, ...rest } = m;
+        const { credentials: encrypted, secretOptions, ...rest } = m;
+        if (rest.options !== undefined || secretOptions !== undefined) rest.options = withSecretOptions(rest.options ?? {}, secretOptions);
         const plain = decrypt(encrypted);
         return plain ? { ...rest, credentials: plain } : rest;
       });
@@ -382,6 +386,8 @@ export class ConnectorService {
       options: input.options,
       credentials: this.mergeCredentials(input.credentials, current?.credentials),
     };
+    const secretOptions = mergeSecretOptions(input.secretOptions, current?.secretOptions, this.secrets);
+    if (secretOptions) spec.secretOptions = secretOptions;
     if (input.stackId !== undefined) spec.stackId = input.stackId;
     if (input.url !== undefined) spec.url = input.url;
     if (input.members) {
@@ -391,8 +397,10 @@ export class ConnectorService {
         if (member.stackId !== undefined) stored.stackId = member.stackId;
         if (member.transport !== undefined) stored.transport = member.transport;
         if (member.options !== undefined) stored.options = member.options;
-        const previous = current?.members?.find((m) => m.id === member.id)?.credentials;
-        const credentials = this.mergeCredentials(member.credentials, previous);
+        const previous = current?.members?.find((m) => m.id === member.id);
+        const memberSecrets = mergeSecretOptions(member.secretOptions, previous?.secretOptions, this.secrets);
+        if (memberSecrets) stored.secretOptions = memberSecrets;
+        const credentials = this.mergeCredentials(member.credentials, previous?.credentials);
         if (Object.keys(credentials).length > 0) stored.credentials = credentials;
         return stored;
       });
