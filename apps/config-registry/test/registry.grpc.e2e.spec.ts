@@ -84,6 +84,17 @@ describe('config-registry gRPC', () => {
     ).rejects.toMatchObject({ code: status.PERMISSION_DENIED });
   });
 
+  it('never answers agent tool env or header values except to resolve callers', async () => {
+    const options = { transport: 'stdio', command: 'srv', env: { API_TOKEN: 'grpc-env-secret-1' } };
+    const put = await call<unknown>(client, 'PutConnector', { configId: 'GRPCTOOL', type: 'agent_tool', optionsJson: JSON.stringify(options) });
+    const read = await call<{ optionsJson: string }>(client, 'GetConnector', { configId: 'GRPCTOOL' }, TOKENS.reader);
+    const asReader = await call<{ optionsJson: string }>(client, 'ResolveConnector', { configId: 'GRPCTOOL' }, TOKENS.reader);
+    expect(JSON.stringify([put, read, asReader])).not.toContain('grpc-env-secret-1');
+    expect(JSON.parse(read.optionsJson)).toEqual({ transport: 'stdio', command: 'srv', envSet: ['API_TOKEN'] });
+    const resolved = await call<{ optionsJson: string }>(client, 'ResolveConnector', { configId: 'GRPCTOOL' }, TOKENS.resolver);
+    expect(JSON.parse(resolved.optionsJson).env).toEqual({ API_TOKEN: 'grpc-env-secret-1' });
+  });
+
   it('maps auth and validation failures to gRPC status codes', async () => {
     await expect(call(client, 'GetConnector', { configId: 'NOPE' })).rejects.toMatchObject({ code: status.NOT_FOUND });
     await expect(call(client, 'PutConnector', { configId: 'X', type: 'llm' }, TOKENS.reader)).rejects.toMatchObject({ code: status.PERMISSION_DENIED });
