@@ -48,6 +48,7 @@ async function main(): Promise<void> {
     handle: (request, principal) =>
       runtime.service.resolve(configIds.transform(request.params['configId'] ?? ''), {
         includeSecrets: hasScope(principal, Scope.RESOLVE),
+        caller: principal,
       }),
   });
   const grpc = new GrpcServer(app.get(TokenStore), logger);

@@ -45,12 +45,13 @@ export async function createRuntime(
     ? new PgSqlClient({ connectionString: config.databaseUrl, schema: settings.databaseSchema })
     : new PgliteSqlClient({ dataDir: join(config.dataDir, 'registry-db') });
   try {
-    const migrated = await migrate(db);
+    const secrets = SecretBox.fromBase64(config.secretKey.toString('base64'));
+    const migrated = await migrate(db, { secrets });
     logger.info({ store, ...migrated }, 'store ready');
     const relay = new OutboxRelay({ db, bus, onError: (error) => logger.warn({ err: error }, 'outbox relay: will retry') });
     const service = new ConnectorService({
       repository: new ConnectorRepository(db),
-      secrets: SecretBox.fromBase64(config.secretKey.toString('base64')),
+      secrets,
       resolver: new ConnectorResolver({ mode: config.mode, domain: config.stackDomain, env: config.env }),
       source: { service: config.service.name, instance: config.service.instance },
       onCommitted: () => relay.kick(),

@@ -6,6 +6,7 @@ import { RedisBus } from '@patchbay/core/redis';
 import { TEST_ADMIN_TOKEN, api, eventually, testRedisUrl } from '@patchbay/testkit';
 import Redis from 'ioredis';
 import { startRegistry, TOKENS, type StoreKind, type TestRegistry } from './support/registry';
+import { SseReader } from './support/sse';
 import { TcpProxy } from './support/tcp-proxy';
 
 const SECRET = 'sk-live-VERY-secret-4242';
@@ -185,6 +186,68 @@ describe.each<StoreKind>(['postgres', 'pglite'])('config-registry e2e on %s', (s
     await registry.service.waitForLog(new RegExp(`"traceId":"${traceId}".*"route":"/v1/connectors/:configId"`));
   });
 
+  it("shows a token limited to some connectors only those: reads, resolve, history, changes and watch", async () => {
+    const ok = async (configId: string, body: unknown): Promise<number> => {
+      const response = await api(url, 'PUT', `/v1/connectors/${configId}`, { body });
+      expect(response.status).toBeLessThan(300);
+      return response.body.connector.revision as number;
+    };
+    const database = (password: string): unknown => ({ type: 'database', url: 'postgres://db.local:5432/app', credentials: { username: 'app', password } });
+    const before = (await api(url, 'GET', '/v1/changes?since=0&limit=1')).body.head as number;
+    const seen = await ok('LIM_A', database('password-of-LIM_A'));
+    await ok('LIM_B', database('password-of-LIM_B'));
+    const limited = { token: TOKENS.limited };
+
+    const resolvedA = await api(url, 'GET', '/v1/connectors/LIM_A/resolve', limited);
+    expect(resolvedA.body.credentials).toEqual({ username: 'app', password: 'password-of-LIM_A' });
+    // Hidden exactly like a connector that does not exist.
+    const missing = await api(url, 'GET', '/v1/connectors/LIM_MISSING', limited);
+    for (const path of ['/v1/connectors/LIM_B', '/v1/connectors/LIM_B/resolve', '/v1/connectors/LIM_B/history']) {
+      const response = await api(url, 'GET', path, limited);
+      expectProblem(response, 404, 'NOT_FOUND');
+      expect(response.body.detail).toBe(missing.body.detail.replace('LIM_MISSING', 'LIM_B'));
+      expect(response.text).not.toContain('password-of-LIM_B');
+    }
+    const listed = await api(url, 'GET', '/v1/connectors', limited);
+    expect(listed.body.items.map((c: { configId: string }) => c.configId)).toEqual(['LIM_A']);
+    const changes = await api(url, 'GET', `/v1/changes?since=${before}`, limited);
+    expect(changes.body.changes.map((c: { configId: string; revision: number }) => [c.configId, c.revision])).toEqual([['LIM_A', seen]]);
+
+    // Watch: the backlog from `since` and the live changes, both filtered.
+    const controller = new AbortController();
+    try {
+      const watch = await SseReader.open(`${url}/v1/watch?since=${before}`, TOKENS.limited, controller.signal);
+      expect(await watch.next()).toMatchObject({ id: seen, data: { configId: 'LIM_A' } });
+      await ok('LIM_B', { type: 'api', url: 'http://b.local' });
+      const live = await ok('LIM_A', { type: 'api', url: 'http://a.local' });
+      expect(await watch.next()).toMatchObject({ id: live, data: { configId: 'LIM_A' } });
+    } finally {
+      controller.abort();
+    }
+  });
+
+  it('refuses writes outside a limited admin token\'s allow-list, whether or not the connector exists', async () => {
+    const admin = { token: TOKENS.limitedAdmin };
+    expect((await api(url, 'PUT', '/v1/connectors/LIM_ADMIN', { ...admin, body: { type: 'api', url: 'http://mine.local' } })).status).toBe(201);
+    await api(url, 'PUT', '/v1/connectors/LIM_OTHER', { body: { type: 'api', url: 'http://other.local' } });
+    const other = await api(url, 'GET', '/v1/connectors/LIM_OTHER');
+    for (const configId of ['LIM_OTHER', 'LIM_NEVER']) {
+      const put = await api(url, 'PUT', `/v1/connectors/${configId}`, { ...admin, body: { type: 'api', url: 'http://taken.local' } });
+      expectProblem(put, 403, 'FORBIDDEN');
+      expect(put.body.detail).toContain('allow-list');
+      expectProblem(await api(url, 'DELETE', `/v1/connectors/${configId}`, admin), 403, 'FORBIDDEN');
+      expectProblem(await api(url, 'POST', `/v1/connectors/${configId}/rollback`, { ...admin, body: { revision: 1 } }), 403, 'FORBIDDEN');
+    }
+    const apply = await api(url, 'POST', '/v1/apply', { ...admin, body: { connectors: { LIM_ADMIN: { type: 'api' }, LIM_OTHER: { type: 'api' } } } });
+    expectProblem(apply, 403, 'FORBIDDEN');
+    // Prune only deletes what the token may see.
+    const pruned = await api(url, 'POST', '/v1/apply?prune=true', { ...admin, body: { connectors: { LIM_ADMIN: { type: 'api', url: 'http://mine2.local' } } } });
+    expect(pruned.status).toBe(200);
+    expect(pruned.body.results).toEqual([expect.objectContaining({ configId: 'LIM_ADMIN', action: 'updated' })]);
+    expect((await api(url, 'GET', '/v1/connectors/LIM_OTHER')).body.revision).toBe(other.body.revision);
+    expect((await api(url, 'GET', '/v1/connectors', admin)).body.items.map((c: { configId: string }) => c.configId)).toEqual(['LIM_ADMIN']);
+  });
+
   it('answers 401 without a token and 403 with the wrong scope', async () => {
     expectProblem(await api(url, 'GET', '/v1/connectors', { token: null }), 401, 'UNAUTHORIZED');
     expectProblem(await api(url, 'GET', '/v1/connectors', { token: 'not-a-known-token-at-all' }), 401, 'UNAUTHORIZED');
@@ -222,6 +285,63 @@ describe.each<StoreKind>(['postgres', 'pglite'])('config-registry e2e on %s', (s
     expect(applied.body.detail).toContain('SECONDBAD');
     expectProblem(await api(url, 'GET', '/v1/connectors/FIRSTOK'), 404, 'NOT_FOUND');
     expectProblem(await api(url, 'GET', '/v1/connectors/GOOD'), 404, 'NOT_FOUND');
+    expect((await api(url, 'GET', '/v1/changes?since=0&limit=1')).body.head).toBe(head);
+    expect(registry.service.process.exitCode).toBeNull();
+  });
+
+  it('answers 400 naming the field for text no store can hold, deep nesting and YAML alias bombs', async () => {
+    const head = (await api(url, 'GET', '/v1/changes?since=0&limit=1')).body.head as number;
+    const deep = (levels: number): unknown => {
+      let value: unknown = 'bottom';
+      for (let i = 0; i < levels; i++) value = { next: value };
+      return value;
+    };
+    // Raw JSON text, so the escapes reach the server exactly as written.
+    const puts: [string, string][] = [
+      ['{"type":"api","label":"a\\u0000b"}', 'label: must not contain NUL'],
+      ['{"type":"api","label":"a\\ud800b"}', 'label: must not contain a lone UTF-16 surrogate'],
+      ['{"type":"api","options":{"tag":"x\\udc00"}}', 'options.tag: must not contain a lone'],
+      ['{"type":"api","options":{"k\\u0000":1}}', 'options: key "k\\u0000" must not contain NUL'],
+      ['{"type":"llm","credentials":{"apiKey":"sk-\\u0000-hidden"}}', 'credentials.apiKey: must not contain NUL'],
+      [
+        '{"type":"agent_tool","members":[{"id":"m","transport":"stdio","options":{"command":"x","args":["\\u0000"]}}]}',
+        'members[0].options.args[0]: must not contain NUL',
+      ],
+      [JSON.stringify({ type: 'api', options: { deep: deep(3000) } }), 'deeper than 32 levels'],
+    ];
+    for (const [raw, expected] of puts) {
+      const response = await api(url, 'PUT', '/v1/connectors/BADTEXT', { raw, headers: { 'content-type': 'application/json' } });
+      expectProblem(response, 400, 'VALIDATION');
+      expect(response.body.detail).toContain(expected);
+      expect(response.text).not.toContain('hidden');
+    }
+
+    const applyJson = await api(url, 'POST', '/v1/apply', {
+      raw: '{"connectors":[{"configId":"BADTEXT","type":"api","label":"\\u0000"}]}',
+      headers: { 'content-type': 'application/json' },
+    });
+    expectProblem(applyJson, 400, 'VALIDATION');
+    expect(applyJson.body.detail).toContain('connectors[0] (BADTEXT) label: must not contain NUL');
+    const applyDeep = await api(url, 'POST', '/v1/apply', { body: { connectors: { BADTEXT: { type: 'api', options: deep(40) } } } });
+    expectProblem(applyDeep, 400, 'VALIDATION');
+    expect(applyDeep.body.detail).toContain('connectors.BADTEXT options');
+
+    const bomb = ['a: &a [x, x, x, x, x, x, x, x, x]'];
+    for (const [name, previous] of [['b', 'a'], ['c', 'b'], ['d', 'c'], ['e', 'd'], ['f', 'e'], ['g', 'f']] as const) {
+      bomb.push(`${name}: &${name} [${Array(9).fill(`*${previous}`).join(', ')}]`);
+    }
+    bomb.push('connectors: {}');
+    const applyBomb = await api(url, 'POST', '/v1/apply', { raw: bomb.join('\n'), headers: { 'content-type': 'application/yaml' } });
+    expectProblem(applyBomb, 400, 'VALIDATION');
+    expect(applyBomb.body.detail).toContain('aliases');
+    const yamlNul = await api(url, 'POST', '/v1/apply', {
+      raw: 'connectors:\n  BADTEXT:\n    type: api\n    label: "x\\0y"\n',
+      headers: { 'content-type': 'application/yaml' },
+    });
+    expectProblem(yamlNul, 400, 'VALIDATION');
+    expect(yamlNul.body.detail).toContain('connectors.BADTEXT label: must not contain NUL');
+
+    expectProblem(await api(url, 'GET', '/v1/connectors/BADTEXT'), 404, 'NOT_FOUND');
     expect((await api(url, 'GET', '/v1/changes?since=0&limit=1')).body.head).toBe(head);
     expect(registry.service.process.exitCode).toBeNull();
   });

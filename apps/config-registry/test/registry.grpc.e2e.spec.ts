@@ -69,6 +69,32 @@ describe('config-registry gRPC', () => {
     stream.cancel();
   });
 
+  it('shows a limited token only the connectors of its allow-list', async () => {
+    for (const configId of ['LIM_A', 'LIM_B']) {
+      await call(client, 'PutConnector', { configId, type: 'llm', url: 'https://grpc.example.com/v1', credentials: { apiKey: `key-of-${configId}` } });
+    }
+    const resolved = await call<{ credentials: { apiKey?: string } }>(client, 'ResolveConnector', { configId: 'LIM_A' }, TOKENS.limited);
+    expect(resolved.credentials.apiKey).toBe('key-of-LIM_A');
+    await expect(call(client, 'ResolveConnector', { configId: 'LIM_B' }, TOKENS.limited)).rejects.toMatchObject({ code: status.NOT_FOUND });
+    await expect(call(client, 'GetConnector', { configId: 'LIM_B' }, TOKENS.limited)).rejects.toMatchObject({ code: status.NOT_FOUND });
+    const list = await call<{ items: { configId: string }[] }>(client, 'ListConnectors', {}, TOKENS.limited);
+    expect(list.items.map((c) => c.configId)).toEqual(['LIM_A']);
+    await expect(
+      call(client, 'PutConnector', { configId: 'LIM_B', type: 'llm' }, TOKENS.limitedAdmin),
+    ).rejects.toMatchObject({ code: status.PERMISSION_DENIED });
+  });
+
+  it('never answers agent tool env or header values except to resolve callers', async () => {
+    const options = { transport: 'stdio', command: 'srv', env: { API_TOKEN: 'grpc-env-secret-1' } };
+    const put = await call<unknown>(client, 'PutConnector', { configId: 'GRPCTOOL', type: 'agent_tool', optionsJson: JSON.stringify(options) });
+    const read = await call<{ optionsJson: string }>(client, 'GetConnector', { configId: 'GRPCTOOL' }, TOKENS.reader);
+    const asReader = await call<{ optionsJson: string }>(client, 'ResolveConnector', { configId: 'GRPCTOOL' }, TOKENS.reader);
+    expect(JSON.stringify([put, read, asReader])).not.toContain('grpc-env-secret-1');
+    expect(JSON.parse(read.optionsJson)).toEqual({ transport: 'stdio', command: 'srv', envSet: ['API_TOKEN'] });
+    const resolved = await call<{ optionsJson: string }>(client, 'ResolveConnector', { configId: 'GRPCTOOL' }, TOKENS.resolver);
+    expect(JSON.parse(resolved.optionsJson).env).toEqual({ API_TOKEN: 'grpc-env-secret-1' });
+  });
+
   it('maps auth and validation failures to gRPC status codes', async () => {
     await expect(call(client, 'GetConnector', { configId: 'NOPE' })).rejects.toMatchObject({ code: status.NOT_FOUND });
     await expect(call(client, 'PutConnector', { configId: 'X', type: 'llm' }, TOKENS.reader)).rejects.toMatchObject({ code: status.PERMISSION_DENIED });

@@ -1,5 +1,6 @@
 import { Channel, type Bus, type ConnectorChange, type Subscription } from '@patchbay/core';
 import type { Logger } from 'pino';
+import { maySee, type Caller } from '../connectors/connector-access';
 import type { ConnectorService } from '../connectors/connector.service';
 import type { OutboxRelay } from '../outbox/outbox-relay';
 
@@ -81,12 +82,14 @@ export class ChangeFeed {
 
   /**
    * Changes after `since` (the backlog, read from the store), then live ones, in order
-   * and without duplicates, until `signal` aborts. `since` undefined = live only.
+   * and without duplicates, until `signal` aborts. `since` undefined = live only. Only
+   * changes of connectors the caller may see.
    */
-  async *stream(since: number | undefined, signal: AbortSignal): AsyncGenerator<ConnectorChange> {
+  async *stream(since: number | undefined, signal: AbortSignal, caller?: Caller): AsyncGenerator<ConnectorChange> {
     const buffered: ConnectorChange[] = [];
     let wake: (() => void) | undefined;
     const listener: ChangeListener = (change) => {
+      if (!maySee(caller, change.configId)) return;
       buffered.push(change);
       wake?.();
     };
@@ -99,7 +102,7 @@ export class ChangeFeed {
     try {
       if (since !== undefined) {
         for (;;) {
-          const page = await this.service.changes(last);
+          const page = await this.service.changes(last, undefined, caller);
           for (const change of page.changes) {
             if (signal.aborted) return;
             last = change.revision;

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { CREDENTIAL_FIELDS } from '@patchbay/core';
 import type { AuditChanges, EncryptedCredentials, StoredSpec } from './connector.model';
+import { SECRET_OPTION_MAPS, type EncryptedOptionMaps } from './secret-options';
 
 /** JSON with object keys sorted at every level and `undefined` members dropped. */
 export function canonicalJson(value: unknown): string {
@@ -24,6 +25,16 @@ function fingerprints(credentials: EncryptedCredentials | undefined, fingerprint
   return out;
 }
 
+function optionFingerprints(maps: EncryptedOptionMaps | undefined, fingerprint: CredentialFingerprinter): Record<string, Record<string, string>> | undefined {
+  if (!maps) return undefined;
+  const out: Record<string, Record<string, string>> = {};
+  for (const map of SECRET_OPTION_MAPS) {
+    const keys = maps[map];
+    if (keys) out[map] = Object.fromEntries(Object.entries(keys).map(([key, ciphertext]) => [key, fingerprint(ciphertext)]));
+  }
+  return out;
+}
+
 /** The content a checksum covers: secrets replaced by keyed hashes of their values. */
 export function checksumContent(configId: string, spec: StoredSpec, fingerprint: CredentialFingerprinter): unknown {
   return {
@@ -33,8 +44,13 @@ export function checksumContent(configId: string, spec: StoredSpec, fingerprint:
     stackId: spec.stackId,
     url: spec.url,
     options: spec.options,
+    secretOptions: optionFingerprints(spec.secretOptions, fingerprint),
     credentials: fingerprints(spec.credentials, fingerprint),
-    members: spec.members?.map((member) => ({ ...member, credentials: fingerprints(member.credentials, fingerprint) })),
+    members: spec.members?.map((member) => ({
+      ...member,
+      secretOptions: optionFingerprints(member.secretOptions, fingerprint),
+      credentials: fingerprints(member.credentials, fingerprint),
+    })),
   };
 }
 
@@ -57,7 +73,7 @@ export function diffSpecs(
   for (const field of fields) {
     if (canonicalJson(before?.[field]) !== canonicalJson(after[field])) changed.push(field);
   }
-  const strip = (spec: StoredSpec | undefined): unknown => spec?.members?.map(({ credentials: _c, ...rest }) => rest);
+  const strip = (spec: StoredSpec | undefined): unknown => spec?.members?.map(({ credentials: _c, secretOptions: _s, ...rest }) => rest);
   if (canonicalJson(strip(before)) !== canonicalJson(strip(after))) changed.push('members');
 
   const credentialsChanged: string[] = [];
@@ -66,14 +82,22 @@ export function diffSpecs(
     const fb = fingerprints(b, fingerprint);
     for (const field of CREDENTIAL_FIELDS) if (fa[field] !== fb[field]) credentialsChanged.push(prefix + field);
   };
+  const compareOptions = (prefix: string, a: EncryptedOptionMaps | undefined, b: EncryptedOptionMaps | undefined): void => {
+    const fa = optionFingerprints(a, fingerprint) ?? {};
+    const fb = optionFingerprints(b, fingerprint) ?? {};
+    for (const map of SECRET_OPTION_MAPS) {
+      const keys = new Set([...Object.keys(fa[map] ?? {}), ...Object.keys(fb[map] ?? {})]);
+      for (const key of keys) if (fa[map]?.[key] !== fb[map]?.[key]) credentialsChanged.push(`${prefix}options.${map}.${key}`);
+    }
+  };
   compare('', before?.credentials, after.credentials);
+  compareOptions('', before?.secretOptions, after.secretOptions);
   const ids = new Set([...(before?.members ?? []), ...(after.members ?? [])].map((m) => m.id));
   for (const id of ids) {
-    compare(
-      `members.${id}.`,
-      before?.members?.find((m) => m.id === id)?.credentials,
-      after.members?.find((m) => m.id === id)?.credentials,
-    );
+    const a = before?.members?.find((m) => m.id === id);
+    const b = after.members?.find((m) => m.id === id);
+    compare(`members.${id}.`, a?.credentials, b?.credentials);
+    compareOptions(`members.${id}.`, a?.secretOptions, b?.secretOptions);
   }
   return { changed, credentialsChanged };
 }

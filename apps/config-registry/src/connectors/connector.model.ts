@@ -6,6 +6,7 @@ import {
   type ConnectorType,
   type CredentialField,
 } from '@patchbay/core';
+import { optionsView, type EncryptedOptionMaps } from './secret-options';
 
 /** Credential field -> ciphertext (SecretBox format). Only set fields are present. */
 export type EncryptedCredentials = Partial<Record<CredentialField, string>>;
@@ -16,6 +17,8 @@ export interface StoredMember {
   stackId?: string;
   transport?: string;
   options?: Record<string, unknown>;
+  /** Encrypted `options.env` / `options.headers` (never inside `options`). */
+  secretOptions?: EncryptedOptionMaps;
   credentials?: EncryptedCredentials;
 }
 
@@ -26,6 +29,8 @@ export interface StoredSpec {
   stackId?: string;
   url?: string;
   options: Record<string, unknown>;
+  /** Encrypted `options.env` / `options.headers` (never inside `options`). */
+  secretOptions?: EncryptedOptionMaps;
   credentials: EncryptedCredentials;
   members?: StoredMember[];
 }
@@ -59,7 +64,10 @@ export interface AuditChanges {
   via: 'put' | 'apply' | 'rollback' | 'delete';
   /** Non-secret fields that changed (`label`, `url`, `options`, `members`...). */
   changed: string[];
-  /** Credential fields set, replaced or cleared (`apiKey`, `members.github.apiKey`). */
+  /**
+   * Secret fields set, replaced or cleared, by name: credentials (`apiKey`,
+   * `members.github.apiKey`) and secret option keys (`options.env.API_TOKEN`).
+   */
   credentialsChanged: string[];
   /** For a rollback: the revision copied. */
   fromRevision?: number;
@@ -94,7 +102,9 @@ function memberView(member: StoredMember): ConnectorMember {
   if (member.url !== undefined) view.url = member.url;
   if (member.stackId !== undefined) view.stackId = member.stackId;
   if (member.transport !== undefined) view.transport = member.transport;
-  if (member.options !== undefined) view.options = member.options;
+  if (member.options !== undefined || member.secretOptions !== undefined) {
+    view.options = optionsView(member.options ?? {}, member.secretOptions);
+  }
   view.credentialsSet = credentialsSetOf(member.credentials);
   return view;
 }
@@ -103,7 +113,7 @@ export function snapshotOf(spec: StoredSpec): ConnectorSnapshot {
   const snapshot: ConnectorSnapshot = {
     type: spec.type,
     label: spec.label,
-    options: spec.options,
+    options: optionsView(spec.options, spec.secretOptions),
     credentialsSet: credentialsSetOf(spec.credentials),
   };
   if (spec.stackId !== undefined) snapshot.stackId = spec.stackId;

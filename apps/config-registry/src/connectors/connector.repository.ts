@@ -167,12 +167,19 @@ export class ConnectorRepository {
     return rows.map(toRevision);
   }
 
-  async changes(since: number, limit: number): Promise<ConnectorChange[]> {
-    const { rows } = await this.db.query<RevisionRecord>(
-      `SELECT revision, config_id, type, action, checksum, created_at
-         FROM revisions WHERE revision > $1 ORDER BY revision LIMIT $2`,
-      [since, limit],
-    );
+  /** `connectors` = only these configIds (a token's allow-list); undefined = all. */
+  async changes(since: number, limit: number, connectors?: readonly string[]): Promise<ConnectorChange[]> {
+    const { rows } = connectors
+      ? await this.db.query<RevisionRecord>(
+          `SELECT revision, config_id, type, action, checksum, created_at
+             FROM revisions WHERE revision > $1 AND config_id = ANY($3::text[]) ORDER BY revision LIMIT $2`,
+          [since, limit, connectors],
+        )
+      : await this.db.query<RevisionRecord>(
+          `SELECT revision, config_id, type, action, checksum, created_at
+             FROM revisions WHERE revision > $1 ORDER BY revision LIMIT $2`,
+          [since, limit],
+        );
     return rows.map((r) => ({
       revision: int(r.revision),
       configId: r.config_id,

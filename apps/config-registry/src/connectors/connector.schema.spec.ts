@@ -187,3 +187,39 @@ describe('options bounds (the schema the brokers read with)', () => {
     expect(() => parseConnectorBody('DB', { type: 'database', url: 'postgres://h/db', options: { breakerRecoveryMs: 1 } })).toThrow(/breakerRecoveryMs/);
   });
 });
+
+describe('text and depth no store can hold', () => {
+  const nested = (levels: number): unknown => {
+    let value: unknown = 1;
+    for (let i = 0; i < levels; i++) value = [value];
+    return value;
+  };
+
+  it('names every field with NUL or a lone surrogate, secrets included, without echoing values', () => {
+    const error = validationOf(() =>
+      parseConnectorBody('X', {
+        type: 'agent_tool',
+        label: 'a\u0000',
+        credentials: { apiKey: 'secret\uD800value' },
+        options: { transport: 'stdio', command: 'srv', ['bad\u0000key']: 1 },
+        members: [{ id: 'm', url: 'http://h/\uDC00' }],
+      }),
+    );
+    expect(issuePaths(error)).toEqual(['label', 'credentials.apiKey', 'options', 'members[0].url']);
+    expect(error.message).toContain('key "bad\\u0000key" must not contain NUL');
+    expect(error.message).not.toContain('secret');
+  });
+
+  it('accepts well-formed astral characters', () => {
+    expect(parseConnectorBody('X', { type: 'api', label: 'rocket \u{1F680}' }).input.label).toBe('rocket \u{1F680}');
+  });
+
+  it('limits nesting to 32 levels without recursing into deeper data', () => {
+    expect(parseConnectorBody('X', { type: 'api', options: { v: nested(30) } }).input.options['v']).toEqual(nested(30));
+    const error = validationOf(() => parseConnectorBody('X', { type: 'api', options: { v: nested(100_000) } }));
+    expect(error.message).toContain('options.v');
+    expect(error.message).toContain('deeper than 32 levels');
+    const apply = validationOf(() => parseApplyDocument({ connectors: { X: { type: 'api', label: '\u0000' } } }));
+    expect(issuePaths(apply)).toEqual(['connectors.X label']);
+  });
+});

@@ -12,6 +12,8 @@ import {
   type CredentialField,
 } from '@patchbay/core';
 import { z } from 'zod';
+import { documentIssues } from './document-guard';
+import { splitSecretOptions, type SecretOptionsInput } from './secret-options';
 
 /** A credential field as written: a value sets it, `null` clears it, absent keeps it. */
 export type CredentialsInput = Partial<Record<CredentialField, string | null>>;
@@ -22,6 +24,8 @@ export interface MemberInput {
   stackId?: string;
   transport?: string;
   options?: Record<string, unknown>;
+  /** `options.env` / `options.headers` of an agent tool, kept apart because they are secrets. */
+  secretOptions?: SecretOptionsInput;
   credentials?: CredentialsInput;
 }
 
@@ -33,6 +37,7 @@ export interface ConnectorInput {
   stackId?: string;
   url?: string;
   options: Record<string, unknown>;
+  secretOptions?: SecretOptionsInput;
   credentials: CredentialsInput;
   members?: MemberInput[];
 }
@@ -194,13 +199,14 @@ function parseOptions(
   raw: Record<string, unknown> | null | undefined,
   prefix: readonly (string | number)[],
   issues: ValidationIssue[],
-): Record<string, unknown> {
-  const result = optionsSchemaFor(type).safeParse(raw ?? {});
+): { options: Record<string, unknown>; secrets: SecretOptionsInput | undefined } {
+  const { rest, secrets } = splitSecretOptions(type, raw ?? {}, pathOf(prefix), issues);
+  const result = optionsSchemaFor(type).safeParse(rest);
   if (!result.success) {
     issues.push(...zodIssues(result.error, prefix));
-    return {};
+    return { options: {}, secrets };
   }
-  return result.data as Record<string, unknown>;
+  return { options: result.data as Record<string, unknown>, secrets };
 }
 
 function parseMember(
@@ -213,8 +219,10 @@ function parseMember(
 ): MemberInput {
   const where = `members[${index}]`;
   const member: MemberInput = { id: raw.id };
-  const options = raw.options ? parseOptions(type, raw.options, ['members', index, 'options'], issues) : undefined;
+  const parsed = raw.options ? parseOptions(type, raw.options, ['members', index, 'options'], issues) : undefined;
+  const options = parsed?.options;
   if (options) member.options = options;
+  if (parsed?.secrets) member.secretOptions = parsed.secrets;
   const credentials = compactCredentials(raw.credentials);
   if (raw.stackId) member.stackId = raw.stackId;
   let transport = raw.transport ?? undefined;
@@ -247,9 +255,10 @@ function parseRaw(
   warnings: string[],
 ): ConnectorInput {
   const type = raw.type;
-  const options = parseOptions(type, raw.options, ['options'], issues);
+  const { options, secrets } = parseOptions(type, raw.options, ['options'], issues);
   const credentials = compactCredentials(raw.credentials);
   const input: ConnectorInput = { configId, type, label: raw.label ?? configId, options, credentials };
+  if (secrets) input.secretOptions = secrets;
   if (raw.stackId) input.stackId = raw.stackId;
 
   if (raw.members) {
@@ -296,6 +305,11 @@ function checkConfigId(configId: unknown, path: string, issues: ValidationIssue[
 function tryParse(configId: unknown, body: unknown, issues: ValidationIssue[], warnings: string[]): ConnectorInput | undefined {
   const before = issues.length;
   const ok = checkConfigId(configId, 'configId', issues);
+  const unstorable = documentIssues(body);
+  if (unstorable.length > 0) {
+    issues.push(...unstorable);
+    return undefined;
+  }
   const result = connectorSchema.safeParse(body);
   if (!result.success) {
     issues.push(...zodIssues(result.error));

@@ -37,7 +37,9 @@ import {
 } from './connector.schema';
 import { currentTraceparent } from '@patchbay/nest';
 import type { ConnectorCache } from './connector-cache';
+import { allowListOf, forbiddenUnlessWritable, maySee, notFoundUnlessVisible, type Caller } from './connector-access';
 import type { ConnectorResolver, ResolvableConnector } from './resolver';
+import { mergeSecretOptions, optionsView, optionsWithSecrets, type EncryptedOptionMaps } from './secret-options';
 
 export interface ConnectorServiceDeps {
   repository: ConnectorRepository;
@@ -54,6 +56,14 @@ export interface ConnectorServiceDeps {
 export interface PutOptions {
   /** The revision the caller last saw; 0 = must not exist yet. Mismatch -> CONFLICT. */
   expectedRevision?: number;
+  /** Whose allow-list limits the write (FORBIDDEN outside it). */
+  caller?: Caller;
+}
+
+export interface ApplyOptions {
+  /** Delete the connectors the document does not name (only those the caller may see). */
+  prune?: boolean;
+  caller?: Caller;
 }
 
 export interface PutResult {
@@ -129,6 +139,7 @@ export class ConnectorService {
   }
 
   async put(configId: string, body: unknown, actor: string, options: PutOptions = {}): Promise<PutResult> {
+    forbiddenUnlessWritable(options.caller, configId);
     const { input, warnings } = parseConnectorBody(configId, body);
     const outcome = await this.writeTransaction(async (repo) => {
       await repo.lockWrites();
@@ -140,15 +151,17 @@ export class ConnectorService {
     return { connector: toConnector(outcome.row), created: outcome.created, changed: outcome.changed, warnings };
   }
 
-  async get(configId: string): Promise<Connector> {
-    return toConnector(await this.require(configId));
+  async get(configId: string, caller?: Caller): Promise<Connector> {
+    return toConnector(await this.require(configId, caller));
   }
 
-  async list(filter: { type?: ConnectorType } = {}): Promise<Connector[]> {
-    return (await this.repository.list(filter)).map(toConnector);
+  async list(filter: { type?: ConnectorType } = {}, caller?: Caller): Promise<Connector[]> {
+    const rows = await this.repository.list(filter);
+    return (caller?.connectors ? rows.filter((row) => maySee(caller, row.configId)) : rows).map(toConnector);
   }
 
   async delete(configId: string, actor: string, options: PutOptions = {}): Promise<DeleteResult> {
+    forbiddenUnlessWritable(options.caller, configId);
     const revision = await this.writeTransaction(async (repo) => {
       await repo.lockWrites();
       const current = await repo.find(configId);
@@ -160,7 +173,8 @@ export class ConnectorService {
     return { configId, revision };
   }
 
-  async history(configId: string, options: { limit?: number; before?: number } = {}): Promise<HistoryPage> {
+  async history(configId: string, options: { limit?: number; before?: number; caller?: Caller } = {}): Promise<HistoryPage> {
+    notFoundUnlessVisible(options.caller, configId);
     const limit = clampLimit(options.limit, 50);
     const rows = await this.repository.history(configId, limit + 1, options.before);
     if (rows.length === 0 && options.before === undefined) {
@@ -173,7 +187,8 @@ export class ConnectorService {
    * Writes a new revision holding the content (secrets included) of `toRevision`.
    * Works on a deleted connector too, which restores it.
    */
-  async rollback(configId: string, toRevision: number, actor: string): Promise<RollbackResult> {
+  async rollback(configId: string, toRevision: number, actor: string, caller?: Caller): Promise<RollbackResult> {
+    forbiddenUnlessWritable(caller, configId);
     const outcome = await this.writeTransaction(async (repo) => {
       await repo.lockWrites();
       const target = Number.isSafeInteger(toRevision) ? await repo.findRevision(toRevision) : undefined;
@@ -198,13 +213,14 @@ export class ConnectorService {
    * entry fails the whole document and nothing is written. With `prune`, connectors not
    * in the document are deleted.
    */
-  async apply(document: unknown, actor: string, options: { prune?: boolean } = {}): Promise<ApplyResult> {
+  async apply(document: unknown, actor: string, options: ApplyOptions = {}): Promise<ApplyResult> {
     const parsed = parseApplyDocument(document);
     return this.applyParsed(parsed.connectors, actor, options);
   }
 
   /** Same as {@link apply} for entries already validated (the config-file loader). */
-  async applyParsed(entries: readonly ParsedConnector[], actor: string, options: { prune?: boolean } = {}): Promise<ApplyResult> {
+  async applyParsed(entries: readonly ParsedConnector[], actor: string, options: ApplyOptions = {}): Promise<ApplyResult> {
+    for (const { input } of entries) forbiddenUnlessWritable(options.caller, input.configId);
     const { results, anyChange } = await this.writeTransaction(async (repo) => {
       await repo.lockWrites();
       const existing = new Map((await repo.list()).map((row) => [row.configId, row]));
@@ -220,7 +236,7 @@ export class ConnectorService {
       if (options.prune) {
         const wanted = new Set(entries.map((e) => e.input.configId));
         for (const row of existing.values()) {
-          if (wanted.has(row.configId)) continue;
+          if (wanted.has(row.configId) || !maySee(options.caller, row.configId)) continue;
           const revision = await this.remove(repo, row, actor);
           anyChange = true;
           results.push({ configId: row.configId, action: 'deleted', revision });
@@ -236,10 +252,14 @@ export class ConnectorService {
     };
   }
 
-  async changes(since: number, limit?: number): Promise<ChangesPage> {
+  /** Changes after `since`, of the connectors the caller may see; `head` is the registry's. */
+  async changes(since: number, limit?: number, caller?: Caller): Promise<ChangesPage> {
     const max = clampLimit(limit, 500);
     const from = Number.isFinite(since) && since > 0 ? Math.floor(since) : 0;
-    const [head, changes] = await Promise.all([this.repository.headRevision(), this.repository.changes(from, max + 1)]);
+    const [head, changes] = await Promise.all([
+      this.repository.headRevision(),
+      this.repository.changes(from, max + 1, allowListOf(caller)),
+    ]);
     return { head, changes: changes.slice(0, max), more: changes.length > max };
   }
 
@@ -248,8 +268,8 @@ export class ConnectorService {
   }
 
   /** Resolves a connector; secrets are only decrypted when `includeSecrets` is true. */
-  async resolve(configId: string, options: { includeSecrets: boolean }): Promise<ResolvedConnector> {
-    const row = await this.require(configId);
+  async resolve(configId: string, options: { includeSecrets: boolean; caller?: Caller }): Promise<ResolvedConnector> {
+    const row = await this.require(configId, options.caller);
     // Rows are immutable and replaced on every change, so an answer computed for a row
     // stays right for as long as that row is the cached one (and dies with it).
     let memo = this.resolved.get(row);
@@ -258,19 +278,22 @@ export class ConnectorService {
       this.resolved.set(row, memo);
     }
     const key = options.includeSecrets ? 'withSecrets' : 'withoutSecrets';
-    return (memo[key] ??= this.computeResolved(row, options));
+    return (memo[key] ??= this.computeResolved(row, options.includeSecrets));
   }
 
-  private computeResolved(row: ConnectorRow, options: { includeSecrets: boolean }): ResolvedConnector {
+  private computeResolved(row: ConnectorRow, includeSecrets: boolean): ResolvedConnector {
+    const options = { includeSecrets };
     const { spec } = row;
     const decrypt = (credentials: EncryptedCredentials | undefined): Credentials | undefined =>
       options.includeSecrets && credentials ? this.decryptAll(credentials) : undefined;
+    const withSecretOptions = (plain: Record<string, unknown>, sealed: EncryptedOptionMaps | undefined): Record<string, unknown> =>
+      includeSecrets ? optionsWithSecrets(plain, sealed, this.secrets) : optionsView(plain, sealed);
     const input: ResolvableConnector = {
       configId: row.configId,
       type: row.type,
       revision: row.revision,
       checksum: row.checksum,
-      options: spec.options,
+      options: withSecretOptions(spec.options, spec.secretOptions),
     };
     if (spec.url !== undefined) input.url = spec.url;
     if (spec.stackId !== undefined) input.stackId = spec.stackId;
@@ -278,7 +301,8 @@ export class ConnectorService {
     if (credentials) input.credentials = credentials;
     if (spec.members) {
       input.members = spec.members.map((m) => {
-        const { credentials: encrypted, ...rest } = m;
+        const { credentials: encrypted, secretOptions, ...rest } = m;
+        if (rest.options !== undefined || secretOptions !== undefined) rest.options = withSecretOptions(rest.options ?? {}, secretOptions);
         const plain = decrypt(encrypted);
         return plain ? { ...rest, credentials: plain } : rest;
       });
@@ -306,7 +330,8 @@ export class ConnectorService {
     }
   }
 
-  private async require(configId: string): Promise<ConnectorRow> {
+  private async require(configId: string, caller: Caller): Promise<ConnectorRow> {
+    notFoundUnlessVisible(caller, configId);
     const row = this.cache
       ? await this.cache.get(configId, () => this.repository.find(configId))
       : await this.repository.find(configId);
@@ -361,6 +386,8 @@ export class ConnectorService {
       options: input.options,
       credentials: this.mergeCredentials(input.credentials, current?.credentials),
     };
+    const secretOptions = mergeSecretOptions(input.secretOptions, current?.secretOptions, this.secrets);
+    if (secretOptions) spec.secretOptions = secretOptions;
     if (input.stackId !== undefined) spec.stackId = input.stackId;
     if (input.url !== undefined) spec.url = input.url;
     if (input.members) {
@@ -370,8 +397,10 @@ export class ConnectorService {
         if (member.stackId !== undefined) stored.stackId = member.stackId;
         if (member.transport !== undefined) stored.transport = member.transport;
         if (member.options !== undefined) stored.options = member.options;
-        const previous = current?.members?.find((m) => m.id === member.id)?.credentials;
-        const credentials = this.mergeCredentials(member.credentials, previous);
+        const previous = current?.members?.find((m) => m.id === member.id);
+        const memberSecrets = mergeSecretOptions(member.secretOptions, previous?.secretOptions, this.secrets);
+        if (memberSecrets) stored.secretOptions = memberSecrets;
+        const credentials = this.mergeCredentials(member.credentials, previous?.credentials);
         if (Object.keys(credentials).length > 0) stored.credentials = credentials;
         return stored;
       });

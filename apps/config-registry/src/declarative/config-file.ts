@@ -3,24 +3,54 @@ import { ErrorCode, PatchbayError, isPatchbayError } from '@patchbay/core';
 import { parseDocument } from 'yaml';
 import type { ApplyResult, ConnectorService } from '../connectors/connector.service';
 import { parseApplyDocument, type ApplyDocument } from '../connectors/connector.schema';
+import { MAX_DOCUMENT_DEPTH } from '../connectors/document-guard';
+import { yamlNestingBound } from './yaml-nesting';
 
 /** The actor recorded for changes made from `PATCHBAY_CONFIG_FILE`. */
 export const CONFIG_FILE_ACTOR = 'config-file';
 
+/** yaml's budget for alias expansion (nodes reached through aliases times aliases); a bomb needs far more. */
+const MAX_YAML_ALIASES = 100;
+/**
+ * Above this (approximate, see yamlNestingBound) the text is not composed at all: yaml's
+ * composer recurses per level, and a stack overflow inside V8 can abort the process
+ * rather than throw. Well above what a document of MAX_DOCUMENT_DEPTH levels needs.
+ */
+const MAX_YAML_NESTING = 5 * MAX_DOCUMENT_DEPTH;
+
+function yamlError(message: string, reason: string): PatchbayError {
+  return new PatchbayError(ErrorCode.VALIDATION, message, { details: { issues: [{ path: '(document)', message: reason }] } });
+}
+
 /**
  * Parses YAML (or JSON, which is YAML) text into a plain value. Syntax errors become
- * VALIDATION errors with the line and column.
+ * VALIDATION errors with the line and column; so do alias bombs and nesting deep enough
+ * to exhaust the stack, which the parser reports by throwing.
  */
 export function parseYaml(text: string, what: string): unknown {
-  const document = parseDocument(text, { uniqueKeys: true });
-  const [first] = document.errors;
-  if (first) {
-    const where = first.linePos?.[0] ? ` at line ${first.linePos[0].line}, column ${first.linePos[0].col}` : '';
-    throw new PatchbayError(ErrorCode.VALIDATION, `${what} is not valid YAML${where}: ${first.message.split('\n')[0]}`, {
-      details: { issues: [{ path: '(document)', message: first.message.split('\n')[0] }] },
-    });
+  if (yamlNestingBound(text) > MAX_YAML_NESTING) {
+    throw yamlError(`${what} is rejected: it nests too deeply (at most ${MAX_DOCUMENT_DEPTH} levels)`, 'nests too deeply');
   }
-  return document.toJS({ maxAliasCount: 100 }) as unknown;
+  try {
+    const document = parseDocument(text, { uniqueKeys: true });
+    const [first] = document.errors;
+    if (first) {
+      const where = first.linePos?.[0] ? ` at line ${first.linePos[0].line}, column ${first.linePos[0].col}` : '';
+      const reason = first.message.split('\n')[0] ?? 'syntax error';
+      throw yamlError(`${what} is not valid YAML${where}: ${reason}`, reason);
+    }
+    return document.toJS({ maxAliasCount: MAX_YAML_ALIASES }) as unknown;
+  } catch (error) {
+    if (isPatchbayError(error)) throw error;
+    // yaml throws a ReferenceError past maxAliasCount; deep nesting overflows the stack.
+    const reason =
+      error instanceof ReferenceError
+        ? 'expands its aliases (*name) too much, as an alias bomb does; repeat the values instead'
+        : error instanceof RangeError
+          ? 'nests too deeply'
+          : (error instanceof Error ? error.message.split('\n')[0] : undefined) ?? 'cannot be read';
+    throw yamlError(`${what} is rejected: it ${reason}`, reason);
+  }
 }
 
 /**

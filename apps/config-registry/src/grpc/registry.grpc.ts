@@ -147,28 +147,30 @@ export function registerRegistryGrpc(server: GrpcServer, connectors: ConnectorSe
         request.configId,
         bodyOf(request),
         principal.name,
-        request.expectedRevision === undefined ? {} : { expectedRevision: request.expectedRevision },
+        request.expectedRevision === undefined ? { caller: principal } : { caller: principal, expectedRevision: request.expectedRevision },
       );
       return { connector: toProtoConnector(result.connector), created: result.created, changed: result.changed };
     }),
-    GetConnector: server.unary<{ configId: string }, unknown>([Scope.READ, Scope.RESOLVE], async (request) =>
-      toProtoConnector(await connectors.get(request.configId)),
+    GetConnector: server.unary<{ configId: string }, unknown>([Scope.READ, Scope.RESOLVE], async (request, { principal }) =>
+      toProtoConnector(await connectors.get(request.configId, principal)),
     ),
-    ListConnectors: server.unary<{ type: string }, unknown>([Scope.READ, Scope.RESOLVE], async (request) => {
+    ListConnectors: server.unary<{ type: string }, unknown>([Scope.READ, Scope.RESOLVE], async (request, { principal }) => {
       const head = await connectors.headRevision();
       const type = optionalType(present(request.type));
-      const items = await connectors.list(type ? { type } : {});
+      const items = await connectors.list(type ? { type } : {}, principal);
       return { items: items.map(toProtoConnector), head };
     }),
     DeleteConnector: server.unary<{ configId: string }, unknown>([Scope.ADMIN], async (request, { principal }) => {
-      const result = await connectors.delete(request.configId, principal.name);
+      const result = await connectors.delete(request.configId, principal.name, { caller: principal });
       return { revision: result.revision };
     }),
     ResolveConnector: server.unary<{ configId: string }, unknown>([Scope.READ, Scope.RESOLVE], async (request, { principal }) =>
-      toProtoResolved(await connectors.resolve(request.configId, { includeSecrets: hasScope(principal, Scope.RESOLVE) })),
+      toProtoResolved(
+        await connectors.resolve(request.configId, { includeSecrets: hasScope(principal, Scope.RESOLVE), caller: principal }),
+      ),
     ),
-    WatchChanges: server.serverStream<{ since: number }, unknown>([Scope.READ, Scope.RESOLVE], async (request, write, { signal }) => {
-      for await (const change of feed.stream(request.since > 0 ? request.since : undefined, signal)) {
+    WatchChanges: server.serverStream<{ since: number }, unknown>([Scope.READ, Scope.RESOLVE], async (request, write, { signal, principal }) => {
+      for await (const change of feed.stream(request.since > 0 ? request.since : undefined, signal, principal)) {
         write(toProtoChange(change));
       }
     }),

@@ -27,7 +27,10 @@ export class ChangesController {
   @ApiOperation({ summary: 'Apply a YAML or JSON document of many connectors atomically (all or nothing); ?prune=true deletes the rest' })
   apply(@Body() body: unknown, @Query('prune') prune: string | undefined, @Req() request: FastifyRequest): Promise<ApplyResult> {
     const document = parseApplyBody(body);
-    return this.connectors.applyParsed(document.connectors, request.principal?.name ?? 'unknown', { prune: prune === 'true' });
+    return this.connectors.applyParsed(document.connectors, request.principal?.name ?? 'unknown', {
+      prune: prune === 'true',
+      caller: request.principal,
+    });
   }
 
   @Get('changes')
@@ -35,8 +38,12 @@ export class ChangesController {
   @ApiQuery({ name: 'since', required: false })
   @ApiQuery({ name: 'limit', required: false })
   @ApiOperation({ summary: 'Changes after revision `since`, oldest first; `head` lower than your cursor = the registry was reset' })
-  changes(@Query('since') since?: string, @Query('limit') limit?: string): Promise<ChangesPage> {
-    return this.connectors.changes(optionalInt(since, 'since') ?? 0, optionalInt(limit, 'limit', { min: 1, max: 1000 }));
+  changes(@Req() request: FastifyRequest, @Query('since') since?: string, @Query('limit') limit?: string): Promise<ChangesPage> {
+    return this.connectors.changes(
+      optionalInt(since, 'since') ?? 0,
+      optionalInt(limit, 'limit', { min: 1, max: 1000 }),
+      request.principal,
+    );
   }
 
   @Get('watch')
@@ -64,7 +71,7 @@ export class ChangesController {
     request.raw.on('close', () => controller.abort());
     void (async () => {
       try {
-        for await (const change of this.feed.stream(from, controller.signal)) {
+        for await (const change of this.feed.stream(from, controller.signal, request.principal)) {
           const event = change.action === 'delete' ? 'connector.deleted' : 'connector.changed';
           response.write(`id: ${change.revision}\nevent: ${event}\ndata: ${JSON.stringify(change)}\n\n`);
         }

@@ -1,10 +1,22 @@
+import type { SecretBox } from '../crypto/secret-box';
+import { sealPlainSecretOptionsInStore } from './seal-secret-options';
 import type { SqlClient } from './sql-client';
 
-/** One forward-only schema change. Statements run in order, in one transaction. */
+/** What data migrations may need besides the database. */
+export interface MigrationContext {
+  /** The registry's key, for migrations that encrypt or re-encrypt stored secrets. */
+  secrets: SecretBox;
+}
+
+/**
+ * One forward-only change. Statements run in order, then `run` (for data changes SQL
+ * can't express, e.g. encryption), in one transaction.
+ */
 export interface Migration {
   version: number;
   name: string;
   statements: readonly string[];
+  run?: (tx: SqlClient, context: MigrationContext) => Promise<void>;
 }
 
 /** The registry's schema, oldest first. Never edit a released migration: add one. */
@@ -59,6 +71,12 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE INDEX outbox_published_idx ON outbox (published_at) WHERE published_at IS NOT NULL`,
     ],
   },
+  {
+    version: 2,
+    name: 'encrypt agent tool options.env and options.headers',
+    statements: [],
+    run: (tx, context) => sealPlainSecretOptionsInStore(tx, context.secrets),
+  },
 ];
 
 export interface MigrationResult {
@@ -73,7 +91,11 @@ export interface MigrationResult {
  * by the current schema, so replicas booting together apply each migration once and
  * the others wait, then see it recorded.
  */
-export async function migrate(db: SqlClient, migrations: readonly Migration[] = MIGRATIONS): Promise<MigrationResult> {
+export async function migrate(
+  db: SqlClient,
+  context: MigrationContext,
+  migrations: readonly Migration[] = MIGRATIONS,
+): Promise<MigrationResult> {
   const ordered = [...migrations].sort((a, b) => a.version - b.version);
   for (let i = 1; i < ordered.length; i++) {
     if (ordered[i]!.version === ordered[i - 1]!.version) {
@@ -95,6 +117,7 @@ export async function migrate(db: SqlClient, migrations: readonly Migration[] = 
     for (const migration of ordered) {
       if (done.has(migration.version)) continue;
       for (const statement of migration.statements) await tx.query(statement);
+      await migration.run?.(tx, context);
       await tx.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [migration.version, migration.name]);
       applied.push(migration.version);
     }

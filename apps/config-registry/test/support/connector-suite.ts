@@ -102,8 +102,8 @@ export function describeConnectorStore(name: string, createStore: () => Promise<
     beforeAll(async () => {
       store = await createStore();
       db = store.db;
-      await migrate(db);
       secrets = SecretBox.fromBase64(SecretBox.generateKey());
+      await migrate(db, { secrets });
       repository = new ConnectorRepository(db);
     });
 
@@ -239,6 +239,74 @@ export function describeConnectorStore(name: string, createStore: () => Promise<
         const shown = await service.resolve('agentTools', { includeSecrets: true });
         expect(shown.members?.[0]?.headers).toEqual({ Authorization: `Bearer ${API_KEY}` });
         expect(shown.members?.[1]).toMatchObject({ id: 'fs', transport: 'stdio', source: 'explicit' });
+      });
+    });
+
+    describe('agent tool env and headers', () => {
+      const TOKEN_VALUE = 'tok-SUPERSECRET-env';
+      const HEADER_VALUE = 'Bearer hdr-SUPERSECRET';
+      const MEMBER_VALUE = 'member-SUPERSECRET-env';
+      const tool = (options: Record<string, unknown>): Record<string, unknown> => ({
+        type: 'agent_tool',
+        options: { transport: 'stdio', command: 'srv', ...options },
+      });
+
+      it('stores them encrypted, shows readers key names only and gives values to resolve callers', async () => {
+        const put = await service.put('TOOL', tool({ env: { API_TOKEN: TOKEN_VALUE, MODE: 'fast' } }), 'alice');
+        expect(put.connector.options).toEqual({ transport: 'stdio', command: 'srv', envSet: ['API_TOKEN', 'MODE'] });
+        await service.put(
+          'TOOLS',
+          {
+            type: 'agent_tool',
+            members: [
+              { id: 'web', url: 'https://mcp.example.com/mcp', options: { transport: 'streamable-http', headers: { Authorization: HEADER_VALUE } } },
+              { id: 'local', transport: 'stdio', options: { command: 'srv', env: { KEY: MEMBER_VALUE } } },
+            ],
+          },
+          'alice',
+        );
+        const reads = [
+          put,
+          await service.get('TOOL'),
+          await service.list(),
+          await service.history('TOOL'),
+          await service.history('TOOLS'),
+          await service.resolve('TOOL', { includeSecrets: false }),
+          await service.resolve('TOOLS', { includeSecrets: false }),
+        ];
+        expect(JSON.stringify(reads)).not.toContain('SUPERSECRET');
+        expect((await service.get('TOOLS')).members?.map((m) => m.options)).toEqual([
+          { transport: 'streamable-http', headersSet: ['Authorization'] },
+          { command: 'srv', envSet: ['KEY'] },
+        ]);
+        for (const table of ['connectors', 'revisions']) {
+          const { rows } = await db.query<{ raw: string }>(`SELECT spec::text AS raw FROM ${table}`);
+          expect(rows.map((r) => r.raw).join('\n')).not.toContain('SUPERSECRET');
+        }
+
+        const resolved = await service.resolve('TOOL', { includeSecrets: true });
+        expect(resolved.options).toEqual({ transport: 'stdio', command: 'srv', env: { API_TOKEN: TOKEN_VALUE, MODE: 'fast' } });
+        const members = (await service.resolve('TOOLS', { includeSecrets: true })).members;
+        expect(members?.map((m) => m.options)).toEqual([
+          { transport: 'streamable-http', headers: { Authorization: HEADER_VALUE } },
+          { command: 'srv', env: { KEY: MEMBER_VALUE } },
+        ]);
+      });
+
+      it('keeps omitted keys, sets given ones and clears with null, like credentials; a GET body can be PUT back', async () => {
+        await service.put('TOOL', tool({ env: { API_TOKEN: TOKEN_VALUE, MODE: 'fast' } }), 'alice');
+        const current = await service.get('TOOL');
+        expect((await service.put('TOOL', current, 'alice')).changed).toBe(false);
+        expect((await service.put('TOOL', tool({ env: { API_TOKEN: TOKEN_VALUE } }), 'alice')).changed).toBe(false);
+
+        const changed = await service.put('TOOL', tool({ env: { MODE: null, EXTRA: 'x' } }), 'bob');
+        expect(changed.changed).toBe(true);
+        expect((await service.resolve('TOOL', { includeSecrets: true })).options['env']).toEqual({ API_TOKEN: TOKEN_VALUE, EXTRA: 'x' });
+        const [latest] = (await service.history('TOOL', { limit: 1 })).revisions;
+        expect(latest?.credentialsChanged?.sort()).toEqual(['options.env.EXTRA', 'options.env.MODE']);
+
+        await service.put('TOOL', tool({ env: null }), 'bob');
+        expect((await service.resolve('TOOL', { includeSecrets: true })).options['env']).toBeUndefined();
       });
     });
 

@@ -7,12 +7,22 @@ export const TOKENS = {
   reader: 'reader-token-0123456789',
   resolver: 'resolver-token-0123456789',
   user: 'user-token-0123456789',
+  /** read + resolve, limited to the connectors LIM_A and LIM_ARRAY. */
+  limited: 'limited-token-0123456789',
+  /** admin, limited to the connector LIM_ADMIN. */
+  limitedAdmin: 'limited-admin-token-0123456789',
 };
+
+/** The allow-lists of the limited tokens. */
+export const LIMITED_CONNECTORS = ['LIM_A', 'LIM_ARRAY'];
+export const LIMITED_ADMIN_CONNECTORS = ['LIM_ADMIN'];
 
 export const TOKENS_ENV = JSON.stringify([
   { name: 'reader', token: TOKENS.reader, scopes: ['read'] },
   { name: 'resolver', token: TOKENS.resolver, scopes: ['resolve'] },
   { name: 'user', token: TOKENS.user, scopes: ['use'] },
+  { name: 'limited', token: TOKENS.limited, scopes: ['read', 'resolve'], connectors: LIMITED_CONNECTORS },
+  { name: 'limited-admin', token: TOKENS.limitedAdmin, scopes: ['admin'], connectors: LIMITED_ADMIN_CONNECTORS },
 ]);
 
 export interface TestRegistry {
