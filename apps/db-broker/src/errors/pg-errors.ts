@@ -35,14 +35,26 @@ const CONNECTION_MESSAGES = [
 ];
 
 /**
+ * SQLSTATEs the server only sends when it ends the session or refuses one: 08 connection
+ * exception (but 08P01, below), 57P01..05 shutdown / starting up / database dropped / idle
+ * session timeout, 28 authentication. Read whatever the server's language: `severity`
+ * is localized.
+ */
+const SESSION_ENDING = /^(08(?!P01)...|57P0[1-5]|28...)$/;
+
+/**
  * True when the error means the database could not be reached or dropped the
- * connection: the pool is unusable until a reconnect succeeds. SQL errors are not.
+ * connection: the pool is unusable until a reconnect succeeds. Statement errors are not,
+ * whatever their class: a server error ends the connection only at severity FATAL or
+ * PANIC. In particular 08P01 (protocol violation) is what Postgres answers, at severity
+ * ERROR and with the session intact, to a message it cannot read (a NUL byte in the SQL,
+ * more than 65535 parameters); counting it as a lost connection let one caller take the
+ * database down for everyone.
  */
 export function isConnectionError(error: unknown): boolean {
   if (isPatchbayError(error)) return false;
   if (isPgServerError(error)) {
-    // 08 connection exception, 57P01..03 shutdown / starting up, 28 authentication.
-    return error.code.startsWith('08') || /^57P0[123]$/.test(error.code) || error.code.startsWith('28');
+    return error.severity === 'FATAL' || error.severity === 'PANIC' || SESSION_ENDING.test(error.code);
   }
   if (!(error instanceof Error)) return false;
   const code = (error as { code?: unknown }).code;
@@ -67,6 +79,9 @@ export function codeForSqlState(sqlstate: string): ErrorCode {
   if (sqlstate === '23505' || sqlstate === '23P01') return ErrorCode.CONFLICT;
   if (sqlstate === '40001' || sqlstate === '40P01') return ErrorCode.CONFLICT;
   if (sqlstate === '57014') return ErrorCode.TIMEOUT;
+  // A message the server could not read, answered at ERROR level with the session intact
+  // (isConnectionError): the request's own doing, like a syntax error.
+  if (sqlstate === '08P01') return ErrorCode.VALIDATION;
   if (sqlstate === '53300') return ErrorCode.UNAVAILABLE;
   if (sqlstate === 'P0001') return ErrorCode.UNPROCESSABLE;
   const cls = sqlstate.slice(0, 2);

@@ -8,6 +8,7 @@ import type { ConnectorPool } from '../pools/connector-pool';
 import type { PoolManager } from '../pools/pool-manager';
 import { execute, shapeResult, withStatementTimeout, type RowMode, type StatementResult } from './execute';
 import { runStatement } from './run-query';
+import { assertParams, assertSqlText } from './statement-input';
 import { assertPoolSafe, assertSqlLength } from './statements';
 
 export interface QueryInput {
@@ -61,6 +62,8 @@ export class QueryService {
 
   async query(principal: Principal, configId: string, input: QueryInput): Promise<QueryOutput> {
     assertSqlLength(input.sql, this.settings.maxSqlLength, 'sql');
+    assertSqlText(input.sql, 'sql');
+    assertParams(input.params, 'params');
     assertPoolSafe(input.sql, 'sql');
     const pool = this.poolFor(principal, configId);
     const timeout = this.timeoutFor(pool, input.timeoutMs);
@@ -91,6 +94,8 @@ export class QueryService {
     }
     input.queries.forEach((query, index) => {
       assertSqlLength(query.sql, this.settings.maxSqlLength, `queries.${index}.sql`);
+      assertSqlText(query.sql, `queries.${index}.sql`);
+      assertParams(query.params, `queries.${index}.params`);
       assertPoolSafe(query.sql, `queries.${index}.sql`);
     });
     const transaction = input.transaction ?? true;

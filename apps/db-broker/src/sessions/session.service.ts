@@ -10,6 +10,7 @@ import type { Lease } from '../pools/pool-generation';
 import { execute, shapeResult, withStatementTimeout, type RowMode, type StatementResult } from '../query/execute';
 import { runStatement } from '../query/run-query';
 import type { QueryService } from '../query/query.service';
+import { assertParams, assertSqlText } from '../query/statement-input';
 import { assertSqlLength } from '../query/statements';
 
 interface Session {
@@ -112,6 +113,8 @@ export class SessionService {
     input: { sql: string; params?: unknown[] | undefined; rowMode?: RowMode | undefined; timeoutMs?: number | undefined },
   ): Promise<SessionQueryOutput> {
     assertSqlLength(input.sql, this.settings.maxSqlLength, 'sql');
+    assertSqlText(input.sql, 'sql');
+    assertParams(input.params, 'params');
     const session = this.find(principal, configId, sessionId);
     const timeout = this.queries.timeoutFor(session.pool, input.timeoutMs);
     const started = performance.now();
