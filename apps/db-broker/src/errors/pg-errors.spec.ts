@@ -44,6 +44,15 @@ describe('SQLSTATE mapping', () => {
     expect(mapPgError(new TypeError('x'))).toBeUndefined();
   });
 
+  it('gives every 503 a Retry-After and leaves other errors as they are', () => {
+    const held = new PatchbayError(ErrorCode.CIRCUIT_OPEN, 'circuit breaker is forced_open', { details: { state: 'forced_open' } });
+    expect(mapPgError(held)).toMatchObject({ code: ErrorCode.CIRCUIT_OPEN, retryAfterSeconds: 1, details: { state: 'forced_open' } });
+    const estimated = new PatchbayError(ErrorCode.POOL_EXHAUSTED, 'busy', { retryAfterSeconds: 7 });
+    expect(mapPgError(estimated)).toBe(estimated);
+    const invalid = new PatchbayError(ErrorCode.VALIDATION, 'bad');
+    expect(mapPgError(invalid)).toBe(invalid);
+  });
+
   it('counts only errors that end the session as a lost connection', () => {
     // What Postgres answers to a NUL byte in the SQL or >65535 params: the session goes on.
     expect(isConnectionError(pgError('08P01', 'invalid message format'))).toBe(false);

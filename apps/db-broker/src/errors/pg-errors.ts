@@ -122,7 +122,7 @@ function compact(record: Record<string, string | undefined>): Record<string, str
  * become PatchbayErrors carrying the SQLSTATE; connection failures become 503s.
  */
 export function mapPgError(error: unknown, retryAfterSeconds = 1): PatchbayError | undefined {
-  if (isPatchbayError(error)) return error;
+  if (isPatchbayError(error)) return withRetryAfter(error, retryAfterSeconds);
   if (isPgServerError(error)) {
     const code = codeForSqlState(error.code);
     const details = compact({
@@ -145,6 +145,19 @@ export function mapPgError(error: unknown, retryAfterSeconds = 1): PatchbayError
     });
   }
   return undefined;
+}
+
+/**
+ * Every 503 tells the client when to come back. Most carry their own estimate; a breaker
+ * an operator holds open (`forced_open`) has none.
+ */
+function withRetryAfter(error: PatchbayError, retryAfterSeconds: number): PatchbayError {
+  if (error.status !== 503 || error.retryAfterSeconds !== undefined) return error;
+  return new PatchbayError(error.code, error.message, {
+    ...(error.details === undefined ? {} : { details: error.details }),
+    cause: error.cause ?? error,
+    retryAfterSeconds,
+  });
 }
 
 /** Like {@link mapPgError} but always returns a PatchbayError (INTERNAL for the unknown). */
