@@ -37,8 +37,8 @@ const CONNECTION_MESSAGES = [
 /**
  * SQLSTATEs the server only sends when it ends the session or refuses one: 08 connection
  * exception (but 08P01, below), 57P01..05 shutdown / starting up / database dropped / idle
- * session timeout, 28 authentication. Read whatever the server's language: `severity`
- * is localized.
+ * session timeout, 28 authentication. SQLSTATEs are the same in every server language;
+ * `severity` is translated.
  */
 const SESSION_ENDING = /^(08(?!P01)...|57P0[1-5]|28...)$/;
 
