@@ -64,7 +64,8 @@ describe('PoolGeneration (real Postgres)', () => {
   });
 
   it('runs SELECT 1 on a connection idle past healthCheckIdleMs and replaces one that fails it', async () => {
-    const pool = generation({ max: 2, healthCheckIdleMs: 5 });
+    // Wide enough that a loaded machine cannot take the release-to-acquire step below for idling.
+    const pool = generation({ max: 2, healthCheckIdleMs: 300 });
     const first = await pool.acquire();
     const client = first.client;
     first.release();
@@ -72,7 +73,7 @@ describe('PoolGeneration (real Postgres)', () => {
     // Fresh from release: no check.
     (await pool.acquire()).release();
     expect(spy).not.toHaveBeenCalled();
-    await new Promise((r) => setTimeout(r, 30));
+    await new Promise((r) => setTimeout(r, 350));
     // Idle too long: checked, and a failing check hands out another connection.
     // The broker calls pg's callback form (see runQuery).
     spy.mockImplementationOnce(((_sql: string, callback: (error: Error) => void) => {

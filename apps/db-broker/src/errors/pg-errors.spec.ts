@@ -43,4 +43,26 @@ describe('SQLSTATE mapping', () => {
     expect(isConnectionError(pgError('42601'))).toBe(false);
     expect(mapPgError(new TypeError('x'))).toBeUndefined();
   });
+
+  it('gives every 503 a Retry-After and leaves other errors as they are', () => {
+    const held = new PatchbayError(ErrorCode.CIRCUIT_OPEN, 'circuit breaker is forced_open', { details: { state: 'forced_open' } });
+    expect(mapPgError(held)).toMatchObject({ code: ErrorCode.CIRCUIT_OPEN, retryAfterSeconds: 1, details: { state: 'forced_open' } });
+    const estimated = new PatchbayError(ErrorCode.POOL_EXHAUSTED, 'busy', { retryAfterSeconds: 7 });
+    expect(mapPgError(estimated)).toBe(estimated);
+    const invalid = new PatchbayError(ErrorCode.VALIDATION, 'bad');
+    expect(mapPgError(invalid)).toBe(invalid);
+  });
+
+  it('counts only errors that end the session as a lost connection', () => {
+    // What Postgres answers to a NUL byte in the SQL or >65535 params: the session goes on.
+    expect(isConnectionError(pgError('08P01', 'invalid message format'))).toBe(false);
+    expect(mapPgError(pgError('08P01'))?.retryAfterSeconds).toBeUndefined();
+    expect(isConnectionError(pgError('22021', 'invalid byte sequence for encoding "UTF8": 0x00'))).toBe(false);
+    expect(isConnectionError(pgError('08P01', 'invalid frontend message type 0', { severity: 'FATAL' }))).toBe(true);
+    expect(isConnectionError(pgError('25P03', 'terminating connection due to idle-in-transaction timeout', { severity: 'FATAL' }))).toBe(true);
+    // Severity is localized; the SQLSTATE is not.
+    expect(isConnectionError(pgError('57P01', 'Verbindung wird abgebrochen', { severity: 'SCHWERWIEGEND' }))).toBe(true);
+    expect(isConnectionError(pgError('08006'))).toBe(true);
+    expect(isConnectionError(pgError('28P01', 'password authentication failed', { severity: 'FATAL' }))).toBe(true);
+  });
 });

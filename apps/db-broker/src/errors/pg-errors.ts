@@ -15,7 +15,6 @@ export interface PgServerError {
 }
 
 const SQLSTATE = /^[0-9A-Z]{5}$/;
-const PROTOCOL_VIOLATION = '08P01';
 
 /** True for an error the server sent (it carries a SQLSTATE). */
 export function isPgServerError(error: unknown): error is PgServerError {
@@ -36,19 +35,26 @@ const CONNECTION_MESSAGES = [
 ];
 
 /**
+ * SQLSTATEs the server only sends when it ends the session or refuses one: 08 connection
+ * exception (but 08P01, below), 57P01..05 shutdown / starting up / database dropped / idle
+ * session timeout, 28 authentication. SQLSTATEs are the same in every server language;
+ * `severity` is translated.
+ */
+const SESSION_ENDING = /^(08(?!P01)...|57P0[1-5]|28...)$/;
+
+/**
  * True when the error means the database could not be reached or dropped the
- * connection: the pool is unusable until a reconnect succeeds. SQL errors are not.
+ * connection: the pool is unusable until a reconnect succeeds. Statement errors are not,
+ * whatever their class: a server error ends the connection only at severity FATAL or
+ * PANIC. In particular 08P01 (protocol violation) is what Postgres answers, at severity
+ * ERROR and with the session intact, to a message it cannot read (a NUL byte in the SQL,
+ * more than 65535 parameters); counting it as a lost connection let one caller take the
+ * database down for everyone.
  */
 export function isConnectionError(error: unknown): boolean {
   if (isPatchbayError(error)) return false;
   if (isPgServerError(error)) {
-    // FATAL and PANIC end the session. An ERROR leaves the connection usable: even 08P01
-    // (a NUL in the SQL text) fails one statement and proves the database is up.
-    if (error.severity === 'FATAL' || error.severity === 'PANIC') return true;
-    if (error.code === PROTOCOL_VIOLATION) return false;
-    // 08 connection exception, 57P01..03 shutdown / starting up, 28 authentication
-    // (by code too, since `severity` is localized by lc_messages).
-    return error.code.startsWith('08') || /^57P0[123]$/.test(error.code) || error.code.startsWith('28');
+    return error.severity === 'FATAL' || error.severity === 'PANIC' || SESSION_ENDING.test(error.code);
   }
   if (!(error instanceof Error)) return false;
   const code = (error as { code?: unknown }).code;
@@ -70,11 +76,12 @@ export function isStatementTimeout(error: unknown): boolean {
  */
 export function codeForSqlState(sqlstate: string): ErrorCode {
   if (sqlstate === '42501') return ErrorCode.FORBIDDEN;
-  // A statement the server could not read (as a NUL in SQL text): the request's fault.
-  if (sqlstate === PROTOCOL_VIOLATION) return ErrorCode.VALIDATION;
   if (sqlstate === '23505' || sqlstate === '23P01') return ErrorCode.CONFLICT;
   if (sqlstate === '40001' || sqlstate === '40P01') return ErrorCode.CONFLICT;
   if (sqlstate === '57014') return ErrorCode.TIMEOUT;
+  // A message the server could not read, answered at ERROR level with the session intact
+  // (isConnectionError): the request's own doing, like a syntax error.
+  if (sqlstate === '08P01') return ErrorCode.VALIDATION;
   if (sqlstate === '53300') return ErrorCode.UNAVAILABLE;
   if (sqlstate === 'P0001') return ErrorCode.UNPROCESSABLE;
   const cls = sqlstate.slice(0, 2);
@@ -115,7 +122,7 @@ function compact(record: Record<string, string | undefined>): Record<string, str
  * become PatchbayErrors carrying the SQLSTATE; connection failures become 503s.
  */
 export function mapPgError(error: unknown, retryAfterSeconds = 1): PatchbayError | undefined {
-  if (isPatchbayError(error)) return error;
+  if (isPatchbayError(error)) return withRetryAfter(error, retryAfterSeconds);
   if (isPgServerError(error)) {
     const code = codeForSqlState(error.code);
     const details = compact({
@@ -138,6 +145,19 @@ export function mapPgError(error: unknown, retryAfterSeconds = 1): PatchbayError
     });
   }
   return undefined;
+}
+
+/**
+ * Every 503 tells the client when to come back. Most carry their own estimate; a breaker
+ * an operator holds open (`forced_open`) has none.
+ */
+function withRetryAfter(error: PatchbayError, retryAfterSeconds: number): PatchbayError {
+  if (error.status !== 503 || error.retryAfterSeconds !== undefined) return error;
+  return new PatchbayError(error.code, error.message, {
+    ...(error.details === undefined ? {} : { details: error.details }),
+    cause: error.cause ?? error,
+    retryAfterSeconds,
+  });
 }
 
 /** Like {@link mapPgError} but always returns a PatchbayError (INTERNAL for the unknown). */

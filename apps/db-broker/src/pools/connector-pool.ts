@@ -46,7 +46,10 @@ export interface PoolStatus {
   pool: PoolFigures;
   target: string;
   revision: number;
+  /** Why the pool is not serving now; null while it is active. */
   lastError: { message: string; at: string } | null;
+  /** The latest error that is no longer current, and when it cleared (the pool served again). */
+  previousError: { message: string; at: string; clearedAt: string } | null;
   drainingPools: number;
   openSessions: number;
   retryAt: string | null;
@@ -77,6 +80,7 @@ export class ConnectorPool {
   private readonly draining = new Set<PoolGeneration>();
   private revisionValue: number;
   private lastError: { message: string; at: Date } | undefined;
+  private previousError: { message: string; at: Date; clearedAt: Date } | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private reconnectAttempt = 0;
   private nextProbeAt: number | undefined;
@@ -90,7 +94,10 @@ export class ConnectorPool {
     this.configId = options.configId;
     this.revisionValue = options.revision;
     this.backoff = { initialDelayMs: Math.min(100, options.reconnectMaxMs), maxDelayMs: options.reconnectMaxMs, multiplier: 2, jitter: 'full' };
-    this.machine.onChange((change) => options.observer.stateChanged(this, change));
+    this.machine.onChange((change) => {
+      if (change.to === ConnectionState.ACTIVE) this.clearError();
+      options.observer.stateChanged(this, change);
+    });
     this.breaker = this.createBreaker(options.spec);
     this.current = this.createGeneration(options.spec);
   }
@@ -207,6 +214,9 @@ export class ConnectorPool {
       target: this.current.spec.display,
       revision: this.revisionValue,
       lastError: this.lastError ? { message: this.lastError.message, at: this.lastError.at.toISOString() } : null,
+      previousError: this.previousError
+        ? { message: this.previousError.message, at: this.previousError.at.toISOString(), clearedAt: this.previousError.clearedAt.toISOString() }
+        : null,
       drainingPools: this.draining.size,
       openSessions: this.openSessions,
       retryAt: retryAt ? retryAt.toISOString() : null,
@@ -266,7 +276,9 @@ export class ConnectorPool {
     return new PoolGeneration(spec, `patchbay-db-broker:${this.configId}`, {
       onIdleError: (error) => {
         this.options.observer.idleError(this, error);
-        this.recordError(error);
+        // pg drops the failed idle client and the pool goes on serving: history, not current.
+        if (this.machine.state === ConnectionState.ACTIVE) this.previousError = { message: errorMessage(error), at: new Date(), clearedAt: new Date() };
+        else this.recordError(error);
       },
       onAcquired: (seconds) => this.options.observer.acquired(this, seconds),
     });
@@ -294,7 +306,7 @@ export class ConnectorPool {
         for (const lease of leases) lease.release();
       }
       if (this.closed || generation !== this.current) return;
-      if (this.machine.state === ConnectionState.CONNECTING) this.becomeActive('connected');
+      if (this.machine.state === ConnectionState.CONNECTING) this.machine.transition(ConnectionState.ACTIVE, 'connected');
     } catch (error) {
       if (this.closed || generation !== this.current) return;
       // Any failure here (unreachable, wrong password, missing database) leaves the
@@ -357,7 +369,7 @@ export class ConnectorPool {
       this.replaceGeneration(spec, 'reconnected');
       this.nextProbeAt = undefined;
       if (this.breaker.state === BreakerState.OPEN || this.breaker.state === BreakerState.HALF_OPEN) this.breaker.reset();
-      this.becomeActive(`reconnected after ${this.reconnectAttempt} attempt(s)`);
+      this.machine.transition(ConnectionState.ACTIVE, `reconnected after ${this.reconnectAttempt} attempt(s)`);
     } catch (error) {
       this.probing = false;
       this.recordError(error);
@@ -368,14 +380,15 @@ export class ConnectorPool {
     }
   }
 
-  /** `lastError` is the current problem: once usable again there is none (the bus and the log keep the history). */
-  private becomeActive(reason: string): void {
-    this.lastError = undefined;
-    this.machine.transition(ConnectionState.ACTIVE, reason);
-  }
-
   private recordError(error: unknown): void {
     this.lastError = { message: errorMessage(error), at: new Date() };
+  }
+
+  /** The pool serves again: the current error becomes history. */
+  private clearError(): void {
+    if (!this.lastError) return;
+    this.previousError = { ...this.lastError, clearedAt: new Date() };
+    this.lastError = undefined;
   }
 }
 

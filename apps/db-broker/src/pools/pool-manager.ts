@@ -34,6 +34,8 @@ export interface PoolManagerOptions {
 }
 
 const KIND = 'database-pool';
+/** Retry-After of a misconfigured connector's 503: a fix arrives by the bus within seconds. */
+const MISCONFIGURED_RETRY_AFTER_SECONDS = 5;
 
 /**
  * One {@link ConnectorPool} per `database` connector the registry knows. Applies
@@ -63,6 +65,7 @@ export class PoolManager {
     if (invalid) {
       throw new PatchbayError(ErrorCode.UNAVAILABLE, `database connector '${configId}' is misconfigured: ${invalid.message}`, {
         details: { configId },
+        retryAfterSeconds: MISCONFIGURED_RETRY_AFTER_SECONDS,
       });
     }
     throw PatchbayError.notFound(`database connector '${configId}'`, { details: { configId } });
@@ -83,6 +86,7 @@ export class PoolManager {
         target: '',
         revision: invalid.revision,
         lastError: { message: invalid.message, at: invalid.at.toISOString() },
+        previousError: null,
         drainingPools: 0,
         openSessions: 0,
         retryAt: null,

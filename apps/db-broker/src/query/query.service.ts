@@ -8,7 +8,8 @@ import type { ConnectorPool } from '../pools/connector-pool';
 import type { PoolManager } from '../pools/pool-manager';
 import { execute, shapeResult, withStatementTimeout, type RowMode, type StatementResult } from './execute';
 import { runStatement } from './run-query';
-import { assertPoolSafe, assertSqlText } from './statements';
+import { assertParams, assertSqlText } from './statement-input';
+import { assertPoolSafe, assertSqlLength } from './statements';
 
 export interface QueryInput {
   sql: string;
@@ -60,7 +61,9 @@ export class QueryService {
   }
 
   async query(principal: Principal, configId: string, input: QueryInput): Promise<QueryOutput> {
-    assertSqlText(input.sql, this.settings.maxSqlLength, 'sql');
+    assertSqlLength(input.sql, this.settings.maxSqlLength, 'sql');
+    assertSqlText(input.sql, 'sql');
+    assertParams(input.params, 'params');
     assertPoolSafe(input.sql, 'sql');
     const pool = this.poolFor(principal, configId);
     const timeout = this.timeoutFor(pool, input.timeoutMs);
@@ -90,7 +93,9 @@ export class QueryService {
       throw new PatchbayError(ErrorCode.PAYLOAD_TOO_LARGE, `a batch holds at most ${this.settings.maxBatch} statements, got ${input.queries.length}`);
     }
     input.queries.forEach((query, index) => {
-      assertSqlText(query.sql, this.settings.maxSqlLength, `queries.${index}.sql`);
+      assertSqlLength(query.sql, this.settings.maxSqlLength, `queries.${index}.sql`);
+      assertSqlText(query.sql, `queries.${index}.sql`);
+      assertParams(query.params, `queries.${index}.params`);
       assertPoolSafe(query.sql, `queries.${index}.sql`);
     });
     const transaction = input.transaction ?? true;

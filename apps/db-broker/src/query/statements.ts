@@ -35,14 +35,8 @@ export function assertPoolSafe(sql: string, where: string): void {
   }
 }
 
-/**
- * @throws PatchbayError PAYLOAD_TOO_LARGE past the SQL length limit, VALIDATION for a NUL
- * character (the protocol ends SQL text at NUL, so the server would refuse the message).
- */
-export function assertSqlText(sql: string, max: number, where: string): void {
-  if (sql.includes('\0')) {
-    throw new PatchbayError(ErrorCode.VALIDATION, `${where}: SQL must not contain a NUL character (\\u0000); PostgreSQL text cannot hold it`);
-  }
+/** @throws PatchbayError PAYLOAD_TOO_LARGE past the SQL length limit. */
+export function assertSqlLength(sql: string, max: number, where: string): void {
   if (sql.length > max) {
     throw new PatchbayError(ErrorCode.PAYLOAD_TOO_LARGE, `${where}: SQL is ${sql.length} characters, the limit is ${max}`, {
       details: { maxSqlLength: max, length: sql.length },

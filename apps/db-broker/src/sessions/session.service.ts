@@ -10,7 +10,8 @@ import type { Lease } from '../pools/pool-generation';
 import { execute, shapeResult, withStatementTimeout, type RowMode, type StatementResult } from '../query/execute';
 import { runStatement } from '../query/run-query';
 import type { QueryService } from '../query/query.service';
-import { assertSqlText } from '../query/statements';
+import { assertParams, assertSqlText } from '../query/statement-input';
+import { assertSqlLength } from '../query/statements';
 
 interface Session {
   id: string;
@@ -111,7 +112,9 @@ export class SessionService {
     sessionId: string,
     input: { sql: string; params?: unknown[] | undefined; rowMode?: RowMode | undefined; timeoutMs?: number | undefined },
   ): Promise<SessionQueryOutput> {
-    assertSqlText(input.sql, this.settings.maxSqlLength, 'sql');
+    assertSqlLength(input.sql, this.settings.maxSqlLength, 'sql');
+    assertSqlText(input.sql, 'sql');
+    assertParams(input.params, 'params');
     const session = this.find(principal, configId, sessionId);
     const timeout = this.queries.timeoutFor(session.pool, input.timeoutMs);
     const started = performance.now();
