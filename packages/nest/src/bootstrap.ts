@@ -172,7 +172,12 @@ export async function listen(
   const url = await app.getUrl();
   let stopping = false;
   const stop = (signal: string): void => {
-    if (stopping) return;
+    // Process managers and `kill -TERM -<pgid>` often deliver a signal twice (the group's
+    // and a forwarded one); a repeat must not cut the graceful shutdown short.
+    if (stopping) {
+      logger.info({ signal }, 'already shutting down');
+      return;
+    }
     stopping = true;
     logger.info({ signal }, 'shutting down');
     app.get(ReadinessService).markShuttingDown();
@@ -193,8 +198,9 @@ export async function listen(
         process.exit(1);
       });
   };
-  process.once('SIGINT', () => stop('SIGINT'));
-  process.once('SIGTERM', () => stop('SIGTERM'));
+  // `on`, not `once`: with no listener left, a second signal would kill the process (143).
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
   return url.replace('[::1]', '127.0.0.1');
 }
 

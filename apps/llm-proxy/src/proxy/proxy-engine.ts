@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { BreakerState, ConnectionState, Deadline, ErrorCode, PatchbayError, RequestController, computeBackoff, isPatchbayError, parseRetryAfter, type EmitterSignal } from '@patchbay/core';
-import type { Principal } from '@patchbay/nest';
+import type { ConnectorWatcher, Principal } from '@patchbay/nest';
 import type { Logger } from 'pino';
 import type { ProxySettings } from '../config/settings';
 import type { ProxyMetrics } from '../metrics/proxy-metrics';
@@ -183,6 +183,8 @@ export class ProxyEngine {
     private readonly settings: ProxySettings,
     private readonly metrics: ProxyMetrics,
     private readonly logger: Logger,
+    /** The registry watcher: an unknown model is "not known yet" (503) until it has synced. */
+    private readonly registry?: Pick<ConnectorWatcher, 'assertSynced'>,
   ) {}
 
   /**
@@ -192,6 +194,7 @@ export class ProxyEngine {
    */
   async execute(call: ProxyCall): Promise<Answer> {
     const routed = this.upstreams.route(call.body.model);
+    if (!routed) this.registry?.assertSynced(`model '${call.body.model}'`);
     if (!routed) {
       const known = this.upstreams.models().map((m) => m.id);
       throw new PatchbayError(

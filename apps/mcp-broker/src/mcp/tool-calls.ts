@@ -1,5 +1,5 @@
 import { ErrorCode, PatchbayError, isPatchbayError } from '@patchbay/core';
-import { LATENCY_BUCKETS_SECONDS, mayUseConnector, type LabeledHistogram, type MetricsService, type Principal } from '@patchbay/nest';
+import { LATENCY_BUCKETS_SECONDS, mayUseConnector, type ConnectorWatcher, type LabeledHistogram, type MetricsService, type Principal } from '@patchbay/nest';
 import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 import { unknownTool, type ServerManager, type ToolRoute } from '../upstream/server-manager';
 import type { CallOptions } from '../upstream/upstream-server';
@@ -27,6 +27,8 @@ export class ToolCalls {
   constructor(
     private readonly manager: ServerManager,
     metrics: MetricsService,
+    /** The registry watcher: an unknown tool is "not known yet" (503) until it has synced. */
+    private readonly registry?: Pick<ConnectorWatcher, 'assertSynced'>,
   ) {
     this.calls = metrics.meter.createCounter('mcp_tool_calls', { description: 'Tool calls by server, tool and outcome' });
     this.duration = metrics.histogram('mcp_tool_call_duration', {
@@ -51,6 +53,7 @@ export class ToolCalls {
   /** Finds the route of a visible tool. @throws PatchbayError NOT_FOUND */
   route(name: string, principal: Principal | undefined): ToolRoute {
     const route = this.manager.catalog.toolRoutes.get(name);
+    if (!route) this.registry?.assertSynced(`tool '${name.slice(0, 100)}'`);
     if (!route || !this.mayUse(principal, route)) throw unknownTool(name);
     return route;
   }
