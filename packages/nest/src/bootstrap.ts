@@ -4,12 +4,17 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import { createReadStream } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import { ErrorCode, PatchbayError, isPatchbayError } from '@patchbay/core';
+import { authenticateBearer } from './auth/auth.guard';
+import { TokenStore } from './auth/token-store';
 import { ConfigError, type PatchbayConfig } from './config/config';
 import { createErrorResponder, ProblemFilter, type ErrorRenderer } from './errors/problem.filter';
-import type { ErrorMapper } from './errors/problem';
+import { MAX_PARAM_LENGTH, type ErrorMapper } from './errors/problem';
 import { ReadinessService } from './health/readiness.service';
+import { createClientErrorHandler } from './http/client-errors';
+import { markRouteAuth } from './http/early-auth';
 import { pathOf } from './http/hot-path';
 import { runInTraceContext, setAmbientTraceContext, traceContextFor, type TraceContext } from './http/trace-context';
 import { PinoNestLogger, accessLineWriter } from './logging/logger';
@@ -55,25 +60,35 @@ export async function createApp(
   const { config, logger } = options;
   startTracing(config.service.name);
   setAmbientTraceContext(options.ambientTraceContext ?? true);
-  const adapter = new FastifyAdapter({
-    bodyLimit: config.bodyLimitBytes,
-    logger: false,
-    trustProxy: true,
-    // Keep-alive sockets would hold shutdown open; in-flight requests still finish.
-    forceCloseConnections: 'idle',
-    return503OnClosing: true,
-  });
-  const app = await NestFactory.create<NestFastifyApplication>(rootModule, adapter, {
-    logger: new PinoNestLogger(logger),
-    abortOnError: false,
-  });
   const responder = createErrorResponder({
     logger,
     mappers: options.errorMappers ?? [],
     renderers: options.errorRenderers ?? [],
     bodyLimit: config.bodyLimitBytes,
   });
+  const adapter = new FastifyAdapter({
+    bodyLimit: config.bodyLimitBytes,
+    logger: false,
+    trustProxy: true,
+    // Keep-alive sockets would hold shutdown open; in-flight requests still finish.
+    forceCloseConnections: 'idle',
+    // The kit answers while shutting down itself (problem+json with Retry-After).
+    return503OnClosing: false,
+    maxParamLength: MAX_PARAM_LENGTH,
+    // Node's own bound on receiving a request, raw hot paths included: no timer per request.
+    // The check runs every `connectionsCheckingInterval`, so that sets the precision.
+    requestTimeout: config.bodyTimeoutMs,
+    http: { connectionsCheckingInterval: Math.min(1000, Math.ceil(config.bodyTimeoutMs / 4)) },
+    clientErrorHandler: createClientErrorHandler(logger, config.bodyTimeoutMs),
+    // A too-long path parameter or bad percent-encoding, raised before any route runs.
+    frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => responder.send(error, request, reply),
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(rootModule, adapter, {
+    logger: new PinoNestLogger(logger),
+    abortOnError: false,
+  });
   app.useGlobalFilters(new ProblemFilter(responder));
+  markRouteAuth(app);
 
   const fastify = app.getHttpAdapter().getInstance();
   fastify.addContentTypeParser(
@@ -89,8 +104,22 @@ export async function createApp(
   // log lines read it). Entered with callback-style hooks so the rest of the lifecycle
   // continues inside `run`; re-entered before validation because Fastify resumes after
   // reading the body from the socket's async context (as @fastify/request-context does).
-  fastify.addHook('onRequest', (request: FastifyRequest, _reply: FastifyReply, done: () => void) => {
+  const tokens = app.get(TokenStore);
+  const readiness = app.get(ReadinessService);
+  fastify.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
     request.trace = traceContextFor(request.headers.traceparent);
+    // Refused here, before Fastify reads a body: a caller without a valid token cannot
+    // make the service buffer or wait for one (scopes are still checked by the guard).
+    // Answered through the responder, so protocol-shaped prefixes keep their shape.
+    const refusal = earlyRefusal(request, readiness, tokens);
+    if (refusal) {
+      if (request.raw.headers['content-length'] !== undefined || request.raw.headers['transfer-encoding'] !== undefined) {
+        // The unread body would otherwise be taken for the next request, or held open.
+        void reply.header('connection', 'close');
+      }
+      responder.send(refusal, request, reply);
+      return;
+    }
     runInTraceContext(request.trace, done);
   });
   fastify.addHook('preValidation', (request: FastifyRequest, _reply: FastifyReply, done: () => void) => {
@@ -123,6 +152,20 @@ export async function createApp(
   );
   serveDocs(fastify, document, options.title);
   return app;
+}
+
+/** Why a request is refused before its body is read, if it is: shutting down or no valid token. */
+function earlyRefusal(request: FastifyRequest, readiness: ReadinessService, tokens: TokenStore): PatchbayError | undefined {
+  if (readiness.isShuttingDown) {
+    return new PatchbayError(ErrorCode.UNAVAILABLE, 'shutting down; retry on another replica', { retryAfterSeconds: 1 });
+  }
+  if (request.routeOptions.config.patchbayAuth !== 'bearer') return undefined;
+  try {
+    request.principal = authenticateBearer(tokens, request.headers.authorization);
+    return undefined;
+  } catch (error) {
+    return isPatchbayError(error) ? error : new PatchbayError(ErrorCode.UNAUTHORIZED, 'could not check the bearer token', { cause: error });
+  }
 }
 
 const SWAGGER_ASSETS: Record<string, string> = {
