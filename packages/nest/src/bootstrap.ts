@@ -74,11 +74,13 @@ export async function createApp(
     forceCloseConnections: 'idle',
     // The kit answers while shutting down itself (problem+json with Retry-After).
     return503OnClosing: false,
-    maxParamLength: MAX_PARAM_LENGTH,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     // Node's own bound on receiving a request, raw hot paths included: no timer per request.
-    // The check runs every `connectionsCheckingInterval`, so that sets the precision.
+    // Given to the server's constructor too: Node 20 ignores a requestTimeout set afterwards,
+    // which is all Fastify's own option does. The check runs every
+    // `connectionsCheckingInterval`, so that sets the precision.
     requestTimeout: config.bodyTimeoutMs,
-    http: { connectionsCheckingInterval: Math.min(1000, Math.ceil(config.bodyTimeoutMs / 4)) },
+    http: { requestTimeout: config.bodyTimeoutMs, connectionsCheckingInterval: Math.min(1000, Math.ceil(config.bodyTimeoutMs / 4)) },
     clientErrorHandler: createClientErrorHandler(logger, config.bodyTimeoutMs),
     // A too-long path parameter or bad percent-encoding, raised before any route runs.
     frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => responder.send(error, request, reply),
