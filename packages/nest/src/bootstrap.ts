@@ -3,6 +3,7 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import { createReadStream } from 'node:fs';
+import type { Server } from 'node:http';
 import { dirname, join } from 'node:path';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
@@ -43,6 +44,9 @@ export interface CreateAppOptions {
    */
   ambientTraceContext?: boolean;
 }
+
+/** How often, while shutting down, connections whose last request was answered are closed. */
+const IDLE_REAP_INTERVAL_MS = 50;
 
 /** Paths that are polled constantly and not worth a log line each. */
 const QUIET_PATHS = new Set(['/health/live', '/health/ready', '/metrics']);
@@ -231,7 +235,14 @@ export async function listen(
       process.exit(1);
     }, config.shutdownTimeoutMs);
     force.unref();
+    // Closing the server drops the connections idle at that moment only; a keep-alive
+    // connection whose in-flight request finishes later would hold the close open until
+    // the timeout. Reap those as they go idle (their request has been answered).
+    const server: Server = app.getHttpServer();
+    const reaper = setInterval(() => server.closeIdleConnections(), IDLE_REAP_INTERVAL_MS);
+    reaper.unref();
     Promise.all([app.close(), ...alsoClose.map((close) => close())])
+      .finally(() => clearInterval(reaper))
       .then(stopTracing)
       .then(() => {
         logger.info('stopped');

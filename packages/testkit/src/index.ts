@@ -8,3 +8,4 @@ export type { JsonResponse } from './http';
 export { fmt, interleaved, median, percentile, summarizeRounds, table } from './bench';
 export { rawHttp } from './raw-http';
 export type { RawExchange, RawResponse } from './raw-http';
+export { TcpProxy } from './tcp-proxy';

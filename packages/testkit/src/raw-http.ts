@@ -17,6 +17,8 @@ export interface RawExchange {
   response: Promise<RawResponse>;
   /** Resolves when the server has closed the connection. */
   closed: Promise<void>;
+  /** Resolves once the initial bytes were handed to the kernel. */
+  sent: Promise<void>;
 }
 
 function parse(buffer: string): RawResponse | undefined {
@@ -59,6 +61,6 @@ export function rawHttp(port: number, request: string, host = '127.0.0.1'): RawE
     socket.once('error', () => undefined);
   });
   const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-  socket.write(request);
-  return { socket, write: (text) => void (socket.destroyed || socket.write(text)), response, closed };
+  const sent = new Promise<void>((resolve) => socket.write(request, () => resolve()));
+  return { socket, write: (text) => void (socket.destroyed || socket.write(text)), response, closed, sent };
 }
