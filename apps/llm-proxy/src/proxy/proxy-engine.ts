@@ -194,7 +194,8 @@ export class ProxyEngine {
    */
   async execute(call: ProxyCall): Promise<Answer> {
     const routed = this.upstreams.route(call.body.model);
-    if (!routed) this.registry?.assertSynced(`model '${call.body.model}'`);
+    // Local-dev connectors from the environment (LLM_URL) are served without any registry, as readiness says.
+    if (!routed && this.upstreams.size === 0) this.registry?.assertSynced(`model '${call.body.model}'`);
     if (!routed) {
       const known = this.upstreams.models().map((m) => m.id);
       throw new PatchbayError(
