@@ -53,9 +53,11 @@ const QUIET_PATHS = new Set(['/health/live', '/health/ready', '/metrics']);
 
 /**
  * Creates a Patchbay service on NestJS + Fastify with the kit's cross-cutting behaviour:
- * body limit, YAML bodies, trace context, one JSON log line per request, HTTP metrics,
- * problem+json errors (also for errors Fastify raises before Nest sees the request),
- * OpenAPI at `/docs`, and graceful shutdown on SIGINT/SIGTERM.
+ * body limit, a bound on the time a request may take to arrive (`PATCHBAY_BODY_TIMEOUT_MS`,
+ * 408), a missing or unknown token refused (401) before any body is read, YAML bodies,
+ * trace context, one JSON log line per request, HTTP metrics, problem+json errors (also
+ * for errors Fastify or Node raise before Nest sees the request), 503 with `Retry-After`
+ * while shutting down, OpenAPI at `/docs`, and graceful shutdown on SIGINT/SIGTERM.
  */
 export async function createApp(
   rootModule: Type<unknown> | DynamicModule,
