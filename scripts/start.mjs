@@ -30,18 +30,29 @@ if (embedded) env.PATCHBAY_DEMO_PGLITE_PORT = demoPglitePort;
 const children = [];
 let stopping = false;
 
+// Stops every service with one SIGTERM each. The services may have had the signal already
+// (Ctrl-C or `kill -TERM -<pgid>` reach the whole process group); they treat a repeat as
+// the same request, so forwarding is safe and covers a signal sent to this process alone.
+// Exits non-zero when a service did not shut down cleanly.
 function stopAll(code) {
   if (stopping) return;
   stopping = true;
   console.log('\n▸ stopping…');
-  for (const child of children) child.kill('SIGTERM');
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
   const force = setTimeout(() => {
     for (const child of children) child.kill('SIGKILL');
   }, 15_000);
   force.unref();
-  Promise.all(children.map((c) => (c.exitCode !== null ? null : new Promise((r) => c.once('exit', r))))).then(() => {
+  const exits = children.map((child) =>
+    child.exitCode !== null || child.signalCode !== null
+      ? { child, code: child.exitCode, signal: child.signalCode }
+      : new Promise((r) => child.once('exit', (exitCode, signal) => r({ child, code: exitCode, signal }))),
+  );
+  Promise.all(exits).then((results) => {
+    const unclean = results.filter((r) => r.code !== 0);
+    for (const r of unclean) console.error(`✗ ${r.child.serviceName} did not stop cleanly (${r.signal ?? r.code})`);
     console.log('▸ stopped');
-    process.exit(code);
+    process.exit(unclean.length > 0 && code === 0 ? 1 : code);
   });
 }
 process.on('SIGINT', () => stopAll(0));
@@ -74,6 +85,7 @@ for (const service of services) {
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   service.child = child;
+  child.serviceName = service.name;
   children.push(child);
   child.once('exit', (code, signal) => {
     if (!stopping) {

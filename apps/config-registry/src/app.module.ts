@@ -1,6 +1,5 @@
 import { type DynamicModule, Inject, Module, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { PatchbayKitModule, PATCHBAY_BUS, ReadinessService, type KitModuleOptions } from '@patchbay/nest';
-import type { Bus } from '@patchbay/core';
+import { PatchbayKitModule, ReadinessService, type KitModuleOptions } from '@patchbay/nest';
 import { ChangeFeed } from './changes/change-feed';
 import { ConnectorService } from './connectors/connector.service';
 import { ChangesController } from './http/changes.controller';
@@ -13,7 +12,6 @@ const RUNTIME = Symbol('REGISTRY_RUNTIME');
 class RegistryLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
   constructor(
     @Inject(RUNTIME) private readonly runtime: RegistryRuntime,
-    @Inject(PATCHBAY_BUS) private readonly bus: Bus,
     private readonly readiness: ReadinessService,
   ) {}
 
@@ -21,9 +19,6 @@ class RegistryLifecycle implements OnApplicationBootstrap, OnApplicationShutdown
     this.readiness.register('store', async () => {
       await this.runtime.db.query('SELECT 1');
       return { store: this.runtime.store, revision: this.runtime.feed.revision };
-    });
-    this.readiness.register('bus', async () => {
-      if (!this.bus.connected) throw new Error('bus disconnected');
     });
   }
 

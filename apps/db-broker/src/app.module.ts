@@ -1,6 +1,6 @@
 import { type DynamicModule, Inject, Module, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { ConnectionState, type Bus } from '@patchbay/core';
-import { MetricsService, PATCHBAY_BUS, PatchbayKitModule, ReadinessService, type KitModuleOptions } from '@patchbay/nest';
+import { ConnectionState } from '@patchbay/core';
+import { MetricsService, PatchbayKitModule, ReadinessService, type KitModuleOptions } from '@patchbay/nest';
 import { DatabasesController } from './http/databases.controller';
 import { BrokerMetrics } from './metrics/broker-metrics';
 import { PoolManager } from './pools/pool-manager';
@@ -15,7 +15,6 @@ const RUNTIME = Symbol('BROKER_RUNTIME');
 class BrokerLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
   constructor(
     @Inject(RUNTIME) private readonly runtime: BrokerRuntime,
-    @Inject(PATCHBAY_BUS) private readonly bus: Bus,
     private readonly readiness: ReadinessService,
     private readonly metrics: MetricsService,
   ) {}
@@ -25,9 +24,6 @@ class BrokerLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     this.readiness.register('registry', async () => {
       if (!this.runtime.watcher.synced) throw new Error('database connectors not loaded from the registry yet');
       return { revision: this.runtime.watcher.revision };
-    });
-    this.readiness.register('bus', async () => {
-      if (!this.bus.connected) throw new Error('bus disconnected');
     });
     // One database being down does not make the broker unready (it serves the others);
     // the report shows each pool's state.

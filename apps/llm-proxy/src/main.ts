@@ -52,7 +52,7 @@ async function main(): Promise<void> {
     ambientTraceContext: false,
   });
   const metrics = new ProxyMetrics(app.get(MetricsService), upstreams);
-  const engine = new ProxyEngine(upstreams, settings, metrics, logger);
+  const engine = new ProxyEngine(upstreams, settings, metrics, logger, watcher);
   const tokens = app.get(TokenStore);
   registerOpenAiRoutes(app.getHttpAdapter().getInstance(), {
     engine,

@@ -65,7 +65,7 @@ export class BrokerModule {
       providers: [
         { provide: RUNTIME, useValue: runtime },
         { provide: ServerManager, useValue: runtime.manager },
-        { provide: ToolCalls, useFactory: (metrics: MetricsService) => new ToolCalls(runtime.manager, metrics), inject: [MetricsService] },
+        { provide: ToolCalls, useFactory: (metrics: MetricsService) => new ToolCalls(runtime.manager, metrics, runtime.watcher), inject: [MetricsService] },
         BrokerLifecycle,
       ],
     };

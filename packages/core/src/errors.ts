@@ -5,6 +5,10 @@
 export enum ErrorCode {
   VALIDATION = 'VALIDATION',
   PAYLOAD_TOO_LARGE = 'PAYLOAD_TOO_LARGE',
+  /** The request (headers and body) did not arrive within the server's bound. */
+  REQUEST_TIMEOUT = 'REQUEST_TIMEOUT',
+  URI_TOO_LONG = 'URI_TOO_LONG',
+  HEADERS_TOO_LARGE = 'HEADERS_TOO_LARGE',
   UNAUTHORIZED = 'UNAUTHORIZED',
   FORBIDDEN = 'FORBIDDEN',
   NOT_FOUND = 'NOT_FOUND',
@@ -26,6 +30,9 @@ export enum ErrorCode {
 const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   [ErrorCode.VALIDATION]: 400,
   [ErrorCode.PAYLOAD_TOO_LARGE]: 413,
+  [ErrorCode.REQUEST_TIMEOUT]: 408,
+  [ErrorCode.URI_TOO_LONG]: 414,
+  [ErrorCode.HEADERS_TOO_LARGE]: 431,
   [ErrorCode.UNAUTHORIZED]: 401,
   [ErrorCode.FORBIDDEN]: 403,
   [ErrorCode.NOT_FOUND]: 404,

@@ -3,13 +3,19 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import { createReadStream } from 'node:fs';
+import type { Server } from 'node:http';
 import { dirname, join } from 'node:path';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import { ErrorCode, PatchbayError, isPatchbayError } from '@patchbay/core';
+import { authenticateBearer } from './auth/auth.guard';
+import { TokenStore } from './auth/token-store';
 import { ConfigError, type PatchbayConfig } from './config/config';
 import { createErrorResponder, ProblemFilter, type ErrorRenderer } from './errors/problem.filter';
-import type { ErrorMapper } from './errors/problem';
+import { MAX_PARAM_LENGTH, type ErrorMapper } from './errors/problem';
 import { ReadinessService } from './health/readiness.service';
+import { createClientErrorHandler } from './http/client-errors';
+import { markRouteAuth } from './http/early-auth';
 import { pathOf } from './http/hot-path';
 import { runInTraceContext, setAmbientTraceContext, traceContextFor, type TraceContext } from './http/trace-context';
 import { PinoNestLogger, accessLineWriter } from './logging/logger';
@@ -39,14 +45,19 @@ export interface CreateAppOptions {
   ambientTraceContext?: boolean;
 }
 
+/** How often, while shutting down, connections whose last request was answered are closed. */
+const IDLE_REAP_INTERVAL_MS = 50;
+
 /** Paths that are polled constantly and not worth a log line each. */
 const QUIET_PATHS = new Set(['/health/live', '/health/ready', '/metrics']);
 
 /**
  * Creates a Patchbay service on NestJS + Fastify with the kit's cross-cutting behaviour:
- * body limit, YAML bodies, trace context, one JSON log line per request, HTTP metrics,
- * problem+json errors (also for errors Fastify raises before Nest sees the request),
- * OpenAPI at `/docs`, and graceful shutdown on SIGINT/SIGTERM.
+ * body limit, a bound on the time a request may take to arrive (`PATCHBAY_BODY_TIMEOUT_MS`,
+ * 408), a missing or unknown token refused (401) before any body is read, YAML bodies,
+ * trace context, one JSON log line per request, HTTP metrics, problem+json errors (also
+ * for errors Fastify or Node raise before Nest sees the request), 503 with `Retry-After`
+ * while shutting down, OpenAPI at `/docs`, and graceful shutdown on SIGINT/SIGTERM.
  */
 export async function createApp(
   rootModule: Type<unknown> | DynamicModule,
@@ -55,25 +66,37 @@ export async function createApp(
   const { config, logger } = options;
   startTracing(config.service.name);
   setAmbientTraceContext(options.ambientTraceContext ?? true);
-  const adapter = new FastifyAdapter({
-    bodyLimit: config.bodyLimitBytes,
-    logger: false,
-    trustProxy: true,
-    // Keep-alive sockets would hold shutdown open; in-flight requests still finish.
-    forceCloseConnections: 'idle',
-    return503OnClosing: true,
-  });
-  const app = await NestFactory.create<NestFastifyApplication>(rootModule, adapter, {
-    logger: new PinoNestLogger(logger),
-    abortOnError: false,
-  });
   const responder = createErrorResponder({
     logger,
     mappers: options.errorMappers ?? [],
     renderers: options.errorRenderers ?? [],
     bodyLimit: config.bodyLimitBytes,
   });
+  const adapter = new FastifyAdapter({
+    bodyLimit: config.bodyLimitBytes,
+    logger: false,
+    trustProxy: true,
+    // Keep-alive sockets would hold shutdown open; in-flight requests still finish.
+    forceCloseConnections: 'idle',
+    // The kit answers while shutting down itself (problem+json with Retry-After).
+    return503OnClosing: false,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // Node's own bound on receiving a request, raw hot paths included: no timer per request.
+    // Given to the server's constructor too: Node 20 ignores a requestTimeout set afterwards,
+    // which is all Fastify's own option does. The check runs every
+    // `connectionsCheckingInterval`, so that sets the precision.
+    requestTimeout: config.bodyTimeoutMs,
+    http: { requestTimeout: config.bodyTimeoutMs, connectionsCheckingInterval: Math.min(1000, Math.ceil(config.bodyTimeoutMs / 4)) },
+    clientErrorHandler: createClientErrorHandler(logger, config.bodyTimeoutMs),
+    // A too-long path parameter or bad percent-encoding, raised before any route runs.
+    frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => responder.send(error, request, reply),
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(rootModule, adapter, {
+    logger: new PinoNestLogger(logger),
+    abortOnError: false,
+  });
   app.useGlobalFilters(new ProblemFilter(responder));
+  markRouteAuth(app);
 
   const fastify = app.getHttpAdapter().getInstance();
   fastify.addContentTypeParser(
@@ -89,8 +112,22 @@ export async function createApp(
   // log lines read it). Entered with callback-style hooks so the rest of the lifecycle
   // continues inside `run`; re-entered before validation because Fastify resumes after
   // reading the body from the socket's async context (as @fastify/request-context does).
-  fastify.addHook('onRequest', (request: FastifyRequest, _reply: FastifyReply, done: () => void) => {
+  const tokens = app.get(TokenStore);
+  const readiness = app.get(ReadinessService);
+  fastify.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
     request.trace = traceContextFor(request.headers.traceparent);
+    // Refused here, before Fastify reads a body: a caller without a valid token cannot
+    // make the service buffer or wait for one (scopes are still checked by the guard).
+    // Answered through the responder, so protocol-shaped prefixes keep their shape.
+    const refusal = earlyRefusal(request, readiness, tokens);
+    if (refusal) {
+      if (request.raw.headers['content-length'] !== undefined || request.raw.headers['transfer-encoding'] !== undefined) {
+        // The unread body would otherwise be taken for the next request, or held open.
+        void reply.header('connection', 'close');
+      }
+      responder.send(refusal, request, reply);
+      return;
+    }
     runInTraceContext(request.trace, done);
   });
   fastify.addHook('preValidation', (request: FastifyRequest, _reply: FastifyReply, done: () => void) => {
@@ -123,6 +160,20 @@ export async function createApp(
   );
   serveDocs(fastify, document, options.title);
   return app;
+}
+
+/** Why a request is refused before its body is read, if it is: shutting down or no valid token. */
+function earlyRefusal(request: FastifyRequest, readiness: ReadinessService, tokens: TokenStore): PatchbayError | undefined {
+  if (readiness.isShuttingDown) {
+    return new PatchbayError(ErrorCode.UNAVAILABLE, 'shutting down; retry on another replica', { retryAfterSeconds: 1 });
+  }
+  if (request.routeOptions.config.patchbayAuth !== 'bearer') return undefined;
+  try {
+    request.principal = authenticateBearer(tokens, request.headers.authorization);
+    return undefined;
+  } catch (error) {
+    return isPatchbayError(error) ? error : new PatchbayError(ErrorCode.UNAUTHORIZED, 'could not check the bearer token', { cause: error });
+  }
 }
 
 const SWAGGER_ASSETS: Record<string, string> = {
@@ -172,7 +223,12 @@ export async function listen(
   const url = await app.getUrl();
   let stopping = false;
   const stop = (signal: string): void => {
-    if (stopping) return;
+    // Process managers and `kill -TERM -<pgid>` often deliver a signal twice (the group's
+    // and a forwarded one); a repeat must not cut the graceful shutdown short.
+    if (stopping) {
+      logger.info({ signal }, 'already shutting down');
+      return;
+    }
     stopping = true;
     logger.info({ signal }, 'shutting down');
     app.get(ReadinessService).markShuttingDown();
@@ -181,7 +237,14 @@ export async function listen(
       process.exit(1);
     }, config.shutdownTimeoutMs);
     force.unref();
+    // Closing the server drops the connections idle at that moment only; a keep-alive
+    // connection whose in-flight request finishes later would hold the close open until
+    // the timeout. Reap those as they go idle (their request has been answered).
+    const server: Server = app.getHttpServer();
+    const reaper = setInterval(() => server.closeIdleConnections(), IDLE_REAP_INTERVAL_MS);
+    reaper.unref();
     Promise.all([app.close(), ...alsoClose.map((close) => close())])
+      .finally(() => clearInterval(reaper))
       .then(stopTracing)
       .then(() => {
         logger.info('stopped');
@@ -193,8 +256,9 @@ export async function listen(
         process.exit(1);
       });
   };
-  process.once('SIGINT', () => stop('SIGINT'));
-  process.once('SIGTERM', () => stop('SIGTERM'));
+  // `on`, not `once`: with no listener left, a second signal would kill the process (143).
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
   return url.replace('[::1]', '127.0.0.1');
 }
 

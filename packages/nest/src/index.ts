@@ -22,7 +22,7 @@ export type { TraceContext } from './http/trace-context';
 export { PinoNestLogger, REDACT_PATHS, accessLineWriter, createLogger, redactUrl, type AccessLine } from './logging/logger';
 export { HealthController } from './health/health.controller';
 export { ReadinessService } from './health/readiness.service';
-export type { ReadinessCheck } from './health/readiness.service';
+export type { ReadinessCheck, ReadinessCheckOptions, ReadinessEntry } from './health/readiness.service';
 export { LATENCY_BUCKETS_SECONDS, MetricsService } from './metrics/metrics.service';
 export { HistogramSeries, LabeledHistogram, type HistogramOptions } from './metrics/histogram';
 export { startTracing, stopTracing, tracingRequested } from './telemetry/tracing';

@@ -1,4 +1,4 @@
-import { type DynamicModule, Global, Module, type OnApplicationShutdown, Inject } from '@nestjs/common';
+import { type DynamicModule, Global, Module, type OnApplicationBootstrap, type OnApplicationShutdown, Inject } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
 import type { Bus } from '@patchbay/core';
@@ -13,8 +13,26 @@ import { MetricsController } from './metrics/metrics.controller';
 import { MetricsService } from './metrics/metrics.service';
 import { PATCHBAY_BUS, PATCHBAY_CONFIG, PATCHBAY_LOGGER } from './tokens';
 
-class BusCloser implements OnApplicationShutdown {
-  constructor(@Inject(PATCHBAY_BUS) private readonly bus: Bus) {}
+/**
+ * Reports the bus in readiness and closes it at shutdown. The bus is not required: without
+ * it every service still serves (brokers poll the registry), so it shows as degraded.
+ */
+class BusLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
+  constructor(
+    @Inject(PATCHBAY_BUS) private readonly bus: Bus,
+    private readonly readiness: ReadinessService,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.readiness.register(
+      'bus',
+      async () => {
+        if (!this.bus.connected) throw new Error('bus disconnected: serving on, live updates resume by resync once it is back');
+      },
+      { required: false },
+    );
+  }
+
   async onApplicationShutdown(): Promise<void> {
     await this.bus.close();
   }
@@ -47,7 +65,7 @@ export class PatchbayKitModule {
         { provide: TokenStore, useFactory: () => TokenStore.fromSources(config.adminToken, config.tokens) },
         { provide: MetricsService, useFactory: () => new MetricsService(config.service.name) },
         ReadinessService,
-        BusCloser,
+        BusLifecycle,
         { provide: APP_GUARD, useClass: AuthGuard },
       ],
       exports: [PATCHBAY_CONFIG, PATCHBAY_LOGGER, PATCHBAY_BUS, TokenStore, MetricsService, ReadinessService],

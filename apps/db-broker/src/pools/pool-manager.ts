@@ -23,6 +23,8 @@ export interface ConnectorSource {
   on(event: 'upsert', listener: (connector: ResolvedConnector) => void): unknown;
   on(event: 'delete', listener: (configId: string) => void): unknown;
   all(): ResolvedConnector[];
+  /** Throws "not known yet" (503) before the first load from the registry (ConnectorWatcher). */
+  assertSynced?(what: string): void;
 }
 
 export interface PoolManagerOptions {
@@ -47,17 +49,19 @@ export class PoolManager {
   /** Connectors whose definition cannot be used (bad url or options), with the reason. */
   private readonly invalid = new Map<string, { revision: number; message: string; at: Date }>();
   private closing = false;
+  private source: ConnectorSource | undefined;
 
   constructor(private readonly options: PoolManagerOptions) {}
 
   /** Starts following `source`; connectors already known are applied at once. */
   follow(source: ConnectorSource): void {
+    this.source = source;
     source.on('upsert', (connector) => this.upsert(connector));
     source.on('delete', (configId) => void this.remove(configId));
     for (const connector of source.all()) this.upsert(connector);
   }
 
-  /** @throws PatchbayError NOT_FOUND for an unknown connector, UPSTREAM_UNAVAILABLE for an unusable one. */
+  /** @throws PatchbayError NOT_FOUND for an unknown connector (UPSTREAM_UNAVAILABLE before the registry was read), UNAVAILABLE for an unusable one. */
   get(configId: string): ConnectorPool {
     const pool = this.pools.get(configId);
     if (pool) return pool;
@@ -68,6 +72,7 @@ export class PoolManager {
         retryAfterSeconds: MISCONFIGURED_RETRY_AFTER_SECONDS,
       });
     }
+    this.source?.assertSynced?.(`database connector '${configId}'`);
     throw PatchbayError.notFound(`database connector '${configId}'`, { details: { configId } });
   }
 

@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import { BreakerState, ConnectionState, Deadline, ErrorCode, PatchbayError, RequestController, computeBackoff, isPatchbayError, parseRetryAfter, type EmitterSignal } from '@patchbay/core';
-import type { Principal } from '@patchbay/nest';
+import type { ConnectorWatcher, Principal } from '@patchbay/nest';
 import type { Logger } from 'pino';
 import type { ProxySettings } from '../config/settings';
 import type { ProxyMetrics } from '../metrics/proxy-metrics';
@@ -207,6 +207,8 @@ export class ProxyEngine {
     private readonly settings: ProxySettings,
     private readonly metrics: ProxyMetrics,
     private readonly logger: Logger,
+    /** The registry watcher: an unknown model is "not known yet" (503) until it has synced. */
+    private readonly registry?: Pick<ConnectorWatcher, 'assertSynced'>,
   ) {}
 
   /**
@@ -217,6 +219,8 @@ export class ProxyEngine {
   async execute(call: ProxyCall): Promise<Answer> {
     const { principal } = call;
     const routed = this.upstreams.route(call.body.model, principal.connectors);
+    // Local-dev connectors from the environment (LLM_URL) are served without any registry, as readiness says.
+    if (!routed && this.upstreams.size === 0) this.registry?.assertSynced(`model '${call.body.model}'`);
     if (!routed) throw this.unrouted(call.body.model, principal);
     const allowed = principal.models;
     if (allowed && !allowed.includes(call.body.model) && !allowed.includes(routed.upstreamModel)) throw modelNotAllowed(principal, call.body.model);

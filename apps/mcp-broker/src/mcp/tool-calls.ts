@@ -1,5 +1,5 @@
 import { ConnectionState, ErrorCode, PatchbayError, isPatchbayError } from '@patchbay/core';
-import { LATENCY_BUCKETS_SECONDS, mayUseConnector, type LabeledHistogram, type MetricsService, type Principal } from '@patchbay/nest';
+import { LATENCY_BUCKETS_SECONDS, mayUseConnector, type ConnectorWatcher, type LabeledHistogram, type MetricsService, type Principal } from '@patchbay/nest';
 import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 import { unknownTool, type ServerManager, type ToolRoute } from '../upstream/server-manager';
 import { serverUnavailable } from '../upstream/upstream-errors';
@@ -29,6 +29,8 @@ export class ToolCalls {
   constructor(
     private readonly manager: ServerManager,
     metrics: MetricsService,
+    /** The registry watcher: an unknown tool is "not known yet" (503) until it has synced. */
+    private readonly registry?: Pick<ConnectorWatcher, 'assertSynced'>,
   ) {
     this.calls = metrics.meter.createCounter('mcp_tool_calls', { description: 'Tool calls by server, tool and outcome' });
     this.duration = metrics.histogram('mcp_tool_call_duration', {
@@ -58,6 +60,7 @@ export class ToolCalls {
   route(name: string, principal: Principal | undefined): ToolRoute {
     const route = this.manager.catalog.toolRoutes.get(name);
     if (route && this.mayUse(principal, route)) return route;
+    if (!route) this.registry?.assertSynced(`tool '${name.slice(0, 100)}'`);
     const server = route ? undefined : this.manager.serverForName(name);
     if (server && server.state !== ConnectionState.ACTIVE && mayUseServer(principal, server.spec)) throw serverUnavailable(server.id, server.state, name);
     throw unknownTool(name);

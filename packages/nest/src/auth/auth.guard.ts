@@ -21,6 +21,11 @@ declare module 'fastify' {
   }
 }
 
+/** True when the route (method or its controller) is marked {@link Public}. */
+export function isPublicRoute(reflector: Reflector, handler: Function, controller: Function): boolean {
+  return reflector.getAllAndOverride<boolean | undefined>(PUBLIC_KEY, [handler, controller]) === true;
+}
+
 /** Extracts a bearer token from an Authorization header value. */
 export function bearerToken(header: string | string[] | undefined): string | undefined {
   const value = Array.isArray(header) ? header[0] : header;
@@ -46,7 +51,8 @@ export class AuthGuard implements CanActivate {
     const targets = [context.getHandler(), context.getClass()];
     if (this.reflector.getAllAndOverride<boolean>(PUBLIC_KEY, targets)) return true;
     const request = context.switchToHttp().getRequest<FastifyRequest>();
-    const principal = this.authenticate(request);
+    // Usually already established by the kit's onRequest hook, before the body was read.
+    const principal = request.principal ?? this.authenticate(request);
     const required = this.reflector.getAllAndOverride<Scope[] | undefined>(SCOPES_KEY, targets);
     assertScopes(principal, required ?? []);
     return true;

@@ -28,6 +28,7 @@ const commonEnvSchema = z.object({
   PATCHBAY_BUS_PREFIX: z.string().min(1).default('patchbay:'),
   PATCHBAY_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(1_048_576),
   PATCHBAY_SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
+  PATCHBAY_BODY_TIMEOUT_MS: z.coerce.number().int().min(100).max(2_147_483_647).default(30_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -53,6 +54,8 @@ export interface PatchbayConfig {
   configFile: string | undefined;
   busPrefix: string;
   bodyLimitBytes: number;
+  /** How long a request (headers and body) may take to arrive, in ms; then 408. */
+  bodyTimeoutMs: number;
   shutdownTimeoutMs: number;
   logLevel: string;
   /** The raw environment, for local-mode `{CONFIG_ID}_URL` lookups. */
@@ -150,6 +153,7 @@ export function loadConfig<E extends z.ZodRawShape = Record<never, never>>(
     configFile: raw.PATCHBAY_CONFIG_FILE,
     busPrefix: raw.PATCHBAY_BUS_PREFIX,
     bodyLimitBytes: raw.PATCHBAY_BODY_LIMIT_BYTES,
+    bodyTimeoutMs: raw.PATCHBAY_BODY_TIMEOUT_MS,
     shutdownTimeoutMs: raw.PATCHBAY_SHUTDOWN_TIMEOUT_MS,
     logLevel: raw.LOG_LEVEL,
     env,

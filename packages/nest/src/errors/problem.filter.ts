@@ -30,6 +30,9 @@ export interface ErrorResponder {
   sendRaw(error: unknown, method: string, path: string, response: ServerResponse): number;
 }
 
+/** `Retry-After` of a 503 whose error gave none. */
+const DEFAULT_RETRY_AFTER_SECONDS = 1;
+
 interface Answer {
   status: number;
   headers: Record<string, string>;
@@ -58,6 +61,8 @@ export function createErrorResponder(options: {
       : { status: problem.status, contentType: 'application/problem+json', body: problem };
     const headers: Record<string, string> = { ...rendered.headers, 'content-type': rendered.contentType };
     if (error.retryAfterSeconds !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(error.retryAfterSeconds)));
+    // Every 503 says when to come back, also one raised without a hint (e.g. Nest's ServiceUnavailableException).
+    else if (rendered.status === 503 && headers['retry-after'] === undefined) headers['retry-after'] = String(DEFAULT_RETRY_AFTER_SECONDS);
     return { status: rendered.status, headers, body: JSON.stringify(rendered.body) };
   };
   return {

@@ -21,6 +21,9 @@ export type ErrorMapper = (error: unknown) => PatchbayError | undefined;
 const TITLES: Partial<Record<ErrorCode, string>> = {
   [ErrorCode.VALIDATION]: 'Invalid request',
   [ErrorCode.PAYLOAD_TOO_LARGE]: 'Request body too large',
+  [ErrorCode.REQUEST_TIMEOUT]: 'Request timeout',
+  [ErrorCode.URI_TOO_LONG]: 'URI too long',
+  [ErrorCode.HEADERS_TOO_LARGE]: 'Request headers too large',
   [ErrorCode.UNAUTHORIZED]: 'Unauthorized',
   [ErrorCode.FORBIDDEN]: 'Forbidden',
   [ErrorCode.NOT_FOUND]: 'Not found',
@@ -34,8 +37,10 @@ const STATUS_CODES: Record<number, ErrorCode> = {
   403: ErrorCode.FORBIDDEN,
   404: ErrorCode.NOT_FOUND,
   405: ErrorCode.VALIDATION,
+  408: ErrorCode.REQUEST_TIMEOUT,
   409: ErrorCode.CONFLICT,
   413: ErrorCode.PAYLOAD_TOO_LARGE,
+  414: ErrorCode.URI_TOO_LONG,
   415: ErrorCode.VALIDATION,
   422: ErrorCode.UNPROCESSABLE,
   429: ErrorCode.RATE_LIMITED,
@@ -52,6 +57,9 @@ function hasStatusCode(error: unknown): error is { statusCode: number; message: 
   );
 }
 
+/** The longest path parameter the kit's router accepts (Fastify's `maxParamLength`). */
+export const MAX_PARAM_LENGTH = 100;
+
 /** Messages for framework errors, rewritten to say what the caller should fix. */
 function frameworkMessage(error: { statusCode: number; message: string; code?: string }, bodyLimit?: number): string {
   switch (error.code) {
@@ -63,6 +71,10 @@ function frameworkMessage(error: { statusCode: number; message: string; code?: s
       return 'Content-Type is application/json but the body is empty';
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return `malformed JSON body: ${error.message}`;
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return `a path parameter is longer than ${MAX_PARAM_LENGTH} characters`;
+    case 'FST_ERR_BAD_URL':
+      return 'the URL path is not valid percent-encoding';
     default:
       if (error.statusCode === 400 && /JSON/i.test(error.message)) return `malformed JSON body: ${error.message}`;
       return error.message;

@@ -20,6 +20,9 @@ import { toPatchbayError } from '../errors/problem';
 const GRPC_STATUS: Readonly<Record<ErrorCode, status>> = {
   [ErrorCode.VALIDATION]: status.INVALID_ARGUMENT,
   [ErrorCode.PAYLOAD_TOO_LARGE]: status.RESOURCE_EXHAUSTED,
+  [ErrorCode.REQUEST_TIMEOUT]: status.DEADLINE_EXCEEDED,
+  [ErrorCode.URI_TOO_LONG]: status.INVALID_ARGUMENT,
+  [ErrorCode.HEADERS_TOO_LARGE]: status.RESOURCE_EXHAUSTED,
   [ErrorCode.UNAUTHORIZED]: status.UNAUTHENTICATED,
   [ErrorCode.FORBIDDEN]: status.PERMISSION_DENIED,
   [ErrorCode.NOT_FOUND]: status.NOT_FOUND,

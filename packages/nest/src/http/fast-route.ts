@@ -73,7 +73,8 @@ function decodeParams(params: Record<string, string>): Record<string, string> {
  * Answers a hot route on the raw Node server, ahead of Fastify and Nest (routing, hooks,
  * the reply pipeline and Nest's guard/pipe chain cost more than a cheap query itself),
  * keeping the kit's contract by hand: bearer token and scopes, trace context (the
- * handler runs inside it), JSON body with Fastify's limits and checks, problem+json
+ * handler runs inside it), JSON body with Fastify's limits and checks (its arrival bounded
+ * by the server's request timeout, set in createApp), problem+json
  * errors (a 5xx logged once with its errorId), 503 while shutting down, the HTTP metric
  * and one log line per request. The Nest controller keeps the route for OpenAPI and as
  * the reference behaviour; requests for any other method or path go on to Fastify.

@@ -73,7 +73,9 @@ export function readJsonBody(request: IncomingMessage, limit: number): Promise<B
       chunks.push(chunk);
     };
     request.on('data', onData);
-    request.once('error', reject);
+    // The request stream fails only when its socket does: a client gone mid-body (or cut
+    // off by the server's request timeout), which is not a server error.
+    request.once('error', (error) => reject(new PatchbayError(ErrorCode.CANCELLED, 'client disconnected before sending the whole body', { cause: error })));
     request.once('end', () => resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)));
   });
 }

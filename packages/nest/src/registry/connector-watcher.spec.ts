@@ -1,6 +1,8 @@
 import {
   Channel,
+  ErrorCode,
   EventType,
+  PatchbayError,
   InMemoryBus,
   createEnvelope,
   type ChangesPage,
@@ -176,6 +178,33 @@ describe('ConnectorWatcher', () => {
       await jest.advanceTimersByTimeAsync(2000);
       expect(watcher.synced).toBe(true);
       expect(watcher.get('DB')?.url).toBe('postgres://a/db');
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
+  it('says "not synced yet" (503 with Retry-After) until the first load succeeds', async () => {
+    jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick'] });
+    try {
+      registry.down = true;
+      start({ polling: true, pollIntervalMs: 1000 });
+      await jest.advanceTimersByTimeAsync(10);
+      let refused: unknown;
+      try {
+        watcher.assertSynced("database connector 'DB'");
+      } catch (error) {
+        refused = error;
+      }
+      expect(refused).toBeInstanceOf(PatchbayError);
+      const error = refused as PatchbayError;
+      expect(error.code).toBe(ErrorCode.UPSTREAM_UNAVAILABLE);
+      expect(error.status).toBe(503);
+      expect(error.retryAfterSeconds).toBeGreaterThanOrEqual(1);
+      expect(error.message).toContain("database connector 'DB'");
+      expect(error.message).toContain('registry is unreachable');
+      registry.down = false;
+      await jest.advanceTimersByTimeAsync(2000);
+      expect(() => watcher.assertSynced("database connector 'DB'")).not.toThrow();
     } finally {
       jest.useRealTimers();
     }

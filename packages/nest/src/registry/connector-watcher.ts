@@ -1,7 +1,10 @@
 import { EventEmitter } from 'node:events';
 import {
   Channel,
+  ErrorCode,
   EventType,
+  PatchbayError,
+  isPatchbayError,
   type Bus,
   type ConnectorChangedData,
   type ConnectorType,
@@ -65,6 +68,10 @@ export class ConnectorWatcher extends EventEmitter<ConnectorWatcherEvents> {
   private queue: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   private failures = 0;
+  /** Why the last registry step failed (a code, never a message: those may name internal URLs). */
+  private lastFailure: ErrorCode | undefined;
+  /** When the next scheduled registry step runs (epoch ms). */
+  private nextAttemptAt = 0;
   private subscription: Subscription | undefined;
   private unregisterResubscribe: (() => void) | undefined;
 
@@ -75,6 +82,31 @@ export class ConnectorWatcher extends EventEmitter<ConnectorWatcherEvents> {
   /** True once the first full load succeeded. */
   get synced(): boolean {
     return this.isSynced;
+  }
+
+  /**
+   * The one way a broker says "I cannot tell yet": call it where a connector lookup
+   * would answer "not found". Before the first full load from the registry, an unknown
+   * name may well exist, so the caller must retry rather than conclude it is missing.
+   * @param what what was looked up, for the message (e.g. `database connector 'DB'`).
+   * @throws PatchbayError UPSTREAM_UNAVAILABLE with `retryAfterSeconds` (until the next
+   *   attempt) while not synced; returns once synced.
+   */
+  assertSynced(what: string): void {
+    if (this.isSynced) return;
+    const reason =
+      this.lastFailure === undefined
+        ? 'the first load is still running'
+        : this.lastFailure === ErrorCode.UPSTREAM_UNAVAILABLE
+          ? 'the registry is unreachable'
+          : this.lastFailure === ErrorCode.TIMEOUT
+            ? 'the registry did not answer in time'
+            : `the registry answered with an error (${this.lastFailure})`;
+    throw new PatchbayError(
+      ErrorCode.UPSTREAM_UNAVAILABLE,
+      `${what} cannot be looked up yet: connectors have not been loaded from the registry (${reason}); retry later`,
+      { retryAfterSeconds: Math.max(1, Math.ceil((this.nextAttemptAt - Date.now()) / 1000)), details: { registrySynced: false } },
+    );
   }
 
   /** The newest registry revision this watcher has caught up to. */
@@ -171,13 +203,16 @@ export class ConnectorWatcher extends EventEmitter<ConnectorWatcherEvents> {
       if (this.isSynced) await this.resync('interval');
       else await this.fullLoad();
       this.failures = 0;
+      this.lastFailure = undefined;
     } catch (error) {
       this.failures++;
+      this.lastFailure = isPatchbayError(error) ? error.code : ErrorCode.UPSTREAM_UNAVAILABLE;
       this.options.logger?.warn({ err: error, failures: this.failures }, 'registry sync failed; will retry');
     }
     if (this.stopped) return;
     const base = this.options.polling ? (this.options.pollIntervalMs ?? 1000) : (this.options.resyncIntervalMs ?? 30_000);
     const delay = this.failures === 0 ? base : Math.min(MAX_BACKOFF_MS, base, 250 * 2 ** this.failures) * (0.5 + Math.random() / 2);
+    this.nextAttemptAt = Date.now() + delay;
     this.timer = setTimeout(() => void this.enqueue(() => this.tick()), delay);
     this.timer.unref();
   }
