@@ -3,11 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConnectorWatcher, RegistryClient } from '@patchbay/nest';
 import { RedisBus } from '@patchbay/core/redis';
-import { TEST_ADMIN_TOKEN, api, eventually, testRedisUrl } from '@patchbay/testkit';
+import { TEST_ADMIN_TOKEN, TcpProxy, api, eventually, testRedisUrl } from '@patchbay/testkit';
 import Redis from 'ioredis';
 import { startRegistry, TOKENS, type StoreKind, type TestRegistry } from './support/registry';
 import { SseReader } from './support/sse';
-import { TcpProxy } from './support/tcp-proxy';
 
 const SECRET = 'sk-live-VERY-secret-4242';
 const DB_PASSWORD = 'db-pa55word-never-shown';
