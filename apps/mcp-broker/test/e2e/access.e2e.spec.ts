@@ -6,7 +6,6 @@ import {
   TEST_ADMIN_TOKEN,
   api,
   dropSchema,
-  eventually,
   randomSuffix,
   startService,
   testDatabaseUrl,
@@ -15,7 +14,7 @@ import {
   uniqueSchema,
   type ServiceHandle,
 } from '@patchbay/testkit';
-import { EVERYTHING, MCP_HEADERS, PROBE, mcpClient, rawInitialize, rawRequest, rawSession } from './support';
+import { EVERYTHING, MCP_HEADERS, mcpClient, PROBE, putConnector, rawInitialize, rawRequest, rawSession, waitAllActive } from './support';
 
 jest.setTimeout(60_000);
 
@@ -57,10 +56,7 @@ describe('mcp-broker access: origins, visibility, session caps, bad input', () =
     clients.push(client);
     return client;
   };
-  const put = async (configId: string, body: unknown): Promise<void> => {
-    const response = await api(registry.url, 'PUT', `/v1/connectors/${configId}`, { body });
-    if (response.status >= 300) throw new Error(`PUT ${configId}: ${response.status} ${response.text}`);
-  };
+  const put = (configId: string, body: unknown): Promise<void> => putConnector(registry.url, configId, body);
   const brokerEnv = (extra: Record<string, string>): Record<string, string> => ({
     PATCHBAY_REGISTRY_URL: registry.url,
     PATCHBAY_REDIS_URL: testRedisUrl(),
@@ -72,16 +68,7 @@ describe('mcp-broker access: origins, visibility, session caps, bad input', () =
     ]),
     ...extra,
   });
-  const allActive = async (url: string): Promise<void> => {
-    await eventually(
-      async () => {
-        const { body } = await api<{ items: { state: string }[] }>(url, 'GET', '/v1/servers');
-        return body.items.length === 2 && body.items.every((s) => s.state === 'active');
-      },
-      45_000,
-      'every server active',
-    );
-  };
+  const allActive = (url: string): Promise<void> => waitAllActive(url, 2);
 
   beforeAll(async () => {
     registry = await startService('config-registry', {

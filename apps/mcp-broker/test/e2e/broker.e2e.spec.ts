@@ -17,7 +17,7 @@ import {
   uniqueSchema,
   type ServiceHandle,
 } from '@patchbay/testkit';
-import { EVERYTHING, MEMORY, PROBE, mcpClient, processesTagged, serverStatus, startEverythingHttp, textOf } from './support';
+import { EVERYTHING, mcpClient, MEMORY, PROBE, processesTagged, putConnector, serverStatus, startEverythingHttp, textOf, waitAllActive } from './support';
 
 jest.setTimeout(60_000);
 
@@ -41,10 +41,7 @@ describe('mcp-broker end to end', () => {
     clients.push(client);
     return client;
   };
-  const put = async (configId: string, body: unknown): Promise<void> => {
-    const response = await api(registry.url, 'PUT', `/v1/connectors/${configId}`, { body });
-    if (response.status >= 300) throw new Error(`PUT ${configId}: ${response.status} ${response.text}`);
-  };
+  const put = (configId: string, body: unknown): Promise<void> => putConnector(registry.url, configId, body);
   const stdio = (args: string[], extra: Record<string, unknown> = {}): Record<string, unknown> => ({
     transport: 'stdio',
     command: 'node',
@@ -90,14 +87,7 @@ describe('mcp-broker end to end', () => {
         ]),
       },
     });
-    await eventually(
-      async () => {
-        const { body } = await api<{ items: { id: string; state: string }[] }>(broker.url, 'GET', '/v1/servers');
-        return body.items.length === 6 && body.items.every((s) => s.state === 'active');
-      },
-      45_000,
-      'every server active',
-    );
+    await waitAllActive(broker.url, 6);
   }, 120_000);
 
   afterAll(async () => {

@@ -14,7 +14,7 @@ import {
   uniqueSchema,
   type ServiceHandle,
 } from '@patchbay/testkit';
-import { PROBE, mcpClient, serverStatus, textOf } from './support';
+import { mcpClient, PROBE, putConnector, serverStatus, textOf, waitAllActive } from './support';
 
 jest.setTimeout(60_000);
 
@@ -29,10 +29,7 @@ describe('mcp-broker recovery: breakers after a reconnect or a restart', () => {
   let client: Client;
   const breakerEvents: Envelope<BreakerChangedData>[] = [];
 
-  const put = async (configId: string, body: unknown): Promise<void> => {
-    const response = await api(registry.url, 'PUT', `/v1/connectors/${configId}`, { body });
-    if (response.status >= 300) throw new Error(`PUT ${configId}: ${response.status} ${response.text}`);
-  };
+  const put = (configId: string, body: unknown): Promise<void> => putConnector(registry.url, configId, body);
   const opened = (name: string): boolean => breakerEvents.some((e) => e.data.name === name && e.data.to === 'open');
 
   beforeAll(async () => {
@@ -63,14 +60,7 @@ describe('mcp-broker recovery: breakers after a reconnect or a restart', () => {
         PATCHBAY_MCP_RETRY_MAX_MS: '1000',
       },
     });
-    await eventually(
-      async () => {
-        const { body } = await api<{ items: { state: string }[] }>(broker.url, 'GET', '/v1/servers');
-        return body.items.length === 2 && body.items.every((s) => s.state === 'active');
-      },
-      45_000,
-      'every server active',
-    );
+    await waitAllActive(broker.url, 2);
     client = await mcpClient(broker.url);
   }, 120_000);
 

@@ -4,7 +4,6 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import {
   api,
   dropSchema,
-  eventually,
   freePort,
   randomSuffix,
   startService,
@@ -14,7 +13,7 @@ import {
   uniqueSchema,
   type ServiceHandle,
 } from '@patchbay/testkit';
-import { mcpClient, textOf } from './support';
+import { mcpClient, putConnector, textOf, waitAllActive } from './support';
 
 jest.setTimeout(60_000);
 
@@ -34,10 +33,7 @@ describe('mcp-broker with secret env and headers from the registry', () => {
   let http: ChildProcess;
   let client: Client;
 
-  const put = async (configId: string, body: unknown): Promise<void> => {
-    const response = await api(registry.url, 'PUT', `/v1/connectors/${configId}`, { body });
-    if (response.status >= 300) throw new Error(`PUT ${configId}: ${response.status} ${response.text}`);
-  };
+  const put = (configId: string, body: unknown): Promise<void> => putConnector(registry.url, configId, body);
 
   beforeAll(async () => {
     const port = await freePort();
@@ -73,14 +69,7 @@ describe('mcp-broker with secret env and headers from the registry', () => {
     broker = await startService('mcp-broker', {
       env: { PATCHBAY_REGISTRY_URL: registry.url, PATCHBAY_REDIS_URL: testRedisUrl(), PATCHBAY_BUS_PREFIX: prefix },
     });
-    await eventually(
-      async () => {
-        const { body } = await api<{ items: { id: string; state: string }[] }>(broker.url, 'GET', '/v1/servers');
-        return body.items.length === 3 && body.items.every((s) => s.state === 'active');
-      },
-      45_000,
-      'every server active',
-    );
+    await waitAllActive(broker.url, 3);
     client = await mcpClient(broker.url);
   }, 120_000);
 

@@ -123,3 +123,21 @@ export async function rawRequest(brokerUrl: string, token: string, sessionId: st
     : text;
   return { status: response.status, body: data ? (JSON.parse(data) as unknown) : undefined };
 }
+
+/** Creates or replaces a connector in the registry (admin token); throws with the answer on failure. */
+export async function putConnector(registryUrl: string, configId: string, body: unknown): Promise<void> {
+  const response = await api(registryUrl, 'PUT', `/v1/connectors/${configId}`, { body });
+  if (response.status >= 300) throw new Error(`PUT ${configId}: ${response.status} ${response.text}`);
+}
+
+/** Resolves once the broker lists exactly `count` servers, all active. */
+export async function waitAllActive(brokerUrl: string, count: number): Promise<void> {
+  await eventually(
+    async () => {
+      const { body } = await api<{ items: { state: string }[] }>(brokerUrl, 'GET', '/v1/servers');
+      return body.items.length === count && body.items.every((s) => s.state === 'active');
+    },
+    45_000,
+    'every server active',
+  );
+}
