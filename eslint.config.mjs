@@ -46,7 +46,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['**/*.spec.ts', '**/test/**/*.ts', '**/bench/**/*.ts'],
+    files: ['**/*.spec.ts', '**/test/**/*.ts'],
     rules: {
       // Tests poke at parsed JSON bodies and pass methods to expect(); the types there are
       // asserted by the test itself, not by the compiler.
