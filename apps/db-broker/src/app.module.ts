@@ -1,13 +1,11 @@
 import { type DynamicModule, Inject, Module, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { ConnectionState } from '@patchbay/core';
 import { MetricsService, PatchbayKitModule, ReadinessService, type KitModuleOptions } from '@patchbay/nest';
 import { DatabasesController } from './http/databases.controller';
-import { BrokerMetrics } from './metrics/broker-metrics';
-import { PoolManager } from './pools/pool-manager';
+import { DbMetrics } from './metrics/db-metrics';
 import { QueryService } from './query/query.service';
 import type { BrokerRuntime } from './runtime';
 import { SessionService } from './sessions/session.service';
-import { BROKER_SETTINGS } from './tokens';
+import { BROKER_SETTINGS, DATABASE_BROKER } from './tokens';
 
 const RUNTIME = Symbol('BROKER_RUNTIME');
 
@@ -20,21 +18,10 @@ class BrokerLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
   ) {}
 
   onApplicationBootstrap(): void {
-    this.runtime.metrics.current = new BrokerMetrics(this.metrics, () => this.runtime.pools.statuses());
-    this.readiness.register('registry', async () => {
-      if (!this.runtime.watcher.synced) throw new Error('database connectors not loaded from the registry yet');
-      return { revision: this.runtime.watcher.revision };
-    });
-    // One database being down does not make the broker unready (it serves the others);
-    // the report shows each pool's state.
-    this.readiness.register('databases', async () => {
-      const statuses = this.runtime.pools.statuses();
-      return {
-        active: statuses.filter((s) => s.state === ConnectionState.ACTIVE).length,
-        total: statuses.length,
-        down: statuses.filter((s) => s.state === ConnectionState.RETRYING || s.state === ConnectionState.DEAD).map((s) => s.configId),
-      };
-    });
+    const { pools, driver, sessions } = this.runtime;
+    pools.attachMetrics(this.metrics, { prefix: 'db', swaps: 'db_pool_swaps' });
+    this.runtime.metrics.current = new DbMetrics(this.metrics, { figures: () => driver.figuresByConnector(), openSessions: (id) => sessions.openOn(id) });
+    pools.registerReadiness(this.readiness, 'databases');
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -52,7 +39,7 @@ export class BrokerModule {
       providers: [
         { provide: RUNTIME, useValue: runtime },
         { provide: BROKER_SETTINGS, useValue: runtime.settings },
-        { provide: PoolManager, useValue: runtime.pools },
+        { provide: DATABASE_BROKER, useValue: runtime.pools },
         { provide: QueryService, useValue: runtime.queries },
         { provide: SessionService, useValue: runtime.sessions },
         BrokerLifecycle,

@@ -64,3 +64,5 @@ export type { BrokerEvents, BrokerOptions, ConnectorSource } from './broker/brok
 export type { BrokerMetricNames } from './broker/broker-metrics';
 export { breakerActionSchema, connectionStatusSchema, statusOperations } from './broker/status-operations';
 export type { StatusOperationsOptions } from './broker/status-operations';
+export { Reply, defineOperation } from './operations/operation';
+export type { ConnectorBinding, CredentialReader, HttpMethod, Operation, OperationContext, OperationSpec, Schema } from './operations/operation';

@@ -1,11 +1,9 @@
 import { ErrorCode, PatchbayError } from '@patchbay/core';
-import { Scope, assertConfigId, mayUseConnector, type GrpcServer } from '@patchbay/nest';
+import { Scope, assertConfigId, type ConnectionStatus, type GrpcServer } from '@patchbay/nest';
 import { DB_SERVICE, loadService } from '@patchbay/proto';
-import { assertMayUse } from '../auth/access';
 import type { BrokerSettings } from '../config/broker-settings';
 import { serializeBody, type StatementResult } from '../query/execute';
-import type { PoolStatus } from '../pools/connector-pool';
-import type { PoolManager } from '../pools/pool-manager';
+import type { DatabaseBroker } from '../pools/database-driver';
 import type { QueryService } from '../query/query.service';
 
 interface QueryRequest {
@@ -51,23 +49,23 @@ function sqlOf(value: string, field: string): string {
   return value;
 }
 
-function protoStatus(status: PoolStatus): Record<string, unknown> {
+function protoStatus(status: ConnectionStatus): Record<string, unknown> {
   return {
     configId: status.configId,
     state: status.state,
     breaker: status.breaker,
-    pool: status.pool,
+    pool: status['pool'],
     target: status.target,
     revision: status.revision,
     lastError: status.lastError?.message ?? '',
     lastErrorAt: status.lastError?.at ?? '',
-    drainingPools: status.drainingPools,
-    openSessions: status.openSessions,
+    drainingPools: status['drainingPools'],
+    openSessions: status['openSessions'],
   };
 }
 
 /** Registers the DatabaseBroker gRPC service: the same operations, scopes and limits as REST. */
-export function registerDbGrpc(grpc: GrpcServer, queries: QueryService, pools: PoolManager, settings: BrokerSettings): void {
+export function registerDbGrpc(grpc: GrpcServer, queries: QueryService, pools: DatabaseBroker, settings: BrokerSettings): void {
   const { definition } = loadService('db', DB_SERVICE);
   const toProto = (result: StatementResult, durationMs: number): ProtoResult => ({
     command: result.command,
@@ -100,17 +98,10 @@ export function registerDbGrpc(grpc: GrpcServer, queries: QueryService, pools: P
       return { results: output.results.map((result) => toProto(result, 0)), durationMs: output.durationMs };
     }),
     ListDatabases: grpc.unary<Record<string, never>, { databases: Record<string, unknown>[] }>([Scope.READ], async (_request, { principal }) => ({
-      databases: pools
-        .statuses()
-        .filter((status) => mayUseConnector(principal, status.configId))
-        .map(protoStatus),
+      databases: pools.statuses(principal).map(protoStatus),
     })),
     GetDatabase: grpc.unary<{ configId: string }, Record<string, unknown>>([Scope.READ], async (request, { principal }) => {
-      const configId = configIdOf(request.configId);
-      assertMayUse(principal, configId);
-      const status = pools.statuses().find((s) => s.configId === configId);
-      if (!status) throw PatchbayError.notFound(`database connector '${configId}'`);
-      return protoStatus(status);
+      return protoStatus(pools.status(configIdOf(request.configId), principal));
     }),
   });
 }

@@ -1,17 +1,14 @@
 import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Res } from '@nestjs/common';
-import { PatchbayError } from '@patchbay/core';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { ConfigIdPipe, RequireScopes, Scope, ZodValidationPipe, mayUseConnector, type Principal } from '@patchbay/nest';
+import { ConfigIdPipe, RequireScopes, Scope, ZodValidationPipe, type ConnectionStatus, type Principal } from '@patchbay/nest';
 import type { FastifyReply } from 'fastify';
 import type { z } from 'zod';
 import type { BrokerSettings } from '../config/broker-settings';
 import { serializeBody } from '../query/execute';
-import type { PoolStatus } from '../pools/connector-pool';
-import { PoolManager } from '../pools/pool-manager';
+import type { DatabaseBroker } from '../pools/database-driver';
 import { QueryService } from '../query/query.service';
 import { SessionService } from '../sessions/session.service';
-import { BROKER_SETTINGS } from '../tokens';
-import { assertMayUse } from '../auth/access';
+import { BROKER_SETTINGS, DATABASE_BROKER } from '../tokens';
 import { CurrentPrincipal } from './principal';
 import { batchBodySchema, breakerBodySchema, queryBodySchema, sessionBodySchema } from './schemas';
 
@@ -20,7 +17,7 @@ import { batchBodySchema, breakerBodySchema, queryBodySchema, sessionBodySchema 
 @Controller('v1/databases')
 export class DatabasesController {
   constructor(
-    private readonly pools: PoolManager,
+    @Inject(DATABASE_BROKER) private readonly pools: DatabaseBroker,
     private readonly queries: QueryService,
     private readonly sessions: SessionService,
     @Inject(BROKER_SETTINGS) private readonly settings: BrokerSettings,
@@ -29,18 +26,15 @@ export class DatabasesController {
   @Get()
   @RequireScopes(Scope.READ)
   @ApiOperation({ summary: 'Every database connector: state, breaker, pool figures, last error' })
-  list(@CurrentPrincipal() principal: Principal): { items: PoolStatus[] } {
-    return { items: this.pools.statuses().filter((status) => mayUseConnector(principal, status.configId)) };
+  list(@CurrentPrincipal() principal: Principal): { items: ConnectionStatus[] } {
+    return { items: this.pools.statuses(principal) };
   }
 
   @Get(':configId')
   @RequireScopes(Scope.READ)
   @ApiOperation({ summary: 'One database connector: state, breaker, pool figures (total, idle, inUse, waiting, max), last error' })
-  get(@Param('configId', ConfigIdPipe) configId: string, @CurrentPrincipal() principal: Principal): PoolStatus {
-    assertMayUse(principal, configId);
-    const status = this.pools.statuses().find((s) => s.configId === configId);
-    if (!status) throw PatchbayError.notFound(`database connector '${configId}'`);
-    return status;
+  get(@Param('configId', ConfigIdPipe) configId: string, @CurrentPrincipal() principal: Principal): ConnectionStatus {
+    return this.pools.status(configId, principal);
   }
 
   @Post(':configId/breaker')
@@ -50,8 +44,8 @@ export class DatabasesController {
   breaker(
     @Param('configId', ConfigIdPipe) configId: string,
     @Body(new ZodValidationPipe(breakerBodySchema)) body: z.infer<typeof breakerBodySchema>,
-  ): PoolStatus {
-    const pool = this.pools.get(configId);
+  ): ConnectionStatus {
+    const pool = this.pools.connection(configId);
     pool.controlBreaker(body.action);
     return pool.status();
   }

@@ -1,50 +1,55 @@
 import { BreakerState, ConnectionState, type ResolvedConnector } from '@patchbay/core';
+import { ManagedConnection } from '@patchbay/nest';
 import { createTestDatabase, eventually, type TestDatabase } from '@patchbay/testkit';
 import { DEFAULT_SETTINGS } from '../src/config/broker-settings';
-import { ConnectorPool, type PoolObserver } from '../src/pools/connector-pool';
+import { DatabaseDriver, type DatabaseConnection } from '../src/pools/database-driver';
+import { withLease } from '../src/pools/leased';
 import { poolSpecOf } from '../src/pools/pool-target';
 import { execute, type Statement } from '../src/query/execute';
 import { withClient } from './support/stack';
 
 jest.setTimeout(30_000);
 
-const quiet: PoolObserver = {
-  stateChanged: () => undefined,
-  breakerChanged: () => undefined,
-  swapped: () => undefined,
-  drained: () => undefined,
-  reconnectAttempt: () => undefined,
-  acquired: () => undefined,
-  idleError: () => undefined,
-};
+const driver = (): DatabaseDriver => new DatabaseDriver(DEFAULT_SETTINGS, { openSessions: () => 0, acquired: () => undefined, idleError: () => undefined });
 
-describe('ConnectorPool statement errors (real Postgres)', () => {
+describe('a database connection on the kit runtime (real Postgres)', () => {
   let db: TestDatabase;
-  let pool: ConnectorPool | undefined;
+  let pool: DatabaseConnection | undefined;
 
   beforeAll(async () => {
     db = await createTestDatabase('pbcpool');
   });
 
   afterEach(async () => {
-    await pool?.close(1000);
+    await pool?.close('shutdown', 1000);
   });
 
   afterAll(async () => {
     await db?.drop();
   });
 
-  const start = async (configId: string): Promise<ConnectorPool> => {
-    const connector: ResolvedConnector = { configId, type: 'database', revision: 1, checksum: 'x', mode: 'local', url: db.url, source: 'explicit', headers: {}, options: { max: 2 } };
-    const created = new ConnectorPool({ configId, revision: 1, spec: poolSpecOf(connector, DEFAULT_SETTINGS), observer: quiet, reconnectMaxMs: 1000, drainTimeoutMs: 1000, instance: 'test' });
+  const connectorFor = (configId: string, options: Record<string, unknown>, url = db.url): ResolvedConnector => ({
+    configId,
+    type: 'database',
+    revision: 1,
+    checksum: 'x',
+    mode: 'local',
+    url,
+    source: 'explicit',
+    headers: {},
+    options,
+  });
+
+  const start = async (configId: string, options: Record<string, unknown> = { max: 2 }): Promise<DatabaseConnection> => {
+    const created = new ManagedConnection({ id: configId, configId, revision: 1, spec: poolSpecOf(connectorFor(configId, options), DEFAULT_SETTINGS), driver: driver(), noun: 'database' });
     pool = created;
     created.start();
     await eventually(() => created.state === ConnectionState.ACTIVE, 10_000, 'active');
     return created;
   };
 
-  const run = (target: ConnectorPool, statement: Statement): Promise<unknown> =>
-    target.run(async (lease) => (await execute(lease.client, statement, 30_000)).rows, { timeoutCounts: true });
+  const run = (target: DatabaseConnection, statement: Statement): Promise<unknown> =>
+    withLease(target, async (lease) => (await execute(lease.client, statement, 30_000)).rows, { timeoutCounts: true });
 
   it('keeps the pool active when the server refuses a message it cannot read (08P01 at severity ERROR)', async () => {
     const target = await start('PROTOCOL');
@@ -62,8 +67,9 @@ describe('ConnectorPool statement errors (real Postgres)', () => {
 
   it('survives a leased connection dropped between two statements (no listener would crash the process) and recovers', async () => {
     const target = await start('LEASED');
-    const failure: unknown = await target
-      .run(async (lease) => {
+    const failure: unknown = await withLease(
+      target,
+      async (lease) => {
         const pid = (await lease.client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
         // The server's FATAL arrives while this lease waits between statements, when
         // pg-pool has no 'error' listener on the client: unhandled, it would end the process.
@@ -71,10 +77,30 @@ describe('ConnectorPool statement errors (real Postgres)', () => {
         await withClient(db.url, (admin) => admin.query('SELECT pg_terminate_backend($1)', [pid]));
         await ended;
         return lease.client.query('SELECT 1');
-      }, { timeoutCounts: true })
-      .catch((error: unknown) => error);
+      },
+      { timeoutCounts: true },
+    ).catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(Error);
     await eventually(() => target.state === ConnectionState.ACTIVE, 10_000, 'active again');
     expect(await run(target, { sql: 'SELECT 3 AS n' })).toEqual([{ n: 3 }]);
+  });
+
+  it('drains on a swap: leases out and callers queued in pg finish on the old pool before it ends', async () => {
+    const target = await start('SWAP', { max: 2 });
+    const old = await target.lease();
+    const held = await Promise.all([old.handle.acquire(), old.handle.acquire()]);
+    // Five callers wait in pg's queue for the two busy connections.
+    const queued = Array.from({ length: 5 }, () => run(target, { sql: 'SELECT 1 AS ok' }));
+    await eventually(() => old.handle.figures().waiting === 5, 5_000, 'five waiting');
+    target.update(2, poolSpecOf(connectorFor('SWAP', { max: 3 }), DEFAULT_SETTINGS));
+    expect(await run(target, { sql: 'SELECT 2 AS ok' })).toEqual([{ ok: 2 }]);
+    expect(target.status()).toMatchObject({ drainingPools: 1, pool: { waiting: 5 } });
+    expect(old.handle.isEnded).toBe(false);
+    for (const lease of held) lease.release();
+    old.release();
+    expect(await Promise.all(queued)).toEqual(Array(5).fill([{ ok: 1 }]));
+    await eventually(() => old.handle.isEnded, 5_000, 'old pool ended');
+    expect(old.handle.figures().total).toBe(0);
+    expect(target.status()).toMatchObject({ drainingPools: 0, pool: { max: 3 } });
   });
 });
