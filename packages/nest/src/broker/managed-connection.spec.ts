@@ -141,6 +141,23 @@ describe('ManagedConnection', () => {
     expect(driver.opened[0]?.closed).toBe('swapped');
   });
 
+  it('follows a change that arrives while a reconnect probes the old target', async () => {
+    create().start();
+    await active();
+    const gate = deferred<void>();
+    driver.openGate = gate.promise;
+    await expect(connection.use(async () => Promise.reject(new FakeError('connection')))).rejects.toBeInstanceOf(FakeError);
+    await until(() => driver.contexts.length === 2, 'reconnect attempt started');
+    connection.update(2, spec('http://b.test'));
+    driver.openGate = undefined;
+    gate.resolve();
+    await until(() => connection.state === ConnectionState.ACTIVE && connection.status().target === 'http://b.test' && connection.status()['serial'] !== null, 'active on b');
+    await expect(connection.use(async (handle) => handle.url)).resolves.toBe('http://b.test');
+    // The handle opened for the old target while it changed is closed, never served.
+    await until(() => driver.opened.filter((h) => h.url === 'http://a.test').every((h) => h.closed !== undefined), 'old handles closed');
+    expect(driver.opened.filter((h) => h.url === 'http://a.test' && h.serial > 1).map((h) => h.closed)).toEqual(['failed']);
+  });
+
   it('does not swap when only the revision moved', async () => {
     create().start();
     await active();

@@ -199,6 +199,9 @@ export class ManagedConnection<Spec, Handle> {
       return;
     }
     if (state === ConnectionState.DISCOVERED) return;
+    // The new slot opens itself: a reconnect still scheduled (a restart) is not needed.
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
     if (state === ConnectionState.DEAD) this.failedAttempts = 0;
     this.machine.transition(ConnectionState.CONNECTING, `revision ${revision}`);
     void this.openCurrent();
@@ -485,8 +488,8 @@ export class ManagedConnection<Spec, Handle> {
       if (handle !== undefined) void this.closeHandle(handle, 'failed');
       if (this.closed) return;
       this.observer?.reconnect(this, false, error);
-      if (spec !== this.current.spec) this.scheduleReconnect(0);
-      else this.failedOpen(error);
+      if (spec === this.current.spec) this.failedOpen(error);
+      else if (this.machine.state === ConnectionState.RETRYING) this.scheduleReconnect(0);
       return;
     }
     this.reconnecting = false;
@@ -494,7 +497,8 @@ export class ManagedConnection<Spec, Handle> {
       // Closed or changed while probing: the fresh handle is for nothing (or an old target).
       fresh.abort.abort();
       void this.closeHandle(handle, 'failed');
-      if (!this.closed) this.scheduleReconnect(0);
+      // Changed while probing: outside `retrying` the new slot is opening by itself.
+      if (!this.closed && this.machine.state === ConnectionState.RETRYING) this.scheduleReconnect(0);
       return;
     }
     this.observer?.reconnect(this, true);
