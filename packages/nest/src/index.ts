@@ -49,14 +49,16 @@ export { createRequestRecorder } from './http/request-log';
 export type { RequestRecord } from './http/request-log';
 export type { HotPathHandler } from './http/hot-path';
 export { ConfigIdPipe, assertConfigId } from './http/config-id.pipe';
-export type {
-  BrokerDriver,
-  CloseReason,
-  ConnectionSettings,
-  ErrorClass,
-  OpenContext,
-  PlannedConnection,
-} from './broker/driver';
+export { Reply, defineOperation } from './operations/operation';
+export type { ConnectorBinding, CredentialReader, HttpMethod, Operation, OperationContext, OperationSpec, Schema } from './operations/operation';
+export { ANONYMOUS, OperationPipeline } from './operations/pipeline';
+export type { OperationInput } from './operations/pipeline';
+export { serveOperations } from './operations/serve';
+export { startService, runServiceDefinition } from './service/start-service';
+export type { ServiceDefinition, ServiceKit, ServiceParts, StartedService } from './service/start-service';
+export { GrpcBinder } from './service/grpc-binder';
+export type { GrpcMapping } from './service/grpc-binder';
+export type { BrokerDriver, CloseReason, ConnectionSettings, ErrorClass, OpenContext, PlannedConnection } from './broker/driver';
 export { ManagedConnection } from './broker/managed-connection';
 export type { ConnectionLease, ConnectionObserver, ConnectionStatus, ErrorRecord, ManagedConnectionOptions, UseOptions } from './broker/managed-connection';
 export { Broker, assertMayUse } from './broker/broker';
@@ -64,5 +66,3 @@ export type { BrokerEvents, BrokerOptions, ConnectorSource } from './broker/brok
 export type { BrokerMetricNames } from './broker/broker-metrics';
 export { breakerActionSchema, connectionStatusSchema, statusOperations } from './broker/status-operations';
 export type { StatusOperationsOptions } from './broker/status-operations';
-export { Reply, defineOperation } from './operations/operation';
-export type { ConnectorBinding, CredentialReader, HttpMethod, Operation, OperationContext, OperationSpec, Schema } from './operations/operation';
