@@ -37,6 +37,8 @@ describe('the db-broker operations (handlers as the kit pipeline calls them, rea
       signal: new AbortController().signal,
     };
     const answer = await operation.handle(context);
+    // Big results are refused by the operation's own serializer, as over HTTP.
+    if (operation.serialize && answer !== undefined && !(answer instanceof Reply) && typeof answer !== 'string') operation.serialize(answer);
     const value = answer instanceof Reply ? answer.body : typeof answer === 'string' ? JSON.parse(answer) : answer;
     // What the handler answers is what the OpenAPI document promises.
     if (operation.response) expect(operation.response.safeParse(value)).toMatchObject({ success: true });
@@ -48,12 +50,11 @@ describe('the db-broker operations (handlers as the kit pipeline calls them, rea
     const connector: ResolvedConnector = { configId: 'OPS', type: 'database', revision: 1, checksum: 'x', mode: 'local', url: db.url, source: 'explicit', headers: {}, options: { max: 3 } };
     const source = Object.assign(new EventEmitter(), { synced: true, revision: 1, all: () => [connector], assertSynced: () => undefined });
     const logger = pino({ level: 'silent' });
-    const metrics = { current: undefined };
     let sessionService: SessionService | undefined;
     const driver = new DatabaseDriver(DEFAULT_SETTINGS, { openSessions: (id) => sessionService?.openOn(id) ?? 0, acquired: () => undefined, idleError: () => undefined });
     pools = new Broker({ driver, bus: new InMemoryBus(), logger, source: { service: 'db-broker', instance: 'test' }, noun: 'database' });
-    const queries = new QueryService(pools, DEFAULT_SETTINGS, metrics);
-    sessions = sessionService = new SessionService(queries, DEFAULT_SETTINGS, logger, metrics);
+    const queries = new QueryService(pools, DEFAULT_SETTINGS);
+    sessions = sessionService = new SessionService(queries, DEFAULT_SETTINGS, logger);
     pools.follow(source);
     operations = new Map(databaseOperations({ pools, queries, sessions, settings: DEFAULT_SETTINGS }).map((operation) => [operation.id, operation]));
     await eventually(() => pools.connection('OPS').state === ConnectionState.ACTIVE, 10_000, 'active');
@@ -91,11 +92,9 @@ describe('the db-broker operations (handlers as the kit pipeline calls them, rea
   });
 
   it('opens a session (201), runs in it, commits and closes', async () => {
-    const opened = await call('db.sessions.open', user, { configId: 'OPS' }, undefined);
-    expect(opened).toBeInstanceOf(Reply);
-    const { status, body } = opened as Reply;
-    expect(status).toBe(201);
-    const sessionId = (body as { sessionId: string }).sessionId;
+    expect(operations.get('db.sessions.open')?.status).toBe(201);
+    const opened = (await call('db.sessions.open', user, { configId: 'OPS' }, undefined)) as { sessionId: string };
+    const sessionId = opened.sessionId;
     const params = { configId: 'OPS', sessionId };
     await call('db.sessions.query', user, params, { sql: 'CREATE TEMP TABLE t (n int)' });
     await call('db.sessions.query', user, params, { sql: 'INSERT INTO t VALUES (1)' });

@@ -1,5 +1,5 @@
 import { CONFIG_ID_PATTERN } from '@patchbay/core';
-import { Reply, Scope, defineOperation, statusOperations, type Operation } from '@patchbay/nest';
+import { Scope, defineOperation, statusOperations, type Operation } from '@patchbay/nest';
 import { z } from 'zod';
 import type { BrokerSettings } from '../config/broker-settings';
 import type { DatabaseBroker } from '../pools/database-driver';
@@ -17,7 +17,7 @@ export interface DatabaseOperationsDeps {
 
 const configId = z.string().regex(CONFIG_ID_PATTERN, 'must be a configId');
 const connectorParams = z.object({ configId });
-const sessionParams = z.object({ configId, sessionId: z.string().min(1).max(200) });
+const sessionParams = z.object({ configId, sessionId: z.string() });
 
 const field = z.object({ name: z.string(), dataTypeID: z.number().int() });
 const statementResult = z.object({ command: z.string(), rowCount: z.number().int().nullable(), rows: z.array(z.unknown()), fields: z.array(field) });
@@ -32,13 +32,13 @@ const TAGS = ['databases'];
 const CONNECTOR = { param: 'configId' };
 
 /**
- * Every route of the db-broker, declared once (served and documented by the kit). Result
- * bodies are serialized here, once, with the response size limit applied before anything
- * is sent.
+ * Every route of the db-broker, declared once: the kit serves and documents them, and the
+ * gRPC methods that mirror a route are bound to the same operation. Results are
+ * serialized once, with the response size limit applied before anything is sent.
  */
 export function databaseOperations(deps: DatabaseOperationsDeps): Operation[] {
   const { queries, sessions, settings } = deps;
-  const json = (body: unknown): string => serializeBody(body, settings.maxResponseBytes);
+  const serialize = (body: unknown): string => serializeBody(body, settings.maxResponseBytes);
   return [
     ...statusOperations(deps.pools, { path: '/v1/databases', tag: 'databases', idPrefix: 'db', noun: 'database connector' }),
     defineOperation({
@@ -52,7 +52,8 @@ export function databaseOperations(deps: DatabaseOperationsDeps): Operation[] {
       params: connectorParams,
       body: queryBodySchema,
       response: queryResult,
-      handle: async ({ params, body, principal }) => json(await queries.query(principal, params.configId, body)),
+      serialize,
+      handle: ({ params, body, principal }) => queries.query(principal, params.configId, body),
     }),
     defineOperation({
       id: 'db.batch',
@@ -65,7 +66,8 @@ export function databaseOperations(deps: DatabaseOperationsDeps): Operation[] {
       params: connectorParams,
       body: batchBodySchema,
       response: batchResult,
-      handle: async ({ params, body, principal }) => json(await queries.batch(principal, params.configId, body)),
+      serialize,
+      handle: ({ params, body, principal }) => queries.batch(principal, params.configId, body),
     }),
     defineOperation({
       id: 'db.sessions.open',
@@ -79,7 +81,7 @@ export function databaseOperations(deps: DatabaseOperationsDeps): Operation[] {
       body: sessionBodySchema,
       response: sessionInfo,
       status: 201,
-      handle: async ({ params, body, principal }) => new Reply(201, await sessions.open(principal, params.configId, body)),
+      handle: ({ params, body, principal }) => sessions.open(principal, params.configId, body),
     }),
     defineOperation({
       id: 'db.sessions.query',
@@ -92,7 +94,8 @@ export function databaseOperations(deps: DatabaseOperationsDeps): Operation[] {
       params: sessionParams,
       body: queryBodySchema,
       response: sessionQueryResult,
-      handle: async ({ params, body, principal }) => json(await sessions.query(principal, params.configId, params.sessionId, body)),
+      serialize,
+      handle: ({ params, body, principal }) => sessions.query(principal, params.configId, params.sessionId, body),
     }),
     defineOperation({
       id: 'db.sessions.commit',

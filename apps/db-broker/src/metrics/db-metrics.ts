@@ -1,11 +1,8 @@
-import type { Counter } from '@opentelemetry/api';
 import { LATENCY_BUCKETS_SECONDS, type LabeledHistogram, type MetricsService } from '@patchbay/nest';
 import type { PoolFigures } from '../pools/pool-generation';
 
-/** Filled once the app (and its meter) exists; services built earlier read it late. */
-export interface MetricsRef {
-  current: DbMetrics | undefined;
-}
+// Taken from the kit's meter, so the app needs no direct OpenTelemetry dependency.
+type Counter = ReturnType<MetricsService['meter']['createCounter']>;
 
 /** What the pool gauges read at scrape time. */
 export interface PoolGauges {

@@ -2,7 +2,7 @@ import { ErrorCode, PatchbayError } from '@patchbay/core';
 import type { Principal } from '@patchbay/nest';
 import type { BrokerSettings } from '../config/broker-settings';
 import { isPgServerError, toBrokerError } from '../errors/pg-errors';
-import { DbMetrics, type MetricsRef } from '../metrics/db-metrics';
+import { DbMetrics } from '../metrics/db-metrics';
 import type { DatabaseBroker, DatabaseConnection } from '../pools/database-driver';
 import { withLease } from '../pools/leased';
 import { execute, shapeResult, withStatementTimeout, type RowMode, type StatementResult } from './execute';
@@ -41,7 +41,8 @@ export class QueryService {
   constructor(
     private readonly pools: DatabaseBroker,
     private readonly settings: BrokerSettings,
-    private readonly metricsRef: MetricsRef,
+    /** Absent in tests that need no metrics. */
+    private readonly metrics?: DbMetrics,
   ) {}
 
   /** Resolves the connector for a caller allowed to use it. */
@@ -152,7 +153,7 @@ export class QueryService {
   }
 
   private record(configId: string, kind: string, started: number, error: unknown): void {
-    const metrics = this.metricsRef.current;
+    const metrics = this.metrics;
     if (!metrics) return;
     const outcome = error === undefined ? 'ok' : 'error';
     metrics.queryDuration.labels(configId, kind, outcome).record((performance.now() - started) / 1000);

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { BrokerSettings } from '../config/broker-settings';
 import { isConnectionError, toBrokerError } from '../errors/pg-errors';
 import type { ConnectionLease } from '@patchbay/nest';
-import type { MetricsRef } from '../metrics/db-metrics';
+import type { DbMetrics } from '../metrics/db-metrics';
 import type { DatabaseConnection } from '../pools/database-driver';
 import type { Lease, PoolGeneration } from '../pools/pool-generation';
 import { execute, shapeResult, withStatementTimeout, type RowMode, type StatementResult } from '../query/execute';
@@ -58,7 +58,7 @@ export class SessionService {
     private readonly queries: QueryService,
     private readonly settings: BrokerSettings,
     private readonly logger: Logger,
-    private readonly metricsRef: MetricsRef,
+    private readonly metrics?: DbMetrics,
   ) {}
 
   get size(): number {
@@ -121,7 +121,7 @@ export class SessionService {
     };
     this.sessions.set(session.id, session);
     this.touch(session);
-    this.metricsRef.current?.sessions.add(1, { connector: configId, event: 'opened' });
+    this.metrics?.sessions.add(1, { connector: configId, event: 'opened' });
     return this.info(session);
   }
 
@@ -231,7 +231,7 @@ export class SessionService {
     // A lost connection marks the connector down (the runtime classifies the error).
     session.handle.release(error);
     this.count(session.configId, -1);
-    this.metricsRef.current?.sessions.add(1, { connector: session.configId, event: reason.replace(/\s+/g, '_') });
+    this.metrics?.sessions.add(1, { connector: session.configId, event: reason.replace(/\s+/g, '_') });
     this.logger.info({ configId: session.configId, sessionId: session.id, reason }, 'session ended');
   }
 
