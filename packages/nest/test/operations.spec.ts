@@ -6,6 +6,9 @@ import { TEST_ADMIN_TOKEN, rawHttp } from '@patchbay/testkit';
 import { z } from 'zod';
 import { Reply, Scope, defineOperation, startService, type ErrorRenderer, type StartedService } from '../src';
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const json = (response: Response): Promise<any> => response.json();
+
 const USE_TOKEN = 'use-token-aaaaaaaaaaaaaaaa';
 const READ_TOKEN = 'read-token-bbbbbbbbbbbbbbbb';
 
@@ -133,14 +136,14 @@ describe('operations: one declaration served on the kit pipeline and documented'
   it('validates the body against the schema and answers with the declared status', async () => {
     const ok = await call('POST', '/v1/things/allowed', USE_TOKEN, { name: 'a' });
     expect(ok.status).toBe(201);
-    expect(await ok.json()).toEqual({ configId: 'allowed', name: 'a' });
+    expect(await json(ok)).toEqual({ configId: 'allowed', name: 'a' });
     const bad = await call('POST', '/v1/things/allowed', USE_TOKEN, { name: '', extra: 1 });
     expect(bad.status).toBe(400);
     expect(bad.headers.get('content-type')).toContain('application/problem+json');
-    expect((await bad.json()).detail).toMatch(/name: .*; \(body\): Unrecognized key/);
+    expect((await json(bad)).detail).toMatch(/name: .*; \(body\): Unrecognized key/);
     const malformed = await call('POST', '/v1/things/allowed', USE_TOKEN, '{"name":');
     expect(malformed.status).toBe(400);
-    expect((await malformed.json()).detail).toMatch(/malformed JSON body/);
+    expect((await json(malformed)).detail).toMatch(/malformed JSON body/);
   });
 
   it('checks token, scope and the connector allow-list before the handler', async () => {
@@ -149,7 +152,7 @@ describe('operations: one declaration served on the kit pipeline and documented'
     expect((await call('POST', '/v1/things/allowed', READ_TOKEN, { name: 'a' })).status).toBe(403);
     const outside = await call('POST', '/v1/things/other', USE_TOKEN, { name: 'a' });
     expect(outside.status).toBe(403);
-    expect((await outside.json()).detail).toContain("may not use connector 'other'");
+    expect((await json(outside)).detail).toContain("may not use connector 'other'");
     // Where the operation hides what a token may not see, it is a 404 as for a missing one.
     expect((await call('GET', '/v1/things/other', READ_TOKEN)).status).toBe(404);
     expect((await call('POST', '/v1/things/9bad', TEST_ADMIN_TOKEN, { name: 'a' })).status).toBe(400);
@@ -171,7 +174,7 @@ describe('operations: one declaration served on the kit pipeline and documented'
 
   it('parses the query with its schema, and prefers a literal path over a parameter', async () => {
     const listed = await call('GET', '/v1/things?limit=5', READ_TOKEN);
-    expect(await listed.json()).toEqual({ limit: 5, principal: 'reader' });
+    expect(await json(listed)).toEqual({ limit: 5, principal: 'reader' });
     expect((await call('GET', '/v1/things?limit=50', READ_TOKEN)).status).toBe(400);
     const stats = await call('GET', '/v1/things/stats', undefined);
     expect(stats.status).toBe(202);
@@ -182,13 +185,13 @@ describe('operations: one declaration served on the kit pipeline and documented'
     const answer = await call('POST', '/v1/shout', USE_TOKEN, { text: 'hi' });
     expect(answer.status).toBe(503);
     expect(answer.headers.get('retry-after')).toBe('7');
-    expect(await answer.json()).toEqual({ error: { message: 'UPSTREAM DOWN', type: 'shout' } });
+    expect(await json(answer)).toEqual({ error: { message: 'UPSTREAM DOWN', type: 'shout' } });
   });
 
   it('gives a 5xx an errorId and never the internal message', async () => {
     const answer = await call('GET', '/v1/things/broken', TEST_ADMIN_TOKEN);
     expect(answer.status).toBe(500);
-    const body = await answer.json();
+    const body = await json(answer);
     expect(body.errorId).toEqual(expect.any(String));
     expect(JSON.stringify(body)).not.toContain('exploded');
   });
@@ -206,7 +209,7 @@ describe('operations: one declaration served on the kit pipeline and documented'
   });
 
   it('documents every operation in /docs/json with request and response schemas', async () => {
-    const document = await (await call('GET', '/docs/json', undefined)).json();
+    const document = await json(await call('GET', '/docs/json', undefined));
     const create = document.paths['/v1/things/{configId}'].post;
     expect(create.operationId).toBe('things.create');
     expect(create.requestBody.content['application/json'].schema.properties.name).toEqual({ type: 'string', minLength: 1 });

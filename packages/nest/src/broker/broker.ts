@@ -18,7 +18,7 @@ import {
   type StateChange,
 } from '@patchbay/core';
 import type { Logger } from 'pino';
-import { mayUseConnector, type Principal } from '../auth/scopes';
+import { assertMayUse, mayUseConnector, type Principal } from '../auth/scopes';
 import type { ReadinessService } from '../health/readiness.service';
 import type { MetricsService } from '../metrics/metrics.service';
 import { BrokerMetrics, type BrokerMetricNames } from './broker-metrics';
@@ -333,9 +333,4 @@ export class Broker<Spec, Handle> extends EventEmitter<BrokerEvents<Spec, Handle
   }
 }
 
-/** @throws PatchbayError FORBIDDEN when the token's connector allow-list excludes `configId`. */
-export function assertMayUse(principal: Principal, configId: string): void {
-  if (!mayUseConnector(principal, configId)) {
-    throw new PatchbayError(ErrorCode.FORBIDDEN, `token '${principal.name}' may not use connector '${configId}'`);
-  }
-}
+export { assertMayUse };
