@@ -36,8 +36,16 @@ export const DB_BROKER: ServiceDefinition<typeof BROKER_ENV> = {
       acquired: (configId, seconds) => metrics.acquireDuration.labels(configId).record(seconds),
       idleError: (configId, error) => logger.warn({ configId, reason: error.message }, 'idle database connection failed'),
     });
-    const pools: DatabaseBroker = new Broker({ driver, bus: kit.bus, logger, source: { service: config.service.name, instance: config.service.instance }, noun: 'database' });
-    pools.on('drained', (connection, target, timedOut) => logger.info({ configId: connection.configId, target, timedOut }, 'old database pool drained and closed'));
+    const pools: DatabaseBroker = new Broker({
+      driver,
+      bus: kit.bus,
+      logger,
+      source: { service: config.service.name, instance: config.service.instance },
+      noun: 'database',
+    });
+    pools.on('drained', (connection, target, timedOut) =>
+      logger.info({ configId: connection.configId, target, timedOut }, 'old database pool drained and closed'),
+    );
     pools.attachMetrics(kit.metrics, { prefix: 'db', swaps: 'db_pool_swaps' });
     const queries: QueryService = new QueryService(pools, settings, metrics);
     const sessions: SessionService = new SessionService(queries, settings, logger, metrics);

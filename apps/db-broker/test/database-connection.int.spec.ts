@@ -41,7 +41,14 @@ describe('a database connection on the kit runtime (real Postgres)', () => {
   });
 
   const start = async (configId: string, options: Record<string, unknown> = { max: 2 }): Promise<DatabaseConnection> => {
-    const created = new ManagedConnection({ id: configId, configId, revision: 1, spec: poolSpecOf(connectorFor(configId, options), DEFAULT_SETTINGS), driver: driver(), noun: 'database' });
+    const created = new ManagedConnection({
+      id: configId,
+      configId,
+      revision: 1,
+      spec: poolSpecOf(connectorFor(configId, options), DEFAULT_SETTINGS),
+      driver: driver(),
+      noun: 'database',
+    });
     pool = created;
     created.start();
     await eventually(() => created.state === ConnectionState.ACTIVE, 10_000, 'active');
@@ -54,8 +61,14 @@ describe('a database connection on the kit runtime (real Postgres)', () => {
   it('keeps the pool active when the server refuses a message it cannot read (08P01 at severity ERROR)', async () => {
     const target = await start('PROTOCOL');
     // Sent straight to the driver, past the API's own refusal: the server answers 08P01.
-    const bad: Statement[] = [{ sql: 'SELECT 1\u0000' }, { sql: 'SELECT $1::int\u0000', params: [1] }, { sql: 'SELECT 1', params: Array.from({ length: 65_536 }, () => 1) }];
-    const calls = Array.from({ length: 24 }, (_, i) => (i % 4 === 3 ? run(target, bad[i % bad.length]!) : run(target, { sql: 'SELECT $1::int AS n', params: [i] })));
+    const bad: Statement[] = [
+      { sql: 'SELECT 1\u0000' },
+      { sql: 'SELECT $1::int\u0000', params: [1] },
+      { sql: 'SELECT 1', params: Array.from({ length: 65_536 }, () => 1) },
+    ];
+    const calls = Array.from({ length: 24 }, (_, i) =>
+      i % 4 === 3 ? run(target, bad[i % bad.length]!) : run(target, { sql: 'SELECT $1::int AS n', params: [i] }),
+    );
     const settled = await Promise.allSettled(calls);
     settled.forEach((outcome, i) => {
       if (i % 4 === 3) expect(outcome).toMatchObject({ status: 'rejected', reason: { code: '08P01' } });

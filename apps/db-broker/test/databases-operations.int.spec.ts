@@ -47,11 +47,25 @@ describe('the db-broker operations (handlers as the kit pipeline calls them, rea
 
   beforeAll(async () => {
     db = await createTestDatabase('pbops');
-    const connector: ResolvedConnector = { configId: 'OPS', type: 'database', revision: 1, checksum: 'x', mode: 'local', url: db.url, source: 'explicit', headers: {}, options: { max: 3 } };
+    const connector: ResolvedConnector = {
+      configId: 'OPS',
+      type: 'database',
+      revision: 1,
+      checksum: 'x',
+      mode: 'local',
+      url: db.url,
+      source: 'explicit',
+      headers: {},
+      options: { max: 3 },
+    };
     const source = Object.assign(new EventEmitter(), { synced: true, revision: 1, all: () => [connector], assertSynced: () => undefined });
     const logger = pino({ level: 'silent' });
     let sessionService: SessionService | undefined;
-    const driver = new DatabaseDriver(DEFAULT_SETTINGS, { openSessions: (id) => sessionService?.openOn(id) ?? 0, acquired: () => undefined, idleError: () => undefined });
+    const driver = new DatabaseDriver(DEFAULT_SETTINGS, {
+      openSessions: (id) => sessionService?.openOn(id) ?? 0,
+      acquired: () => undefined,
+      idleError: () => undefined,
+    });
     pools = new Broker({ driver, bus: new InMemoryBus(), logger, source: { service: 'db-broker', instance: 'test' }, noun: 'database' });
     const queries = new QueryService(pools, DEFAULT_SETTINGS);
     sessions = sessionService = new SessionService(queries, DEFAULT_SETTINGS, logger);
@@ -85,10 +99,16 @@ describe('the db-broker operations (handlers as the kit pipeline calls them, rea
   });
 
   it('queries and batches', async () => {
-    await expect(call('db.query', user, { configId: 'OPS' }, { sql: 'SELECT $1::int AS n', params: [7] })).resolves.toMatchObject({ command: 'SELECT', rowCount: 1, rows: [{ n: 7 }] });
-    await expect(call('db.batch', user, { configId: 'OPS' }, { queries: [{ sql: 'SELECT 1 AS a' }, { sql: 'SELECT 2 AS b' }] })).resolves.toMatchObject({ results: [{ rows: [{ a: 1 }] }, { rows: [{ b: 2 }] }] });
+    await expect(call('db.query', user, { configId: 'OPS' }, { sql: 'SELECT $1::int AS n', params: [7] })).resolves.toMatchObject({
+      command: 'SELECT',
+      rowCount: 1,
+      rows: [{ n: 7 }],
+    });
+    await expect(call('db.batch', user, { configId: 'OPS' }, { queries: [{ sql: 'SELECT 1 AS a' }, { sql: 'SELECT 2 AS b' }] })).resolves.toMatchObject({
+      results: [{ rows: [{ a: 1 }] }, { rows: [{ b: 2 }] }],
+    });
     expect(() => operations.get('db.query')!.params!.parse({ configId: '1bad' })).toThrow();
-    await expect(call('db.query', user, { configId: 'OPS' }, { sql: 'SELECT' , extra: 1 })).rejects.toThrow();
+    await expect(call('db.query', user, { configId: 'OPS' }, { sql: 'SELECT', extra: 1 })).rejects.toThrow();
   });
 
   it('opens a session (201), runs in it, commits and closes', async () => {

@@ -3,7 +3,6 @@ import { createTestDatabase, type TestDatabase } from '@patchbay/testkit';
 import { DEFAULT_SETTINGS } from '../src/config/broker-settings';
 import { PoolGeneration } from '../src/pools/pool-generation';
 import { poolSpecOf } from '../src/pools/pool-target';
-import { withClient } from './support/stack';
 
 jest.setTimeout(30_000);
 
@@ -12,8 +11,21 @@ describe('PoolGeneration (real Postgres)', () => {
   const generations: PoolGeneration[] = [];
 
   const generation = (options: Record<string, unknown>): PoolGeneration => {
-    const connector: ResolvedConnector = { configId: 'GEN', type: 'database', revision: 1, checksum: 'x', mode: 'local', url: db.url, source: 'explicit', headers: {}, options };
-    const created = new PoolGeneration(poolSpecOf(connector, DEFAULT_SETTINGS), 'GEN', 'patchbay-db-broker:GEN', { onIdleError: () => undefined, onAcquired: () => undefined });
+    const connector: ResolvedConnector = {
+      configId: 'GEN',
+      type: 'database',
+      revision: 1,
+      checksum: 'x',
+      mode: 'local',
+      url: db.url,
+      source: 'explicit',
+      headers: {},
+      options,
+    };
+    const created = new PoolGeneration(poolSpecOf(connector, DEFAULT_SETTINGS), 'GEN', 'patchbay-db-broker:GEN', {
+      onIdleError: () => undefined,
+      onAcquired: () => undefined,
+    });
     generations.push(created);
     return created;
   };
@@ -49,9 +61,9 @@ describe('PoolGeneration (real Postgres)', () => {
     await new Promise((r) => setTimeout(r, 350));
     // Idle too long: checked, and a failing check hands out another connection.
     // The broker calls pg's callback form (see runQuery).
-    spy.mockImplementationOnce(((_sql: string, callback: (error: Error) => void) => {
+    spy.mockImplementationOnce((_sql: string, callback: (error: Error) => void) => {
       process.nextTick(() => callback(new Error('Connection terminated unexpectedly')));
-    }) as never);
+    });
     const lease = await pool.acquire();
     expect(spy).toHaveBeenCalledWith('SELECT 1', expect.any(Function));
     expect(lease.client).not.toBe(client);

@@ -36,7 +36,8 @@ function paramsOf(text: string, field: string): unknown[] | undefined {
     throw new PatchbayError(ErrorCode.VALIDATION, `${field} is not valid JSON`);
   }
   if (!Array.isArray(value)) throw new PatchbayError(ErrorCode.VALIDATION, `${field} must be a JSON array of values for $1, $2, ...`);
-  return value;
+  const values: unknown[] = value;
+  return values;
 }
 
 function protoStatus(status: ConnectionStatus): Record<string, unknown> {

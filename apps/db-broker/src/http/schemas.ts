@@ -28,4 +28,3 @@ export const sessionBodySchema = z
   .strict()
   .optional()
   .transform((body) => body ?? {});
-

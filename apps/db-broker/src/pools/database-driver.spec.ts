@@ -48,7 +48,10 @@ describe('a database connection (DatabaseDriver on the kit runtime) with an unre
     };
     const states: StateChange[] = [];
     const reconnects: boolean[] = [];
-    const driver = new DatabaseDriver({ ...DEFAULT_SETTINGS, reconnectMaxMs: 50, drainTimeoutMs: 100 }, { openSessions: () => 0, acquired: () => undefined, idleError: () => undefined });
+    const driver = new DatabaseDriver(
+      { ...DEFAULT_SETTINGS, reconnectMaxMs: 50, drainTimeoutMs: 100 },
+      { openSessions: () => 0, acquired: () => undefined, idleError: () => undefined },
+    );
     pool = new ManagedConnection({
       id: 'DOWN',
       configId: 'DOWN',

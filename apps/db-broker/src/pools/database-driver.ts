@@ -96,7 +96,14 @@ export class DatabaseDriver implements BrokerDriver<PoolSpec, PoolGeneration> {
       const f = generation.figures();
       const sum = out.get(generation.id);
       if (!sum) out.set(generation.id, f);
-      else out.set(generation.id, { total: sum.total + f.total, idle: sum.idle + f.idle, inUse: sum.inUse + f.inUse, waiting: sum.waiting + f.waiting, max: f.max });
+      else
+        out.set(generation.id, {
+          total: sum.total + f.total,
+          idle: sum.idle + f.idle,
+          inUse: sum.inUse + f.inUse,
+          waiting: sum.waiting + f.waiting,
+          max: f.max,
+        });
     }
     return out;
   }

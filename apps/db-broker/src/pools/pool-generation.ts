@@ -27,10 +27,10 @@ export interface PoolGenerationHooks {
 
 const BYTEA_OID = 17;
 /** Results go out as JSON: bytea as its `\x...` text form rather than a Buffer object. */
-const TYPE_PARSERS = {
-  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    oid === BYTEA_OID ? (value: string) => value : types.getTypeParser(oid, format ?? 'text')) as typeof types.getTypeParser,
-};
+function typeParser(oid: number, format?: 'text' | 'binary'): unknown {
+  return oid === BYTEA_OID ? (value: string) => value : types.getTypeParser(oid, format ?? 'text');
+}
+const TYPE_PARSERS = { getTypeParser: typeParser as typeof types.getTypeParser };
 
 /**
  * One `pg.Pool` built from one spec: the handle the broker runtime swaps on a URL or
@@ -148,11 +148,10 @@ export class PoolGeneration {
     if (error instanceof Error && /timeout exceeded when trying to connect/i.test(error.message)) {
       const figures = this.figures();
       if (fullAtStart || figures.total >= figures.max) {
-        return new PatchbayError(
-          ErrorCode.POOL_EXHAUSTED,
-          `all ${figures.max} connections stayed busy for ${this.spec.settings.acquireTimeoutMs} ms`,
-          { retryAfterSeconds: 1, details: { max: figures.max, waiting: figures.waiting } },
-        );
+        return new PatchbayError(ErrorCode.POOL_EXHAUSTED, `all ${figures.max} connections stayed busy for ${this.spec.settings.acquireTimeoutMs} ms`, {
+          retryAfterSeconds: 1,
+          details: { max: figures.max, waiting: figures.waiting },
+        });
       }
       return Object.assign(new Error(`database did not accept a connection within ${this.spec.settings.acquireTimeoutMs} ms`), {
         code: 'ETIMEDOUT',

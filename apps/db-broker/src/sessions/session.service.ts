@@ -76,10 +76,14 @@ export class SessionService {
     if (ttlMs > this.settings.maxTimeoutMs) throw new PatchbayError(ErrorCode.VALIDATION, `ttlMs must be at most ${this.settings.maxTimeoutMs}`);
     const limit = pool.spec.settings.maxSessions;
     if (this.openOn(configId) >= limit) {
-      throw new PatchbayError(ErrorCode.RATE_LIMITED, `connector '${configId}' already has ${limit} open sessions (its limit): close one or wait for one to expire`, {
-        retryAfterSeconds: 1,
-        details: { maxSessions: limit },
-      });
+      throw new PatchbayError(
+        ErrorCode.RATE_LIMITED,
+        `connector '${configId}' already has ${limit} open sessions (its limit): close one or wait for one to expire`,
+        {
+          retryAfterSeconds: 1,
+          details: { maxSessions: limit },
+        },
+      );
     }
     this.count(configId, 1);
     let handle: ConnectionLease<PoolGeneration>;
@@ -139,9 +143,7 @@ export class SessionService {
     const started = performance.now();
     const result = await this.step(session, async (client) =>
       shapeResult(
-        await withStatementTimeout(client, timeout, session.pool.spec.settings.statementTimeoutMs, () =>
-          execute(client, input, timeout),
-        ),
+        await withStatementTimeout(client, timeout, session.pool.spec.settings.statementTimeoutMs, () => execute(client, input, timeout)),
         this.settings.maxRows,
       ),
     );

@@ -191,7 +191,7 @@ export class ManagedConnection<Spec, Handle> {
     const old = this.current;
     this.current = newSlot(spec);
     if (old.handle !== undefined || old.opening !== undefined) this.observer?.swapped(this, 'changed');
-    this.retire(old, 'swapped');
+    void this.retire(old, 'swapped');
     this.stopHealth();
     const state = this.machine.state;
     if (state === ConnectionState.RETRYING) {
@@ -346,27 +346,38 @@ export class ManagedConnection<Spec, Handle> {
     }
     if (state === ConnectionState.DEAD) {
       const last = this.lastError ? ` (last error: ${this.lastError.message})` : '';
-      return new PatchbayError(ErrorCode.UPSTREAM_UNAVAILABLE, `${this.noun} '${this.id}' is unreachable; gave up after ${this.failedAttempts} attempts${last}`, {
-        retryAfterSeconds: DEAD_RETRY_AFTER_SECONDS,
-        details: { configId: this.configId, state },
-      });
+      return new PatchbayError(
+        ErrorCode.UPSTREAM_UNAVAILABLE,
+        `${this.noun} '${this.id}' is unreachable; gave up after ${this.failedAttempts} attempts${last}`,
+        {
+          retryAfterSeconds: DEAD_RETRY_AFTER_SECONDS,
+          details: { configId: this.configId, state },
+        },
+      );
     }
     return undefined;
   }
 
-  private run<T>(slot: Slot<Spec, Handle>, handle: Handle, work: (handle: Handle, signal: AbortSignal) => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-    return this.breakerValue.execute((breakerSignal) => work(handle, breakerSignal), signal).then(
-      (value) => {
-        this.settle(slot);
-        return value;
-      },
-      (error: unknown) => {
-        this.settle(slot);
-        // The breaker's own refusal says nothing new about the target.
-        if (slot === this.current && !isCircuitOpen(error)) this.reportError(error);
-        throw error;
-      },
-    );
+  private run<T>(
+    slot: Slot<Spec, Handle>,
+    handle: Handle,
+    work: (handle: Handle, signal: AbortSignal) => Promise<T>,
+    signal: AbortSignal | undefined,
+  ): Promise<T> {
+    return this.breakerValue
+      .execute((breakerSignal) => work(handle, breakerSignal), signal)
+      .then(
+        (value) => {
+          this.settle(slot);
+          return value;
+        },
+        (error: unknown) => {
+          this.settle(slot);
+          // The breaker's own refusal says nothing new about the target.
+          if (slot === this.current && !isCircuitOpen(error)) this.reportError(error);
+          throw error;
+        },
+      );
   }
 
   /** The slot's handle once opened; a failed open answers with the gate's 503. */
@@ -464,7 +475,12 @@ export class ManagedConnection<Spec, Handle> {
 
   private backoff(): BackoffOptions {
     const max = this.settingsValue.reconnectMaxMs;
-    return { initialDelayMs: Math.min(this.settingsValue.reconnectInitialMs ?? DEFAULT_RECONNECT_INITIAL_MS, max), maxDelayMs: max, multiplier: 2, jitter: 'full' };
+    return {
+      initialDelayMs: Math.min(this.settingsValue.reconnectInitialMs ?? DEFAULT_RECONNECT_INITIAL_MS, max),
+      maxDelayMs: max,
+      multiplier: 2,
+      jitter: 'full',
+    };
   }
 
   /**
@@ -505,7 +521,7 @@ export class ManagedConnection<Spec, Handle> {
     const old = this.current;
     this.current = fresh;
     this.observer?.swapped(this, 'reconnected');
-    this.retire(old, 'reconnected');
+    void this.retire(old, 'reconnected');
     this.nextAttemptAt = undefined;
     const attempts = this.failedAttempts + 1;
     this.failedAttempts = 0;
