@@ -4,7 +4,7 @@ import { MCP_SERVICE, loadService } from '@patchbay/proto';
 import type { ToolCalls } from '../mcp/tool-calls';
 import { visibleStatus, visibleStatuses } from '../mcp/visibility';
 import type { BrokenServer, ServerManager } from '../upstream/server-manager';
-import type { ServerStatus } from '../upstream/upstream-server';
+import type { ServerStatus } from '../upstream/server-history';
 
 function toProtoServer(s: ServerStatus | BrokenServer): Record<string, unknown> {
   if (!('tools' in s)) return { id: s.id, configId: s.configId, state: s.state, lastError: s.message };

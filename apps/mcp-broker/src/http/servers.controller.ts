@@ -4,7 +4,7 @@ import { RequireScopes, Scope } from '@patchbay/nest';
 import type { FastifyRequest } from 'fastify';
 import { visibleStatus, visibleStatuses } from '../mcp/visibility';
 import { ServerManager, type BrokenServer } from '../upstream/server-manager';
-import type { ServerStatus } from '../upstream/upstream-server';
+import type { ServerStatus } from '../upstream/server-history';
 
 @ApiTags('servers')
 @ApiBearerAuth()

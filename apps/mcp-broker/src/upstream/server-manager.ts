@@ -18,7 +18,8 @@ import {
 import type { Logger } from 'pino';
 import { SEPARATOR, namespacedName } from '../mcp/naming';
 import { specsFromConnector, type ServerSpec, type SpecDefaults, type SpecProblem } from './server-spec';
-import { UpstreamServer, type ServerStatus, type UpstreamSettings } from './upstream-server';
+import type { ServerStatus } from './server-history';
+import { UpstreamServer, type UpstreamSettings } from './upstream-server';
 
 /** One aggregated tool: the exposed definition and where calls go. */
 export interface ToolRoute {

@@ -1,32 +1,22 @@
 import { EventEmitter } from 'node:events';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { RequestOptions } from '@modelcontextprotocol/sdk/shared/protocol.js';
+import { ErrorCode as RpcCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import {
-  ErrorCode as RpcCode,
-  McpError,
-  PromptListChangedNotificationSchema,
-  ResourceListChangedNotificationSchema,
-  ToolListChangedNotificationSchema,
-  type Prompt,
-  type Resource,
-  type ResourceTemplate,
-  type Tool,
-} from '@modelcontextprotocol/sdk/types.js';
-import {
-  BreakerState,
   CircuitBreaker,
   ConnectionState,
-  ConnectionStateMachine,
   ErrorCode,
   PatchbayError,
-  computeBackoff,
   type BreakerStateChange,
   type StateChange,
 } from '@patchbay/core';
-import { z } from 'zod';
+import { ANY_RESULT, ServerCatalog, type Catalog } from './catalog';
+import { ConnectionLifecycle } from './connection-lifecycle';
+import { ServerHistory, type ServerStatus } from './server-history';
 import type { ServerSpec } from './server-spec';
+import { createSessionPool, type SessionPool } from './session-pool';
 import { isSessionExpired, isUpstreamFailure, serverUnavailable, toUpstreamError } from './upstream-errors';
-import { closeSession, openSession, type UpstreamSession } from './upstream-session';
+import { openSession, type UpstreamSession } from './upstream-session';
 
 /** Timing and limits shared by every upstream server. */
 export interface UpstreamSettings {
@@ -45,14 +35,6 @@ export interface UpstreamSettings {
   drainTimeoutMs: number;
 }
 
-/** What an upstream offers, as last listed. */
-export interface Catalog {
-  tools: Tool[];
-  resources: Resource[];
-  resourceTemplates: ResourceTemplate[];
-  prompts: Prompt[];
-}
-
 export interface CallOptions {
   signal?: AbortSignal;
   onProgress?: (progress: { progress: number; total?: number; message?: string }) => void;
@@ -66,67 +48,21 @@ export interface UpstreamServerEvents {
   catalog: [];
 }
 
-export interface TransitionRecord {
-  from: ConnectionState;
-  to: ConnectionState;
-  at: string;
-  reason?: string;
-}
-
-/** What `/v1/servers/:id` shows. */
-export interface ServerStatus {
-  id: string;
-  configId: string;
-  revision: number;
-  state: ConnectionState;
-  breaker: BreakerState;
-  transport: ServerSpec['transport'];
-  lifecycle: ServerSpec['lifecycle'];
-  pool: number;
-  stateful: boolean;
-  sessions: number;
-  pids: number[];
-  tools: number;
-  resources: number;
-  prompts: number;
-  restarts: number;
-  lastError: string | null;
-  since: string;
-  transitions: TransitionRecord[];
-}
-
-const EMPTY_CATALOG: Catalog = { tools: [], resources: [], resourceTemplates: [], prompts: [] };
-/** Results pass through unchanged: the downstream client validates them, not us. */
-const ANY_RESULT = z.object({}).passthrough();
+/** The SDK's "no timeout": its default would cut long tool calls at 60 s. */
 const NO_TIMEOUT = 2_147_483_647;
-const LIST_PAGES = 50;
 
 /**
- * One upstream MCP server: its sessions (a pool, or one per call), state machine,
- * breaker, health checks, reconnects and catalog.
- *
- * States: `discovered` -> `connecting` -> `active`; a lost session or failed health
- * check -> `retrying` (backoff) -> `connecting` ... -> `dead` after `maxRetries` failed
- * attempts in a row. `restart()` or a config change brings a dead server back.
+ * One upstream MCP server: its calls (through the breaker, onto a session of the pool)
+ * and its status. The pool strategy, the catalog, the connection lifecycle and the
+ * status history are each their own class; this one wires them together.
  */
 export class UpstreamServer extends EventEmitter<UpstreamServerEvents> {
-  readonly machine = new ConnectionStateMachine();
   readonly breaker: CircuitBreaker;
-  private sessions: UpstreamSession[] = [];
-  private readonly bound = new Map<string, Promise<UpstreamSession>>();
-  private readonly renewing = new Map<UpstreamSession, Promise<UpstreamSession>>();
-  private current: Catalog = EMPTY_CATALOG;
-  private cursor = 0;
-  private restartCount = 0;
-  private lastErrorMessage: string | null = null;
-  private sinceAt = new Date();
-  private readonly history: TransitionRecord[] = [];
-  private readonly stderrTail: string[] = [];
-  /** Bumped by restart/close: a running connect loop of an older generation stops. */
-  private generation = 0;
-  private wake: (() => void) | undefined;
-  private healthTimer: NodeJS.Timeout | undefined;
-  private closed = false;
+  private readonly lifecycle: ConnectionLifecycle<SessionPool>;
+  private readonly history = new ServerHistory();
+  private readonly catalogs: ServerCatalog;
+  /** The sessions of the connection in service. */
+  private pool: SessionPool | undefined;
 
   constructor(
     readonly spec: ServerSpec,
@@ -141,12 +77,27 @@ export class UpstreamServer extends EventEmitter<UpstreamServerEvents> {
       isFailure: isUpstreamFailure,
     });
     this.breaker.onStateChange((change) => this.emit('breaker', change));
-    this.machine.onChange((change) => {
-      this.sinceAt = change.at;
-      const record: TransitionRecord = { from: change.from, to: change.to, at: change.at.toISOString() };
-      if (change.reason !== undefined) record.reason = change.reason;
-      this.history.push(record);
-      if (this.history.length > 20) this.history.shift();
+    this.catalogs = new ServerCatalog(settings.connectTimeoutMs, () => this.emit('catalog'));
+    this.lifecycle = new ConnectionLifecycle<SessionPool>(
+      {
+        open: () => this.connect(),
+        adopt: (pool) => {
+          this.pool = pool;
+        },
+        discard: (pool) => {
+          if (this.pool === pool) this.pool = undefined;
+          return pool.close();
+        },
+        current: () => this.pool,
+        probe: (pool) => pool.probe((client) => this.ping(client)),
+        gaveUp: () => this.catalogs.clear(),
+      },
+      this.breaker,
+      this.history,
+      settings,
+    );
+    this.lifecycle.machine.onChange((change) => {
+      this.history.record(change);
       this.emit('state', change);
     });
   }
@@ -155,17 +106,21 @@ export class UpstreamServer extends EventEmitter<UpstreamServerEvents> {
     return this.spec.id;
   }
 
+  get machine(): ConnectionLifecycle<SessionPool>['machine'] {
+    return this.lifecycle.machine;
+  }
+
   get state(): ConnectionState {
-    return this.machine.state;
+    return this.lifecycle.state;
   }
 
   get catalog(): Catalog {
-    return this.current;
+    return this.catalogs.current;
   }
 
   /** Starts connecting in the background. */
   start(): void {
-    void this.connectLoop('start');
+    this.lifecycle.start();
   }
 
   /** Resolves once the server is active, dead or closed (or after `timeoutMs`, when given). */
@@ -187,15 +142,8 @@ export class UpstreamServer extends EventEmitter<UpstreamServerEvents> {
   }
 
   /** Drops every session and connects again (also revives a dead server). */
-  async restart(reason = 'restart requested'): Promise<void> {
-    if (this.closed) return;
-    this.restartCount++;
-    this.generation++;
-    this.wake?.();
-    // What the breaker counted belongs to the sessions being dropped.
-    this.breaker.reset();
-    await this.dropSessions();
-    void this.connectLoop(reason);
+  restart(reason = 'restart requested'): Promise<void> {
+    return this.lifecycle.restart(reason);
   }
 
   /** Calls an upstream tool by its upstream name. */
@@ -217,61 +165,50 @@ export class UpstreamServer extends EventEmitter<UpstreamServerEvents> {
 
   /** Closes the bound upstream session of a downstream session that ended. */
   release(sessionKey: string): void {
-    const bound = this.bound.get(sessionKey);
-    if (!bound) return;
-    this.bound.delete(sessionKey);
-    void bound.then((s) => this.closeWhenIdle(s)).catch(() => undefined);
+    this.pool?.release(sessionKey);
   }
 
   /** Stops for good: lets calls in flight finish (bounded), then closes every session. */
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.generation++;
-    this.wake?.();
-    this.stopHealth();
-    this.machine.transition(ConnectionState.CLOSED, 'removed');
-    const sessions = [...this.sessions];
-    this.sessions = [];
-    const bound = [...this.bound.values()];
-    this.bound.clear();
-    await Promise.all([
-      ...sessions.map((s) => this.closeWhenIdle(s)),
-      ...bound.map((p) => p.then((s) => this.closeWhenIdle(s)).catch(() => undefined)),
-    ]);
+    if (this.lifecycle.closed) return;
+    this.lifecycle.close();
+    const pool = this.pool;
+    this.pool = undefined;
+    await pool?.close(this.settings.drainTimeoutMs);
     this.breaker.forceClose();
   }
 
   status(): ServerStatus {
-    const pids = this.sessions.map((s) => s.pid).filter((p): p is number => p !== undefined);
+    const shared = this.pool?.shared ?? [];
+    const catalog = this.catalogs.current;
     return {
       id: this.spec.id,
       configId: this.spec.configId,
       revision: this.spec.revision,
       state: this.state,
       breaker: this.breaker.state,
-      transport: this.sessions[0]?.transportUsed ?? this.spec.transport,
+      transport: shared[0]?.transportUsed ?? this.spec.transport,
       lifecycle: this.spec.lifecycle,
       pool: this.spec.poolSize,
       stateful: this.spec.stateful,
-      sessions: this.sessions.length + this.bound.size,
-      pids,
-      tools: this.current.tools.length,
-      resources: this.current.resources.length + this.current.resourceTemplates.length,
-      prompts: this.current.prompts.length,
-      restarts: this.restartCount,
-      lastError: this.lastErrorMessage,
-      since: this.sinceAt.toISOString(),
-      transitions: [...this.history],
+      sessions: this.pool?.size ?? 0,
+      pids: shared.map((s) => s.pid).filter((p): p is number => p !== undefined),
+      tools: catalog.tools.length,
+      resources: catalog.resources.length + catalog.resourceTemplates.length,
+      prompts: catalog.prompts.length,
+      restarts: this.history.restarts,
+      lastError: this.history.lastError,
+      since: this.history.since.toISOString(),
+      transitions: this.history.transitions,
     };
   }
 
-  // --- calls -------------------------------------------------------------------------
-
-  private async request(method: string, params: Record<string, unknown>, options: CallOptions): Promise<unknown> {
-    if (this.state !== ConnectionState.ACTIVE) throw serverUnavailable(this.id, this.state);
+  private request(method: string, params: Record<string, unknown>, options: CallOptions): Promise<unknown> {
+    if (this.state !== ConnectionState.ACTIVE) return Promise.reject(serverUnavailable(this.id, this.state));
     return this.breaker.execute(async () => {
-      const session = await this.acquire(options.sessionKey).catch((error: unknown) => {
+      const pool = this.pool;
+      if (!pool) throw new PatchbayError(ErrorCode.UPSTREAM_UNAVAILABLE, `MCP server '${this.id}' has no open session`, { retryAfterSeconds: 1 });
+      const session = await pool.acquire(options.sessionKey).catch((error: unknown) => {
         throw toUpstreamError(error, this.id, options.signal);
       });
       try {
@@ -279,7 +216,7 @@ export class UpstreamServer extends EventEmitter<UpstreamServerEvents> {
       } catch (error) {
         if (!isSessionExpired(error)) throw toUpstreamError(error, this.id, options.signal);
         // The HTTP upstream restarted and forgot our session: a fresh one, one retry.
-        const fresh = await this.renew(session, options.sessionKey).catch((renewError: unknown) => {
+        const fresh = await pool.renew(session, options.sessionKey).catch((renewError: unknown) => {
           throw toUpstreamError(renewError, this.id, options.signal);
         });
         try {
@@ -287,10 +224,10 @@ export class UpstreamServer extends EventEmitter<UpstreamServerEvents> {
         } catch (retryError) {
           throw toUpstreamError(retryError, this.id, options.signal);
         } finally {
-          if (this.spec.lifecycle === 'per-call') void closeSession(fresh);
+          pool.done(fresh);
         }
       } finally {
-        if (this.spec.lifecycle === 'per-call') void closeSession(session);
+        pool.done(session);
       }
     });
   }
@@ -307,272 +244,27 @@ export class UpstreamServer extends EventEmitter<UpstreamServerEvents> {
     }
   }
 
-  private async acquire(sessionKey: string | undefined): Promise<UpstreamSession> {
-    if (this.spec.lifecycle === 'per-call') return this.open();
-    if (this.spec.stateful && sessionKey !== undefined) {
-      let bound = this.bound.get(sessionKey);
-      if (!bound) {
-        bound = this.open();
-        this.bound.set(sessionKey, bound);
-        bound.catch(() => this.bound.delete(sessionKey));
-      }
-      const session = await bound;
-      if (!session.closed) return session;
-      this.bound.delete(sessionKey);
-      return this.acquire(sessionKey);
-    }
-    const sessions = this.sessions;
-    if (sessions.length === 0) {
-      throw new PatchbayError(ErrorCode.UPSTREAM_UNAVAILABLE, `MCP server '${this.id}' has no open session`, { retryAfterSeconds: 1 });
-    }
-    if (sessions.length === 1) return sessions[0] as UpstreamSession;
-    // Least busy session, starting after the last one picked so ties rotate.
-    let best: UpstreamSession | undefined;
-    for (let i = 0; i < sessions.length; i++) {
-      const candidate = sessions[(this.cursor + i) % sessions.length] as UpstreamSession;
-      if (!best || candidate.inFlight < best.inFlight) best = candidate;
-    }
-    this.cursor = (this.cursor + 1) % sessions.length;
-    return best as UpstreamSession;
-  }
-
-  /** Replaces a session the upstream forgot; concurrent callers share the replacement. */
-  private renew(stale: UpstreamSession, sessionKey: string | undefined): Promise<UpstreamSession> {
-    let pending = this.renewing.get(stale);
-    if (!pending) {
-      pending = (async () => {
-        void closeSession(stale);
-        const fresh = await this.open();
-        if (this.spec.lifecycle === 'persistent') {
-          if (this.spec.stateful && sessionKey !== undefined && this.bound.has(sessionKey)) {
-            this.bound.set(sessionKey, Promise.resolve(fresh));
-          } else {
-            const index = this.sessions.indexOf(stale);
-            if (index >= 0) this.sessions[index] = fresh;
-            else this.sessions.push(fresh);
-            this.watchCatalog(fresh.client);
-          }
-        }
-        return fresh;
-      })();
-      this.renewing.set(stale, pending);
-      void pending.finally(() => this.renewing.delete(stale)).catch(() => undefined);
-    }
-    return pending;
-  }
-
-  private open(): Promise<UpstreamSession> {
-    return openSession(this.spec, {
-      connectTimeoutMs: this.settings.connectTimeoutMs,
-      onStderr: (line) => {
-        this.stderrTail.push(line.slice(0, 500));
-        if (this.stderrTail.length > 10) this.stderrTail.shift();
-      },
-      onLost: (session, reason) => this.onSessionLost(session, reason),
+  /** A new pool of sessions, connected, with the catalog listed on its first session. */
+  private async connect(): Promise<SessionPool> {
+    const pool: SessionPool = createSessionPool(this.spec, {
+      id: this.id,
+      drainMs: this.settings.drainTimeoutMs,
+      open: () =>
+        openSession(this.spec, {
+          connectTimeoutMs: this.settings.connectTimeoutMs,
+          onStderr: (line) => this.history.stderr(line),
+          onLost: (session, reason) => this.onSessionLost(pool, session, reason),
+        }),
+      watch: (session) => this.catalogs.watch(session.client),
     });
+    await pool.connect((session) => this.catalogs.refresh(session.client));
+    return pool;
   }
 
-  private async closeWhenIdle(session: UpstreamSession): Promise<void> {
-    const deadline = Date.now() + this.settings.drainTimeoutMs;
-    while (session.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    await closeSession(session);
-  }
-
-  // --- lifecycle ---------------------------------------------------------------------
-
-  private onSessionLost(session: UpstreamSession, reason: string): void {
-    if (this.closed) return;
-    for (const [key, bound] of this.bound) {
-      void bound.then((s) => (s === session ? this.bound.delete(key) : undefined)).catch(() => undefined);
-    }
-    if (!this.sessions.includes(session)) return;
-    const tail = this.stderrTail.length ? `; stderr: ${this.stderrTail.slice(-3).join(' | ')}` : '';
-    void this.connectionLost(`${reason}${tail}`);
-  }
-
-  private async connectionLost(reason: string): Promise<void> {
-    if (this.closed || this.state !== ConnectionState.ACTIVE) return;
-    this.lastErrorMessage = reason;
-    this.restartCount++;
-    this.generation++;
-    this.stopHealth();
-    this.machine.transition(ConnectionState.RETRYING, reason);
-    await this.dropSessions();
-    void this.connectLoop(reason, 1);
-  }
-
-  private async dropSessions(): Promise<void> {
-    const sessions = this.sessions;
-    this.sessions = [];
-    const bound = [...this.bound.values()];
-    this.bound.clear();
-    await Promise.all([
-      ...sessions.map((s) => closeSession(s)),
-      ...bound.map((p) => p.then((s) => closeSession(s)).catch(() => undefined)),
-    ]);
-  }
-
-  private async connectLoop(reason: string, failuresSoFar = 0): Promise<void> {
-    const generation = ++this.generation;
-    let failures = failuresSoFar;
-    if (failures > 0) await this.sleep(computeBackoff(failures, this.backoff()), generation);
-    while (!this.closed && generation === this.generation) {
-      this.machine.transition(ConnectionState.CONNECTING, failures === 0 ? reason : `attempt ${failures + 1}`);
-      try {
-        await this.connectOnce(generation);
-        if (generation !== this.generation || this.closed) return;
-        // The breaker opened on the connection that was lost; this one just proved itself
-        // (connected and listed its catalog), so calls go through at once.
-        if (this.breaker.state === BreakerState.OPEN || this.breaker.state === BreakerState.HALF_OPEN) this.breaker.reset();
-        this.machine.transition(ConnectionState.ACTIVE);
-        this.startHealth();
-        return;
-      } catch (error) {
-        if (generation !== this.generation || this.closed) return;
-        failures++;
-        const tail = this.stderrTail.length ? `; stderr: ${this.stderrTail.slice(-3).join(' | ')}` : '';
-        this.lastErrorMessage = `${error instanceof Error ? error.message : String(error)}${tail}`;
-        if (failures > this.settings.maxRetries) {
-          this.machine.transition(ConnectionState.DEAD, `gave up after ${failures} failed attempts: ${this.lastErrorMessage}`);
-          this.setCatalog(EMPTY_CATALOG);
-          return;
-        }
-        this.machine.transition(ConnectionState.RETRYING, this.lastErrorMessage);
-        await this.sleep(computeBackoff(failures, this.backoff()), generation);
-      }
-    }
-  }
-
-  private async connectOnce(generation: number): Promise<void> {
-    const count = this.spec.lifecycle === 'per-call' ? 1 : this.spec.poolSize;
-    const results = await Promise.allSettled(Array.from({ length: count }, () => this.open()));
-    const opened = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed || generation !== this.generation || this.closed) {
-      await Promise.all(opened.map((s) => closeSession(s)));
-      if (failed) throw failed.reason;
-      return;
-    }
-    const primary = opened[0] as UpstreamSession;
-    try {
-      this.setCatalog(await this.listCatalog(primary.client));
-    } catch (error) {
-      await Promise.all(opened.map((s) => closeSession(s)));
-      throw error;
-    }
-    if (this.spec.lifecycle === 'per-call') {
-      void closeSession(primary);
-      return;
-    }
-    this.sessions = opened;
-    this.watchCatalog(primary.client);
-  }
-
-  private watchCatalog(client: Client): void {
-    const refresh = (): void => {
-      void this.listCatalog(client).then(
-        (catalog) => this.setCatalog(catalog),
-        () => undefined,
-      );
-    };
-    client.setNotificationHandler(ToolListChangedNotificationSchema, refresh);
-    client.setNotificationHandler(ResourceListChangedNotificationSchema, refresh);
-    client.setNotificationHandler(PromptListChangedNotificationSchema, refresh);
-  }
-
-  private async listCatalog(client: Client): Promise<Catalog> {
-    const caps = client.getServerCapabilities() ?? {};
-    const timeout = this.settings.connectTimeoutMs;
-    const all = async <T>(method: string, key: string): Promise<T[]> => {
-      const items: T[] = [];
-      let cursor: string | undefined;
-      for (let page = 0; page < LIST_PAGES; page++) {
-        const result = (await client.request({ method, params: cursor ? { cursor } : {} }, ANY_RESULT, { timeout })) as Record<string, unknown>;
-        const list = result[key];
-        if (Array.isArray(list)) items.push(...(list as T[]));
-        cursor = typeof result.nextCursor === 'string' ? result.nextCursor : undefined;
-        if (!cursor) break;
-      }
-      return items;
-    };
-    const [tools, resources, resourceTemplates, prompts] = await Promise.all([
-      caps.tools ? all<Tool>('tools/list', 'tools') : Promise.resolve([]),
-      caps.resources ? all<Resource>('resources/list', 'resources').catch(() => []) : Promise.resolve([]),
-      caps.resources ? all<ResourceTemplate>('resources/templates/list', 'resourceTemplates').catch(() => []) : Promise.resolve([]),
-      caps.prompts ? all<Prompt>('prompts/list', 'prompts').catch(() => []) : Promise.resolve([]),
-    ]);
-    return { tools, resources, resourceTemplates, prompts };
-  }
-
-  private setCatalog(catalog: Catalog): void {
-    this.current = catalog;
-    this.emit('catalog');
-  }
-
-  private backoff(): { initialDelayMs: number; maxDelayMs: number; multiplier: number; jitter: 'equal' } {
-    return { initialDelayMs: this.settings.retryInitialMs, maxDelayMs: this.settings.retryMaxMs, multiplier: 2, jitter: 'equal' };
-  }
-
-  private sleep(ms: number, generation: number): Promise<void> {
-    if (generation !== this.generation) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done(): void {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.wake = done;
-    });
-  }
-
-  // --- health ------------------------------------------------------------------------
-
-  private startHealth(): void {
-    this.stopHealth();
-    if (this.settings.healthIntervalMs <= 0) return;
-    this.healthTimer = setInterval(() => void this.checkHealth(), this.settings.healthIntervalMs);
-    this.healthTimer.unref();
-  }
-
-  private stopHealth(): void {
-    if (this.healthTimer) clearInterval(this.healthTimer);
-    this.healthTimer = undefined;
-  }
-
-  private checkingHealth = false;
-
-  private async checkHealth(): Promise<void> {
-    if (this.checkingHealth || this.state !== ConnectionState.ACTIVE) return;
-    this.checkingHealth = true;
-    const generation = this.generation;
-    try {
-      if (this.spec.lifecycle === 'per-call') {
-        const session = await this.open();
-        try {
-          await this.ping(session.client);
-        } finally {
-          void closeSession(session);
-        }
-      } else {
-        await Promise.all(
-          this.sessions.map(async (session) => {
-            try {
-              await this.ping(session.client);
-            } catch (error) {
-              // An HTTP upstream that restarted just needs a new session, not a reconnect cycle.
-              if (!isSessionExpired(error)) throw error;
-              await this.ping((await this.renew(session, undefined)).client);
-            }
-          }),
-        );
-      }
-    } catch (error) {
-      if (generation === this.generation) {
-        await this.connectionLost(`health check failed: ${error instanceof Error ? error.message : String(error)}`);
-      }
-    } finally {
-      this.checkingHealth = false;
-    }
+  private onSessionLost(pool: SessionPool, session: UpstreamSession, reason: string): void {
+    if (this.lifecycle.closed) return;
+    if (!pool.lost(session) || pool !== this.pool) return;
+    void this.lifecycle.lost(this.history.withStderr(reason));
   }
 
   /** `ping`, or `tools/list` for servers that don't implement ping. */

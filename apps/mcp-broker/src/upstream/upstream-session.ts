@@ -103,3 +103,11 @@ export async function closeSession(session: UpstreamSession): Promise<void> {
   }
   await session.client.close().catch(() => undefined);
 }
+
+/** Closes a session once its calls finished, or after `drainMs` anyway. */
+export async function closeWhenIdle(session: UpstreamSession, drainMs: number): Promise<void> {
+  const deadline = Date.now() + drainMs;
+  // inFlight is a plain counter (no event on zero), so poll; drains are rare and short.
+  while (session.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  await closeSession(session);
+}
