@@ -6,7 +6,6 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import { ConnectionState } from '@patchbay/core';
 import { MetricsService, PatchbayKitModule, ReadinessService, type ConnectorWatcher, type KitModuleOptions } from '@patchbay/nest';
 import { ServersController } from './http/servers.controller';
 import { ToolsController } from './http/tools.controller';
@@ -32,16 +31,8 @@ class BrokerLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdo
   ) {}
 
   onApplicationBootstrap(): void {
-    this.readiness.register('registry', async () => {
-      if (!this.runtime.watcher.synced) throw new Error('connectors not loaded from the registry yet');
-      return { revision: this.runtime.watcher.revision };
-    });
-    this.readiness.register('servers', async () => {
-      const servers = this.runtime.manager.list();
-      const active = servers.filter((s) => s.state === ConnectionState.ACTIVE).length;
-      // A broker with some dead upstreams still serves the others: report, don't fail.
-      return { servers: servers.length, active, sessions: this.runtime.endpoint?.sessionCount ?? 0 };
-    });
+    this.runtime.manager.registerReadiness(this.readiness);
+    this.readiness.register('sessions', async () => ({ open: this.runtime.endpoint?.sessionCount ?? 0 }), { required: false });
   }
 
   async beforeApplicationShutdown(): Promise<void> {

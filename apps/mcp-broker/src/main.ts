@@ -95,8 +95,7 @@ async function main(): Promise<void> {
     },
   });
 
-  watcher.on('upsert', (connector) => manager.upsert(connector));
-  watcher.on('delete', (configId) => manager.delete(configId));
+  manager.follow(watcher);
   await watcher.start();
 
   const grpc = new GrpcServer(app.get(TokenStore), logger);

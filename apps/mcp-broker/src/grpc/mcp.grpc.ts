@@ -37,7 +37,7 @@ export function registerMcpGrpc(server: GrpcServer, manager: ServerManager, call
     GetServer: server.unary<{ id: string }, unknown>([Scope.READ], async (request, { principal }) => toProtoServer(visibleStatus(manager, principal, request.id))),
     RestartServer: server.unary<{ id: string }, unknown>([Scope.ADMIN], async (request, { principal }) => {
       visibleStatus(manager, principal, request.id);
-      return toProtoServer(await manager.restart(request.id));
+      return toProtoServer(manager.restart(request.id));
     }),
     ListTools: server.unary<unknown, unknown>([Scope.READ, Scope.USE], async (_request, { principal }) => ({
       items: calls.visibleTools(principal).map((tool) => {

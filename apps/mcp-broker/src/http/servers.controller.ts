@@ -30,7 +30,7 @@ export class ServersController {
   @HttpCode(202)
   @RequireScopes(Scope.ADMIN)
   @ApiOperation({ summary: 'Drop the server’s sessions and connect again (brings a dead server back)' })
-  restart(@Param('id') id: string, @Req() request: FastifyRequest): Promise<ServerStatus> {
+  restart(@Param('id') id: string, @Req() request: FastifyRequest): ServerStatus {
     visibleStatus(this.manager, request.principal, id);
     return this.manager.restart(id);
   }

@@ -40,7 +40,8 @@ import {
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { ServerManager } from '../upstream/server-manager';
-import type { CallOptions, UpstreamServer } from '../upstream/upstream-server';
+import type { CallOptions } from '../upstream/upstream-handle';
+import type { UpstreamServer } from '../upstream/upstream-server';
 import { originAllowed, type OriginPolicy } from './origin-policy';
 import { paramsProblem } from './request-params';
 import { RpcError, mcpErrorRenderer, toRpcError } from './rpc-errors';

@@ -3,7 +3,7 @@ import { LATENCY_BUCKETS_SECONDS, mayUseConnector, type ConnectorWatcher, type L
 import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 import { unknownTool, type ServerManager, type ToolRoute } from '../upstream/server-manager';
 import { serverUnavailable } from '../upstream/upstream-errors';
-import type { CallOptions } from '../upstream/upstream-server';
+import type { CallOptions } from '../upstream/upstream-handle';
 import { mayUseServer, visibleStatuses } from './visibility';
 
 type Counter = ReturnType<MetricsService['meter']['createCounter']>;

@@ -1,5 +1,6 @@
 import type { BreakerState, ConnectionState, StateChange } from '@patchbay/core';
-import type { ServerSpec } from './server-spec';
+import type { ErrorRecord } from '@patchbay/nest';
+import type { ServerDetails } from './agent-tool-driver';
 
 export interface TransitionRecord {
   from: ConnectionState;
@@ -8,41 +9,34 @@ export interface TransitionRecord {
   reason?: string;
 }
 
-/** What `/v1/servers/:id` shows. */
-export interface ServerStatus {
+/** What `/v1/servers/:id` shows: the runtime's connection status, the MCP details, the history. */
+export interface ServerStatus extends ServerDetails {
   id: string;
   configId: string;
+  kind: string;
   revision: number;
   state: ConnectionState;
   breaker: BreakerState;
-  transport: ServerSpec['transport'];
-  lifecycle: ServerSpec['lifecycle'];
-  pool: number;
-  stateful: boolean;
-  sessions: number;
-  pids: number[];
-  tools: number;
-  resources: number;
-  prompts: number;
-  restarts: number;
+  /** Where it connects, without secrets. */
+  target: string;
+  /** The latest error, kept after recovery (why the last reconnect happened). */
   lastError: string | null;
+  previousError: (ErrorRecord & { clearedAt: string }) | null;
+  /** When the next reconnect attempt (retrying) or breaker probe (open) happens. */
+  retryAt: string | null;
+  drainingHandles?: number;
+  restarts: number;
   since: string;
   transitions: TransitionRecord[];
 }
 
 const TRANSITIONS_KEPT = 20;
-const STDERR_LINES_KEPT = 10;
-const STDERR_LINE_CHARS = 500;
-/** Lines of stderr quoted in an error: enough to show why a process died, short enough to read. */
-const STDERR_LINES_QUOTED = 3;
 
-/** The recent past of one server, as its status shows it: transitions, restarts, last error, stderr tail. */
+/** The recent past of one server, as its status shows it: state transitions and restarts. */
 export class ServerHistory {
   restarts = 0;
-  lastError: string | null = null;
   private sinceAt = new Date();
   private readonly records: TransitionRecord[] = [];
-  private readonly stderrTail: string[] = [];
 
   get since(): Date {
     return this.sinceAt;
@@ -58,15 +52,5 @@ export class ServerHistory {
     if (change.reason !== undefined) record.reason = change.reason;
     this.records.push(record);
     if (this.records.length > TRANSITIONS_KEPT) this.records.shift();
-  }
-
-  stderr(line: string): void {
-    this.stderrTail.push(line.slice(0, STDERR_LINE_CHARS));
-    if (this.stderrTail.length > STDERR_LINES_KEPT) this.stderrTail.shift();
-  }
-
-  /** `message`, followed by the last lines the process wrote to stderr (why a stdio server died). */
-  withStderr(message: string): string {
-    return this.stderrTail.length ? `${message}; stderr: ${this.stderrTail.slice(-STDERR_LINES_QUOTED).join(' | ')}` : message;
   }
 }
