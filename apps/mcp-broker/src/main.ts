@@ -20,7 +20,7 @@ import { callBodySchema } from './http/tools.controller';
 import { registerMcpGrpc } from './grpc/mcp.grpc';
 import { McpEndpoint, mcpErrorRenderer } from './mcp/mcp-endpoint';
 import { ToolCalls } from './mcp/tool-calls';
-import { serverMetrics } from './metrics';
+import { attachServerMetrics } from './metrics';
 import { BROKER_ENV } from './settings';
 import { killAllGroups } from './upstream/group-stdio-transport';
 import { ServerManager } from './upstream/server-manager';
@@ -61,7 +61,7 @@ async function main(): Promise<void> {
     // ambient context would cost a hook on every promise (see setAmbientTraceContext).
     ambientTraceContext: false,
   });
-  manager.metrics = serverMetrics(app.get(MetricsService), manager);
+  attachServerMetrics(app.get(MetricsService), manager);
   const calls = app.get(ToolCalls);
   const endpoint = new McpEndpoint(
     manager,

@@ -51,10 +51,6 @@ export interface ServerManagerEvents {
   catalog: [];
 }
 
-export interface ManagerMetrics {
-  onState(server: string, from: ConnectionState, to: ConnectionState): void;
-}
-
 /** A connector member that could not become a server. */
 export interface BrokenServer extends SpecProblem {
   state: 'invalid';
@@ -76,8 +72,6 @@ export class ServerManager extends EventEmitter<ServerManagerEvents> {
   private signature = '';
   private readonly validators = new AjvJsonSchemaValidator();
   private rebuildScheduled = false;
-  /** State metrics, attached once the app's meter exists. */
-  metrics: ManagerMetrics | undefined;
 
   constructor(
     private readonly options: {
@@ -109,7 +103,6 @@ export class ServerManager extends EventEmitter<ServerManagerEvents> {
       history?.record(change);
       // A lost connection reconnecting counts as a restart, as an admin restart does.
       if (history && change.from === ConnectionState.ACTIVE && change.to === ConnectionState.RETRYING) history.restarts++;
-      this.metrics?.onState(connection.id, change.from, change.to);
       this.scheduleRebuild();
     });
   }
