@@ -132,7 +132,7 @@ export class RedisBus implements Bus {
     if (!entry) {
       const created: ChannelEntry = {
         handlers: new Set(),
-        active: this.handshakeDone().then(() => this.subscriber.subscribe(key)).then(noop),
+        active: this.subscriber.subscribe(key).then(noop),
       };
       created.active.catch(() => {
         if (this.channels.get(key) === created) this.channels.delete(key);
@@ -184,26 +184,6 @@ export class RedisBus implements Bus {
       await Promise.all([closeClient(this.publisher), closeClient(this.subscriber)]);
     })();
     return this.closing;
-  }
-
-  /**
-   * Resolves once the subscriber connection is past its handshake. ioredis writes a
-   * SUBSCRIBE at once while it is still `connect`ing (CLIENT SETNAME/SETINFO, then INFO):
-   * the connection turns subscriber-only, its ready check fails, it reconnects, and the
-   * subscription is silently lost. Before `connect` commands queue and are safe.
-   */
-  private handshakeDone(): Promise<void> {
-    if (this.subscriber.status !== 'connect') return Promise.resolve();
-    return new Promise((resolve) => {
-      // `end`: closed meanwhile; the SUBSCRIBE then rejects as on a closed bus.
-      const done = (): void => {
-        this.subscriber.off('ready', done);
-        this.subscriber.off('end', done);
-        resolve();
-      };
-      this.subscriber.once('ready', done);
-      this.subscriber.once('end', done);
-    });
   }
 
   private redisChannel(channel: string): string {
