@@ -23,7 +23,8 @@ const MCP_BROKER: ServiceDefinition<typeof BROKER_ENV> = {
   errorRenderers: [mcpErrorRenderer],
   // Last line of defence against orphans when the process exits without closing them.
   beforeStart: () => process.on('exit', killAllGroups),
-  setup({ config, env, logger, bus, metrics, readiness, watch }) {
+  setup(kit) {
+    const { config, env, logger, bus, metrics, readiness } = kit;
     const workdir = resolve(env.PATCHBAY_MCP_WORKDIR ?? process.cwd());
     const manager = new ServerManager({
       settings: {
@@ -42,7 +43,7 @@ const MCP_BROKER: ServiceDefinition<typeof BROKER_ENV> = {
       source: { service: config.service.name, instance: config.service.instance },
       logger,
     });
-    const watcher = watch(['agent_tool']);
+    const watcher = kit.watch(['agent_tool']);
     manager.follow(watcher);
     manager.registerReadiness(readiness);
     attachServerMetrics(metrics, manager);

@@ -1,4 +1,4 @@
-import { ConnectionState } from '@patchbay/core';
+import { BreakerState, ConnectionState } from '@patchbay/core';
 import type { MetricsService } from '@patchbay/nest';
 import type { ServerManager } from './upstream/server-manager';
 
@@ -12,7 +12,9 @@ const STATES = Object.values(ConnectionState);
 export function attachServerMetrics(metrics: MetricsService, manager: ServerManager): void {
   manager.broker.attachMetrics(metrics, { prefix: 'mcp' });
   const state = metrics.meter.createObservableGauge('mcp_server_state', { description: '1 for the current state of each upstream MCP server' });
-  const breaker = metrics.meter.createObservableGauge('mcp_server_breaker_open', { description: '1 while the breaker of an upstream MCP server rejects calls' });
+  const breaker = metrics.meter.createObservableGauge('mcp_server_breaker_open', {
+    description: '1 while the breaker of an upstream MCP server rejects calls',
+  });
   state.addCallback((result) => {
     for (const server of manager.list()) {
       for (const s of STATES) result.observe(server.state === s ? 1 : 0, { server: server.id, state: s });
@@ -20,7 +22,10 @@ export function attachServerMetrics(metrics: MetricsService, manager: ServerMana
   });
   breaker.addCallback((result) => {
     for (const server of manager.list()) {
-      result.observe(server.breaker.state === 'closed' || server.breaker.state === 'disabled' ? 0 : 1, { server: server.id, breaker: server.breaker.state });
+      result.observe(server.breaker.state === BreakerState.CLOSED || server.breaker.state === BreakerState.DISABLED ? 0 : 1, {
+        server: server.id,
+        breaker: server.breaker.state,
+      });
     }
   });
 }

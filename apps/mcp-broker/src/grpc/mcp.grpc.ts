@@ -42,11 +42,7 @@ function isToolError(result: unknown): boolean {
  * scopes, visibility and handler). Results are read back through the operations' own
  * response schemas.
  */
-export function bindMcpGrpc(
-  binder: GrpcBinder,
-  servers: ReturnType<typeof serverOperations>,
-  tools: ReturnType<typeof toolOperations>,
-): void {
+export function bindMcpGrpc(binder: GrpcBinder, servers: ReturnType<typeof serverOperations>, tools: ReturnType<typeof toolOperations>): void {
   const { definition } = loadService('mcp', MCP_SERVICE);
   const byId = (request: { id: string }): { params: Record<string, string> } => ({ params: { id: request.id } });
   binder.addService(definition, {
@@ -55,7 +51,10 @@ export function bindMcpGrpc(
       output: (result) => ({ items: serverList.parse(result).items.map(toProtoServer) }),
     }),
     GetServer: binder.operation<{ id: string }, unknown>(servers.get, { input: byId, output: (result) => toProtoServer(serverStatusSchema.parse(result)) }),
-    RestartServer: binder.operation<{ id: string }, unknown>(servers.restart, { input: byId, output: (result) => toProtoServer(serverStatusSchema.parse(result)) }),
+    RestartServer: binder.operation<{ id: string }, unknown>(servers.restart, {
+      input: byId,
+      output: (result) => toProtoServer(serverStatusSchema.parse(result)),
+    }),
     ListTools: binder.operation<unknown, unknown>(tools.list, {
       input: () => ({}),
       output: (result) => ({

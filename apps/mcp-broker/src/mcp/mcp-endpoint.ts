@@ -69,8 +69,7 @@ type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
 const SERVER_INFO = { name: 'patchbay-mcp-broker', version: '0.1.0' };
 const INSTRUCTIONS =
-  'Tools, prompts and resources of every connected MCP server, named <serverId>__<name>. ' +
-  'Call patchbay__servers to see the servers and their state.';
+  'Tools, prompts and resources of every connected MCP server, named <serverId>__<name>. ' + 'Call patchbay__servers to see the servers and their state.';
 
 /**
  * The aggregated MCP endpoint at `/mcp` (Streamable HTTP). The kit's pipeline serves it
@@ -197,7 +196,12 @@ export class McpEndpoint {
     if (typeof accept !== 'string' || !(accept.includes('application/json') || accept.includes('*/*'))) return undefined;
     const version = req.headers['mcp-protocol-version'];
     if (version !== undefined && (typeof version !== 'string' || !SUPPORTED_PROTOCOL_VERSIONS.includes(version))) return undefined;
-    const p = (typeof params === 'object' && params !== null ? params : {}) as { name?: unknown; arguments?: unknown; _meta?: { progressToken?: unknown }; requestId?: unknown };
+    const p = (typeof params === 'object' && params !== null ? params : {}) as {
+      name?: unknown;
+      arguments?: unknown;
+      _meta?: { progressToken?: unknown };
+      requestId?: unknown;
+    };
 
     if (id === undefined && method === 'notifications/cancelled' && session) {
       const running = session.fastCalls.get(p.requestId as string | number);
@@ -399,4 +403,3 @@ function originRefused(origin: string): PatchbayError {
     `Origin '${origin.slice(0, 200)}' is not allowed on /mcp: to let a browser app on that origin connect, add it to PATCHBAY_MCP_ALLOWED_ORIGINS (comma-separated) on the mcp-broker`,
   );
 }
-

@@ -4,7 +4,7 @@ import { mcpErrorRenderer } from '../mcp/rpc-errors';
 
 const DESCRIPTION =
   'MCP Streamable HTTP (JSON-RPC 2.0): POST a request, notification or response (initialize first, ' +
-  'then send the Mcp-Session-Id header it answered); GET opens the session\'s server-to-client SSE stream; ' +
+  "then send the Mcp-Session-Id header it answered); GET opens the session's server-to-client SSE stream; " +
   'DELETE ends the session. Tools are named <serverId>__<tool>. Errors are JSON-RPC errors.';
 
 /** `/mcp`: the aggregated MCP endpoint, one operation per method it answers. */

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { ToolCalls } from '../mcp/tool-calls';
 
 /** `{arguments}` of a REST tool call. */
-export const callBodySchema = z.object({ arguments: z.record(z.unknown()).optional() }).strict();
+const callBodySchema = z.object({ arguments: z.record(z.unknown()).optional() }).strict();
 
 export const toolViewSchema = z.object({
   name: z.string(),
@@ -16,7 +16,9 @@ export const toolViewSchema = z.object({
 export type ToolView = z.infer<typeof toolViewSchema>;
 
 /** The MCP CallToolResult, passed on as the upstream answered it. */
-const callResultSchema = z.object({ content: z.array(z.unknown()).optional(), structuredContent: z.unknown().optional(), isError: z.boolean().optional() }).passthrough();
+const callResultSchema = z
+  .object({ content: z.array(z.unknown()).optional(), structuredContent: z.unknown().optional(), isError: z.boolean().optional() })
+  .passthrough();
 
 const nameParams = z.object({ name: z.string().min(1).max(300) });
 
@@ -33,7 +35,12 @@ export function toolOperations(calls: ToolCalls): { list: Operation; call: Opera
     handle: ({ principal }) => ({
       items: calls.visibleTools(principal).map((tool): ToolView => {
         const route = calls.routeOrUndefined(tool.name);
-        const view: ToolView = { name: tool.name, server: route?.server.id ?? null, upstreamName: route?.upstreamName ?? tool.name, inputSchema: tool.inputSchema };
+        const view: ToolView = {
+          name: tool.name,
+          server: route?.server.id ?? null,
+          upstreamName: route?.upstreamName ?? tool.name,
+          inputSchema: tool.inputSchema,
+        };
         if (tool.title !== undefined) view.title = tool.title;
         if (tool.description !== undefined) view.description = tool.description;
         return view;

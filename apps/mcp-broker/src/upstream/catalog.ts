@@ -25,7 +25,7 @@ export const ANY_RESULT = z.object({}).passthrough();
 const LIST_PAGES = 50;
 
 /** Lists everything a server offers (every page), by the capabilities it announced. */
-export async function listCatalog(client: Client, timeoutMs: number): Promise<Catalog> {
+async function listCatalog(client: Client, timeoutMs: number): Promise<Catalog> {
   const caps = client.getServerCapabilities() ?? {};
   const all = async <T>(method: string, key: string): Promise<T[]> => {
     const items: T[] = [];

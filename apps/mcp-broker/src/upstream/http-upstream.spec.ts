@@ -31,11 +31,16 @@ function sessionServer(): { server: HttpServer; forget(): void; initializations(
       const existing = typeof id === 'string' ? transports.get(id) : undefined;
       if (existing) return void existing.handleRequest(req, res, body);
       if (typeof id === 'string') {
-        res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32001, message: 'Session not found' } }));
+        res
+          .writeHead(404, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32001, message: 'Session not found' } }));
         return;
       }
       initializations++;
-      const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: () => randomUUID(), onsessioninitialized: (sid) => void transports.set(sid, transport) });
+      const transport = new StreamableHTTPServerTransport({
+        sessionIdGenerator: () => randomUUID(),
+        onsessioninitialized: (sid) => void transports.set(sid, transport),
+      });
       const mcp = new McpServer({ name: 'sessions', version: '1' });
       mcp.registerTool('hello', { description: 'says hello' }, async () => ({ content: [{ type: 'text', text: 'hello' }] }));
       void mcp.connect(transport).then(() => transport.handleRequest(req, res, body));
@@ -71,7 +76,10 @@ describe('MCP servers over HTTP', () => {
 
   it('falls back to legacy SSE when a streamable-http url only speaks SSE', async () => {
     const port = await freePort();
-    const child: ChildProcess = spawn(process.execPath, [EVERYTHING, 'sse'], { env: { ...process.env, PORT: String(port) }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child: ChildProcess = spawn(process.execPath, [EVERYTHING, 'sse'], {
+      env: { ...process.env, PORT: String(port) },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
     cleanups.push(

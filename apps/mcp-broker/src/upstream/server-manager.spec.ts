@@ -110,11 +110,16 @@ describe('ServerManager', () => {
 
   it('runs array members as separate servers and reports members that cannot run', async () => {
     manager.upsert(
-      probe('team', 1, [], [
-        { id: 'one', url: null, source: 'explicit', transport: 'stdio', headers: {} },
-        { id: 'two', url: null, source: 'explicit', transport: 'stdio', headers: {}, options: { lifecycle: 'per-call' } },
-        { id: 'broken', url: null, source: 'none', transport: 'streamable-http', headers: {} },
-      ]),
+      probe(
+        'team',
+        1,
+        [],
+        [
+          { id: 'one', url: null, source: 'explicit', transport: 'stdio', headers: {} },
+          { id: 'two', url: null, source: 'explicit', transport: 'stdio', headers: {}, options: { lifecycle: 'per-call' } },
+          { id: 'broken', url: null, source: 'none', transport: 'streamable-http', headers: {} },
+        ],
+      ),
     );
     await eventually(() => manager.catalog.toolRoutes.has('one__wait') && manager.catalog.toolRoutes.has('two__wait'), 15_000, 'members');
     expect(manager.statuses().find((s) => s.id === 'broken')).toMatchObject({ state: 'invalid', message: expect.stringContaining('no url') });

@@ -246,7 +246,7 @@ export class ServerManager extends EventEmitter<ServerManagerEvents> {
 
   private validatorFor(tool: Tool): JsonSchemaValidator<unknown> | undefined {
     try {
-      return this.validators.getValidator(tool.inputSchema as Parameters<AjvJsonSchemaValidator['getValidator']>[0]);
+      return this.validators.getValidator(tool.inputSchema);
     } catch {
       // A schema ajv cannot compile is the upstream's business: let the upstream validate.
       return undefined;

@@ -128,7 +128,7 @@ export class UpstreamHandle {
     try {
       await client.ping(options);
     } catch (error) {
-      if (error instanceof McpError && error.code === RpcCode.MethodNotFound) {
+      if (error instanceof McpError && error.code === Number(RpcCode.MethodNotFound)) {
         await client.request({ method: 'tools/list', params: {} }, ANY_RESULT, options);
         return;
       }

@@ -32,10 +32,14 @@ describe('UpstreamServer (on the broker runtime)', () => {
 
     process.kill(firstPid, 'SIGKILL');
     await eventually(() => statusOf(manager, 'probe').transitions.some((t) => t.to === ConnectionState.RETRYING), 10_000, 'retrying');
-    await eventually(() => {
-      const status = statusOf(manager, 'probe');
-      return status.state === ConnectionState.ACTIVE && status.pids.length === 1 && status.pids[0] !== firstPid;
-    }, 20_000, 'active again');
+    await eventually(
+      () => {
+        const status = statusOf(manager, 'probe');
+        return status.state === ConnectionState.ACTIVE && status.pids.length === 1 && status.pids[0] !== firstPid;
+      },
+      20_000,
+      'active again',
+    );
     const secondPid = await pidOf(server);
     expect(secondPid).not.toBe(firstPid);
     expect(statusOf(manager, 'probe').restarts).toBe(1);

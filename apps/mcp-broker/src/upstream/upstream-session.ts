@@ -6,7 +6,7 @@ import { GroupStdioTransport } from './group-stdio-transport';
 import type { ServerSpec } from './server-spec';
 import { isolatingFetch } from './isolating-fetch';
 
-export const CLIENT_INFO = { name: 'patchbay-mcp-broker', version: '0.1.0' };
+const CLIENT_INFO = { name: 'patchbay-mcp-broker', version: '0.1.0' };
 
 /** One open MCP session to an upstream server (one process for stdio). */
 export interface UpstreamSession {

@@ -41,10 +41,14 @@ const SETTLED = new Set<ConnectionState>([ConnectionState.ACTIVE, ConnectionStat
 
 /** Waits until the server is active, dead or closed, and returns it. */
 export async function settled(manager: ServerManager, id: string, timeoutMs = 20_000): Promise<UpstreamServer> {
-  return eventually(() => {
-    const server = manager.get(id);
-    return server && SETTLED.has(server.state) ? server : undefined;
-  }, timeoutMs, `${id} settled`);
+  return eventually(
+    () => {
+      const server = manager.get(id);
+      return server && SETTLED.has(server.state) ? server : undefined;
+    },
+    timeoutMs,
+    `${id} settled`,
+  );
 }
 
 export function statusOf(manager: ServerManager, id: string): ServerStatus {
