@@ -63,7 +63,11 @@ async function measureAll(concurrency: number, paths: readonly { path: string; c
   for (const { call } of paths) await run(concurrency, call, WARMUP_SECONDS);
   const rounds = await interleaved(
     ROUNDS,
-    paths.map(({ call }) => () => run(concurrency, call, SECONDS / ROUNDS)),
+    paths.map(
+      ({ call }) =>
+        () =>
+          run(concurrency, call, SECONDS / ROUNDS),
+    ),
   );
   return paths.map(({ path }, index) => {
     const mine = rounds[index] ?? [];
@@ -83,7 +87,11 @@ async function measureAll(concurrency: number, paths: readonly { path: string; c
 }
 
 /** A minimal JSON-RPC-over-HTTP client with keep-alive: measures the broker, not a client library. */
-function jsonPoster(baseUrl: string, path: string, headers: Record<string, string>): (body: unknown) => Promise<{ status: number; text: string; headers: Record<string, unknown> }> {
+function jsonPoster(
+  baseUrl: string,
+  path: string,
+  headers: Record<string, string>,
+): (body: unknown) => Promise<{ status: number; text: string; headers: Record<string, unknown> }> {
   const url = new URL(path, baseUrl);
   const agent = new Agent({ keepAlive: true, maxSockets: 64 });
   return (body) =>
@@ -153,7 +161,8 @@ async function main(): Promise<void> {
       method: 'initialize',
       params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'bench', version: '1' } },
     });
-    const sessionId = String(init.headers['mcp-session-id'] ?? '');
+    const header = init.headers['mcp-session-id'];
+    const sessionId = typeof header === 'string' ? header : '';
     if (init.status !== 200 || !sessionId) throw new Error(`initialize: ${init.status} ${init.text}`);
     const session = jsonPoster(broker.url, '/mcp', { ...auth, 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-06-18' });
     await session({ jsonrpc: '2.0', method: 'notifications/initialized' });
@@ -167,7 +176,9 @@ async function main(): Promise<void> {
     // /mcp with the MCP SDK client.
     const sdk = new Client({ name: 'bench', version: '1' });
     clients.push(sdk);
-    await sdk.connect(new StreamableHTTPClientTransport(new URL(`${broker.url}/mcp`), { requestInit: { headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } } }));
+    await sdk.connect(
+      new StreamableHTTPClientTransport(new URL(`${broker.url}/mcp`), { requestInit: { headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } } }),
+    );
     const sdkCall: Call = async () => {
       const r = await sdk.callTool({ name: 'everything__echo', arguments: { message: 'bench' } });
       checkEcho(JSON.stringify(r));

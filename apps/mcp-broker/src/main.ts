@@ -1,120 +1,80 @@
 import 'reflect-metadata';
 import { resolve } from 'node:path';
-import {
-  runService,
-  GrpcServer,
-  MetricsService,
-  TokenStore,
-  createApp,
-  createBus,
-  createConnectorWatcher,
-  createLogger,
-  listen,
-  loadConfig,
-  parseWith,
-  registerFastRoute,
-  Scope,
-} from '@patchbay/nest';
-import { BrokerModule, type BrokerRuntime } from './app.module';
-import { callBodySchema } from './http/tools.controller';
-import { registerMcpGrpc } from './grpc/mcp.grpc';
-import { McpEndpoint, mcpErrorRenderer } from './mcp/mcp-endpoint';
+import { runServiceDefinition, type ServiceDefinition } from '@patchbay/nest';
+import { bindMcpGrpc } from './grpc/mcp.grpc';
+import { McpEndpoint } from './mcp/mcp-endpoint';
+import { mcpErrorRenderer } from './mcp/rpc-errors';
 import { ToolCalls } from './mcp/tool-calls';
-import { serverMetrics } from './metrics';
+import { attachServerMetrics } from './metrics';
+import { mcpOperations } from './operations/mcp-operations';
+import { serverOperations } from './operations/server-operations';
+import { toolOperations } from './operations/tool-operations';
 import { BROKER_ENV } from './settings';
 import { killAllGroups } from './upstream/group-stdio-transport';
 import { ServerManager } from './upstream/server-manager';
 
-async function main(): Promise<void> {
+const MCP_BROKER: ServiceDefinition<typeof BROKER_ENV> = {
+  name: 'mcp-broker',
+  ports: { http: 7400, grpc: 7401 },
+  env: BROKER_ENV,
+  title: 'Patchbay mcp-broker',
+  description: 'MCP server connections (stdio, Streamable HTTP) and one aggregated MCP endpoint at /mcp.',
+  // Fastify's own answers under /mcp (404, malformed URL) in JSON-RPC shape too.
+  errorRenderers: [mcpErrorRenderer],
   // Last line of defence against orphans when the process exits without closing them.
-  process.on('exit', killAllGroups);
-  const { config, extra } = loadConfig({ service: 'mcp-broker', ports: { http: 7400, grpc: 7401 }, extra: BROKER_ENV });
-  const logger = createLogger(config.service.name, config.logLevel);
-  const bus = createBus(config, logger);
-  const workdir = resolve(extra.PATCHBAY_MCP_WORKDIR ?? process.cwd());
-  const manager = new ServerManager({
-    settings: {
-      connectTimeoutMs: extra.PATCHBAY_MCP_CONNECT_TIMEOUT_MS,
-      healthIntervalMs: extra.PATCHBAY_MCP_HEALTH_INTERVAL_MS,
-      healthTimeoutMs: extra.PATCHBAY_MCP_HEALTH_TIMEOUT_MS,
-      maxRetries: extra.PATCHBAY_MCP_MAX_RETRIES,
-      retryInitialMs: extra.PATCHBAY_MCP_RETRY_INITIAL_MS,
-      retryMaxMs: Math.max(extra.PATCHBAY_MCP_RETRY_MAX_MS, extra.PATCHBAY_MCP_RETRY_INITIAL_MS),
-      breakerFailures: extra.PATCHBAY_MCP_BREAKER_FAILURES,
-      breakerRecoveryMs: extra.PATCHBAY_MCP_BREAKER_RECOVERY_MS,
-      drainTimeoutMs: Math.max(1000, config.shutdownTimeoutMs / 2),
-    },
-    defaults: { workdir, dataDir: config.dataDir, callTimeoutMs: extra.PATCHBAY_MCP_CALL_TIMEOUT_MS },
-    bus,
-    source: { service: config.service.name, instance: config.service.instance },
-    logger,
-  });
-  const watcher = createConnectorWatcher(config, bus, logger, ['agent_tool']);
-  const runtime: BrokerRuntime = { manager, watcher };
-  const app = await createApp(BrokerModule.forRoot({ config, logger, bus }, runtime), {
-    config,
-    logger,
-    title: 'Patchbay mcp-broker',
-    description: 'MCP server connections (stdio, Streamable HTTP) and one aggregated MCP endpoint at /mcp.',
-    errorRenderers: [mcpErrorRenderer],
-    // The trace travels explicitly on the hot paths (request line, upstream traceparent);
-    // ambient context would cost a hook on every promise (see setAmbientTraceContext).
-    ambientTraceContext: false,
-  });
-  manager.metrics = serverMetrics(app.get(MetricsService), manager);
-  const calls = app.get(ToolCalls);
-  const endpoint = new McpEndpoint(
-    manager,
-    calls,
-    app.get(TokenStore),
-    {
-      stateless: extra.PATCHBAY_MCP_STATELESS,
-      jsonResponse: extra.PATCHBAY_MCP_JSON_RESPONSE,
-      sessionIdleMs: extra.PATCHBAY_MCP_SESSION_IDLE_MS,
-      maxSessions: extra.PATCHBAY_MCP_MAX_SESSIONS,
-      maxSessionsPerToken: extra.PATCHBAY_MCP_MAX_SESSIONS_PER_TOKEN,
-      allowedOrigins: extra.PATCHBAY_MCP_ALLOWED_ORIGINS,
-      bodyLimitBytes: config.bodyLimitBytes,
-    },
-    logger,
-    app.get(MetricsService),
-  );
-  runtime.endpoint = endpoint;
-  endpoint.register(app.getHttpAdapter().getInstance());
-  // REST tool calls, the other hot path, answered ahead of Nest's chain (the controller
-  // keeps the route for OpenAPI). A caller that hangs up cancels the upstream call.
-  registerFastRoute(app, {
-    method: 'POST',
-    url: '/v1/tools/:name/call',
-    scopes: [Scope.USE],
-    logger,
-    bodyLimit: config.bodyLimitBytes,
-    handle: (request, principal) => {
-      const input = parseWith(callBodySchema, request.body ?? {}, 'call body');
-      return calls.call(request.params['name'] ?? '', input.arguments, principal, { signal: request.signal });
-    },
-  });
+  beforeStart: () => process.on('exit', killAllGroups),
+  setup(kit) {
+    const { config, env, logger, bus, metrics, readiness } = kit;
+    const workdir = resolve(env.PATCHBAY_MCP_WORKDIR ?? process.cwd());
+    const manager = new ServerManager({
+      settings: {
+        connectTimeoutMs: env.PATCHBAY_MCP_CONNECT_TIMEOUT_MS,
+        healthIntervalMs: env.PATCHBAY_MCP_HEALTH_INTERVAL_MS,
+        healthTimeoutMs: env.PATCHBAY_MCP_HEALTH_TIMEOUT_MS,
+        maxRetries: env.PATCHBAY_MCP_MAX_RETRIES,
+        retryInitialMs: env.PATCHBAY_MCP_RETRY_INITIAL_MS,
+        retryMaxMs: Math.max(env.PATCHBAY_MCP_RETRY_MAX_MS, env.PATCHBAY_MCP_RETRY_INITIAL_MS),
+        breakerFailures: env.PATCHBAY_MCP_BREAKER_FAILURES,
+        breakerRecoveryMs: env.PATCHBAY_MCP_BREAKER_RECOVERY_MS,
+        drainTimeoutMs: Math.max(1000, config.shutdownTimeoutMs / 2),
+      },
+      defaults: { workdir, dataDir: config.dataDir, callTimeoutMs: env.PATCHBAY_MCP_CALL_TIMEOUT_MS },
+      bus,
+      source: { service: config.service.name, instance: config.service.instance },
+      logger,
+    });
+    const watcher = kit.watch(['agent_tool']);
+    manager.follow(watcher);
+    manager.registerReadiness(readiness);
+    attachServerMetrics(metrics, manager);
+    const calls = new ToolCalls(manager, metrics, watcher);
+    const endpoint = new McpEndpoint(
+      manager,
+      calls,
+      {
+        stateless: env.PATCHBAY_MCP_STATELESS,
+        jsonResponse: env.PATCHBAY_MCP_JSON_RESPONSE,
+        sessionIdleMs: env.PATCHBAY_MCP_SESSION_IDLE_MS,
+        maxSessions: env.PATCHBAY_MCP_MAX_SESSIONS,
+        maxSessionsPerToken: env.PATCHBAY_MCP_MAX_SESSIONS_PER_TOKEN,
+        allowedOrigins: env.PATCHBAY_MCP_ALLOWED_ORIGINS,
+        bodyLimitBytes: config.bodyLimitBytes,
+      },
+      logger,
+    );
+    endpoint.start();
+    readiness.register('sessions', async () => ({ open: endpoint.sessionCount }), { required: false });
+    const servers = serverOperations(manager);
+    const tools = toolOperations(calls);
+    return {
+      operations: [...mcpOperations(endpoint), servers.list, servers.get, servers.restart, tools.list, tools.call],
+      grpc: (binder) => bindMcpGrpc(binder, servers, tools),
+      // Open SSE streams would keep the HTTP server from closing: end the sessions first.
+      providers: [{ provide: McpEndpoint, useValue: { beforeApplicationShutdown: () => endpoint.close() } }],
+      describe: () => ({ mcp: '/mcp', stateless: env.PATCHBAY_MCP_STATELESS, workdir }),
+      close: () => manager.close(),
+    };
+  },
+};
 
-  watcher.on('upsert', (connector) => manager.upsert(connector));
-  watcher.on('delete', (configId) => manager.delete(configId));
-  await watcher.start();
-
-  const grpc = new GrpcServer(app.get(TokenStore), logger);
-  registerMcpGrpc(grpc, manager, calls);
-  const grpcPort = await grpc.listen(config.service.host, config.service.grpcPort);
-  const url = await listen(app, config, logger, [() => grpc.close(config.shutdownTimeoutMs / 2)]);
-  logger.info(
-    {
-      url,
-      mcp: `${url}/mcp`,
-      grpcPort,
-      registry: config.registryUrl,
-      bus: config.redisUrl ? 'redis' : 'in-memory',
-      stateless: extra.PATCHBAY_MCP_STATELESS,
-      workdir,
-    },
-    'mcp-broker listening',
-  );
-}
-
-runService('mcp-broker', main);
+runServiceDefinition(MCP_BROKER);

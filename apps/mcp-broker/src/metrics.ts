@@ -1,15 +1,20 @@
-import { ConnectionState } from '@patchbay/core';
+import { BreakerState, ConnectionState } from '@patchbay/core';
 import type { MetricsService } from '@patchbay/nest';
-import type { ManagerMetrics, ServerManager } from './upstream/server-manager';
+import type { ServerManager } from './upstream/server-manager';
 
 const STATES = Object.values(ConnectionState);
 
-/** State, breaker and restart metrics of the upstream servers. */
-export function serverMetrics(metrics: MetricsService, manager: ServerManager): ManagerMetrics {
-  const transitions = metrics.meter.createCounter('mcp_server_transitions', { description: 'Upstream MCP server state changes' });
-  const restarts = metrics.meter.createCounter('mcp_server_restarts', { description: 'Reconnects of upstream MCP servers after a lost session or restart' });
+/**
+ * The runtime's uniform connection metrics (`mcp_connection_state`, `mcp_breaker_state`,
+ * `mcp_connection_swaps`, `mcp_reconnect_attempts`), plus the per-server gauges this
+ * broker exported before them (labelled `server`), kept for existing dashboards.
+ */
+export function attachServerMetrics(metrics: MetricsService, manager: ServerManager): void {
+  manager.broker.attachMetrics(metrics, { prefix: 'mcp' });
   const state = metrics.meter.createObservableGauge('mcp_server_state', { description: '1 for the current state of each upstream MCP server' });
-  const breaker = metrics.meter.createObservableGauge('mcp_server_breaker_open', { description: '1 while the breaker of an upstream MCP server rejects calls' });
+  const breaker = metrics.meter.createObservableGauge('mcp_server_breaker_open', {
+    description: '1 while the breaker of an upstream MCP server rejects calls',
+  });
   state.addCallback((result) => {
     for (const server of manager.list()) {
       for (const s of STATES) result.observe(server.state === s ? 1 : 0, { server: server.id, state: s });
@@ -17,15 +22,10 @@ export function serverMetrics(metrics: MetricsService, manager: ServerManager): 
   });
   breaker.addCallback((result) => {
     for (const server of manager.list()) {
-      result.observe(server.breaker.state === 'closed' || server.breaker.state === 'disabled' ? 0 : 1, { server: server.id, breaker: server.breaker.state });
+      result.observe(server.breaker.state === BreakerState.CLOSED || server.breaker.state === BreakerState.DISABLED ? 0 : 1, {
+        server: server.id,
+        breaker: server.breaker.state,
+      });
     }
   });
-  return {
-    onState(server, from, to) {
-      transitions.add(1, { server, to });
-      if (from === ConnectionState.ACTIVE || from === ConnectionState.DEAD) {
-        if (to === ConnectionState.RETRYING || to === ConnectionState.CONNECTING) restarts.add(1, { server });
-      }
-    },
-  };
 }

@@ -1,13 +1,17 @@
 import { ErrorCode, PatchbayError } from '@patchbay/core';
-import { Scope, type GrpcServer } from '@patchbay/nest';
+import type { GrpcBinder } from '@patchbay/nest';
 import { MCP_SERVICE, loadService } from '@patchbay/proto';
-import type { ToolCalls } from '../mcp/tool-calls';
-import { visibleStatus, visibleStatuses } from '../mcp/visibility';
-import type { BrokenServer, ServerManager } from '../upstream/server-manager';
-import type { ServerStatus } from '../upstream/upstream-server';
+import { z } from 'zod';
+import { serverStatusSchema, type serverOperations } from '../operations/server-operations';
+import { toolViewSchema, type toolOperations } from '../operations/tool-operations';
 
-function toProtoServer(s: ServerStatus | BrokenServer): Record<string, unknown> {
-  if (!('tools' in s)) return { id: s.id, configId: s.configId, state: s.state, lastError: s.message };
+type ServerView = z.infer<typeof serverStatusSchema>;
+
+const serverList = z.object({ items: z.array(serverStatusSchema) });
+const toolList = z.object({ items: z.array(toolViewSchema) });
+
+function toProtoServer(s: ServerView): Record<string, unknown> {
+  if (s.state === 'invalid') return { id: s.id, configId: s.configId, state: s.state, lastError: s.message };
   return {
     ...s,
     lastError: s.lastError ?? '',
@@ -29,33 +33,44 @@ function parseArguments(text: string): Record<string, unknown> | undefined {
   return value as Record<string, unknown>;
 }
 
-/** Registers `patchbay.mcp.v1.McpBroker` on a gRPC server. */
-export function registerMcpGrpc(server: GrpcServer, manager: ServerManager, calls: ToolCalls): void {
+function isToolError(result: unknown): boolean {
+  return typeof result === 'object' && result !== null && 'isError' in result && result.isError === true;
+}
+
+/**
+ * `patchbay.mcp.v1.McpBroker`, each method bound to the REST operation it mirrors (same
+ * scopes, visibility and handler). Results are read back through the operations' own
+ * response schemas.
+ */
+export function bindMcpGrpc(binder: GrpcBinder, servers: ReturnType<typeof serverOperations>, tools: ReturnType<typeof toolOperations>): void {
   const { definition } = loadService('mcp', MCP_SERVICE);
-  server.addService(definition, {
-    ListServers: server.unary<unknown, unknown>([Scope.READ], async (_request, { principal }) => ({ items: visibleStatuses(manager, principal).map(toProtoServer) })),
-    GetServer: server.unary<{ id: string }, unknown>([Scope.READ], async (request, { principal }) => toProtoServer(visibleStatus(manager, principal, request.id))),
-    RestartServer: server.unary<{ id: string }, unknown>([Scope.ADMIN], async (request, { principal }) => {
-      visibleStatus(manager, principal, request.id);
-      return toProtoServer(await manager.restart(request.id));
+  const byId = (request: { id: string }): { params: Record<string, string> } => ({ params: { id: request.id } });
+  binder.addService(definition, {
+    ListServers: binder.operation<unknown, unknown>(servers.list, {
+      input: () => ({}),
+      output: (result) => ({ items: serverList.parse(result).items.map(toProtoServer) }),
     }),
-    ListTools: server.unary<unknown, unknown>([Scope.READ, Scope.USE], async (_request, { principal }) => ({
-      items: calls.visibleTools(principal).map((tool) => {
-        const route = calls.routeOrUndefined(tool.name);
-        return {
+    GetServer: binder.operation<{ id: string }, unknown>(servers.get, { input: byId, output: (result) => toProtoServer(serverStatusSchema.parse(result)) }),
+    RestartServer: binder.operation<{ id: string }, unknown>(servers.restart, {
+      input: byId,
+      output: (result) => toProtoServer(serverStatusSchema.parse(result)),
+    }),
+    ListTools: binder.operation<unknown, unknown>(tools.list, {
+      input: () => ({}),
+      output: (result) => ({
+        items: toolList.parse(result).items.map((tool) => ({
           name: tool.name,
-          server: route?.server.id ?? '',
-          upstreamName: route?.upstreamName ?? tool.name,
+          server: tool.server ?? '',
+          upstreamName: tool.upstreamName,
           title: tool.title ?? '',
           description: tool.description ?? '',
           inputSchemaJson: JSON.stringify(tool.inputSchema),
-        };
+        })),
       }),
-    })),
-    CallTool: server.unary<{ name: string; argumentsJson: string }, unknown>([Scope.USE], async (request, { principal, signal }) => {
-      const result = await calls.call(request.name, parseArguments(request.argumentsJson), principal, { signal });
-      const isError = typeof result === 'object' && result !== null && (result as { isError?: unknown }).isError === true;
-      return { resultJson: JSON.stringify(result), isError };
+    }),
+    CallTool: binder.operation<{ name: string; argumentsJson: string }, unknown>(tools.call, {
+      input: (request) => ({ params: { name: request.name }, body: { arguments: parseArguments(request.argumentsJson) } }),
+      output: (result) => ({ resultJson: JSON.stringify(result), isError: isToolError(result) }),
     }),
   });
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { performance } from 'node:perf_hooks';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import {
@@ -19,31 +19,14 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import { ErrorCode, PatchbayError } from '@patchbay/core';
-import {
-  Scope,
-  authenticateBearer,
-  createErrorResponder,
-  createRequestRecorder,
-  installHotPath,
-  mayUseConnector,
-  parseJsonBody,
-  pathOf,
-  readJsonBody,
-  runInTraceContext,
-  sendJson,
-  traceContextFor,
-  type MetricsService,
-  type Principal,
-  type TokenStore,
-  type TraceContext,
-} from '@patchbay/nest';
-import type { FastifyInstance } from 'fastify';
+import { mayUseConnector, parseJsonBody, readJsonBody, sendJson, type Principal } from '@patchbay/nest';
 import type { Logger } from 'pino';
 import type { ServerManager } from '../upstream/server-manager';
-import type { CallOptions, UpstreamServer } from '../upstream/upstream-server';
+import type { CallOptions } from '../upstream/upstream-handle';
+import type { UpstreamServer } from '../upstream/upstream-server';
 import { originAllowed, type OriginPolicy } from './origin-policy';
 import { paramsProblem } from './request-params';
-import { RpcError, mcpErrorRenderer, toRpcError } from './rpc-errors';
+import { RpcError, toRpcError } from './rpc-errors';
 import { SessionLimits } from './session-limits';
 import type { ToolCalls } from './tool-calls';
 
@@ -86,34 +69,27 @@ type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
 const SERVER_INFO = { name: 'patchbay-mcp-broker', version: '0.1.0' };
 const INSTRUCTIONS =
-  'Tools, prompts and resources of every connected MCP server, named <serverId>__<name>. ' +
-  'Call patchbay__servers to see the servers and their state.';
+  'Tools, prompts and resources of every connected MCP server, named <serverId>__<name>. ' + 'Call patchbay__servers to see the servers and their state.';
 
 /**
- * The aggregated MCP endpoint at `/mcp` (Streamable HTTP), answered on the raw Node
- * server ahead of Fastify and Nest (their routing, body parsing and reply pipeline cost
- * more than relaying a tool call), with the kit's contract kept by hand: bearer token,
- * trace context, errors (as JSON-RPC), the HTTP metric and one log line per request.
+ * The aggregated MCP endpoint at `/mcp` (Streamable HTTP). The kit's pipeline serves it
+ * as declared operations (token, scopes, shutdown, JSON-RPC error shape, metric and log
+ * line); this class keeps what is MCP's: the origin policy, downstream sessions and their
+ * limits, and a fast path for single tool calls.
  */
 export class McpEndpoint {
   private readonly sessions = new Map<string, DownstreamSession>();
   private sweeper: NodeJS.Timeout | undefined;
   private closing = false;
-  private readonly responder: ReturnType<typeof createErrorResponder>;
-  private readonly record: ReturnType<typeof createRequestRecorder>;
   private readonly limits: SessionLimits;
 
   constructor(
     private readonly manager: ServerManager,
     private readonly calls: ToolCalls,
-    private readonly tokens: TokenStore,
     private readonly settings: McpEndpointSettings,
     private readonly logger: Logger,
-    metrics: MetricsService,
   ) {
     manager.on('catalog', () => this.notifyListChanged());
-    this.responder = createErrorResponder({ logger, renderers: [mcpErrorRenderer], bodyLimit: settings.bodyLimitBytes });
-    this.record = createRequestRecorder(metrics, logger);
     this.limits = new SessionLimits({ maxSessions: settings.maxSessions, maxSessionsPerToken: settings.maxSessionsPerToken, idleMs: settings.sessionIdleMs });
   }
 
@@ -121,13 +97,8 @@ export class McpEndpoint {
     return this.sessions.size;
   }
 
-  register(fastify: FastifyInstance): void {
-    installHotPath(fastify.server, (req, res) => {
-      if (pathOf(req.url) !== '/mcp' || (req.method !== 'POST' && req.method !== 'GET' && req.method !== 'DELETE')) return false;
-      const trace = traceContextFor(req.headers.traceparent);
-      runInTraceContext(trace, () => void this.serve(req, res, trace));
-      return true;
-    });
+  /** Starts closing idle sessions. */
+  start(): void {
     this.sweeper = setInterval(() => this.sweep(), this.sweepEveryMs());
     this.sweeper.unref();
   }
@@ -141,28 +112,23 @@ export class McpEndpoint {
     await Promise.all(sessions.map((s) => s.transport.close().catch(() => undefined)));
   }
 
-  /** One request to `/mcp`, from arrival to its log line (written when the response closes). */
-  private async serve(req: IncomingMessage, res: ServerResponse, trace: TraceContext): Promise<void> {
-    const receivedAt = performance.now();
-    const method = req.method ?? 'POST';
-    let principal: Principal | undefined;
-    res.once('close', () =>
-      this.record({ method, route: '/mcp', path: '/mcp', status: res.statusCode, ms: performance.now() - receivedAt, principal: principal?.name, traceId: trace.traceId }),
-    );
-    try {
-      // DNS rebinding: a page of another site, resolved to this host, must not drive it.
-      const origin = req.headers.origin;
-      if (origin !== undefined && !originAllowed(this.settings.allowedOrigins, origin)) throw originRefused(origin);
-      principal = authenticateBearer(this.tokens, req.headers.authorization, [Scope.USE]);
-      if (this.closing) {
-        res.setHeader('connection', 'close');
-        throw new PatchbayError(ErrorCode.UNAVAILABLE, 'shutting down; retry on another replica', { retryAfterSeconds: 1 });
-      }
-      const body = method === 'POST' ? parseJsonBody(await readJsonBody(req, this.settings.bodyLimitBytes)) : undefined;
-      await this.handle({ req, res, principal, body });
-    } catch (error) {
-      this.responder.sendRaw(error, method, '/mcp', res);
+  /**
+   * One authenticated request to `/mcp`. Resolves once its response closed, so the log
+   * line has the status and duration of the whole exchange (an SSE stream included).
+   * @throws PatchbayError for a refused origin, during shutdown, or a bad body (rendered as JSON-RPC).
+   */
+  async serve(req: IncomingMessage, res: ServerResponse, principal: Principal): Promise<void> {
+    // DNS rebinding: a page of another site, resolved to this host, must not drive it.
+    const origin = req.headers.origin;
+    if (origin !== undefined && !originAllowed(this.settings.allowedOrigins, origin)) throw originRefused(origin);
+    if (this.closing) {
+      res.setHeader('connection', 'close');
+      throw new PatchbayError(ErrorCode.UNAVAILABLE, 'shutting down; retry on another replica', { retryAfterSeconds: 1 });
     }
+    const closed = res.closed ? Promise.resolve() : once(res, 'close').then(() => undefined);
+    const body = req.method === 'POST' ? parseJsonBody(await readJsonBody(req, this.settings.bodyLimitBytes)) : undefined;
+    await this.handle({ req, res, principal, body });
+    await closed;
   }
 
   private async handle(request: McpRequest): Promise<void> {
@@ -230,7 +196,12 @@ export class McpEndpoint {
     if (typeof accept !== 'string' || !(accept.includes('application/json') || accept.includes('*/*'))) return undefined;
     const version = req.headers['mcp-protocol-version'];
     if (version !== undefined && (typeof version !== 'string' || !SUPPORTED_PROTOCOL_VERSIONS.includes(version))) return undefined;
-    const p = (typeof params === 'object' && params !== null ? params : {}) as { name?: unknown; arguments?: unknown; _meta?: { progressToken?: unknown }; requestId?: unknown };
+    const p = (typeof params === 'object' && params !== null ? params : {}) as {
+      name?: unknown;
+      arguments?: unknown;
+      _meta?: { progressToken?: unknown };
+      requestId?: unknown;
+    };
 
     if (id === undefined && method === 'notifications/cancelled' && session) {
       const running = session.fastCalls.get(p.requestId as string | number);
@@ -432,5 +403,3 @@ function originRefused(origin: string): PatchbayError {
     `Origin '${origin.slice(0, 200)}' is not allowed on /mcp: to let a browser app on that origin connect, add it to PATCHBAY_MCP_ALLOWED_ORIGINS (comma-separated) on the mcp-broker`,
   );
 }
-
-export { mcpErrorRenderer };

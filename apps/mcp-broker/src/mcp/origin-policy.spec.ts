@@ -13,7 +13,14 @@ describe('origin policy', () => {
     for (const origin of ['http://localhost', 'http://localhost:5173', 'http://127.0.0.1:8080', 'https://[::1]:3000', 'HTTP://LOCALHOST:1']) {
       expect(originAllowed(loopback, origin)).toBe(true);
     }
-    for (const origin of ['http://evil.example', 'http://localhost.evil.example', 'http://127.0.0.1.nip.io:80', 'null', 'file://', 'http://localhost:5173/path']) {
+    for (const origin of [
+      'http://evil.example',
+      'http://localhost.evil.example',
+      'http://127.0.0.1.nip.io:80',
+      'null',
+      'file://',
+      'http://localhost:5173/path',
+    ]) {
       expect(originAllowed(loopback, origin)).toBe(false);
     }
   });

@@ -21,7 +21,11 @@ const CHECKS: ReadonlyMap<string, ParamsCheck> = new Map<string, ParamsCheck>([
       return args === undefined || Object.values(args).every((v) => typeof v === 'string') ? undefined : 'params.arguments must be an object of string values';
     },
   ],
-  ['resources/read', (params) => (typeof params['uri'] === 'string' && params['uri'] !== '' ? undefined : 'resources/read needs params.uri, the resource to read (see resources/list)')],
+  [
+    'resources/read',
+    (params) =>
+      typeof params['uri'] === 'string' && params['uri'] !== '' ? undefined : 'resources/read needs params.uri, the resource to read (see resources/list)',
+  ],
 ]);
 
 function objectOrAbsent(value: unknown): value is Record<string, unknown> | undefined {

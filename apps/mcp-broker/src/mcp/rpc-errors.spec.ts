@@ -14,7 +14,10 @@ describe('JSON-RPC errors', () => {
       message: 'down',
       data: { code: 'UPSTREAM_UNAVAILABLE', retryAfterSeconds: 1 },
     });
-    const down = new PatchbayError(ErrorCode.UPSTREAM_UNAVAILABLE, 'down', { details: { server: 'remote', state: 'dead', rpcCode: -32000 }, retryAfterSeconds: 30 });
+    const down = new PatchbayError(ErrorCode.UPSTREAM_UNAVAILABLE, 'down', {
+      details: { server: 'remote', state: 'dead', rpcCode: -32000 },
+      retryAfterSeconds: 30,
+    });
     expect(toRpcError(down).toJSON()).toEqual({
       code: -32000,
       message: 'down',

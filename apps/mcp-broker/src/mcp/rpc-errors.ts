@@ -3,7 +3,7 @@ import { ErrorCode, isPatchbayError, type PatchbayError } from '@patchbay/core';
 import type { ErrorRenderer, ProblemDocument, RenderedError } from '@patchbay/nest';
 
 /** JSON-RPC code for a local error; upstream JSON-RPC errors keep their own code. */
-export function rpcCodeFor(error: PatchbayError): number {
+function rpcCodeFor(error: PatchbayError): number {
   const upstream = error.details?.['rpcCode'];
   if (typeof upstream === 'number' && Number.isSafeInteger(upstream)) return upstream;
   switch (error.code) {

@@ -34,7 +34,10 @@ export class SessionLimits {
         ErrorCode.RATE_LIMITED,
         `token '${token}' already has ${mine} open MCP sessions, the limit per token (PATCHBAY_MCP_MAX_SESSIONS_PER_TOKEN is ${this.caps.maxSessionsPerToken}): ` +
           `close sessions you no longer use with DELETE /mcp (header Mcp-Session-Id), or reuse one; idle sessions close after ${idleSeconds} s`,
-        { details: { limit: 'PATCHBAY_MCP_MAX_SESSIONS_PER_TOKEN', max: this.caps.maxSessionsPerToken }, retryAfterSeconds: this.secondsUntil(nextExpiry(token)) },
+        {
+          details: { limit: 'PATCHBAY_MCP_MAX_SESSIONS_PER_TOKEN', max: this.caps.maxSessionsPerToken },
+          retryAfterSeconds: this.secondsUntil(nextExpiry(token)),
+        },
       );
     }
     if (this.total >= this.caps.maxSessions) {

@@ -3,13 +3,13 @@ import { LATENCY_BUCKETS_SECONDS, mayUseConnector, type ConnectorWatcher, type L
 import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 import { unknownTool, type ServerManager, type ToolRoute } from '../upstream/server-manager';
 import { serverUnavailable } from '../upstream/upstream-errors';
-import type { CallOptions } from '../upstream/upstream-server';
+import type { CallOptions } from '../upstream/upstream-handle';
 import { mayUseServer, visibleStatuses } from './visibility';
 
 type Counter = ReturnType<MetricsService['meter']['createCounter']>;
 
 /** The broker's own tool, answered without any upstream. */
-export const SERVERS_TOOL: Tool = {
+const SERVERS_TOOL: Tool = {
   name: 'patchbay__servers',
   title: 'Patchbay MCP servers',
   description: 'Lists the upstream MCP servers behind this endpoint with their state, breaker, transport, tool count, restarts and last error.',
@@ -103,7 +103,16 @@ export class ToolCalls {
   private serversResult(principal: Principal | undefined): unknown {
     const servers = visibleStatuses(this.manager, principal).map((s) =>
       'tools' in s
-        ? { id: s.id, configId: s.configId, state: s.state, breaker: s.breaker, transport: s.transport, tools: s.tools, restarts: s.restarts, lastError: s.lastError }
+        ? {
+            id: s.id,
+            configId: s.configId,
+            state: s.state,
+            breaker: s.breaker,
+            transport: s.transport,
+            tools: s.tools,
+            restarts: s.restarts,
+            lastError: s.lastError,
+          }
         : { id: s.id, configId: s.configId, state: s.state, lastError: s.message },
     );
     return { content: [{ type: 'text', text: JSON.stringify({ servers }, null, 2) }], structuredContent: { servers } };

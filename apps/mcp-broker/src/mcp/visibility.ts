@@ -1,7 +1,7 @@
 import { PatchbayError } from '@patchbay/core';
 import { mayUseConnector, type Principal } from '@patchbay/nest';
 import type { BrokenServer, ServerManager } from '../upstream/server-manager';
-import type { ServerStatus } from '../upstream/upstream-server';
+import type { ServerStatus } from '../upstream/server-history';
 
 /**
  * What a token limited to some connectors may see of the servers: every list and lookup

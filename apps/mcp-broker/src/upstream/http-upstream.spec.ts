@@ -6,40 +6,16 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { ConnectionState } from '@patchbay/core';
 import { eventually, freePort } from '@patchbay/testkit';
-import type { ServerSpec } from './server-spec';
-import { UpstreamServer, type UpstreamSettings } from './upstream-server';
+import { agentTool, createManager, settled, statusOf } from '../../test/support/servers';
+import type { ServerManager } from './server-manager';
 
 const EVERYTHING = join(__dirname, '..', '..', '..', '..', 'node_modules', '@modelcontextprotocol', 'server-everything', 'dist', 'index.js');
 
-const settings: UpstreamSettings = {
-  connectTimeoutMs: 15_000,
-  healthIntervalMs: 0,
-  healthTimeoutMs: 2000,
-  maxRetries: 1,
-  retryInitialMs: 50,
-  retryMaxMs: 200,
-  breakerFailures: 5,
-  breakerRecoveryMs: 1000,
-  drainTimeoutMs: 2000,
-};
-
-function httpSpec(url: string, transport: ServerSpec['transport'] = 'streamable-http'): ServerSpec {
-  return {
-    id: 'remote',
-    configId: 'remote',
-    revision: 1,
-    transport,
-    url,
-    args: [],
-    env: {},
-    cwd: __dirname,
-    headers: {},
-    lifecycle: 'persistent',
-    poolSize: 1,
-    stateful: false,
-    timeoutMs: 0,
-    fingerprint: 'f',
-  };
+/** A `remote` server at `url` on a manager of its own. */
+function serveHttp(url: string): ServerManager {
+  const manager = createManager({ maxRetries: 1 });
+  manager.upsert(agentTool('remote', { transport: 'streamable-http' }, url));
+  return manager;
 }
 
 /** A stateful Streamable HTTP MCP server whose sessions can all be forgotten, as after a restart. */
@@ -55,11 +31,16 @@ function sessionServer(): { server: HttpServer; forget(): void; initializations(
       const existing = typeof id === 'string' ? transports.get(id) : undefined;
       if (existing) return void existing.handleRequest(req, res, body);
       if (typeof id === 'string') {
-        res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32001, message: 'Session not found' } }));
+        res
+          .writeHead(404, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32001, message: 'Session not found' } }));
         return;
       }
       initializations++;
-      const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: () => randomUUID(), onsessioninitialized: (sid) => void transports.set(sid, transport) });
+      const transport = new StreamableHTTPServerTransport({
+        sessionIdGenerator: () => randomUUID(),
+        onsessioninitialized: (sid) => void transports.set(sid, transport),
+      });
       const mcp = new McpServer({ name: 'sessions', version: '1' });
       mcp.registerTool('hello', { description: 'says hello' }, async () => ({ content: [{ type: 'text', text: 'hello' }] }));
       void mcp.connect(transport).then(() => transport.handleRequest(req, res, body));
@@ -68,7 +49,7 @@ function sessionServer(): { server: HttpServer; forget(): void; initializations(
   return { server, forget: () => transports.clear(), initializations: () => initializations };
 }
 
-describe('UpstreamServer over HTTP', () => {
+describe('MCP servers over HTTP', () => {
   const cleanups: (() => Promise<void> | void)[] = [];
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
@@ -79,10 +60,10 @@ describe('UpstreamServer over HTTP', () => {
     const port = await freePort();
     await new Promise<void>((resolve) => http.listen(port, '127.0.0.1', resolve));
     cleanups.push(() => new Promise<void>((resolve) => http.close(() => resolve())));
-    const upstream = new UpstreamServer(httpSpec(`http://127.0.0.1:${port}/mcp`), settings);
-    cleanups.push(() => upstream.close());
-    upstream.start();
-    expect(await upstream.settled(15_000)).toBe(ConnectionState.ACTIVE);
+    const manager = serveHttp(`http://127.0.0.1:${port}/mcp`);
+    cleanups.push(() => manager.close());
+    const upstream = await settled(manager, 'remote', 15_000);
+    expect(upstream.state).toBe(ConnectionState.ACTIVE);
     expect(initializations()).toBe(1);
 
     forget();
@@ -90,12 +71,15 @@ describe('UpstreamServer over HTTP', () => {
     expect(result).toMatchObject({ content: [{ text: 'hello' }] });
     expect(initializations()).toBe(2);
     expect(upstream.state).toBe(ConnectionState.ACTIVE);
-    expect(upstream.status().transitions.some((t) => t.to === ConnectionState.RETRYING)).toBe(false);
+    expect(statusOf(manager, 'remote').transitions.some((t) => t.to === ConnectionState.RETRYING)).toBe(false);
   });
 
   it('falls back to legacy SSE when a streamable-http url only speaks SSE', async () => {
     const port = await freePort();
-    const child: ChildProcess = spawn(process.execPath, [EVERYTHING, 'sse'], { env: { ...process.env, PORT: String(port) }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child: ChildProcess = spawn(process.execPath, [EVERYTHING, 'sse'], {
+      env: { ...process.env, PORT: String(port) },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
     cleanups.push(
@@ -107,11 +91,11 @@ describe('UpstreamServer over HTTP', () => {
         }),
     );
     await eventually(() => /running on port/.test(stderr), 20_000, 'server-everything sse listening');
-    const upstream = new UpstreamServer(httpSpec(`http://127.0.0.1:${port}/sse`), settings);
-    cleanups.push(() => upstream.close());
-    upstream.start();
-    expect(await upstream.settled(20_000)).toBe(ConnectionState.ACTIVE);
-    expect(upstream.status().transport).toBe('sse');
+    const manager = serveHttp(`http://127.0.0.1:${port}/sse`);
+    cleanups.push(() => manager.close());
+    const upstream = await settled(manager, 'remote', 20_000);
+    expect(upstream.state).toBe(ConnectionState.ACTIVE);
+    expect(statusOf(manager, 'remote').transport).toBe('sse');
     expect(await upstream.callTool('echo', { message: 'legacy' })).toMatchObject({ content: [{ text: 'Echo: legacy' }] });
   });
 });

@@ -41,7 +41,7 @@ export function isolatingFetch(base: FetchLike = fetch): FetchLike {
       release();
       return response;
     }
-    const reader = source.getReader();
+    const reader: ReadableStreamDefaultReader<Uint8Array> = source.getReader();
     const body = new ReadableStream<Uint8Array>({
       async pull(controller) {
         try {

@@ -2,23 +2,16 @@ import { EventEmitter } from 'node:events';
 import type { Prompt, Resource, ResourceTemplate, Tool } from '@modelcontextprotocol/sdk/types.js';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv-provider.js';
 import type { JsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/types.js';
-import {
-  Channel,
-  ConnectionState,
-  ErrorCode,
-  EventType,
-  PatchbayError,
-  breakerChangedData,
-  createEnvelope,
-  type Bus,
-  type ConnectionStateData,
-  type EnvelopeSource,
-  type ResolvedConnector,
-} from '@patchbay/core';
+import { ConnectionState, ErrorCode, PatchbayError, type Bus, type EnvelopeSource, type ResolvedConnector } from '@patchbay/core';
+import { Broker, type ConnectorSource, type ReadinessService } from '@patchbay/nest';
 import type { Logger } from 'pino';
 import { SEPARATOR, namespacedName } from '../mcp/naming';
-import { specsFromConnector, type ServerSpec, type SpecDefaults, type SpecProblem } from './server-spec';
-import { UpstreamServer, type ServerStatus, type UpstreamSettings } from './upstream-server';
+import { AgentToolDriver, type UpstreamSettings } from './agent-tool-driver';
+import { ServerHistory, type ServerStatus } from './server-history';
+import { ServerPlanner } from './server-planner';
+import type { ServerSpec, SpecDefaults, SpecProblem } from './server-spec';
+import type { UpstreamHandle } from './upstream-handle';
+import { UpstreamServer } from './upstream-server';
 
 /** One aggregated tool: the exposed definition and where calls go. */
 export interface ToolRoute {
@@ -58,32 +51,27 @@ export interface ServerManagerEvents {
   catalog: [];
 }
 
-export interface ManagerMetrics {
-  onState(server: string, from: ConnectionState, to: ConnectionState): void;
-}
-
 /** A connector member that could not become a server. */
 export interface BrokenServer extends SpecProblem {
   state: 'invalid';
 }
 
 /**
- * Owns every upstream server: applies connector changes live (add, remove, swap), keeps
- * the aggregated catalog and publishes state and breaker changes on the bus.
+ * The upstream servers of this broker: the broker runtime follows the `agent_tool`
+ * connectors and owns each server's connection (lifecycle, breaker, swap, bus events);
+ * this class keeps the aggregated catalog (names `<serverId>__<tool>`) and the status
+ * history `/v1/servers` shows.
  */
 export class ServerManager extends EventEmitter<ServerManagerEvents> {
+  readonly broker: Broker<ServerSpec, UpstreamHandle>;
+  private readonly driver: AgentToolDriver;
+  private readonly planner: ServerPlanner;
   private readonly servers = new Map<string, UpstreamServer>();
-  /** Replacements connecting in the background while the old server keeps serving. */
-  private readonly pending = new Map<string, UpstreamServer>();
-  private readonly byConnector = new Map<string, Set<string>>();
-  private readonly problems = new Map<string, SpecProblem[]>();
+  private readonly histories = new Map<string, ServerHistory>();
   private aggregated: AggregatedCatalog = emptyAggregate();
   private signature = '';
   private readonly validators = new AjvJsonSchemaValidator();
   private rebuildScheduled = false;
-  /** State metrics, attached once the app's meter exists. */
-  metrics: ManagerMetrics | undefined;
-  private closed = false;
 
   constructor(
     private readonly options: {
@@ -95,6 +83,28 @@ export class ServerManager extends EventEmitter<ServerManagerEvents> {
     },
   ) {
     super();
+    this.planner = new ServerPlanner(options.defaults);
+    this.driver = new AgentToolDriver(options.settings, this.planner, {
+      catalog: () => this.scheduleRebuild(),
+      lost: (id, error) => this.servers.get(id)?.connection.reportError(error),
+    });
+    this.broker = new Broker({ driver: this.driver, bus: options.bus, logger: options.logger, source: options.source, noun: 'MCP server' });
+    this.broker.on('added', (connection) => {
+      this.servers.set(connection.id, new UpstreamServer(connection, this.driver));
+      this.histories.set(connection.id, new ServerHistory());
+    });
+    this.broker.on('removed', (connection) => {
+      this.servers.delete(connection.id);
+      this.histories.delete(connection.id);
+      this.scheduleRebuild();
+    });
+    this.broker.on('state', (connection, change) => {
+      const history = this.histories.get(connection.id);
+      history?.record(change);
+      // A lost connection reconnecting counts as a restart, as an admin restart does.
+      if (history && change.from === ConnectionState.ACTIVE && change.to === ConnectionState.RETRYING) history.restarts++;
+      this.scheduleRebuild();
+    });
   }
 
   get catalog(): AggregatedCatalog {
@@ -120,125 +130,66 @@ export class ServerManager extends EventEmitter<ServerManagerEvents> {
 
   /** Status of every server plus connector members that could not be parsed. */
   statuses(): (ServerStatus | BrokenServer)[] {
-    const broken = [...this.problems.values()].flat().map((p): BrokenServer => ({ ...p, state: 'invalid' }));
-    return [...this.list().map((s) => s.status()), ...broken];
+    const broken = this.planner.allProblems().map((p): BrokenServer => ({ ...p, state: 'invalid' }));
+    return [...this.list().map((s) => this.statusOf(s)), ...broken];
+  }
+
+  /** Follows the registry (never waits for it). */
+  follow(source: ConnectorSource): void {
+    source.on('delete', (configId) => this.planner.forget(configId));
+    this.broker.follow(source);
+  }
+
+  /** `registry` (connectors loaded) and `servers` (a summary; some down still serves the others). */
+  registerReadiness(readiness: ReadinessService): void {
+    this.broker.registerReadiness(readiness, 'servers');
   }
 
   /** Applies a connector upsert: new servers connect, changed ones are swapped, gone ones close. */
   upsert(connector: ResolvedConnector): void {
-    if (this.closed) return;
-    const { specs, problems } = specsFromConnector(connector, this.options.defaults);
-    this.problems.set(connector.configId, problems);
-    for (const problem of problems) this.options.logger.warn({ server: problem.id, reason: problem.message }, 'MCP server not started');
-    const previous = this.byConnector.get(connector.configId) ?? new Set<string>();
-    const next = new Set<string>();
-    for (const spec of specs) {
-      const owner = this.ownerOf(spec.id);
-      if (owner !== undefined && owner !== connector.configId) {
-        this.problems.get(connector.configId)?.push({ id: spec.id, configId: connector.configId, message: `server id '${spec.id}' is already used by connector '${owner}'` });
-        continue;
-      }
-      next.add(spec.id);
-      this.place(spec);
+    this.broker.apply(connector);
+    for (const problem of this.planner.problemsOf(connector.configId)) {
+      this.options.logger.warn({ server: problem.id, reason: problem.message }, 'MCP server not started');
     }
-    for (const id of previous) if (!next.has(id)) void this.removeServer(id);
-    this.byConnector.set(connector.configId, next);
     this.scheduleRebuild();
   }
 
   /** Applies a connector delete. */
   delete(configId: string): void {
-    for (const id of this.byConnector.get(configId) ?? []) void this.removeServer(id);
-    this.byConnector.delete(configId);
-    this.problems.delete(configId);
+    this.planner.forget(configId);
+    void this.broker.remove(configId);
     this.scheduleRebuild();
   }
 
-  /** Restarts one server (revives a dead one). */
-  async restart(id: string): Promise<ServerStatus> {
+  /** Restarts one server (revives a dead one); what its breaker counted goes with the old sessions. */
+  restart(id: string): ServerStatus {
     const server = this.servers.get(id);
     if (!server) throw PatchbayError.notFound(`MCP server '${id}'`);
-    await server.restart();
-    return server.status();
+    const history = this.histories.get(id);
+    if (history) history.restarts++;
+    server.connection.controlBreaker('reset');
+    server.connection.restart('restart requested');
+    return this.statusOf(server);
   }
 
   /** Closes every server (stdio process groups included). */
   async close(): Promise<void> {
-    this.closed = true;
-    const all = [...this.servers.values(), ...this.pending.values()];
-    this.servers.clear();
-    this.pending.clear();
-    await Promise.all(all.map((s) => s.close()));
+    await this.broker.close(this.options.settings.drainTimeoutMs);
   }
 
-  private ownerOf(id: string): string | undefined {
-    for (const [configId, ids] of this.byConnector) if (ids.has(id)) return configId;
-    return undefined;
-  }
-
-  private place(spec: ServerSpec): void {
-    const existing = this.servers.get(spec.id);
-    if (existing && existing.spec.fingerprint === spec.fingerprint && !this.pending.has(spec.id)) {
-      // Same material, newer revision: a dead server gets another chance.
-      if (existing.state === ConnectionState.DEAD) void existing.restart('connector changed');
-      return;
-    }
-    const server = this.createServer(spec);
-    if (!existing || existing.state !== ConnectionState.ACTIVE) {
-      this.servers.set(spec.id, server);
-      if (existing) void this.retire(existing);
-      server.start();
-      return;
-    }
-    // Swap: the old server serves until the new one is up (or has given up).
-    const superseded = this.pending.get(spec.id);
-    if (superseded) void superseded.close();
-    this.pending.set(spec.id, server);
-    server.start();
-    void server.settled().then(() => {
-      if (this.pending.get(spec.id) !== server) return;
-      this.pending.delete(spec.id);
-      const old = this.servers.get(spec.id);
-      this.servers.set(spec.id, server);
-      if (old && old !== server) void this.retire(old);
-      this.scheduleRebuild();
-    });
-  }
-
-  private createServer(spec: ServerSpec): UpstreamServer {
-    const server = new UpstreamServer(spec, this.options.settings);
-    const { bus, source, logger } = this.options;
-    server.on('state', (change) => {
-      if (this.servers.get(spec.id) === server || this.pending.get(spec.id) === server) {
-        const data: ConnectionStateData = { kind: 'mcp-server', name: spec.id, from: change.from, to: change.to };
-        if (change.reason !== undefined) data.reason = change.reason.slice(0, 500);
-        void bus.publish(Channel.STATE, createEnvelope(EventType.CONNECTION_STATE, data, { source })).catch(() => undefined);
-        this.metrics?.onState(spec.id, change.from, change.to);
-      }
-      const level = change.to === ConnectionState.DEAD || change.to === ConnectionState.RETRYING ? 'warn' : 'info';
-      logger[level]({ server: spec.id, from: change.from, to: change.to, reason: change.reason }, 'MCP server state');
-      this.scheduleRebuild();
-    });
-    server.on('breaker', (change) => {
-      const data = breakerChangedData(server.breaker, change);
-      void bus.publish(Channel.STATE, createEnvelope(EventType.BREAKER_CHANGED, data, { source })).catch(() => undefined);
-      logger.warn({ server: spec.id, from: change.from, to: change.to }, 'MCP server breaker');
-    });
-    server.on('catalog', () => this.scheduleRebuild());
-    return server;
-  }
-
-  private async retire(server: UpstreamServer): Promise<void> {
-    await server.close().catch((error: unknown) => this.options.logger.warn({ err: error, server: server.id }, 'closing MCP server failed'));
-  }
-
-  private async removeServer(id: string): Promise<void> {
-    const server = this.servers.get(id);
-    const pending = this.pending.get(id);
-    this.servers.delete(id);
-    this.pending.delete(id);
-    this.scheduleRebuild();
-    await Promise.all([server && this.retire(server), pending && this.retire(pending)]);
+  private statusOf(server: UpstreamServer): ServerStatus {
+    const { lastError, previousError, ...base } = server.connection.status();
+    const history = this.histories.get(server.id) ?? new ServerHistory();
+    return {
+      ...base,
+      ...this.driver.describeHandle(this.driver.current(server.id), server.spec),
+      // The latest error stays visible after recovery: it tells why the last restart happened.
+      lastError: (lastError ?? previousError)?.message ?? null,
+      previousError,
+      restarts: history.restarts,
+      since: history.since.toISOString(),
+      transitions: history.transitions,
+    };
   }
 
   /** Coalesces bursts of state/catalog events into one rebuild. */
@@ -254,7 +205,8 @@ export class ServerManager extends EventEmitter<ServerManagerEvents> {
   private rebuild(): void {
     const next = emptyAggregate();
     for (const server of this.list()) {
-      if (server.state !== ConnectionState.ACTIVE) continue;
+      // A server being swapped or restarted keeps serving its tools on the old handle meanwhile.
+      if (server.state !== ConnectionState.ACTIVE && server.state !== ConnectionState.CONNECTING) continue;
       const { tools, prompts, resources, resourceTemplates } = server.catalog;
       for (const tool of tools) {
         const name = namespacedName(server.id, tool.name);
@@ -294,7 +246,7 @@ export class ServerManager extends EventEmitter<ServerManagerEvents> {
 
   private validatorFor(tool: Tool): JsonSchemaValidator<unknown> | undefined {
     try {
-      return this.validators.getValidator(tool.inputSchema as Parameters<AjvJsonSchemaValidator['getValidator']>[0]);
+      return this.validators.getValidator(tool.inputSchema);
     } catch {
       // A schema ajv cannot compile is the upstream's business: let the upstream validate.
       return undefined;

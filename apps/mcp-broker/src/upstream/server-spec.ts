@@ -101,10 +101,7 @@ function buildSpec(
  * Turns a resolved `agent_tool` connector into server specs: one for a single connector,
  * one per member for an array connector (member options override the connector's).
  */
-export function specsFromConnector(
-  connector: ResolvedConnector,
-  defaults: SpecDefaults,
-): { specs: ServerSpec[]; problems: SpecProblem[] } {
+export function specsFromConnector(connector: ResolvedConnector, defaults: SpecDefaults): { specs: ServerSpec[]; problems: SpecProblem[] } {
   const specs: ServerSpec[] = [];
   const problems: SpecProblem[] = [];
   const attempt = (id: string, build: () => ServerSpec): void => {

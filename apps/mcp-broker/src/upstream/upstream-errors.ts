@@ -26,13 +26,13 @@ export function toUpstreamError(error: unknown, serverId: string, signal?: Abort
   if (error instanceof McpError) {
     const details = { rpcCode: error.code, server: serverId };
     switch (error.code) {
-      case RpcCode.RequestTimeout:
+      case Number(RpcCode.RequestTimeout):
         return new PatchbayError(ErrorCode.TIMEOUT, `'${serverId}' did not answer in time (${error.message})`, { details, cause: error });
-      case RpcCode.ConnectionClosed:
+      case Number(RpcCode.ConnectionClosed):
         return new PatchbayError(ErrorCode.UPSTREAM_UNAVAILABLE, `connection to '${serverId}' closed`, { details, cause: error, retryAfterSeconds: 1 });
-      case RpcCode.InvalidParams:
+      case Number(RpcCode.InvalidParams):
         return new PatchbayError(ErrorCode.VALIDATION, error.message, { details, cause: error });
-      case RpcCode.MethodNotFound:
+      case Number(RpcCode.MethodNotFound):
         return new PatchbayError(ErrorCode.NOT_FOUND, error.message, { details, cause: error });
       default:
         return new PatchbayError(ErrorCode.UPSTREAM_ERROR, `'${serverId}' answered with an error: ${error.message}`, { details, cause: error });
@@ -63,9 +63,4 @@ export function serverUnavailable(serverId: string, state: ConnectionState, tool
     details,
     retryAfterSeconds: RETRY_AFTER_BY_STATE[state] ?? 1,
   });
-}
-
-/** Errors that say the upstream itself is sick (they count against its breaker). */
-export function isUpstreamFailure(error: unknown): boolean {
-  return isPatchbayError(error) && (error.code === ErrorCode.UPSTREAM_UNAVAILABLE || error.code === ErrorCode.TIMEOUT);
 }

@@ -6,7 +6,7 @@ import { GroupStdioTransport } from './group-stdio-transport';
 import type { ServerSpec } from './server-spec';
 import { isolatingFetch } from './isolating-fetch';
 
-export const CLIENT_INFO = { name: 'patchbay-mcp-broker', version: '0.1.0' };
+const CLIENT_INFO = { name: 'patchbay-mcp-broker', version: '0.1.0' };
 
 /** One open MCP session to an upstream server (one process for stdio). */
 export interface UpstreamSession {
@@ -102,4 +102,12 @@ export async function closeSession(session: UpstreamSession): Promise<void> {
     await session.transport.terminateSession().catch(() => undefined);
   }
   await session.client.close().catch(() => undefined);
+}
+
+/** Closes a session once its calls finished, or after `drainMs` anyway. */
+export async function closeWhenIdle(session: UpstreamSession, drainMs: number): Promise<void> {
+  const deadline = Date.now() + drainMs;
+  // inFlight is a plain counter (no event on zero), so poll; drains are rare and short.
+  while (session.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  await closeSession(session);
 }

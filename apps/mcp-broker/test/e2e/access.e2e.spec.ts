@@ -165,7 +165,9 @@ describe('mcp-broker access: origins, visibility, session caps, bad input', () =
       expect((await api(broker.url, 'GET', '/v1/servers/probe', { token: LIMITED_TOKEN })).status).toBe(200);
       const tools = await api<{ items: { server: string | null }[] }>(broker.url, 'GET', '/v1/tools', { token: LIMITED_TOKEN });
       expect(new Set(tools.body.items.map((t) => t.server))).toEqual(new Set([null, 'probe']));
-      expect((await api(broker.url, 'POST', '/v1/tools/everything__echo/call', { body: { arguments: { message: 'x' } }, token: LIMITED_TOKEN })).status).toBe(404);
+      expect((await api(broker.url, 'POST', '/v1/tools/everything__echo/call', { body: { arguments: { message: 'x' } }, token: LIMITED_TOKEN })).status).toBe(
+        404,
+      );
 
       const grpc = grpcCaller(broker.grpcAddress);
       try {
@@ -223,7 +225,12 @@ describe('mcp-broker access: origins, visibility, session caps, bad input', () =
       expect(body).toMatchObject({ jsonrpc: '2.0', id: message.id, error: { code: -32602, message: expect.stringContaining('params.name') } });
       expect(JSON.stringify(body)).not.toContain('invalid_type');
     }
-    const badArguments = await rawRequest(broker.url, TEST_ADMIN_TOKEN, session, { jsonrpc: '2.0', id: 5, method: 'tools/call', params: { name: 'probe__stats', arguments: [1] } });
+    const badArguments = await rawRequest(broker.url, TEST_ADMIN_TOKEN, session, {
+      jsonrpc: '2.0',
+      id: 5,
+      method: 'tools/call',
+      params: { name: 'probe__stats', arguments: [1] },
+    });
     expect(badArguments.body).toMatchObject({ id: 5, error: { code: -32602, message: expect.stringContaining('params.arguments') } });
   });
 });

@@ -1,7 +1,7 @@
 import { credentials, Metadata } from '@grpc/grpc-js';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { McpError, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
-import { Channel, EventType, type ConnectionStateData, type Envelope } from '@patchbay/core';
+import { Channel, ConnectionState, EventType, type ConnectionStateData, type Envelope } from '@patchbay/core';
 import { RedisBus } from '@patchbay/core/redis';
 import { MCP_SERVICE, loadService } from '@patchbay/proto';
 import {
@@ -153,10 +153,14 @@ describe('mcp-broker end to end', () => {
       env: { PATCHBAY_REGISTRY_URL: registry.url, PATCHBAY_REDIS_URL: testRedisUrl(), PATCHBAY_BUS_PREFIX: prefix, PATCHBAY_MCP_STATELESS: 'true' },
     });
     try {
-      await eventually(async () => {
-        const { body } = await api<{ items: { name: string }[] }>(stateless.url, 'GET', '/v1/tools');
-        return body.items.some((t) => t.name === 'everything__echo');
-      }, 45_000, 'stateless broker ready');
+      await eventually(
+        async () => {
+          const { body } = await api<{ items: { name: string }[] }>(stateless.url, 'GET', '/v1/tools');
+          return body.items.some((t) => t.name === 'everything__echo');
+        },
+        45_000,
+        'stateless broker ready',
+      );
       const client = await mcpClient(stateless.url);
       try {
         expect((await client.listTools()).tools.map((t) => t.name)).toContain('everything__echo');
@@ -268,7 +272,10 @@ describe('mcp-broker end to end', () => {
     expect(restUnknownField.status).toBe(400);
     const restUnknown = await api(broker.url, 'POST', '/v1/tools/nope__nothing/call', { body: { arguments: {} } });
     expect(restUnknown.status).toBe(404);
-    const restMalformed = await api(broker.url, 'POST', '/v1/tools/everything__echo/call', { raw: '{"arguments": ', headers: { 'content-type': 'application/json' } });
+    const restMalformed = await api(broker.url, 'POST', '/v1/tools/everything__echo/call', {
+      raw: '{"arguments": ',
+      headers: { 'content-type': 'application/json' },
+    });
     expect(restMalformed.status).toBe(400);
     expect(restMalformed.body).toMatchObject({ code: 'VALIDATION' });
   });
@@ -312,14 +319,18 @@ describe('mcp-broker end to end', () => {
     expect(pid).toBeDefined();
     process.kill(pid as number, 'SIGKILL');
     await eventually(
-      () => events.some((e) => e.data.name === 'everything' && e.data.from === 'active' && e.data.to === 'retrying'),
+      () => events.some((e) => e.data.name === 'everything' && e.data.from === ConnectionState.ACTIVE && e.data.to === ConnectionState.RETRYING),
       15_000,
       'retrying published on the bus',
     );
-    const after = await eventually(async () => {
-      const s = await serverStatus(broker.url, 'everything');
-      return s.state === 'active' && s.pids.length === 1 && s.pids[0] !== pid ? s : undefined;
-    }, 30_000, 'everything active again');
+    const after = await eventually(
+      async () => {
+        const s = await serverStatus(broker.url, 'everything');
+        return s.state === 'active' && s.pids.length === 1 && s.pids[0] !== pid ? s : undefined;
+      },
+      30_000,
+      'everything active again',
+    );
     expect(after.restarts).toBeGreaterThan(before.restarts);
     expect(textOf(await client.callTool({ name: 'everything__echo', arguments: { message: 'back' } }))).toBe('Echo: back');
   });
@@ -341,7 +352,7 @@ describe('mcp-broker end to end', () => {
     await eventually(() => listChanged > 0, 10_000, 'tools/list_changed notification');
     const dead = await serverStatus(broker.url, 'remote');
     expect(dead.lastError).toBeTruthy();
-    expect(events.some((e) => e.data.name === 'remote' && e.data.to === 'dead')).toBe(true);
+    expect(events.some((e) => e.data.name === 'remote' && e.data.to === ConnectionState.DEAD)).toBe(true);
     // Its tools are gone from the lists, but a call says why instead of "unknown tool".
     const restCall = await api(broker.url, 'POST', '/v1/tools/remote__echo/call', { body: { arguments: { message: 'x' } } });
     expect(restCall.status).toBe(503);

@@ -1,6 +1,6 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
-import { Channel, EventType, type BreakerChangedData, type Envelope } from '@patchbay/core';
+import { BreakerState, Channel, EventType, type BreakerChangedData, type Envelope } from '@patchbay/core';
 import { RedisBus } from '@patchbay/core/redis';
 import {
   api,
@@ -30,7 +30,7 @@ describe('mcp-broker recovery: breakers after a reconnect or a restart', () => {
   const breakerEvents: Envelope<BreakerChangedData>[] = [];
 
   const put = (configId: string, body: unknown): Promise<void> => putConnector(registry.url, configId, body);
-  const opened = (name: string): boolean => breakerEvents.some((e) => e.data.name === name && e.data.to === 'open');
+  const opened = (name: string): boolean => breakerEvents.some((e) => e.data.name === name && e.data.to === BreakerState.OPEN);
 
   beforeAll(async () => {
     bus = new RedisBus({ url: testRedisUrl(), prefix });
@@ -76,19 +76,27 @@ describe('mcp-broker recovery: breakers after a reconnect or a restart', () => {
     const before = await serverStatus(broker.url, 'crashy');
     const pid = before.pids[0] as number;
     const inFlight = client.callTool({ name: 'crashy__wait', arguments: { ms: 60_000 } }).catch((e: unknown) => e);
-    await eventually(async () => {
-      const stats = JSON.parse(textOf(await client.callTool({ name: 'crashy__stats', arguments: {} }))) as { started: number };
-      return stats.started > 0;
-    }, 15_000, 'the long call reached the server');
+    await eventually(
+      async () => {
+        const stats = JSON.parse(textOf(await client.callTool({ name: 'crashy__stats', arguments: {} }))) as { started: number };
+        return stats.started > 0;
+      },
+      15_000,
+      'the long call reached the server',
+    );
     process.kill(pid, 'SIGKILL');
     // The call lost with the process is a failure: with one allowed, the breaker opens.
     expect(await inFlight).toBeInstanceOf(McpError);
     await eventually(() => opened('crashy'), 15_000, 'crashy breaker open');
 
-    await eventually(async () => {
-      const s = await serverStatus(broker.url, 'crashy');
-      return s.state === 'active' && s.pids.length === 1 && s.pids[0] !== pid;
-    }, 30_000, 'crashy active again');
+    await eventually(
+      async () => {
+        const s = await serverStatus(broker.url, 'crashy');
+        return s.state === 'active' && s.pids.length === 1 && s.pids[0] !== pid;
+      },
+      30_000,
+      'crashy active again',
+    );
     const rest = await api(broker.url, 'POST', '/v1/tools/crashy__increment/call', { body: { arguments: {} } });
     expect(rest.status).toBe(200);
     expect(textOf(await client.callTool({ name: 'crashy__increment', arguments: {} }))).toBe('2');
