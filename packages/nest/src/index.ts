@@ -41,8 +41,6 @@ export { PATCHBAY_BUS, PATCHBAY_CONFIG, PATCHBAY_LOGGER } from './tokens';
 export { GrpcServer, grpcStatusFor } from './grpc/grpc-server';
 export type { GrpcErrorObject, GrpcHandlerContext } from './grpc/grpc-server';
 export { createConnectorWatcher } from './registry/create-watcher';
-export { registerFastRoute } from './http/fast-route';
-export type { FastRouteOptions } from './http/fast-route';
 export type { FastRouteRequest } from './http/fast-request';
 export { installHotPath, parseJsonBody, pathOf, readJsonBody, sendJson } from './http/hot-path';
 export { createRequestRecorder } from './http/request-log';

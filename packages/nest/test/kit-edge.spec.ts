@@ -5,6 +5,7 @@ import { Body, Controller, Get, type DynamicModule, Module, Param, Post, Service
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { ErrorCode, InMemoryBus, type PatchbayError } from '@patchbay/core';
 import { TEST_ADMIN_TOKEN, TEST_SECRET_KEY, rawHttp } from '@patchbay/testkit';
+import { z } from 'zod';
 import {
   PatchbayKitModule,
   Public,
@@ -14,7 +15,8 @@ import {
   createApp,
   createLogger,
   loadConfig,
-  registerFastRoute,
+  defineOperation,
+  serveOperations,
   type KitModuleOptions,
 } from '../src';
 
@@ -97,14 +99,22 @@ describe('the kit at the HTTP edge (an app built with createApp)', () => {
         },
       ],
     });
-    registerFastRoute(app, {
-      method: 'POST',
-      url: '/fast/:id',
-      scopes: [Scope.USE],
-      logger,
-      bodyLimit: BODY_LIMIT,
-      handle: async (request) => ({ id: request.params['id'], body: request.body }),
-    });
+    serveOperations(
+      app,
+      [
+        defineOperation({
+          id: 'fast.post',
+          method: 'POST',
+          path: '/fast/:id',
+          summary: 'an operation on the kit pipeline',
+          scopes: [Scope.USE],
+          body: z.unknown(),
+          bodyLimit: BODY_LIMIT,
+          handle: ({ params, body }) => ({ id: params['id'], body }),
+        }),
+      ],
+      { logger },
+    );
     await app.listen(0, '127.0.0.1');
     const address = app.getHttpServer().address();
     port = typeof address === 'object' && address ? address.port : 0;
