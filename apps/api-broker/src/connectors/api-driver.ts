@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { API_OPTIONS, isPatchbayError, ErrorCode, type ResolvedConnector } from '@patchbay/core';
-import type { BrokerDriver, ConnectionSettings, ErrorClass, PlannedConnection } from '@patchbay/nest/dist/broker/driver'; // TODO(fw/runtime): from '@patchbay/nest' once exported
+import type { BrokerDriver, ConnectionSettings, ErrorClass, PlannedConnection } from '@patchbay/nest';
 import { Pool } from 'undici';
 import type { ApiSpec, ApiUpstream } from '../forward/api-spec';
 import { injectedHeaders } from '../forward/credentials';

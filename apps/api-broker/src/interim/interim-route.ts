@@ -14,20 +14,32 @@ import {
   installHotPath,
   mayUseConnector,
   pathOf,
+  sendJson,
   traceContextFor,
+  type Broker,
   type Principal,
 } from '@patchbay/nest';
 import type { Operation } from '@patchbay/nest/dist/operations/operation';
 import type { Logger } from 'pino';
+import type { ApiSpec, ApiUpstream } from '../forward/api-spec';
 import { Scope } from '@patchbay/nest';
 
-export function serveInterim(app: NestFastifyApplication, operation: Operation, logger: Logger): void {
+export function serveInterim(app: NestFastifyApplication, operation: Operation, broker: Broker<ApiSpec, ApiUpstream>, logger: Logger): void {
   const tokens = app.get(TokenStore);
   const readiness = app.get(ReadinessService);
   const record = createRequestRecorder(app.get(MetricsService), logger);
   const responder = createErrorResponder({ logger });
   installHotPath(app.getHttpAdapter().getInstance().server, (request, response) => {
     const path = pathOf(request.url);
+    if (path === '/v1/connections' && request.method === 'GET') {
+      try {
+        const principal = authenticateBearer(tokens, request.headers.authorization, [Scope.READ]);
+        sendJson(response, 200, JSON.stringify({ items: broker.statuses(principal) }));
+      } catch (error) {
+        responder.sendRaw(error, 'GET', path, response);
+      }
+      return true;
+    }
     if (!path.startsWith('/v1/apis/')) return false;
     const started = performance.now();
     const trace = traceContextFor(request.headers.traceparent);

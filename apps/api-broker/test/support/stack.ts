@@ -49,11 +49,13 @@ export async function putApi(stack: Stack, configId: string, input: ApiConnector
   return revision;
 }
 
-/** Resolves once the broker has applied `revision` of `configId` (its log says so). */
+/** Resolves once the broker runs `revision` of `configId` (its status says so). */
 export async function waitApplied(stack: Stack, configId: string, revision: number): Promise<void> {
-  const applied = new RegExp(`"configId":"${configId}","revision":(\\d+)`);
   await eventually(
-    () => stack.broker.logs().split('\n').some((line) => Number(applied.exec(line)?.[1] ?? 0) >= revision),
+    async () => {
+      const list = await api(stack.broker.url, 'GET', '/v1/connections');
+      return (list.body.items as { configId: string; revision: number }[]).some((c) => c.configId === configId && c.revision >= revision);
+    },
     15_000,
     `api-broker to apply ${configId}@${revision}`,
   );
