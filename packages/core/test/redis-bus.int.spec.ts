@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { createEnvelope, ErrorCode, EventType, PatchbayError } from '@patchbay/core';
 import type { Envelope } from '@patchbay/core';
@@ -146,6 +148,55 @@ describe('RedisBus (real Redis)', () => {
     expect(await raw.pubsub('NUMSUB', channel)).toEqual([channel, 1]);
     await second.unsubscribe();
     expect(await raw.pubsub('NUMSUB', channel)).toEqual([channel, 0]);
+  });
+
+  it('keeps a subscription made while the connection is still in its handshake (redis/ioredis#2037)', async () => {
+    // Redis's replies are held back until the client has sent SUBSCRIBE, so the SUBSCRIBE
+    // is written while ioredis still waits for its handshake: the moment a service that
+    // subscribes right after start-up hits on a loaded machine.
+    const redis = new URL(REDIS_URL);
+    const connectionName = `bus-test-${randomUUID()}`;
+    let sawHandshake!: () => void;
+    const handshake = new Promise<void>((resolve) => (sawHandshake = resolve));
+    const sockets: Socket[] = [];
+    const proxy: Server = createServer((client) => {
+      const upstream = connect(Number(redis.port || 6379), redis.hostname);
+      sockets.push(client, upstream);
+      const held: Buffer[] = [];
+      let holding = false;
+      client.on('data', (chunk: Buffer) => {
+        const text = chunk.toString('latin1');
+        // Set before the command goes on: its reply must not slip through.
+        if (text.includes(`${connectionName}:sub`)) holding = true;
+        upstream.write(chunk);
+        if (holding && text.toUpperCase().includes('SUBSCRIBE')) {
+          holding = false;
+          for (const part of held.splice(0)) client.write(part);
+        }
+        if (holding) sawHandshake();
+      });
+      upstream.on('data', (chunk: Buffer) => (holding ? held.push(chunk) : client.write(chunk)));
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+      client.on('close', () => upstream.destroy());
+    });
+    proxy.listen(0, '127.0.0.1');
+    await once(proxy, 'listening');
+    const { port } = proxy.address() as { port: number };
+    const errors: Error[] = [];
+    try {
+      const receiver = bus({ url: `redis://127.0.0.1:${port}`, connectionName, onError: (error) => errors.push(error) });
+      const delivered = nextCall<Envelope>();
+      await handshake;
+      await receiver.subscribe('config', (envelope) => delivered.fn(envelope));
+      const sent = changed(1);
+      await bus().publish('config', sent);
+      await expect(delivered.promise).resolves.toEqual(sent);
+      expect(errors.map((e) => e.message)).not.toContainEqual(expect.stringContaining('subscriber mode'));
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      proxy.close();
+    }
   });
 
   it('survives a killed subscriber connection: re-subscribes, tells listeners, and receives again', async () => {

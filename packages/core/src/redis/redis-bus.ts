@@ -87,6 +87,10 @@ export class RedisBus implements Bus {
       ...common,
       connectionName: `${name}:sub`,
       autoResubscribe: true,
+      // No INFO ready check: a SUBSCRIBE sent during the handshake puts the connection in
+      // subscriber mode, ioredis 5 then refuses its own INFO and drops the subscription
+      // (redis/ioredis#2037). A connection that only subscribes has nothing to check.
+      enableReadyCheck: false,
       // Never flush the subscriber's queue: ioredis re-sends SUBSCRIBEs that were in
       // flight when the connection dropped, and a flush would lose them for good.
       maxRetriesPerRequest: null,
