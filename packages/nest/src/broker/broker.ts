@@ -228,15 +228,11 @@ export class Broker<Spec, Handle> extends EventEmitter<BrokerEvents<Spec, Handle
   }
 
   /**
-   * Registers `registry` (required: connectors loaded) and a summary check named
-   * `summaryName` (not required: one target being down leaves the others served).
+   * Registers a summary check named `summaryName` (not required: one target being down
+   * leaves the others served). Whether connectors are loaded at all is the `registry`
+   * check that `kit.watch(types)` registers: one check per fact, not two replacing each other.
    */
   registerReadiness(readiness: ReadinessService, summaryName: string): void {
-    readiness.register('registry', async () => {
-      const source = this.source;
-      if (!source?.synced) throw new Error(`${this.noun} connectors not loaded from the registry yet`);
-      return { revision: source.revision };
-    });
     readiness.register(
       summaryName,
       async () => {
