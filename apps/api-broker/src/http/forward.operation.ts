@@ -1,5 +1,4 @@
-import { Scope, formatTraceparent, type Principal } from '@patchbay/nest';
-import { defineOperation, type Operation } from '@patchbay/nest/dist/operations/operation'; // TODO(operations: ready): from '@patchbay/nest'
+import { Scope, defineOperation, formatTraceparent, type Operation, type Principal } from '@patchbay/nest';
 import type { ApiSpec, ApiUpstream, UpstreamAccess } from '../forward/api-spec';
 import { forward } from '../forward/forwarder';
 import { RequestBody } from '../forward/request-body';

@@ -1,5 +1,7 @@
 import { once } from 'node:events';
 import { request as httpRequest } from 'node:http';
+import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { API_SERVICE, loadService } from '@patchbay/proto';
 import { api, TEST_ADMIN_TOKEN } from '@patchbay/testkit';
 import { FakeApi, problem } from '../support/fake-api';
 import { putApi, startStack, waitApplied, type Stack } from '../support/stack';
@@ -7,10 +9,12 @@ import { putApi, startStack, waitApplied, type Stack } from '../support/stack';
 const AGENT = 'agent-token-0123456789abcdef';
 const READER = 'reader-token-0123456789abcdef';
 const ONLY_OTHER = 'only-other-token-0123456789abcdef';
+const READ_OTHER = 'read-other-token-0123456789abcdef';
 const TOKENS = JSON.stringify([
   { name: 'agent', token: AGENT, scopes: ['use'] },
   { name: 'reader', token: READER, scopes: ['read'] },
   { name: 'only-other', token: ONLY_OTHER, scopes: ['use'], connectors: ['OTHER'] },
+  { name: 'read-other', token: READ_OTHER, scopes: ['read'], connectors: ['OTHER'] },
 ]);
 
 let stack: Stack;
@@ -173,6 +177,64 @@ describe('api-broker forwarding', () => {
     const revision = await putApi(stack, 'NOURL', { url: fake.url });
     await waitApplied(stack, 'NOURL', revision);
     expect((await broker('/v1/apis/NOURL/x')).status).toBe(200);
+  });
+});
+
+describe('api-broker status and docs', () => {
+  it('lists and shows connections over REST, filtered by the allow-list', async () => {
+    const list = await broker('/v1/connections', { token: READER });
+    expect(list.status).toBe(200);
+    const items = ((await list.json()) as { items: { configId: string; state: string; target: string }[] }).items;
+    expect(items.find((c) => c.configId === 'API')).toMatchObject({ state: 'active', target: `${fake.url}/v2` });
+    expect(JSON.stringify(items)).not.toContain('upstream-key-1');
+    const limited = (await (await broker('/v1/connections', { token: READ_OTHER })).json()) as { items: unknown[] };
+    expect(limited.items).toEqual([]);
+    expect((await broker('/v1/connections/API', { token: READER })).status).toBe(200);
+    expect((await broker('/v1/connections/API', { token: READ_OTHER })).status).toBe(403);
+    expect((await broker('/v1/connections/NOPE', { token: READER })).status).toBe(404);
+    expect((await broker('/v1/connections', { token: AGENT })).status).toBe(403);
+  });
+
+  it('mirrors the status routes over gRPC, with the same scopes and allow-list', async () => {
+    const { Client } = loadService('api', API_SERVICE);
+    const client = new Client(stack.broker.grpcAddress, credentials.createInsecure()) as unknown as Record<
+      string,
+      (request: unknown, metadata: Metadata, callback: (error: ServiceError | null, response: unknown) => void) => void
+    >;
+    const call = (method: string, request: unknown, token: string): Promise<Record<string, unknown>> => {
+      const metadata = new Metadata();
+      metadata.set('authorization', `Bearer ${token}`);
+      return new Promise((resolve, reject) => client[method]?.(request, metadata, (error, response) => (error ? reject(error) : resolve(response as Record<string, unknown>))));
+    };
+    try {
+      const list = await call('ListConnections', {}, READER);
+      expect((list.items as { configId: string }[]).map((c) => c.configId)).toContain('API');
+      expect(await call('GetConnection', { configId: 'API' }, READER)).toMatchObject({ configId: 'API', state: 'active', breaker: 'closed', target: `${fake.url}/v2` });
+      expect(await call('ListConnections', {}, READ_OTHER)).toMatchObject({ items: [] });
+      // PERMISSION_DENIED, NOT_FOUND, INVALID_ARGUMENT, UNAUTHENTICATED
+      await expect(call('GetConnection', { configId: 'API' }, READ_OTHER)).rejects.toMatchObject({ code: 7 });
+      await expect(call('GetConnection', { configId: 'NOPE' }, READER)).rejects.toMatchObject({ code: 5 });
+      await expect(call('GetConnection', { configId: 'bad-id!' }, READER)).rejects.toMatchObject({ code: 3 });
+      await expect(call('ListConnections', {}, 'not-a-token-0123456789')).rejects.toMatchObject({ code: 16 });
+    } finally {
+      (client as unknown as { close(): void }).close();
+    }
+  });
+
+  it('documents every route it answers in /docs/json', async () => {
+    const res = await fetch(`${stack.broker.url}/docs/json`);
+    expect(res.status).toBe(200);
+    const doc = (await res.json()) as { paths: Record<string, Record<string, { operationId?: string }>> };
+    const ids = Object.values(doc.paths).flatMap((methods) => Object.values(methods).map((o) => o.operationId));
+    expect(ids).toEqual(expect.arrayContaining(['api.forward.get', 'api.forward.post', 'api.forward.delete', 'connections.list', 'connections.get', 'connections.breaker']));
+  });
+
+  it('is ready once the registry is loaded, with a summary of its connections', async () => {
+    const res = await fetch(`${stack.broker.url}/health/ready`);
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    expect(text).toContain('registry');
+    expect(text).toContain('apis');
   });
 });
 
