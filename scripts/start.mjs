@@ -143,6 +143,9 @@ Try:
        -H 'content-type: application/json' \\
        -d '{"type":"llm","url":"https://api.openai.com/v1","credentials":{"apiKey":"sk-..."},"options":{"models":["gpt-4o-mini"]}}'
   curl -s http://127.0.0.1:7100/v1/connectors/LLM/resolve -H "authorization: Bearer $TOKEN"
+  curl -s -X PUT http://127.0.0.1:7100/v1/connectors/GITHUB -H "authorization: Bearer $TOKEN" \\
+       -H 'content-type: application/json' -d '{"type":"api","url":"https://api.github.com"}'
+  curl -s http://127.0.0.1:7500/v1/apis/GITHUB/zen -H "authorization: Bearer $TOKEN"   # via the api-broker
 ${embedded ? `  psql -h 127.0.0.1 -p ${demoPglitePort} -U postgres postgres          # the demo database (connector DATABASE)\n` : ''}Ctrl-C stops everything.
 `);
 }

@@ -27,4 +27,13 @@ describe('connector options', () => {
   it('names nested paths', () => {
     expect(readConnectorOptions('llm', { models: ['a', ''] }).issues.map((i) => i.path)).toEqual(['options.models[1]']);
   });
+
+  it('refuses api headers that would split a request, and bad header names', () => {
+    const api = optionsSchemaFor('endpoint');
+    expect(api.safeParse({ headers: { 'x-team': 'blue' }, apiKeyHeader: 'x-api-key' }).success).toBe(true);
+    expect(api.safeParse({ headers: { 'x-team': 'blue\r\nx-admin: 1' } }).success).toBe(false);
+    expect(api.safeParse({ headers: { 'bad name': 'v' } }).success).toBe(false);
+    expect(api.safeParse({ apiKeyHeader: 'x key' }).success).toBe(false);
+    expect(api.safeParse({ maxRetries: 11 }).success).toBe(false);
+  });
 });

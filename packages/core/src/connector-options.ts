@@ -110,18 +110,50 @@ export const AGENT_TOOL_OPTIONS = z
 /** Every other type: headers and a timeout, the rest is the broker's. */
 export const GENERIC_OPTIONS = z.object({ ...base, headers: stringMap.optional(), timeoutMs: durationMs().optional() }).passthrough();
 
+/** An HTTP header name (RFC 9110 token). */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** Header values may not hold CR, LF or NUL (they would split the request). */
+const HEADER_VALUE = /^[^\r\n\0]*$/;
+const headerMap = stringMap.refine(
+  (map) => Object.entries(map).every(([name, value]) => HEADER_NAME.test(name) && HEADER_VALUE.test(value)),
+  'must map HTTP header names to values without CR, LF or NUL',
+);
+
+/** `api` and `endpoint` connectors: the HTTP API behind them (api-broker). */
+export const API_OPTIONS = z
+  .object({
+    ...base,
+    headers: headerMap.optional(),
+    /** Whole request, retries included; 0 = none. */
+    timeoutMs: durationMs().optional(),
+    connectTimeoutMs: durationMs(1).optional(),
+    /** Until the upstream's response headers. */
+    headersTimeoutMs: durationMs(1).optional(),
+    /** Send `credentials.apiKey` as this header's value instead of `Authorization: Bearer`. */
+    apiKeyHeader: z.string().regex(HEADER_NAME, 'must be an HTTP header name').max(256).optional(),
+    /** Extra tries of idempotent requests on connection errors and 502/503/504. */
+    maxRetries: count(0, 10).optional(),
+    maxConnections: count(1, 4096).optional(),
+    /** Largest request body forwarded, in bytes. */
+    bodyLimitBytes: count(0, 1024 ** 4).optional(),
+    breakerFailures: count(1, 10_000).optional(),
+    breakerRecoveryMs: durationMs(10).optional(),
+  })
+  .passthrough();
+
 export type DatabaseOptions = z.infer<typeof DATABASE_OPTIONS>;
 export type LlmOptions = z.infer<typeof LLM_OPTIONS>;
 export type AgentToolOptions = z.infer<typeof AGENT_TOOL_OPTIONS>;
 export type GenericOptions = z.infer<typeof GENERIC_OPTIONS>;
+export type ApiOptions = z.infer<typeof API_OPTIONS>;
 
 interface OptionsByType {
   database: DatabaseOptions;
   llm: LlmOptions;
   agent_tool: AgentToolOptions;
   bucket: GenericOptions;
-  api: GenericOptions;
-  endpoint: GenericOptions;
+  api: ApiOptions;
+  endpoint: ApiOptions;
   data_source: GenericOptions;
 }
 
@@ -130,8 +162,8 @@ const SCHEMAS: { [T in ConnectorType]: z.ZodType<OptionsByType[T], z.ZodTypeDef,
   llm: LLM_OPTIONS,
   agent_tool: AGENT_TOOL_OPTIONS,
   bucket: GENERIC_OPTIONS,
-  api: GENERIC_OPTIONS,
-  endpoint: GENERIC_OPTIONS,
+  api: API_OPTIONS,
+  endpoint: API_OPTIONS,
   data_source: GENERIC_OPTIONS,
 };
 

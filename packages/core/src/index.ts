@@ -14,6 +14,7 @@ export {
   AGENT_LIFECYCLES,
   AGENT_TOOL_OPTIONS,
   AGENT_TRANSPORTS,
+  API_OPTIONS,
   DATABASE_OPTIONS,
   GENERIC_OPTIONS,
   LLM_OPTIONS,
@@ -22,7 +23,7 @@ export {
   optionsSchemaFor,
   readConnectorOptions,
 } from './connector-options';
-export type { AgentToolOptions, AgentTransport, DatabaseOptions, GenericOptions, LlmOptions, OptionIssue } from './connector-options';
+export type { AgentToolOptions, AgentTransport, ApiOptions, DatabaseOptions, GenericOptions, LlmOptions, OptionIssue } from './connector-options';
 export type {
   ChangeAction,
   ChangesPage,

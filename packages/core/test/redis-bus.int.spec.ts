@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { connect, createServer, type Socket } from 'node:net';
+import { once } from 'node:events';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { createEnvelope, ErrorCode, EventType, PatchbayError } from '@patchbay/core';
 import type { Envelope } from '@patchbay/core';
@@ -46,47 +47,6 @@ describe('RedisBus (real Redis)', () => {
   afterEach(async () => {
     await Promise.all(buses.splice(0).map((b) => b.close()));
     await Promise.all(admins.splice(0).map((a) => a.quit()));
-  });
-
-  it('keeps a subscription made after the socket connected but before ioredis checked it was ready', async () => {
-    // A proxy that lets the bus connect but holds Redis's answers: ioredis's ready check
-    // (INFO) stays pending while the subscribe below runs, as when a service subscribes
-    // right after a long synchronous start-up.
-    const redis = new URL(REDIS_URL);
-    let release: () => void = () => undefined;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    const clients: Socket[] = [];
-    let connections = 0;
-    const proxy = createServer((client) => {
-      connections++;
-      const upstream = connect(Number(redis.port || 6379), redis.hostname);
-      clients.push(client, upstream);
-      client.on('data', (chunk) => upstream.write(chunk));
-      upstream.on('data', (chunk) => void released.then(() => client.write(chunk)));
-      client.on('error', () => undefined);
-      upstream.on('error', () => undefined);
-    });
-    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-    const address = proxy.address();
-    const port = typeof address === 'object' && address ? address.port : 0;
-    try {
-      const errors: Error[] = [];
-      const receiver = bus({ url: `redis://127.0.0.1:${port}`, onError: (error) => errors.push(error) });
-      while (connections < 2) await new Promise((resolve) => setTimeout(resolve, 5));
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      const received = nextCall<Envelope>();
-      const subscribed = receiver.subscribe('config', received.fn);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      release();
-      await subscribed;
-      const envelope = changed(8);
-      await bus().publish('config', envelope);
-      await expect(received.promise).resolves.toEqual(envelope);
-      expect(errors.map((error) => error.message)).toEqual([]);
-    } finally {
-      for (const socket of clients) socket.destroy();
-      await new Promise((resolve) => proxy.close(resolve));
-    }
   });
 
   it('delivers a published envelope to a subscriber on another instance', async () => {
@@ -188,6 +148,55 @@ describe('RedisBus (real Redis)', () => {
     expect(await raw.pubsub('NUMSUB', channel)).toEqual([channel, 1]);
     await second.unsubscribe();
     expect(await raw.pubsub('NUMSUB', channel)).toEqual([channel, 0]);
+  });
+
+  it('keeps a subscription made while the connection is still in its handshake (redis/ioredis#2037)', async () => {
+    // Redis's replies are held back until the client has sent SUBSCRIBE, so the SUBSCRIBE
+    // is written while ioredis still waits for its handshake: the moment a service that
+    // subscribes right after start-up hits on a loaded machine.
+    const redis = new URL(REDIS_URL);
+    const connectionName = `bus-test-${randomUUID()}`;
+    let sawHandshake!: () => void;
+    const handshake = new Promise<void>((resolve) => (sawHandshake = resolve));
+    const sockets: Socket[] = [];
+    const proxy: Server = createServer((client) => {
+      const upstream = connect(Number(redis.port || 6379), redis.hostname);
+      sockets.push(client, upstream);
+      const held: Buffer[] = [];
+      let holding = false;
+      client.on('data', (chunk: Buffer) => {
+        const text = chunk.toString('latin1');
+        // Set before the command goes on: its reply must not slip through.
+        if (text.includes(`${connectionName}:sub`)) holding = true;
+        upstream.write(chunk);
+        if (holding && text.toUpperCase().includes('SUBSCRIBE')) {
+          holding = false;
+          for (const part of held.splice(0)) client.write(part);
+        }
+        if (holding) sawHandshake();
+      });
+      upstream.on('data', (chunk: Buffer) => (holding ? held.push(chunk) : client.write(chunk)));
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+      client.on('close', () => upstream.destroy());
+    });
+    proxy.listen(0, '127.0.0.1');
+    await once(proxy, 'listening');
+    const { port } = proxy.address() as { port: number };
+    const errors: Error[] = [];
+    try {
+      const receiver = bus({ url: `redis://127.0.0.1:${port}`, connectionName, onError: (error) => errors.push(error) });
+      const delivered = nextCall<Envelope>();
+      await handshake;
+      await receiver.subscribe('config', (envelope) => delivered.fn(envelope));
+      const sent = changed(1);
+      await bus().publish('config', sent);
+      await expect(delivered.promise).resolves.toEqual(sent);
+      expect(errors.map((e) => e.message)).not.toContainEqual(expect.stringContaining('subscriber mode'));
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      proxy.close();
+    }
   });
 
   it('survives a killed subscriber connection: re-subscribes, tells listeners, and receives again', async () => {

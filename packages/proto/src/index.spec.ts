@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { PROTO_FILES, PROTO_ROOT, REGISTRY_SERVICE, loadService } from './index';
+import { API_SERVICE, PROTO_FILES, PROTO_ROOT, REGISTRY_SERVICE, loadService } from './index';
 
 describe('proto loader', () => {
   it('loads the registry service with every RPC the REST API mirrors', () => {
@@ -10,6 +10,11 @@ describe('proto loader', () => {
     );
     expect(definition.WatchChanges?.responseStream).toBe(true);
     expect(typeof Client).toBe('function');
+  });
+
+  it('loads the api-broker service with its status RPCs', () => {
+    const { definition } = loadService('api', API_SERVICE);
+    expect(Object.keys(definition).sort()).toEqual(['GetConnection', 'ListConnections']);
   });
 
   it('ships every declared proto file', () => {

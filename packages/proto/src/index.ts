@@ -11,6 +11,7 @@ export const PROTO_FILES = {
   db: 'patchbay/db/v1/db.proto',
   llm: 'patchbay/llm/v1/llm.proto',
   mcp: 'patchbay/mcp/v1/mcp.proto',
+  api: 'patchbay/api/v1/api.proto',
 } as const;
 
 /** Loader options every Patchbay client and server uses: camelCase fields, int64 as number. */
@@ -54,3 +55,4 @@ export const REGISTRY_SERVICE = 'patchbay.registry.v1.ConnectorRegistry';
 export const DB_SERVICE = 'patchbay.db.v1.DatabaseBroker';
 export const LLM_SERVICE = 'patchbay.llm.v1.LlmProxy';
 export const MCP_SERVICE = 'patchbay.mcp.v1.McpBroker';
+export const API_SERVICE = 'patchbay.api.v1.ApiBroker';

@@ -87,6 +87,10 @@ export class RedisBus implements Bus {
       ...common,
       connectionName: `${name}:sub`,
       autoResubscribe: true,
+      // No INFO ready check: a SUBSCRIBE sent during the handshake puts the connection in
+      // subscriber mode, ioredis 5 then refuses its own INFO and drops the subscription
+      // (redis/ioredis#2037). A connection that only subscribes has nothing to check.
+      enableReadyCheck: false,
       // Never flush the subscriber's queue: ioredis re-sends SUBSCRIBEs that were in
       // flight when the connection dropped, and a flush would lose them for good.
       maxRetriesPerRequest: null,
@@ -186,25 +190,6 @@ export class RedisBus implements Bus {
       await Promise.all([closeClient(this.publisher), closeClient(this.subscriber)]);
     })();
     return this.closing;
-  }
-
-  /**
-   * Resolves when a SUBSCRIBE may be sent. Between the socket's connect and the end of its
-   * ready check (INFO) ioredis writes a SUBSCRIBE at once: the connection turns subscriber
-   * mode, the ready check fails ("Connection in subscriber mode") and the reconnect loses
-   * the subscription. In every other status ioredis queues it until ready.
-   */
-  private subscriberWritable(): Promise<void> {
-    if (this.subscriber.status !== 'connect') return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = (): void => {
-        this.subscriber.off('ready', done);
-        this.subscriber.off('end', done);
-        resolve();
-      };
-      this.subscriber.on('ready', done);
-      this.subscriber.on('end', done);
-    });
   }
 
   private redisChannel(channel: string): string {
