@@ -136,9 +136,7 @@ export class RedisBus implements Bus {
     if (!entry) {
       const created: ChannelEntry = {
         handlers: new Set(),
-        active: this.subscriberWritable()
-          .then(() => this.subscriber.subscribe(key))
-          .then(noop),
+        active: this.subscriber.subscribe(key).then(noop),
       };
       created.active.catch(() => {
         if (this.channels.get(key) === created) this.channels.delete(key);
