@@ -1,10 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { ErrorCode, PatchbayError, RequestController } from '@patchbay/core';
 import {
   Scope,
   authenticateBearer,
+  createErrorResponder,
   createRequestRecorder,
   formatTraceparent,
   installHotPath,
@@ -23,7 +23,7 @@ import type { ProxyMetrics } from '../metrics/proxy-metrics';
 import { parseRequestBody } from '../proxy/json-body';
 import type { Endpoint, ProxyCall, ProxyEngine, StreamSink } from '../proxy/proxy-engine';
 import type { UpstreamSet } from '../upstreams/upstream-set';
-import { openAiError } from './openai-errors';
+import { openAiError, openAiErrorRenderer } from './openai-errors';
 
 export interface OpenAiRoutesDeps {
   engine: ProxyEngine;
@@ -88,20 +88,8 @@ export function createProxyHandler(deps: OpenAiRoutesDeps): (req: IncomingMessag
   const { engine, tokens, metrics, logger } = deps;
   const record = createRequestRecorder(deps.httpMetrics, logger);
 
-  const sendError = (res: ServerResponse, error: PatchbayError, path: string): void => {
-    const errorId = error.status >= 500 ? randomUUID() : undefined;
-    if (errorId) logger.error({ errorId, code: error.code, method: 'POST', path, err: error.cause ?? error }, error.message);
-    if (res.headersSent || res.destroyed) {
-      if (!res.writableEnded) res.end();
-      return;
-    }
-    const rendered = openAiError(error, errorId);
-    const headers: Record<string, string> = { ...rendered.headers, 'content-type': 'application/json' };
-    if (error.retryAfterSeconds !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(error.retryAfterSeconds)));
-    if (error.code === ErrorCode.PAYLOAD_TOO_LARGE) headers['connection'] = 'close';
-    res.writeHead(rendered.status, headers);
-    res.end(JSON.stringify(rendered.body));
-  };
+  // The kit's one error path, rendering OpenAI's shape: errorId logged once for a 5xx, Retry-After, 413 closes.
+  const responder = createErrorResponder({ logger, renderers: [openAiErrorRenderer], bodyLimit: deps.bodyLimitBytes });
 
   const handle = async (endpoint: Endpoint, route: string, req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const receivedAt = performance.now();
@@ -164,10 +152,9 @@ export function createProxyHandler(deps: OpenAiRoutesDeps): (req: IncomingMessag
       if (!result.ok) status = 502;
     } catch (thrown) {
       const error = toPatchbayError(thrown);
-      status = error.status;
       const failed = error.details?.['connector'];
       if (typeof failed === 'string') connector = failed;
-      sendError(res, error, route);
+      status = responder.sendRaw(error, 'POST', route, res);
     } finally {
       res.off('close', onClose);
       metrics.finished(route);
