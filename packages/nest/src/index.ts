@@ -49,3 +49,18 @@ export { createRequestRecorder } from './http/request-log';
 export type { RequestRecord } from './http/request-log';
 export type { HotPathHandler } from './http/hot-path';
 export { ConfigIdPipe, assertConfigId } from './http/config-id.pipe';
+export type {
+  BrokerDriver,
+  CloseReason,
+  ConnectionSettings,
+  ErrorClass,
+  OpenContext,
+  PlannedConnection,
+} from './broker/driver';
+export { ManagedConnection } from './broker/managed-connection';
+export type { ConnectionLease, ConnectionObserver, ConnectionStatus, ErrorRecord, ManagedConnectionOptions, UseOptions } from './broker/managed-connection';
+export { Broker, assertMayUse } from './broker/broker';
+export type { BrokerEvents, BrokerOptions, ConnectorSource } from './broker/broker';
+export type { BrokerMetricNames } from './broker/broker-metrics';
+export { breakerActionSchema, connectionStatusSchema, statusOperations } from './broker/status-operations';
+export type { StatusOperationsOptions } from './broker/status-operations';

@@ -49,8 +49,11 @@ export interface BrokerDriver<Spec, Handle> {
   /** Target shown in status (no secrets), e.g. `postgres://app@db:5432/app`. */
   describe(spec: Spec): string;
 
-  /** Extra, driver-specific status fields (pool figures, catalog size). Optional. */
-  details?(handle: Handle | undefined, spec: Spec): Record<string, unknown>;
+  /**
+   * Extra, driver-specific status fields (pool figures, catalog size), merged flat into the
+   * status. `draining` are the handles swapped out and still finishing their work. Optional.
+   */
+  details?(handle: Handle | undefined, spec: Spec, draining: readonly Handle[]): Record<string, unknown>;
 }
 
 export interface PlannedConnection<Spec> {
@@ -60,13 +63,19 @@ export interface PlannedConnection<Spec> {
 }
 
 export type ErrorClass = 'connection' | 'failure' | 'caller';
-export type CloseReason = 'swapped' | 'removed' | 'reconnected' | 'shutdown';
+/** `failed`: a handle opened for a reconnect that failed its probe (or is no longer wanted). */
+export type CloseReason = 'swapped' | 'removed' | 'reconnected' | 'shutdown' | 'failed';
 
 export interface OpenContext {
   /** The connection's id (for names such as `application_name`). */
   id: string;
   /** Aborted when the open is no longer wanted (a newer spec, a removal, shutdown). */
   signal: AbortSignal;
+  /**
+   * Reports an error the handle survived (an idle pooled connection dropped): shown as the
+   * connection's previous error while active, as its last error otherwise.
+   */
+  incident(error: unknown): void;
 }
 
 export interface ConnectionSettings {
