@@ -1,6 +1,5 @@
 import { type DynamicModule, Inject, Module, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { PatchbayKitModule, ReadinessService, type ConnectorWatcher, type KitModuleOptions } from '@patchbay/nest';
-import { UpstreamProber } from './health/upstream-prober';
 import { UpstreamsController } from './http/upstreams.controller';
 import { ProxyEngine } from './proxy/proxy-engine';
 import { UpstreamSet } from './upstreams/upstream-set';
@@ -9,7 +8,6 @@ import { UpstreamSet } from './upstreams/upstream-set';
 export interface ProxyRuntime {
   upstreams: UpstreamSet;
   watcher: ConnectorWatcher;
-  prober: UpstreamProber;
 }
 
 const RUNTIME = Symbol('LLM_PROXY_RUNTIME');
@@ -31,7 +29,6 @@ class ProxyLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
-    this.runtime.prober.stop();
     await this.runtime.watcher.stop();
     await this.runtime.upstreams.close();
   }

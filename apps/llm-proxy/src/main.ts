@@ -16,7 +16,6 @@ import {
 import { LlmProxyModule } from './app.module';
 import { LLM_PROXY_ENV, localModelsFrom, settingsFrom } from './config/settings';
 import { registerLlmGrpc } from './grpc/llm.grpc';
-import { UpstreamProber } from './health/upstream-prober';
 import { openAiErrorRenderer } from './http/openai-errors';
 import { registerOpenAiRoutes } from './http/openai.routes';
 import { ProxyMetrics } from './metrics/proxy-metrics';
@@ -39,9 +38,8 @@ async function main(): Promise<void> {
   const watcher = createConnectorWatcher(config, bus, logger, ['llm']);
   watcher.on('upsert', (connector) => upstreams.applyResolved(connector));
   watcher.on('delete', (configId) => upstreams.remove(configId));
-  const prober = new UpstreamProber(upstreams, logger);
 
-  const app = await createApp(LlmProxyModule.forRoot({ config, logger, bus }, { upstreams, watcher, prober }), {
+  const app = await createApp(LlmProxyModule.forRoot({ config, logger, bus }, { upstreams, watcher }), {
     config,
     logger,
     title: 'Patchbay llm-proxy',
@@ -52,6 +50,7 @@ async function main(): Promise<void> {
     ambientTraceContext: false,
   });
   const metrics = new ProxyMetrics(app.get(MetricsService), upstreams);
+  upstreams.broker.attachMetrics(app.get(MetricsService), { prefix: 'llm_proxy', breaker: 'llm_proxy_connection_breaker_state' });
   const engine = new ProxyEngine(upstreams, settings, metrics, logger, watcher);
   const tokens = app.get(TokenStore);
   registerOpenAiRoutes(app.getHttpAdapter().getInstance(), {
@@ -65,7 +64,6 @@ async function main(): Promise<void> {
     bodyLimitBytes: settings.bodyLimitBytes,
   });
   await watcher.start();
-  prober.start();
 
   const grpc = new GrpcServer(tokens, logger);
   registerLlmGrpc(grpc, engine, upstreams);

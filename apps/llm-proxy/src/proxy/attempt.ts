@@ -1,7 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
-import { ConnectionState, RequestController, parseRetryAfter, type Deadline, type EmitterSignal } from '@patchbay/core';
+import { RequestController, parseRetryAfter, type Deadline, type EmitterSignal } from '@patchbay/core';
 import type { Logger } from 'pino';
+import type { Pool } from 'undici';
 import type { ProxyMetrics } from '../metrics/proxy-metrics';
 import type { Upstream } from '../upstreams/upstream';
 import { AttemptFailure, FailureKind, classifyError, classifyStatus } from './classify';
@@ -25,27 +26,23 @@ export class UpstreamAttempt {
 
   /**
    * Resolves with an answer to commit. Rejects with an {@link AttemptFailure}, the
-   * breaker's CIRCUIT_OPEN (nothing was sent) or the deadline's reason; hand an
-   * AttemptFailure to {@link failed}.
+   * connection's refusal (CIRCUIT_OPEN, UPSTREAM_UNAVAILABLE while it reconnects:
+   * nothing was sent) or the deadline's reason; hand an AttemptFailure to {@link failed}.
    */
   run(call: ProxyCall, upstream: Upstream, model: string, deadline: Deadline, attempt: number): Promise<Answer> {
-    return upstream.breaker.execute(() => this.send(call, upstream, model, deadline, attempt));
+    return upstream.connection.use((pool) => this.send(call, upstream, pool, model, deadline, attempt));
   }
 
-  /**
-   * Books a failed attempt on its connector (after the breaker counted it, so a breaker
-   * that just opened is seen first): connection state, the log line, a 429's cool-down.
-   */
+  /** Books a failed attempt (the runtime counted it already): the log line, a 429's cool-down. */
   failed(error: unknown, upstream: Upstream, attempt: number): AttemptFailure {
     const failure = classifyError(error);
-    upstream.moveTo(ConnectionState.RETRYING, failure.kind);
     this.logger.warn({ configId: upstream.configId, attempt, kind: failure.kind, status: failure.status, message: failure.message }, 'upstream attempt failed');
     if (failure.kind === FailureKind.RATE_LIMITED) upstream.cooldownUntil = Date.now() + (failure.retryAfterMs ?? 1000);
     return failure;
   }
 
-  private async send(call: ProxyCall, upstream: Upstream, model: string, deadline: Deadline, attempts: number): Promise<Answer> {
-    const options = upstream.options;
+  private async send(call: ProxyCall, upstream: Upstream, pool: Pool, model: string, deadline: Deadline, attempts: number): Promise<Answer> {
+    const { options, basePath } = upstream.spec;
     const stream = call.body.stream;
     const injectUsage = stream && !call.body.clientWantsUsage && options.streamUsage && call.endpoint !== 'embeddings';
     const headers: Record<string, string> = {
@@ -76,8 +73,8 @@ export class UpstreamAttempt {
     call.firstDispatchAt ??= started;
     let committed = false;
     try {
-      const response = await upstream.pool.request({
-        path: `${upstream.basePath}/${call.endpoint}`,
+      const response = await pool.request({
+        path: `${basePath}/${call.endpoint}`,
         method: 'POST',
         headers,
         body: upstreamBody(call.body, model, injectUsage),
@@ -91,7 +88,6 @@ export class UpstreamAttempt {
         const body = await readAll(response.body, MAX_ERROR_BODY);
         if (verdict === 'verbatim') {
           this.metrics.upstream(upstream.configId, String(status), (performance.now() - started) / 1000);
-          upstream.moveTo(ConnectionState.ACTIVE);
           return { kind: 'json', upstream, attempts, status, headers: passHeaders(response.headers), body: scrub(body, upstream.spec.apiKey), usage: undefined, answeredAt: performance.now() };
         }
         this.metrics.upstream(upstream.configId, String(status), (performance.now() - started) / 1000);
@@ -107,8 +103,7 @@ export class UpstreamAttempt {
         const first = firstNonSpace(body);
         if (first !== 0x7b && first !== 0x5b) throw new AttemptFailure(FailureKind.BAD_RESPONSE, `upstream answered ${status} with a body that is not JSON`, status);
         this.metrics.upstream(upstream.configId, String(status), (performance.now() - started) / 1000);
-        upstream.moveTo(ConnectionState.ACTIVE);
-        return { kind: 'json', upstream, attempts, status, headers: passHeaders(response.headers), body, usage: usageFromJsonBody(body), answeredAt: performance.now() };
+          return { kind: 'json', upstream, attempts, status, headers: passHeaders(response.headers), body, usage: usageFromJsonBody(body), answeredAt: performance.now() };
       }
       let first = await firstChunk(response.body);
       let body: Readable = response.body;
@@ -130,7 +125,6 @@ export class UpstreamAttempt {
       }
       committed = true;
       if (!controller) throw new Error('unreachable: streams have a controller');
-      upstream.moveTo(ConnectionState.ACTIVE);
       return { kind: 'stream', upstream, attempts, status, headers: answerHeaders, first, body, stripUsage: injectUsage, deadline, controller, answeredAt: performance.now() };
     } catch (error) {
       const reason: unknown = signal.aborted ? signal.reason : undefined;

@@ -14,7 +14,11 @@ interface Outcome {
   /** Shortest wait until a skipped connector takes requests again (cool-down or open breaker). */
   restingMs: number;
   circuitOpen: boolean;
+  /** A connection's refusal while it reconnects (or was removed meanwhile). */
+  down: PatchbayError | undefined;
 }
+
+const REFUSALS: ReadonlySet<ErrorCode> = new Set([ErrorCode.CIRCUIT_OPEN, ErrorCode.UPSTREAM_UNAVAILABLE, ErrorCode.NOT_FOUND]);
 
 /** Whether a connector after `index` can take a request now. */
 function othersAvailable(candidates: readonly Upstream[], index: number): boolean {
@@ -37,6 +41,9 @@ function exhausted(outcome: Outcome): never {
     throw new PatchbayError(ErrorCode.UPSTREAM_UNAVAILABLE, 'no connector could take the request', { details: { attempts }, retryAfterSeconds: 1 });
   }
   const retryAfterSeconds = Math.max(1, Math.ceil(restingMs / 1000));
+  if (!outcome.circuitOpen && outcome.down) {
+    throw new PatchbayError(ErrorCode.UPSTREAM_UNAVAILABLE, outcome.down.message, { details: { attempts, ...outcome.down.details }, retryAfterSeconds });
+  }
   if (!outcome.circuitOpen) {
     throw new PatchbayError(ErrorCode.RATE_LIMITED, `every connector for this model is rate limited; retry in ${retryAfterSeconds} s`, {
       details: { attempts, ...(lastOn ? { connector: lastOn.configId } : {}) },
@@ -62,7 +69,7 @@ export class Failover {
   ) {}
 
   async run(call: ProxyCall, candidates: readonly Upstream[], model: string, deadline: Deadline): Promise<Answer> {
-    const outcome: Outcome = { attempts: 0, last: undefined, lastOn: undefined, restingMs: Infinity, circuitOpen: false };
+    const outcome: Outcome = { attempts: 0, last: undefined, lastOn: undefined, restingMs: Infinity, circuitOpen: false, down: undefined };
     for (let index = 0; index < candidates.length; index++) {
       const upstream = candidates[index] as Upstream;
       let retries = 0;
@@ -83,9 +90,11 @@ export class Failover {
         try {
           return await this.attempt.run(call, upstream, model, deadline, outcome.attempts);
         } catch (error) {
-          if (isPatchbayError(error) && error.code === ErrorCode.CIRCUIT_OPEN) {
+          if (isPatchbayError(error) && REFUSALS.has(error.code)) {
+            // The connection refused before sending (breaker open, reconnecting, just removed): not an attempt.
             outcome.attempts--;
-            outcome.circuitOpen = true;
+            if (error.code === ErrorCode.CIRCUIT_OPEN) outcome.circuitOpen = true;
+            else outcome.down = error;
             outcome.restingMs = Math.min(outcome.restingMs, (error.retryAfterSeconds ?? 1) * 1000);
             break;
           }

@@ -188,6 +188,16 @@ describe('ProxyEngine', () => {
     await expect(engine.execute(call('m', {}, true))).rejects.toMatchObject({ code: ErrorCode.TIMEOUT });
   });
 
+  it('fails over from a connector nobody listens on, which the runtime then reconnects', async () => {
+    const gone = await connector('Gone', { models: ['m'], priority: 0 });
+    await connector('Here', { models: ['m'], priority: 1 });
+    await gone.close();
+    const answer = await engine.execute(call('m'));
+    expect(answer.upstream.configId).toBe('Here');
+    const status = upstream('Gone').connection.status();
+    expect((status.lastError ?? status.previousError)?.message).toContain('ECONNREFUSED');
+  });
+
   it('lists what exists when nothing serves a model', async () => {
     await connector('A', { models: ['m', 'n'] });
     await expect(engine.execute(call('nope'))).rejects.toMatchObject({ code: ErrorCode.NOT_FOUND, message: expect.stringContaining('m, n, A/m, A/n') });

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { BreakerState, ConnectionState, Deadline, ErrorCode, PatchbayError, isPatchbayError } from '@patchbay/core';
+import { BreakerState, Deadline, ErrorCode, PatchbayError, isPatchbayError } from '@patchbay/core';
 import type { ConnectorWatcher, Principal } from '@patchbay/nest';
 import type { Logger } from 'pino';
 import type { ProxySettings } from '../config/settings';
@@ -115,7 +115,6 @@ export class ProxyEngine {
           finish(false, isPatchbayError(reason) ? reason : new PatchbayError(ErrorCode.CANCELLED, 'client disconnected'));
           return;
         }
-        upstream.moveTo(ConnectionState.RETRYING, 'stream interrupted');
         void upstream.breaker.execute(() => Promise.reject(failure)).catch(() => undefined);
         this.logger.warn({ configId: upstream.configId, message, err: cause }, 'upstream stream interrupted');
         finish(false, new PatchbayError(ErrorCode.UPSTREAM_ERROR, `${message} (connector '${upstream.configId}')`, { details: { code: 'upstream_stream_interrupted' } }));
