@@ -22,6 +22,7 @@ async function main(): Promise<void> {
   const { config, extra } = loadConfig({
     service: 'config-registry',
     ports: { http: 7100, grpc: 7101 },
+    secretKey: true,
     extra: {
       PATCHBAY_DATABASE_SCHEMA: z
         .string()

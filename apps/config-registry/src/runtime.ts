@@ -45,6 +45,7 @@ export async function createRuntime(
     ? new PgSqlClient({ connectionString: config.databaseUrl, schema: settings.databaseSchema })
     : new PgliteSqlClient({ dataDir: join(config.dataDir, 'registry-db') });
   try {
+    if (!config.secretKey) throw new Error('the registry needs PATCHBAY_SECRET_KEY (loadConfig with secretKey: true)');
     const secrets = SecretBox.fromBase64(config.secretKey.toString('base64'));
     const migrated = await migrate(db, { secrets });
     logger.info({ store, ...migrated }, 'store ready');

@@ -21,6 +21,8 @@ import { runInTraceContext, setAmbientTraceContext, traceContextFor, type TraceC
 import { PinoNestLogger, accessLineWriter } from './logging/logger';
 import { MetricsService } from './metrics/metrics.service';
 import { startTracing, stopTracing } from './telemetry/tracing';
+import { addOperations } from './operations/openapi';
+import { operationsServedBy } from './operations/serve';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -158,7 +160,7 @@ export async function createApp(
       .addBearerAuth()
       .build(),
   );
-  serveDocs(fastify, document, options.title);
+  serveDocs(fastify, () => addOperations(structuredClone(document), operationsServedBy(fastify.server)), options.title);
   return app;
 }
 
@@ -186,7 +188,9 @@ const SWAGGER_ASSETS: Record<string, string> = {
  * OpenAPI at `/docs/json` and Swagger UI at `/docs`. Served by hand because the
  * `@fastify/static` release Nest's Fastify adapter wants needs Node 22.
  */
-function serveDocs(fastify: FastifyInstance, document: OpenAPIObject, title: string): void {
+function serveDocs(fastify: FastifyInstance, documentOf: () => OpenAPIObject, title: string): void {
+  // Built on first request: the operations are declared after the app is created.
+  let document: OpenAPIObject | undefined;
   // The package folder only: requiring swagger-ui-dist itself would load its 1 MB bundle.
   const assets = dirname(require.resolve('swagger-ui-dist/package.json'));
   const html = `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title>
@@ -198,6 +202,7 @@ SwaggerUIBundle({ url: '/docs/json', dom_id: '#ui', persistAuthorization: true }
     void reply.type('text/html; charset=utf-8').send(html);
   });
   fastify.get('/docs/json', (_request, reply) => {
+    document ??= documentOf();
     void reply.send(document);
   });
   fastify.get<{ Params: { file: string } }>('/docs/assets/:file', (request, reply) => {

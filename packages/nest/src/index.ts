@@ -49,6 +49,15 @@ export { createRequestRecorder } from './http/request-log';
 export type { RequestRecord } from './http/request-log';
 export type { HotPathHandler } from './http/hot-path';
 export { ConfigIdPipe, assertConfigId } from './http/config-id.pipe';
+export { Reply, defineOperation } from './operations/operation';
+export type { ConnectorBinding, CredentialReader, HttpMethod, Operation, OperationContext, OperationSpec, Schema } from './operations/operation';
+export { ANONYMOUS, OperationPipeline } from './operations/pipeline';
+export type { OperationInput } from './operations/pipeline';
+export { serveOperations } from './operations/serve';
+export { startService, runServiceDefinition } from './service/start-service';
+export type { ServiceDefinition, ServiceKit, ServiceParts, StartedService } from './service/start-service';
+export { GrpcBinder } from './service/grpc-binder';
+export type { GrpcMapping } from './service/grpc-binder';
 export type {
   BrokerDriver,
   CloseReason,

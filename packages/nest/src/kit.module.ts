@@ -43,6 +43,10 @@ export interface KitModuleOptions {
   logger: Logger;
   /** Provide your own bus (tests); default from the config. */
   bus?: Bus;
+  /** Services built before the app (startService hands them to the service's parts too). */
+  metrics?: MetricsService;
+  tokens?: TokenStore;
+  readiness?: ReadinessService;
 }
 
 /**
@@ -62,9 +66,9 @@ export class PatchbayKitModule {
         { provide: PATCHBAY_CONFIG, useValue: config },
         { provide: PATCHBAY_LOGGER, useValue: logger },
         { provide: PATCHBAY_BUS, useFactory: () => options.bus ?? createBus(config, logger) },
-        { provide: TokenStore, useFactory: () => TokenStore.fromSources(config.adminToken, config.tokens) },
-        { provide: MetricsService, useFactory: () => new MetricsService(config.service.name) },
-        ReadinessService,
+        { provide: TokenStore, useFactory: () => options.tokens ?? TokenStore.fromSources(config.adminToken, config.tokens) },
+        { provide: MetricsService, useFactory: () => options.metrics ?? new MetricsService(config.service.name) },
+        options.readiness ? { provide: ReadinessService, useValue: options.readiness } : ReadinessService,
         BusLifecycle,
         { provide: APP_GUARD, useClass: AuthGuard },
       ],

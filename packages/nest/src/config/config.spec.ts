@@ -21,7 +21,7 @@ describe('loadConfig', () => {
     expect(config.stackDomain).toBe('svc.cluster.local');
     expect(config.redisUrl).toBeUndefined();
     expect(config.databaseUrl).toBeUndefined();
-    expect(config.secretKey).toHaveLength(32);
+    expect(config.secretKey).toBeUndefined();
     expect(config.registryToken).toBe(config.adminToken);
   });
 
@@ -47,10 +47,13 @@ describe('loadConfig', () => {
     expect(message).not.toContain('eighty');
   });
 
-  it('refuses to boot in production without an admin token or secret key', () => {
-    expect(() => loadConfig({ service: 'svc', ports, env: { NODE_ENV: 'production', PATCHBAY_DATA_DIR: tempDir() } })).toThrow(
+  it('refuses to boot in production without an admin token or, where the service needs one, a secret key', () => {
+    expect(() => loadConfig({ service: 'svc', ports, secretKey: true, env: { NODE_ENV: 'production', PATCHBAY_DATA_DIR: tempDir() } })).toThrow(
       /PATCHBAY_ADMIN_TOKEN: required when NODE_ENV=production[\s\S]*PATCHBAY_SECRET_KEY: required/,
     );
+    // A broker never decrypts secrets: production needs no key there.
+    const broker = loadConfig({ service: 'broker', ports, env: { NODE_ENV: 'production', PATCHBAY_ADMIN_TOKEN: 'a'.repeat(32), PATCHBAY_DATA_DIR: tempDir() } });
+    expect(broker.config.secretKey).toBeUndefined();
     expect(() =>
       loadConfig({ service: 'svc', ports, env: { NODE_ENV: 'production', PATCHBAY_ADMIN_TOKEN: '   ', PATCHBAY_SECRET_KEY: KEY } }),
     ).toThrow(/PATCHBAY_ADMIN_TOKEN/);
@@ -58,10 +61,11 @@ describe('loadConfig', () => {
 
   it('generates the admin token and key once in development and keeps them private', () => {
     const dir = tempDir();
-    const first = loadConfig({ service: 'a', ports, env: { PATCHBAY_DATA_DIR: dir } }).config;
-    const second = loadConfig({ service: 'b', ports, env: { PATCHBAY_DATA_DIR: dir } }).config;
+    const first = loadConfig({ service: 'a', ports, secretKey: true, env: { PATCHBAY_DATA_DIR: dir } }).config;
+    const second = loadConfig({ service: 'b', ports, secretKey: true, env: { PATCHBAY_DATA_DIR: dir } }).config;
     expect(second.adminToken).toBe(first.adminToken);
-    expect(second.secretKey.equals(first.secretKey)).toBe(true);
+    expect(first.secretKey).toHaveLength(32);
+    expect(second.secretKey?.equals(first.secretKey as Buffer)).toBe(true);
     expect(first.adminTokenFile).toBe(join(dir, 'admin-token'));
     expect(readFileSync(join(dir, 'admin-token'), 'utf8').trim()).toBe(first.adminToken);
     expect(statSync(join(dir, 'admin-token')).mode & 0o077).toBe(0);
@@ -69,7 +73,7 @@ describe('loadConfig', () => {
 
   it('rejects a secret key that is not 32 bytes', () => {
     expect(() =>
-      loadConfig({ service: 'svc', ports, env: { PATCHBAY_SECRET_KEY: Buffer.alloc(16).toString('base64'), PATCHBAY_DATA_DIR: tempDir() } }),
+      loadConfig({ service: 'svc', ports, secretKey: true, env: { PATCHBAY_SECRET_KEY: Buffer.alloc(16).toString('base64'), PATCHBAY_DATA_DIR: tempDir() } }),
     ).toThrow(/PATCHBAY_SECRET_KEY: must be 32 bytes/);
   });
 

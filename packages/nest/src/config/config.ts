@@ -46,8 +46,11 @@ export interface PatchbayConfig {
   adminToken: string;
   /** Where a generated admin token was stored, when it was generated. */
   adminTokenFile: string | undefined;
-  /** 32-byte key that encrypts connector secrets at rest. Never logged. */
-  secretKey: Buffer;
+  /**
+   * 32-byte key that encrypts connector secrets at rest, for the service that asked for it
+   * (the registry); undefined elsewhere, so brokers never need it. Never logged.
+   */
+  secretKey: Buffer | undefined;
   tokens: { inline: string | undefined; file: string | undefined };
   mode: 'local' | 'stack';
   stackDomain: string;
@@ -78,6 +81,8 @@ export interface LoadConfigOptions<E extends z.ZodRawShape> {
   /** Service-specific variables, validated with the common ones. */
   extra?: E;
   env?: Record<string, string | undefined>;
+  /** Whether the service needs `PATCHBAY_SECRET_KEY` (generated in development, required in production). */
+  secretKey?: boolean;
 }
 
 /**
@@ -111,16 +116,18 @@ export function loadConfig<E extends z.ZodRawShape = Record<never, never>>(
     generate: 'token',
     problems,
   });
-  const key = resolveSecretSetting({
-    variable: 'PATCHBAY_SECRET_KEY',
-    value: raw.PATCHBAY_SECRET_KEY,
-    production,
-    dataDir: raw.PATCHBAY_DATA_DIR,
-    file: 'secret-key',
-    generate: 'key',
-    problems,
-  });
-  let secretKey = Buffer.alloc(0);
+  const key = options.secretKey
+    ? resolveSecretSetting({
+        variable: 'PATCHBAY_SECRET_KEY',
+        value: raw.PATCHBAY_SECRET_KEY,
+        production,
+        dataDir: raw.PATCHBAY_DATA_DIR,
+        file: 'secret-key',
+        generate: 'key',
+        problems,
+      })
+    : { value: undefined };
+  let secretKey: Buffer | undefined;
   if (key.value !== undefined) {
     secretKey = Buffer.from(key.value, 'base64');
     if (secretKey.length !== 32) problems.push('PATCHBAY_SECRET_KEY: must be 32 bytes, base64-encoded');

@@ -31,7 +31,7 @@ export class IncomingFastRequest implements FastRouteRequest {
     readonly body: unknown,
     readonly headers: IncomingHttpHeaders,
     readonly trace: TraceContext,
-    private readonly response: ServerResponse,
+    readonly response: ServerResponse,
   ) {}
 
   get signal(): AbortSignal {

@@ -57,6 +57,12 @@ export function readJsonBody(request: IncomingMessage, limit: number): Promise<B
   if (!type?.toLowerCase().includes('json')) {
     return Promise.reject(new PatchbayError(ErrorCode.VALIDATION, 'unsupported Content-Type: send application/json'));
   }
+  return readBodyBytes(request, limit);
+}
+
+/** Reads a request body of at most `limit` bytes whatever its type (413 past the limit, the rest unread). */
+export function readBodyBytes(request: IncomingMessage, limit: number): Promise<Buffer> {
+  if (request.headers['transfer-encoding'] === undefined && !(Number(request.headers['content-length']) > 0)) return Promise.resolve(EMPTY);
   const tooLarge = (): PatchbayError => new PatchbayError(ErrorCode.PAYLOAD_TOO_LARGE, `request body is larger than the limit of ${limit} bytes`);
   if (Number(request.headers['content-length']) > limit) return Promise.reject(tooLarge());
   return new Promise((resolve, reject) => {

@@ -79,6 +79,8 @@ export interface OperationSpec<P = Record<string, string>, Q = Record<string, st
   produces?: 'json' | 'sse' | 'stream';
   /** The protocol's error shape (OpenAI, Anthropic, JSON-RPC); problem+json when absent. */
   errors?: ErrorRenderer;
+  /** Serializes a plain answer over HTTP (e.g. with a response size limit); JSON.stringify when absent. */
+  serialize?(result: R): string;
   /** Largest JSON body accepted, in bytes (default: the service's body limit). */
   bodyLimit?: number;
   handle(context: OperationContext<P, Q, B>): Promise<R | Reply | string | undefined> | R | Reply | string | undefined;
