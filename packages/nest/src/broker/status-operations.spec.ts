@@ -18,6 +18,7 @@ async function call(operation: Operation, input: { principal: Principal; params?
     params,
     query: {},
     body,
+    rawBody: undefined,
     principal: input.principal,
     headers: {},
     trace: { traceId: '0'.repeat(32), spanId: '0'.repeat(16), sampled: false } as never,

@@ -152,13 +152,15 @@ export async function startService<S extends z.ZodRawShape>(definition: ServiceD
     ambientTraceContext: definition.ambientTraceContext ?? false,
   });
   const pipeline = serveOperations(app, parts.operations, { logger, mappers: definition.errorMappers ?? [] });
+  // Not awaited: with the registry or Redis unreachable the watcher retries in the
+  // background while the service serves health, metrics and status. Started before the
+  // servers listen: subscribing after `listen` lost the subscription on a Redis bus (the
+  // subscriber's ready check met a SUBSCRIBE already sent, and the next change never came).
+  watcher?.start().catch((error: unknown) => logger.warn({ err: error }, 'registry watcher failed to start'));
   const grpc = new GrpcServer(tokens, logger);
   parts.grpc?.(new GrpcBinder(grpc, pipeline));
   const grpcPort = await grpc.listen(config.service.host, config.service.grpcPort);
   const url = await listen(app, config, logger, [() => grpc.close(config.shutdownTimeoutMs / 2)]);
-  // Not awaited: with the registry or Redis unreachable the watcher retries in the
-  // background while the service serves health, metrics and status.
-  watcher?.start().catch((error: unknown) => logger.warn({ err: error }, 'registry watcher failed to start'));
   logger.info({ url, grpcPort, registry: config.registryUrl, bus: config.redisUrl ? 'redis' : 'in-memory (registry polling)', ...parts.describe?.() }, `${definition.name} listening`);
   return { app, url, grpcPort, kit: kit as ServiceKit<unknown> };
 }
