@@ -1,23 +1,11 @@
 import 'reflect-metadata';
-import {
-  GrpcServer,
-  MetricsService,
-  ReadinessService,
-  TokenStore,
-  createApp,
-  createBus,
-  createConnectorWatcher,
-  createLogger,
-  getApiParameters,
-  listen,
-  loadConfig,
-  runService,
-} from '@patchbay/nest';
-import { LlmProxyModule } from './app.module';
+import { getApiParameters, runServiceDefinition, type ServiceDefinition } from '@patchbay/nest';
 import { LLM_PROXY_ENV, localModelsFrom, settingsFrom } from './config/settings';
 import { registerLlmGrpc } from './grpc/llm.grpc';
+import { modelOperations } from './http/model-operations';
 import { openAiErrorRenderer } from './http/openai-errors';
-import { registerOpenAiRoutes } from './http/openai.routes';
+import { proxyOperations } from './http/proxy-operations';
+import { upstreamOperations } from './http/upstream-operations';
 import { ProxyMetrics } from './metrics/proxy-metrics';
 import { ProxyEngine } from './proxy/proxy-engine';
 import { UpstreamSet } from './upstreams/upstream-set';
@@ -25,60 +13,41 @@ import { UpstreamSet } from './upstreams/upstream-set';
 /** The configId of the local-mode connector (`LLM_URL` / `LLM_APIKEY`, seed 000). */
 const LOCAL_CONFIG_ID = 'LLM';
 
-async function main(): Promise<void> {
-  const { config, extra } = loadConfig({ service: 'llm-proxy', ports: { http: 7300, grpc: 7301 }, extra: LLM_PROXY_ENV });
-  const settings = settingsFrom(extra);
-  const logger = createLogger(config.service.name, config.logLevel);
-  const bus = createBus(config, logger);
-  const upstreams = new UpstreamSet(settings, bus, { service: config.service.name, instance: config.service.instance }, logger);
-  if (config.mode === 'local') {
-    const local = await getApiParameters(LOCAL_CONFIG_ID, { mode: 'local', env: config.env });
-    if (local.url) upstreams.applyLocal(LOCAL_CONFIG_ID, local.url, local.headers, extra.LLM_APIKEY, localModelsFrom(extra.LLM_MODELS));
-  }
-  const watcher = createConnectorWatcher(config, bus, logger, ['llm']);
-  watcher.on('upsert', (connector) => upstreams.applyResolved(connector));
-  watcher.on('delete', (configId) => upstreams.remove(configId));
+export const llmProxy: ServiceDefinition<typeof LLM_PROXY_ENV> = {
+  name: 'llm-proxy',
+  ports: { http: 7300, grpc: 7301 },
+  env: LLM_PROXY_ENV,
+  title: 'Patchbay llm-proxy',
+  description: 'OpenAI-compatible gateway over llm connectors: /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/models.',
+  // Fastify's own answers on /v1 (unknown routes) in OpenAI's shape too.
+  errorRenderers: [openAiErrorRenderer],
+  async setup({ config, env, logger, bus, metrics, readiness, watch }) {
+    const settings = settingsFrom(env);
+    const upstreams = new UpstreamSet(settings, bus, { service: config.service.name, instance: config.service.instance }, logger);
+    if (config.mode === 'local') {
+      const local = await getApiParameters(LOCAL_CONFIG_ID, { mode: 'local', env: config.env });
+      if (local.url) upstreams.applyLocal(LOCAL_CONFIG_ID, local.url, local.headers, env.LLM_APIKEY, localModelsFrom(env.LLM_MODELS));
+    }
+    const watcher = watch(['llm']);
+    watcher.on('upsert', (connector) => upstreams.applyResolved(connector));
+    watcher.on('delete', (configId) => upstreams.remove(configId));
+    // Local-dev connectors from the environment serve without any registry.
+    readiness.register('registry', async () => {
+      if (!watcher.synced && upstreams.size === 0) throw new Error('llm connectors not loaded from the registry yet');
+      const list = upstreams.list();
+      return { registrySynced: watcher.synced, connectors: list.length, usable: list.filter((u) => ProxyEngine.usable(u)).length };
+    });
+    const proxyMetrics = new ProxyMetrics(metrics, upstreams);
+    upstreams.broker.attachMetrics(metrics, { prefix: 'llm_proxy', breaker: 'llm_proxy_connection_breaker_state' });
+    const engine = new ProxyEngine(upstreams, settings, proxyMetrics, logger, watcher);
+    const models = modelOperations(upstreams);
+    return {
+      operations: [...proxyOperations({ engine, metrics: proxyMetrics, bodyLimitBytes: settings.bodyLimitBytes }), models.list, models.retrieve, ...upstreamOperations(upstreams)],
+      grpc: (binder) => registerLlmGrpc(binder, engine, models.list),
+      describe: () => ({ localConnector: upstreams.get(LOCAL_CONFIG_ID)?.spec.source === 'env' ? LOCAL_CONFIG_ID : undefined }),
+      close: () => upstreams.close(),
+    };
+  },
+};
 
-  const app = await createApp(LlmProxyModule.forRoot({ config, logger, bus }, { upstreams, watcher }), {
-    config,
-    logger,
-    title: 'Patchbay llm-proxy',
-    description: 'OpenAI-compatible gateway over llm connectors: /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/models.',
-    errorRenderers: [openAiErrorRenderer],
-    // The trace travels explicitly on the hot paths (request line, upstream traceparent);
-    // ambient context would cost a hook on every promise (see setAmbientTraceContext).
-    ambientTraceContext: false,
-  });
-  const metrics = new ProxyMetrics(app.get(MetricsService), upstreams);
-  upstreams.broker.attachMetrics(app.get(MetricsService), { prefix: 'llm_proxy', breaker: 'llm_proxy_connection_breaker_state' });
-  const engine = new ProxyEngine(upstreams, settings, metrics, logger, watcher);
-  const tokens = app.get(TokenStore);
-  registerOpenAiRoutes(app.getHttpAdapter().getInstance(), {
-    engine,
-    upstreams,
-    tokens,
-    metrics,
-    httpMetrics: app.get(MetricsService),
-    readiness: app.get(ReadinessService),
-    logger,
-    bodyLimitBytes: settings.bodyLimitBytes,
-  });
-  await watcher.start();
-
-  const grpc = new GrpcServer(tokens, logger);
-  registerLlmGrpc(grpc, engine, upstreams);
-  const grpcPort = await grpc.listen(config.service.host, config.service.grpcPort);
-  const url = await listen(app, config, logger, [() => grpc.close(config.shutdownTimeoutMs / 2)]);
-  logger.info(
-    {
-      url,
-      grpcPort,
-      registry: config.registryUrl,
-      bus: config.redisUrl ? 'redis' : 'in-memory (polling the registry)',
-      localConnector: upstreams.get(LOCAL_CONFIG_ID)?.spec.source === 'env' ? LOCAL_CONFIG_ID : undefined,
-    },
-    'llm-proxy listening',
-  );
-}
-
-runService('llm-proxy', main);
+runServiceDefinition(llmProxy);

@@ -32,6 +32,15 @@ function stringDetail(error: PatchbayError, key: string): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
+/** The first field a schema check rejected (the kit's validation errors list them as `issues`). */
+function firstIssuePath(error: PatchbayError): string | undefined {
+  const issues = error.details?.['issues'];
+  if (!Array.isArray(issues)) return undefined;
+  const first: unknown = issues[0];
+  const path = typeof first === 'object' && first !== null ? (first as { path?: unknown }).path : undefined;
+  return typeof path === 'string' && path.length > 0 ? path : undefined;
+}
+
 /** Maps a PatchbayError to OpenAI's error shape, plus the proxy's `x-patchbay-*` headers. */
 export function openAiError(error: PatchbayError, errorId?: string): { status: number; body: OpenAiErrorBody; headers: Record<string, string> } {
   const status = httpStatusFor(error.code);
@@ -51,7 +60,7 @@ export function openAiError(error: PatchbayError, errorId?: string): { status: n
       error: {
         message,
         type: TYPES[error.code] ?? 'server_error',
-        param: stringDetail(error, 'param') ?? null,
+        param: stringDetail(error, 'param') ?? firstIssuePath(error) ?? null,
         code: stringDetail(error, 'code') ?? CODES[error.code] ?? error.code.toLowerCase(),
       },
     },
