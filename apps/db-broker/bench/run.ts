@@ -58,13 +58,29 @@ function startApp(app: string, env: Record<string, string>): ChildProcess {
   // BENCH_BROKER_NODE_ARGS, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`, to profile the broker.
   const nodeArgs = app === 'db-broker' ? (process.env.BENCH_BROKER_NODE_ARGS ?? '').split(' ').filter(Boolean) : [];
   return spawn(process.execPath, [...nodeArgs, join(APPS, app, 'dist', 'main.js')], {
-    env: { ...process.env, NODE_ENV: 'production', HOST: '127.0.0.1', PATCHBAY_ADMIN_TOKEN: TOKEN, PATCHBAY_SECRET_KEY: Buffer.alloc(32, 5).toString('base64'), LOG_LEVEL: 'info', ...env },
+    env: {
+      ...process.env,
+      NODE_ENV: 'production',
+      HOST: '127.0.0.1',
+      PATCHBAY_ADMIN_TOKEN: TOKEN,
+      PATCHBAY_SECRET_KEY: Buffer.alloc(32, 5).toString('base64'),
+      LOG_LEVEL: 'info',
+      ...env,
+    },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
 }
 
 /** Closed loop: `concurrency` clients, each sending its next request when the last one finished. */
-async function load(origin: string, path: string, headers: Record<string, string>, body: Buffer | undefined, concurrency: number, durationMs: number, perClient?: number): Promise<Result> {
+async function load(
+  origin: string,
+  path: string,
+  headers: Record<string, string>,
+  body: Buffer | undefined,
+  concurrency: number,
+  durationMs: number,
+  perClient?: number,
+): Promise<Result> {
   const pool = new Pool(origin, { connections: concurrency, pipelining: 1, keepAliveTimeout: 60_000 });
   const samples: number[] = [];
   let errors = 0;
@@ -75,7 +91,10 @@ async function load(origin: string, path: string, headers: Record<string, string
       for (let i = 0; perClient === undefined ? performance.now() < until : i < perClient; i++) {
         const t0 = performance.now();
         try {
-          const answer = body === undefined ? await pool.request({ path, method: 'GET', headers }) : await pool.request({ path, method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+          const answer =
+            body === undefined
+              ? await pool.request({ path, method: 'GET', headers })
+              : await pool.request({ path, method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
           await answer.body.text();
           if (answer.statusCode !== 200) errors++;
           else samples.push(performance.now() - t0);
@@ -108,7 +127,10 @@ async function main(): Promise<void> {
     );
 
     const barePort = await freePort();
-    const bare = fork(join(__dirname, 'bare-server.js'), { env: { ...process.env, PORT: String(barePort), DATABASE_URL: dbUrl.toString(), POOL_MAX: String(POOL_MAX) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const bare = fork(join(__dirname, 'bare-server.js'), {
+      env: { ...process.env, PORT: String(barePort), DATABASE_URL: dbUrl.toString(), POOL_MAX: String(POOL_MAX) },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     children.push(bare);
     await new Promise<void>((ok, fail) => {
       bare.once('message', () => ok());
@@ -116,7 +138,11 @@ async function main(): Promise<void> {
     });
 
     const registryPort = await freePort();
-    const registry = startApp('config-registry', { PORT: String(registryPort), GRPC_PORT: String(await freePort()), PATCHBAY_DATA_DIR: join(dataDir, 'registry') });
+    const registry = startApp('config-registry', {
+      PORT: String(registryPort),
+      GRPC_PORT: String(await freePort()),
+      PATCHBAY_DATA_DIR: join(dataDir, 'registry'),
+    });
     children.push(registry);
     const registryUrl = `http://127.0.0.1:${registryPort}`;
     await waitFor(async () => (await fetch(`${registryUrl}/health/live`)).ok, 'registry');
@@ -128,7 +154,12 @@ async function main(): Promise<void> {
     if (!put.ok) throw new Error(`registry PUT failed: ${put.status} ${await put.text()}`);
 
     const brokerPort = await freePort();
-    const broker = startApp('db-broker', { PORT: String(brokerPort), GRPC_PORT: String(await freePort()), PATCHBAY_DATA_DIR: join(dataDir, 'broker'), PATCHBAY_REGISTRY_URL: registryUrl });
+    const broker = startApp('db-broker', {
+      PORT: String(brokerPort),
+      GRPC_PORT: String(await freePort()),
+      PATCHBAY_DATA_DIR: join(dataDir, 'broker'),
+      PATCHBAY_REGISTRY_URL: registryUrl,
+    });
     children.push(broker);
     const brokerUrl = `http://127.0.0.1:${brokerPort}`;
     await waitFor(async () => {
@@ -166,7 +197,9 @@ async function main(): Promise<void> {
         const summary = rounds.map((r) => summarizeRounds(r, ['errors', 'requests']));
         targets.forEach((target, index) => {
           const result = summary[index] as Result;
-          rows.push(`${label.padEnd(22)}${target.name.padEnd(14)}${fmt(result.rps, 0).padStart(9)}${fmt(result.p50, 3).padStart(9)}${fmt(result.p99, 3).padStart(9)}${String(result.errors).padStart(8)}`);
+          rows.push(
+            `${label.padEnd(22)}${target.name.padEnd(14)}${fmt(result.rps, 0).padStart(9)}${fmt(result.p50, 3).padStart(9)}${fmt(result.p99, 3).padStart(9)}${String(result.errors).padStart(8)}`,
+          );
         });
         const [bareResult, brokerResult] = summary as [Result, Result];
         // Per-round ratios (each pair ran back to back), then their median.
@@ -188,13 +221,29 @@ async function main(): Promise<void> {
     // HTTP metrics) without any database work: what an answer from this stack costs at least.
     await load(brokerUrl, '/health/live', {}, undefined, 64, WARMUP_MS);
     const floor = await load(brokerUrl, '/health/live', {}, undefined, 64, DURATION_MS);
-    rows.push(`${'GET /health/live c=64'.padEnd(22)}${'kit, no DB'.padEnd(14)}${fmt(floor.rps, 0).padStart(9)}${fmt(floor.p50, 3).padStart(9)}${fmt(floor.p99, 3).padStart(9)}${String(floor.errors).padStart(8)}`);
+    rows.push(
+      `${'GET /health/live c=64'.padEnd(22)}${'kit, no DB'.padEnd(14)}${fmt(floor.rps, 0).padStart(9)}${fmt(floor.p50, 3).padStart(9)}${fmt(floor.p99, 3).padStart(9)}${String(floor.errors).padStart(8)}`,
+    );
 
-    ratios.push(`kit floor: GET /health/live (no database) = ${fmt((floor.rps / selectOneBare) * 100, 0)} % of bare SELECT 1; broker SELECT 1 = ${fmt((selectOneBroker / floor.rps) * 100, 0)} % of that floor`);
+    ratios.push(
+      `kit floor: GET /health/live (no database) = ${fmt((floor.rps / selectOneBare) * 100, 0)} % of bare SELECT 1; broker SELECT 1 = ${fmt((selectOneBroker / floor.rps) * 100, 0)} % of that floor`,
+    );
 
-    const burst = await load(brokerUrl, '/v1/databases/DATABASE/query', { authorization: `Bearer ${TOKEN}` }, Buffer.from(JSON.stringify({ sql: 'SELECT pg_sleep(0.002), 1 AS one' })), 1000, 0, 5);
-    rows.push(`${'1000 clients x5'.padEnd(22)}${'db-broker'.padEnd(14)}${fmt(burst.rps, 0).padStart(9)}${fmt(burst.p50, 3).padStart(9)}${fmt(burst.p99, 3).padStart(9)}${String(burst.errors).padStart(8)}`);
-    ratios.push(`1,000 concurrent clients on a pool of ${POOL_MAX}: ${burst.requests} requests, ${burst.errors} errors (target 0: ${burst.errors === 0 ? 'met' : 'NOT met'})`);
+    const burst = await load(
+      brokerUrl,
+      '/v1/databases/DATABASE/query',
+      { authorization: `Bearer ${TOKEN}` },
+      Buffer.from(JSON.stringify({ sql: 'SELECT pg_sleep(0.002), 1 AS one' })),
+      1000,
+      0,
+      5,
+    );
+    rows.push(
+      `${'1000 clients x5'.padEnd(22)}${'db-broker'.padEnd(14)}${fmt(burst.rps, 0).padStart(9)}${fmt(burst.p50, 3).padStart(9)}${fmt(burst.p99, 3).padStart(9)}${String(burst.errors).padStart(8)}`,
+    );
+    ratios.push(
+      `1,000 concurrent clients on a pool of ${POOL_MAX}: ${burst.requests} requests, ${burst.errors} errors (target 0: ${burst.errors === 0 ? 'met' : 'NOT met'})`,
+    );
 
     console.log(rows.join('\n'));
     console.log('\nratios (same run):');

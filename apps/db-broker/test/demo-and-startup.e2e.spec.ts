@@ -38,7 +38,11 @@ describe('db-broker demo database and degraded start (built app)', () => {
     expect(broker.dataDir).toBeTruthy();
 
     const psql = async (sql: string): Promise<string> =>
-      (await run('psql', ['-h', '127.0.0.1', '-p', String(demoPort), '-U', 'postgres', '-d', 'postgres', '-At', '-v', 'ON_ERROR_STOP=1', '-c', sql], { timeout: 30_000 })).stdout.trim();
+      (
+        await run('psql', ['-h', '127.0.0.1', '-p', String(demoPort), '-U', 'postgres', '-d', 'postgres', '-At', '-v', 'ON_ERROR_STOP=1', '-c', sql], {
+          timeout: 30_000,
+        })
+      ).stdout.trim();
     expect(await psql('SELECT name FROM demo_items ORDER BY id')).toBe('patchbay\npglite\npostgres');
     await psql("INSERT INTO demo_items (name) VALUES ('from-psql')");
 
@@ -58,10 +62,16 @@ describe('db-broker demo database and degraded start (built app)', () => {
     started.push(registry);
     const put = await api(registry.url, 'PUT', '/v1/connectors/DATABASE', { body: { type: 'database', url: demoUrl, options: { max: 2 } } });
     expect(put.status).toBe(201);
-    const answer = await eventually(async () => {
-      const response = await api(broker.url, 'POST', '/v1/databases/DATABASE/query', { body: { sql: 'SELECT name FROM demo_items WHERE name = $1', params: ['from-psql'] } });
-      return response.status === 200 ? response : undefined;
-    }, 30_000, 'broker query on the demo database');
+    const answer = await eventually(
+      async () => {
+        const response = await api(broker.url, 'POST', '/v1/databases/DATABASE/query', {
+          body: { sql: 'SELECT name FROM demo_items WHERE name = $1', params: ['from-psql'] },
+        });
+        return response.status === 200 ? response : undefined;
+      },
+      30_000,
+      'broker query on the demo database',
+    );
     expect(answer.body.rows).toEqual([{ name: 'from-psql' }]);
     expect(await psql('SELECT 1')).toBe('1');
   });

@@ -47,10 +47,14 @@ describe('db-broker hot swap (real Postgres, Redis, built app)', () => {
     const clients = Array.from({ length: 20 }, (_, id) => client(id));
     await eventually(() => seen.A >= 100, 30_000, '100 queries on A');
     // Swap while callers are queued in pg's waiting list (what a bare pool.end() strands).
-    const queued = await eventually(async () => {
-      const status = await stack.broker$('GET', '/v1/databases/SWAP');
-      return status.body.pool.waiting > 0 ? status.body.pool : undefined;
-    }, 30_000, 'queries waiting for a connection');
+    const queued = await eventually(
+      async () => {
+        const status = await stack.broker$('GET', '/v1/databases/SWAP');
+        return status.body.pool.waiting > 0 ? status.body.pool : undefined;
+      },
+      30_000,
+      'queries waiting for a connection',
+    );
     expect(queued.inUse).toBe(4);
     await stack.putDatabase('SWAP', b.url, { max: 4, acquireTimeoutMs: 20_000 });
     swapped = true;

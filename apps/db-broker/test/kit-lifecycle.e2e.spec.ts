@@ -1,4 +1,15 @@
-import { TEST_ADMIN_TOKEN, TcpProxy, api, eventually, freePort, rawHttp, startService, testRedisUrl, uniquePrefix, type ServiceHandle } from '@patchbay/testkit';
+import {
+  TEST_ADMIN_TOKEN,
+  TcpProxy,
+  api,
+  eventually,
+  freePort,
+  rawHttp,
+  startService,
+  testRedisUrl,
+  uniquePrefix,
+  type ServiceHandle,
+} from '@patchbay/testkit';
 
 jest.setTimeout(90_000);
 
@@ -43,10 +54,14 @@ describe('db-broker (built) and the kit around it', () => {
       const broker = await start('db-broker', { env: { ...shared, PATCHBAY_REGISTRY_URL: registry.url }, readyPath: '/health/ready' });
       await proxy.cut();
       for (const service of [registry, broker]) {
-        const ready = await eventually(async () => {
-          const response = await api(service.url, 'GET', '/health/ready', { token: null });
-          return response.body?.details?.bus?.status === 'down' || response.status !== 200 ? response : undefined;
-        }, 20_000, `${service.name} to notice the bus is gone`);
+        const ready = await eventually(
+          async () => {
+            const response = await api(service.url, 'GET', '/health/ready', { token: null });
+            return response.body?.details?.bus?.status === 'down' || response.status !== 200 ? response : undefined;
+          },
+          20_000,
+          `${service.name} to notice the bus is gone`,
+        );
         expect(ready.status).toBe(200);
         expect(ready.body).toMatchObject({ status: 'ok', degraded: ['bus'], details: { bus: { status: 'down', required: false } } });
       }

@@ -37,10 +37,14 @@ describe('db-broker when the database goes away (private Postgres, Redis, built 
     expect((await query()).status).toBe(200);
     await pg.stop();
     // The first caller may meet the dead connection; from then on the pool is known down.
-    await eventually(async () => {
-      await query();
-      return (await stack.broker$('GET', '/v1/databases/FLAKY')).body.state === 'retrying';
-    }, 15_000, 'pool retrying');
+    await eventually(
+      async () => {
+        await query();
+        return (await stack.broker$('GET', '/v1/databases/FLAKY')).body.state === 'retrying';
+      },
+      15_000,
+      'pool retrying',
+    );
 
     const started = Date.now();
     for (let i = 0; i < 20; i++) {
@@ -68,7 +72,10 @@ describe('db-broker when the database goes away (private Postgres, Redis, built 
     const held = await brokerBackends(pg.url, 'postgres', 'FLAKY');
     expect(held).toBeGreaterThan(0);
     expect(held).toBeLessThanOrEqual(3);
-    const all = await withClient(pg.url, async (c) => (await c.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name LIKE 'patchbay-db-broker:%'")).rows[0].n as number);
+    const all = await withClient(
+      pg.url,
+      async (c) => (await c.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name LIKE 'patchbay-db-broker:%'")).rows[0].n as number,
+    );
     expect(all).toBeLessThanOrEqual(3);
   });
 

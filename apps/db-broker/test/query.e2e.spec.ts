@@ -41,7 +41,14 @@ describe('db-broker queries, batches, sessions (real Postgres, Redis, built app)
   const query = (body: unknown, token?: string, configId = 'DATABASE') => stack.broker$('POST', `/v1/databases/${configId}/query`, body, token);
 
   it('publishes the pool state on the bus and reports it', async () => {
-    await eventually(() => events.some((e) => e.type === 'connection.state.v1' && (e.data as { name: string; to: string }).name === 'DATABASE' && (e.data as { to: string }).to === 'active'), 10_000, 'connection.state.v1 active');
+    await eventually(
+      () =>
+        events.some(
+          (e) => e.type === 'connection.state.v1' && (e.data as { name: string; to: string }).name === 'DATABASE' && (e.data as { to: string }).to === 'active',
+        ),
+      10_000,
+      'connection.state.v1 active',
+    );
     const status = await stack.broker$('GET', '/v1/databases/DATABASE', undefined, TOKENS.reader);
     expect(status.status).toBe(200);
     expect(status.body).toMatchObject({ configId: 'DATABASE', state: 'active', breaker: 'closed', pool: { max: 4 } });
@@ -57,7 +64,15 @@ describe('db-broker queries, batches, sessions (real Postgres, Redis, built app)
     expect(typeof one.body.durationMs).toBe('number');
 
     const typed = await query({ sql: 'SELECT * FROM items WHERE id = $1', params: [1] });
-    expect(typed.body.rows[0]).toEqual({ id: 1, name: 'one', tags: ['a', 'b'], meta: { k: 1 }, blob: '\\x0102', price: '1.50', at: '2026-01-01T00:00:00.000Z' });
+    expect(typed.body.rows[0]).toEqual({
+      id: 1,
+      name: 'one',
+      tags: ['a', 'b'],
+      meta: { k: 1 },
+      blob: '\\x0102',
+      price: '1.50',
+      at: '2026-01-01T00:00:00.000Z',
+    });
 
     const arrays = await query({ sql: 'SELECT id, name FROM items', rowMode: 'array' });
     expect(arrays.body.rows).toEqual([[1, 'one']]);
@@ -207,7 +222,7 @@ describe('db-broker queries, batches, sessions (real Postgres, Redis, built app)
     const path = `/v1/databases/DATABASE/sessions/${sessionId}`;
 
     const pid1 = (await stack.broker$('POST', `${path}/query`, { sql: 'SELECT pg_backend_pid() AS pid' }, TOKENS.alice)).body.rows[0].pid;
-    await stack.broker$('POST', `${path}/query`, { sql: "SET search_path = public" }, TOKENS.alice);
+    await stack.broker$('POST', `${path}/query`, { sql: 'SET search_path = public' }, TOKENS.alice);
     const insert = await stack.broker$('POST', `${path}/query`, { sql: 'INSERT INTO items (id, name) VALUES (20, $1)', params: ['twenty'] }, TOKENS.alice);
     expect(insert.status).toBe(200);
     const pid2 = (await stack.broker$('POST', `${path}/query`, { sql: 'SELECT pg_backend_pid() AS pid' }, TOKENS.alice)).body.rows[0].pid;
@@ -274,15 +289,33 @@ describe('db-broker queries, batches, sessions (real Postgres, Redis, built app)
     expect(rejected.body.code).toBe('CIRCUIT_OPEN');
     expect(Number(rejected.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect((await stack.broker$('GET', '/v1/databases/FRAGILE')).body.breaker).toBe('open');
-    await eventually(() => events.some((e) => e.type === 'breaker.changed.v1' && (e.data as { name: string; to: string }).name === 'FRAGILE' && (e.data as { to: string }).to === 'open'), 5_000, 'breaker open event');
+    await eventually(
+      () =>
+        events.some(
+          (e) => e.type === 'breaker.changed.v1' && (e.data as { name: string; to: string }).name === 'FRAGILE' && (e.data as { to: string }).to === 'open',
+        ),
+      5_000,
+      'breaker open event',
+    );
 
-    const recovered = await eventually(async () => {
-      const response = await query({ sql: 'SELECT 1 AS ok' }, undefined, 'FRAGILE');
-      return response.status === 200 ? response : undefined;
-    }, 15_000, 'breaker recovery');
+    const recovered = await eventually(
+      async () => {
+        const response = await query({ sql: 'SELECT 1 AS ok' }, undefined, 'FRAGILE');
+        return response.status === 200 ? response : undefined;
+      },
+      15_000,
+      'breaker recovery',
+    );
     expect(recovered.body.rows).toEqual([{ ok: 1 }]);
     expect((await stack.broker$('GET', '/v1/databases/FRAGILE')).body.breaker).toBe('closed');
-    await eventually(() => events.some((e) => e.type === 'breaker.changed.v1' && (e.data as { name: string; to: string }).name === 'FRAGILE' && (e.data as { to: string }).to === 'closed'), 5_000, 'breaker closed event');
+    await eventually(
+      () =>
+        events.some(
+          (e) => e.type === 'breaker.changed.v1' && (e.data as { name: string; to: string }).name === 'FRAGILE' && (e.data as { to: string }).to === 'closed',
+        ),
+      5_000,
+      'breaker closed event',
+    );
     // Timeouts the caller asked for do not count against the database.
     for (let i = 0; i < 4; i++) {
       expect((await query({ sql: 'SELECT pg_sleep(2)', timeoutMs: 50 }, undefined, 'FRAGILE')).status).toBe(504);
@@ -305,12 +338,18 @@ describe('db-broker queries, batches, sessions (real Postgres, Redis, built app)
       new Promise((resolve, reject) => {
         const metadata = new Metadata();
         metadata.set('authorization', `Bearer ${token}`);
-        (client as unknown as Record<string, (r: unknown, m: Metadata, cb: (e: ServiceError | null, v: T) => void) => void>)[method]!(request, metadata, (error, value) =>
-          error ? reject(error) : resolve(value),
+        (client as unknown as Record<string, (r: unknown, m: Metadata, cb: (e: ServiceError | null, v: T) => void) => void>)[method]!(
+          request,
+          metadata,
+          (error, value) => (error ? reject(error) : resolve(value)),
         );
       });
     try {
-      const result = await call<{ command: string; rowsJson: string; fields: { name: string }[] }>('Query', { configId: 'DATABASE', sql: 'SELECT $1::int + 1 AS n', paramsJson: '[41]' });
+      const result = await call<{ command: string; rowsJson: string; fields: { name: string }[] }>('Query', {
+        configId: 'DATABASE',
+        sql: 'SELECT $1::int + 1 AS n',
+        paramsJson: '[41]',
+      });
       expect(result.command).toBe('SELECT');
       expect(JSON.parse(result.rowsJson)).toEqual([{ n: 42 }]);
       const batch = await call<{ results: { command: string }[] }>('Batch', { configId: 'DATABASE', queries: [{ sql: 'SELECT 1' }, { sql: 'SELECT 2' }] });
@@ -339,6 +378,8 @@ describe('db-broker queries, batches, sessions (real Postgres, Redis, built app)
     expect(status.text).not.toContain('hunter2secret');
     expect(stack.broker.logs()).not.toContain('hunter2secret');
     const docs = await api(stack.broker.url, 'GET', '/docs/json', { token: null });
-    expect(Object.keys(docs.body.paths)).toEqual(expect.arrayContaining(['/v1/databases/{configId}/query', '/v1/databases/{configId}/batch', '/v1/databases/{configId}/sessions']));
+    expect(Object.keys(docs.body.paths)).toEqual(
+      expect.arrayContaining(['/v1/databases/{configId}/query', '/v1/databases/{configId}/batch', '/v1/databases/{configId}/sessions']),
+    );
   });
 });

@@ -43,7 +43,11 @@ describe('db-broker: a bad statement fails only its own request (real Postgres, 
       metadata.set('authorization', `Bearer ${TEST_ADMIN_TOKEN}`);
       const call = (grpcClient as unknown as Record<string, (r: unknown, m: Metadata, cb: (e: ServiceError | null) => void) => void>)[method]!;
       call.call(grpcClient, request, metadata, (error) =>
-        resolve(error ? { status: error.code, code: String(error.metadata.get('patchbay-code')[0] ?? ''), detail: error.details } : { status: 0, code: '', detail: '' }),
+        resolve(
+          error
+            ? { status: error.code, code: String(error.metadata.get('patchbay-code')[0] ?? ''), detail: error.details }
+            : { status: 0, code: '', detail: '' },
+        ),
       );
     });
 
@@ -73,11 +77,17 @@ describe('db-broker: a bad statement fails only its own request (real Postgres, 
       ['NUL in session sql', () => rest(sessionPath, { sql: 'SELECT 1\u0000' }), 400, /^sql\b/],
       ['an unencodable array param', () => rest('/query', deepArray), 400, /^params\.0\b/],
       ['an unencodable object param', () => rest('/query', deepObject), 400, /^params\.0\b/],
+      // eslint-disable-next-line no-loss-of-precision -- the point: a number JSON carries but a double cannot hold exactly
       ['an integer past 2^53', () => rest('/query', { sql: 'SELECT $1::bigint', params: [9007199254740993] }), 400, /^params\.0\b/],
       ['NUL in gRPC sql', () => grpc('Query', { configId: 'SHARED', sql: 'SELECT 1\u0000' }), 3, /^sql\b/],
       ['NUL in gRPC batch sql', () => grpc('Batch', { configId: 'SHARED', queries: [{ sql: 'SELECT 1\u0000' }] }), 3, /^queries\.0\.sql\b/],
       ['65536 gRPC params', () => grpc('Query', { configId: 'SHARED', sql: 'SELECT 1', paramsJson: JSON.stringify(tooMany) }), 3, /^params\b/],
-      ['65536 gRPC batch params', () => grpc('Batch', { configId: 'SHARED', queries: [{ sql: 'SELECT 1', paramsJson: JSON.stringify(tooMany) }] }), 3, /^queries\.0\.params\b/],
+      [
+        '65536 gRPC batch params',
+        () => grpc('Batch', { configId: 'SHARED', queries: [{ sql: 'SELECT 1', paramsJson: JSON.stringify(tooMany) }] }),
+        3,
+        /^queries\.0\.params\b/,
+      ],
     ];
 
     let attacking = true;
@@ -120,9 +130,11 @@ describe('db-broker: a bad statement fails only its own request (real Postgres, 
   });
 
   it('still passes NUL inside JSON params (sent escaped) and text params without NUL', async () => {
-    const json = await rest('/query', { sql: "SELECT $1::json::text AS j, $2::text AS t", params: [{ a: 'x\u0000y' }, 'plain'] });
+    const json = await rest('/query', { sql: 'SELECT $1::json::text AS j, $2::text AS t', params: [{ a: 'x\u0000y' }, 'plain'] });
     expect(json).toMatchObject({ status: 200 });
-    const rows = (await stack.broker$('POST', '/v1/databases/SHARED/query', { sql: 'SELECT $1::text AS t, $2::numeric AS big', params: ['fine', '9007199254740993'] })).body.rows;
+    const rows = (
+      await stack.broker$('POST', '/v1/databases/SHARED/query', { sql: 'SELECT $1::text AS t, $2::numeric AS big', params: ['fine', '9007199254740993'] })
+    ).body.rows;
     expect(rows).toEqual([{ t: 'fine', big: '9007199254740993' }]);
   });
 });

@@ -18,9 +18,15 @@ describe('db-broker status errors and Retry-After (real Postgres, Redis, built a
     await db?.drop();
   });
 
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a JSON status read field by field
   const status = async (configId: string): Promise<Record<string, any>> => (await stack.broker$('GET', `/v1/databases/${configId}`)).body;
   const terminate = (configId: string): Promise<unknown> =>
-    withClient(db.url, (c) => c.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name = $2', [db.name, `patchbay-db-broker:${configId}`]));
+    withClient(db.url, (c) =>
+      c.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name = $2', [
+        db.name,
+        `patchbay-db-broker:${configId}`,
+      ]),
+    );
 
   it('keeps a lost connection as history, not as the current error, once the pool serves again', async () => {
     await stack.putDatabase('LOSES', db.url, { max: 2 });

@@ -21,14 +21,15 @@ export const llmProxy: ServiceDefinition<typeof LLM_PROXY_ENV> = {
   description: 'OpenAI-compatible gateway over llm connectors: /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/models.',
   // Fastify's own answers on /v1 (unknown routes) in OpenAI's shape too.
   errorRenderers: [openAiErrorRenderer],
-  async setup({ config, env, logger, bus, metrics, readiness, watch }) {
+  async setup(kit) {
+    const { config, env, logger, bus, metrics, readiness } = kit;
     const settings = settingsFrom(env);
     const upstreams = new UpstreamSet(settings, bus, { service: config.service.name, instance: config.service.instance }, logger);
     if (config.mode === 'local') {
       const local = await getApiParameters(LOCAL_CONFIG_ID, { mode: 'local', env: config.env });
       if (local.url) upstreams.applyLocal(LOCAL_CONFIG_ID, local.url, local.headers, env.LLM_APIKEY, localModelsFrom(env.LLM_MODELS));
     }
-    const watcher = watch(['llm']);
+    const watcher = kit.watch(['llm']);
     watcher.on('upsert', (connector) => upstreams.applyResolved(connector));
     watcher.on('delete', (configId) => upstreams.remove(configId));
     // Local-dev connectors from the environment serve without any registry.
@@ -42,7 +43,12 @@ export const llmProxy: ServiceDefinition<typeof LLM_PROXY_ENV> = {
     const engine = new ProxyEngine(upstreams, settings, proxyMetrics, logger, watcher);
     const models = modelOperations(upstreams);
     return {
-      operations: [...proxyOperations({ engine, metrics: proxyMetrics, bodyLimitBytes: settings.bodyLimitBytes }), models.list, models.retrieve, ...upstreamOperations(upstreams)],
+      operations: [
+        ...proxyOperations({ engine, metrics: proxyMetrics, bodyLimitBytes: settings.bodyLimitBytes }),
+        models.list,
+        models.retrieve,
+        ...upstreamOperations(upstreams),
+      ],
       grpc: (binder) => registerLlmGrpc(binder, engine, models.list),
       describe: () => ({ localConnector: upstreams.get(LOCAL_CONFIG_ID)?.spec.source === 'env' ? LOCAL_CONFIG_ID : undefined }),
       close: () => upstreams.close(),

@@ -30,7 +30,7 @@ export class Deadline {
   private readonly controller: AbortController;
   private readonly clock: Clock;
   private readonly parent: AbortSignal | undefined;
-  private timer: TimerHandle | undefined;
+  private timer?: TimerHandle;
   private readonly onParentAbort = (): void => this.abort(this.parent?.reason);
 
   /**

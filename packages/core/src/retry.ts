@@ -21,7 +21,7 @@ function headerValue(source: HeaderSource, name: string): string | undefined {
   if (isHeaderGetter(source)) return source.get(name) ?? undefined;
   for (const [key, value] of Object.entries(source)) {
     if (key.toLowerCase() !== name) continue;
-    const first = Array.isArray(value) ? value[0] : value;
+    const first = typeof value === 'object' ? value[0] : value;
     return first === undefined ? undefined : String(first);
   }
   return undefined;

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { connect, createServer, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { createEnvelope, ErrorCode, EventType, PatchbayError } from '@patchbay/core';
 import type { Envelope } from '@patchbay/core';
@@ -45,6 +46,47 @@ describe('RedisBus (real Redis)', () => {
   afterEach(async () => {
     await Promise.all(buses.splice(0).map((b) => b.close()));
     await Promise.all(admins.splice(0).map((a) => a.quit()));
+  });
+
+  it('keeps a subscription made after the socket connected but before ioredis checked it was ready', async () => {
+    // A proxy that lets the bus connect but holds Redis's answers: ioredis's ready check
+    // (INFO) stays pending while the subscribe below runs, as when a service subscribes
+    // right after a long synchronous start-up.
+    const redis = new URL(REDIS_URL);
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const clients: Socket[] = [];
+    let connections = 0;
+    const proxy = createServer((client) => {
+      connections++;
+      const upstream = connect(Number(redis.port || 6379), redis.hostname);
+      clients.push(client, upstream);
+      client.on('data', (chunk) => upstream.write(chunk));
+      upstream.on('data', (chunk) => void released.then(() => client.write(chunk)));
+      client.on('error', () => undefined);
+      upstream.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const address = proxy.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    try {
+      const errors: Error[] = [];
+      const receiver = bus({ url: `redis://127.0.0.1:${port}`, onError: (error) => errors.push(error) });
+      while (connections < 2) await new Promise((resolve) => setTimeout(resolve, 5));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const received = nextCall<Envelope>();
+      const subscribed = receiver.subscribe('config', received.fn);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      release();
+      await subscribed;
+      const envelope = changed(8);
+      await bus().publish('config', envelope);
+      await expect(received.promise).resolves.toEqual(envelope);
+      expect(errors.map((error) => error.message)).toEqual([]);
+    } finally {
+      for (const socket of clients) socket.destroy();
+      await new Promise((resolve) => proxy.close(resolve));
+    }
   });
 
   it('delivers a published envelope to a subscriber on another instance', async () => {

@@ -58,14 +58,7 @@ export { startService, runServiceDefinition } from './service/start-service';
 export type { ServiceDefinition, ServiceKit, ServiceParts, StartedService } from './service/start-service';
 export { GrpcBinder } from './service/grpc-binder';
 export type { GrpcMapping } from './service/grpc-binder';
-export type {
-  BrokerDriver,
-  CloseReason,
-  ConnectionSettings,
-  ErrorClass,
-  OpenContext,
-  PlannedConnection,
-} from './broker/driver';
+export type { BrokerDriver, CloseReason, ConnectionSettings, ErrorClass, OpenContext, PlannedConnection } from './broker/driver';
 export { ManagedConnection } from './broker/managed-connection';
 export type { ConnectionLease, ConnectionObserver, ConnectionStatus, ErrorRecord, ManagedConnectionOptions, UseOptions } from './broker/managed-connection';
 export { Broker, assertMayUse } from './broker/broker';

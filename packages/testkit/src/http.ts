@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { TEST_ADMIN_TOKEN } from './env';
 
 // `any` by default on purpose: tests read arbitrary JSON and assert on it; a test that
@@ -52,8 +53,13 @@ export async function eventually<T>(check: () => Promise<T | undefined | false> 
       lastError = error;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${describeError(lastError)}` : ''}`);
     }
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+// A thrown non-Error (a rejected object, a failed expect's details) would print as [object Object].
+function describeError(error: unknown): string {
+  return error instanceof Error ? String(error) : inspect(error, { depth: 3 });
 }

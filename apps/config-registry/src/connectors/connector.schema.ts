@@ -85,7 +85,8 @@ const memberSchema = z
   })
   .strict();
 
-const connectorSchema = z
+/** The body of `PUT /v1/connectors/:configId` as far as its shape goes (parseConnectorBody checks the rest). */
+export const connectorBodySchema = z
   .object({
     configId: z.string().optional(),
     type: z.enum(CONNECTOR_TYPES, {
@@ -101,7 +102,7 @@ const connectorSchema = z
   })
   .strict();
 
-type RawConnector = z.infer<typeof connectorSchema>;
+type RawConnector = z.infer<typeof connectorBodySchema>;
 type RawMember = z.infer<typeof memberSchema>;
 
 function pathOf(path: readonly (string | number)[]): string {
@@ -310,7 +311,7 @@ function tryParse(configId: unknown, body: unknown, issues: ValidationIssue[], w
     issues.push(...unstorable);
     return undefined;
   }
-  const result = connectorSchema.safeParse(body);
+  const result = connectorBodySchema.safeParse(body);
   if (!result.success) {
     issues.push(...zodIssues(result.error));
     return undefined;

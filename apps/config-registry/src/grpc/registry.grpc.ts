@@ -1,9 +1,8 @@
 import { ErrorCode, PatchbayError, type Connector, type ConnectorChange, type Credentials, type ResolvedConnector } from '@patchbay/core';
-import { Scope, hasScope, type GrpcServer } from '@patchbay/nest';
+import { Scope, type GrpcBinder, type Operation, type OperationInput } from '@patchbay/nest';
 import { REGISTRY_SERVICE, loadService } from '@patchbay/proto';
 import type { ChangeFeed } from '../changes/change-feed';
-import type { ConnectorService } from '../connectors/connector.service';
-import { optionalType } from '../http/params';
+import type { DeleteResult, PutResult } from '../connectors/connector.service';
 
 /** proto3 has no "unset" for strings: empty means absent. */
 function present(value: string | undefined): string | undefined {
@@ -138,38 +137,55 @@ function toProtoChange(c: ConnectorChange): Record<string, unknown> {
   return { revision: c.revision, configId: c.configId, type: c.type, action: c.action, checksum: c.checksum ?? '', at: c.at };
 }
 
-/** Registers `patchbay.registry.v1.ConnectorRegistry` on a gRPC server. */
-export function registerRegistryGrpc(server: GrpcServer, connectors: ConnectorService, feed: ChangeFeed): void {
+/** The operations the unary methods mirror, by id. */
+type OperationsById = ReadonlyMap<string, Operation>;
+
+function operation(operations: OperationsById, id: string): Operation {
+  const found = operations.get(id);
+  if (!found) throw new Error(`registry gRPC: no operation '${id}'`);
+  return found;
+}
+
+/**
+ * Registers `patchbay.registry.v1.ConnectorRegistry`. Each unary method runs the REST
+ * route's operation (same scopes, allow-list, validation and handler); only the message
+ * shapes differ. The change stream has no unary twin and streams from the feed.
+ */
+export function registerRegistryGrpc(binder: GrpcBinder, operations: OperationsById, feed: ChangeFeed): void {
   const { definition } = loadService('registry', REGISTRY_SERVICE);
-  server.addService(definition, {
-    PutConnector: server.unary<PutRequest, unknown>([Scope.ADMIN], async (request, { principal }) => {
-      const result = await connectors.put(
-        request.configId,
-        bodyOf(request),
-        principal.name,
-        request.expectedRevision === undefined ? { caller: principal } : { caller: principal, expectedRevision: request.expectedRevision },
-      );
-      return { connector: toProtoConnector(result.connector), created: result.created, changed: result.changed };
+  const byId = { params: (request: { configId: string }) => ({ configId: request.configId }) };
+  binder.addService(definition, {
+    PutConnector: binder.operation<PutRequest, unknown>(operation(operations, 'connectors.put'), {
+      input: (request) => ({
+        params: byId.params(request),
+        body: bodyOf(request),
+        ...(request.expectedRevision === undefined ? {} : { headers: { 'if-match': `"${request.expectedRevision}"` } }),
+      }),
+      output: (result) => {
+        const { connector, created, changed } = result as PutResult;
+        return { connector: toProtoConnector(connector), created, changed };
+      },
     }),
-    GetConnector: server.unary<{ configId: string }, unknown>([Scope.READ, Scope.RESOLVE], async (request, { principal }) =>
-      toProtoConnector(await connectors.get(request.configId, principal)),
-    ),
-    ListConnectors: server.unary<{ type: string }, unknown>([Scope.READ, Scope.RESOLVE], async (request, { principal }) => {
-      const head = await connectors.headRevision();
-      const type = optionalType(present(request.type));
-      const items = await connectors.list(type ? { type } : {}, principal);
-      return { items: items.map(toProtoConnector), head };
+    GetConnector: binder.operation<{ configId: string }, unknown>(operation(operations, 'connectors.get'), {
+      input: (request) => ({ params: byId.params(request) }),
+      output: (result) => toProtoConnector(result as Connector),
     }),
-    DeleteConnector: server.unary<{ configId: string }, unknown>([Scope.ADMIN], async (request, { principal }) => {
-      const result = await connectors.delete(request.configId, principal.name, { caller: principal });
-      return { revision: result.revision };
+    ListConnectors: binder.operation<{ type: string }, unknown>(operation(operations, 'connectors.list'), {
+      input: (request): Partial<OperationInput> => ({ query: request.type ? { type: request.type } : {} }),
+      output: (result) => {
+        const { items, head } = result as { items: Connector[]; head: number };
+        return { items: items.map(toProtoConnector), head };
+      },
     }),
-    ResolveConnector: server.unary<{ configId: string }, unknown>([Scope.READ, Scope.RESOLVE], async (request, { principal }) =>
-      toProtoResolved(
-        await connectors.resolve(request.configId, { includeSecrets: hasScope(principal, Scope.RESOLVE), caller: principal }),
-      ),
-    ),
-    WatchChanges: server.serverStream<{ since: number }, unknown>([Scope.READ, Scope.RESOLVE], async (request, write, { signal, principal }) => {
+    DeleteConnector: binder.operation<{ configId: string }, unknown>(operation(operations, 'connectors.delete'), {
+      input: (request) => ({ params: byId.params(request) }),
+      output: (result) => ({ revision: (result as DeleteResult).revision }),
+    }),
+    ResolveConnector: binder.operation<{ configId: string }, unknown>(operation(operations, 'connectors.resolve'), {
+      input: (request) => ({ params: byId.params(request) }),
+      output: (result) => toProtoResolved(result as ResolvedConnector),
+    }),
+    WatchChanges: binder.server.serverStream<{ since: number }, unknown>([Scope.READ, Scope.RESOLVE], async (request, write, { signal, principal }) => {
       for await (const change of feed.stream(request.since > 0 ? request.since : undefined, signal, principal)) {
         write(toProtoChange(change));
       }

@@ -5,7 +5,11 @@ export const BROKER_ENV = {
   /** Row limit of one result (413 past it). */
   PATCHBAY_DB_MAX_ROWS: z.coerce.number().int().min(1).default(10_000),
   /** Serialized JSON size limit of one response (413 past it). */
-  PATCHBAY_DB_MAX_RESPONSE_BYTES: z.coerce.number().int().min(1024).default(10 * 1024 * 1024),
+  PATCHBAY_DB_MAX_RESPONSE_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(10 * 1024 * 1024),
   /** Longest SQL text accepted, in characters. */
   PATCHBAY_DB_MAX_SQL_LENGTH: z.coerce.number().int().min(16).default(100_000),
   /** Most statements in one batch. */

@@ -31,7 +31,9 @@ describe('SQLSTATE mapping', () => {
   });
 
   it('keeps constraint and detail for the caller', () => {
-    const mapped = mapPgError(pgError('23505', 'duplicate key value violates unique constraint "t_pkey"', { constraint: 't_pkey', detail: 'Key (id)=(1) already exists.' }));
+    const mapped = mapPgError(
+      pgError('23505', 'duplicate key value violates unique constraint "t_pkey"', { constraint: 't_pkey', detail: 'Key (id)=(1) already exists.' }),
+    );
     expect(mapped?.details).toMatchObject({ constraint: 't_pkey', detail: 'Key (id)=(1) already exists.' });
   });
 

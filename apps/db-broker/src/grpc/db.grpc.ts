@@ -1,12 +1,9 @@
 import { ErrorCode, PatchbayError } from '@patchbay/core';
-import { Scope, assertConfigId, mayUseConnector, type GrpcServer } from '@patchbay/nest';
+import type { ConnectionStatus, GrpcBinder, Operation } from '@patchbay/nest';
 import { DB_SERVICE, loadService } from '@patchbay/proto';
-import { assertMayUse } from '../auth/access';
 import type { BrokerSettings } from '../config/broker-settings';
 import { serializeBody, type StatementResult } from '../query/execute';
-import type { PoolStatus } from '../pools/connector-pool';
-import type { PoolManager } from '../pools/pool-manager';
-import type { QueryService } from '../query/query.service';
+import type { BatchOutput, QueryOutput } from '../query/query.service';
 
 interface QueryRequest {
   configId: string;
@@ -30,10 +27,6 @@ interface ProtoResult {
   durationMs: number;
 }
 
-function configIdOf(value: string): string {
-  return assertConfigId(value, 'config_id');
-}
-
 function paramsOf(text: string, field: string): unknown[] | undefined {
   if (text === '') return undefined;
   let value: unknown;
@@ -43,32 +36,35 @@ function paramsOf(text: string, field: string): unknown[] | undefined {
     throw new PatchbayError(ErrorCode.VALIDATION, `${field} is not valid JSON`);
   }
   if (!Array.isArray(value)) throw new PatchbayError(ErrorCode.VALIDATION, `${field} must be a JSON array of values for $1, $2, ...`);
-  return value;
+  const values: unknown[] = value;
+  return values;
 }
 
-function sqlOf(value: string, field: string): string {
-  if (value === '') throw new PatchbayError(ErrorCode.VALIDATION, `${field} must not be empty`);
-  return value;
-}
-
-function protoStatus(status: PoolStatus): Record<string, unknown> {
+function protoStatus(status: ConnectionStatus): Record<string, unknown> {
   return {
     configId: status.configId,
     state: status.state,
     breaker: status.breaker,
-    pool: status.pool,
+    pool: status['pool'],
     target: status.target,
     revision: status.revision,
     lastError: status.lastError?.message ?? '',
     lastErrorAt: status.lastError?.at ?? '',
-    drainingPools: status.drainingPools,
-    openSessions: status.openSessions,
+    drainingPools: status['drainingPools'],
+    openSessions: status['openSessions'],
   };
 }
 
-/** Registers the DatabaseBroker gRPC service: the same operations, scopes and limits as REST. */
-export function registerDbGrpc(grpc: GrpcServer, queries: QueryService, pools: PoolManager, settings: BrokerSettings): void {
-  const { definition } = loadService('db', DB_SERVICE);
+/**
+ * The DatabaseBroker gRPC service, each method bound to the operation of the route it
+ * mirrors (same scopes, allow-list, checks and handler): proto fields in, proto message out.
+ */
+export function bindDbGrpc(grpc: GrpcBinder, operations: readonly Operation[], settings: BrokerSettings): void {
+  const operation = (id: string): Operation => {
+    const found = operations.find((candidate) => candidate.id === id);
+    if (!found) throw new Error(`no operation '${id}'`);
+    return found;
+  };
   const toProto = (result: StatementResult, durationMs: number): ProtoResult => ({
     command: result.command,
     rowCount: result.rowCount ?? -1,
@@ -76,41 +72,44 @@ export function registerDbGrpc(grpc: GrpcServer, queries: QueryService, pools: P
     fields: result.fields.map((field) => ({ name: field.name, dataTypeId: field.dataTypeID })),
     durationMs,
   });
+  const { definition } = loadService('db', DB_SERVICE);
   grpc.addService(definition, {
-    Query: grpc.unary<QueryRequest, ProtoResult>([Scope.USE], async (request, { principal }) => {
-      if (request.rowMode !== '' && request.rowMode !== 'object' && request.rowMode !== 'array') {
-        throw new PatchbayError(ErrorCode.VALIDATION, 'row_mode must be "object" or "array"');
-      }
-      const result = await queries.query(principal, configIdOf(request.configId), {
-        sql: sqlOf(request.sql, 'sql'),
-        params: paramsOf(request.paramsJson, 'params_json'),
-        rowMode: request.rowMode === 'array' ? 'array' : 'object',
-        timeoutMs: request.timeoutMs > 0 ? request.timeoutMs : undefined,
-      });
-      return toProto(result, result.durationMs);
+    Query: grpc.operation<QueryRequest, ProtoResult>(operation('db.query'), {
+      input: (request) => ({
+        params: { configId: request.configId },
+        body: {
+          sql: request.sql,
+          params: paramsOf(request.paramsJson, 'params_json'),
+          // proto3 defaults ('' and 0) mean "not set".
+          rowMode: request.rowMode === '' ? undefined : request.rowMode,
+          timeoutMs: request.timeoutMs > 0 ? request.timeoutMs : undefined,
+        },
+      }),
+      output: (result) => {
+        const output = result as QueryOutput;
+        return toProto(output, output.durationMs);
+      },
     }),
-    Batch: grpc.unary<BatchRequest, { results: ProtoResult[]; durationMs: number }>([Scope.USE], async (request, { principal }) => {
-      const output = await queries.batch(principal, configIdOf(request.configId), {
-        queries: request.queries.map((query, index) => ({
-          sql: sqlOf(query.sql, `queries[${index}].sql`),
-          params: paramsOf(query.paramsJson, `queries[${index}].params_json`),
-        })),
-        transaction: request.transaction ?? true,
-      });
-      return { results: output.results.map((result) => toProto(result, 0)), durationMs: output.durationMs };
+    Batch: grpc.operation<BatchRequest, { results: ProtoResult[]; durationMs: number }>(operation('db.batch'), {
+      input: (request) => ({
+        params: { configId: request.configId },
+        body: {
+          queries: request.queries.map((query, index) => ({ sql: query.sql, params: paramsOf(query.paramsJson, `queries[${index}].params_json`) })),
+          transaction: request.transaction ?? true,
+        },
+      }),
+      output: (result) => {
+        const output = result as BatchOutput;
+        return { results: output.results.map((statement) => toProto(statement, 0)), durationMs: output.durationMs };
+      },
     }),
-    ListDatabases: grpc.unary<Record<string, never>, { databases: Record<string, unknown>[] }>([Scope.READ], async (_request, { principal }) => ({
-      databases: pools
-        .statuses()
-        .filter((status) => mayUseConnector(principal, status.configId))
-        .map(protoStatus),
-    })),
-    GetDatabase: grpc.unary<{ configId: string }, Record<string, unknown>>([Scope.READ], async (request, { principal }) => {
-      const configId = configIdOf(request.configId);
-      assertMayUse(principal, configId);
-      const status = pools.statuses().find((s) => s.configId === configId);
-      if (!status) throw PatchbayError.notFound(`database connector '${configId}'`);
-      return protoStatus(status);
+    ListDatabases: grpc.operation<Record<string, never>, { databases: Record<string, unknown>[] }>(operation('db.list'), {
+      input: () => ({}),
+      output: (result) => ({ databases: (result as { items: ConnectionStatus[] }).items.map(protoStatus) }),
+    }),
+    GetDatabase: grpc.operation<{ configId: string }, Record<string, unknown>>(operation('db.get'), {
+      input: (request) => ({ params: { configId: request.configId } }),
+      output: (result) => protoStatus(result as ConnectionStatus),
     }),
   });
 }

@@ -1,7 +1,9 @@
 import { z } from 'zod';
 
 const sql = z.string({ invalid_type_error: 'must be a string of SQL', required_error: 'is required' }).min(1, 'must not be empty');
-const params = z.array(z.unknown(), { invalid_type_error: 'must be an array of values for $1, $2, ...' }).max(65_535).optional();
+// The parameter count (at most 65 535) is checked with the values (assertParams), with
+// one message naming the field on every path, gRPC included.
+const params = z.array(z.unknown(), { invalid_type_error: 'must be an array of values for $1, $2, ...' }).optional();
 const timeoutMs = z.number().int().min(1).optional();
 
 export const queryBodySchema = z
@@ -21,11 +23,8 @@ export const batchBodySchema = z
   })
   .strict();
 
-export const breakerBodySchema = z.object({ action: z.enum(['open', 'disable', 'reset']) }).strict();
-
 export const sessionBodySchema = z
   .object({ ttlMs: z.number().int().min(100).optional() })
   .strict()
   .optional()
   .transform((body) => body ?? {});
-

@@ -27,28 +27,26 @@ export interface PoolGenerationHooks {
 
 const BYTEA_OID = 17;
 /** Results go out as JSON: bytea as its `\x...` text form rather than a Buffer object. */
-const TYPE_PARSERS = {
-  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    oid === BYTEA_OID ? (value: string) => value : types.getTypeParser(oid, format ?? 'text')) as typeof types.getTypeParser,
-};
+function typeParser(oid: number, format?: 'text' | 'binary'): unknown {
+  return oid === BYTEA_OID ? (value: string) => value : types.getTypeParser(oid, format ?? 'text');
+}
+const TYPE_PARSERS = { getTypeParser: typeParser as typeof types.getTypeParser };
 
 /**
- * One `pg.Pool` built from one spec. A connector swaps generations on a URL or
- * credential change; the old one drains: leases already handed out and callers already
- * queued in pg's waiting list finish on it, and only then is it ended (ending a pg pool
- * with a non-empty waiting queue strands those callers).
+ * One `pg.Pool` built from one spec: the handle the broker runtime swaps on a URL or
+ * credential change. The runtime closes it ({@link end}) once no work runs on it, so
+ * leases handed out and callers queued in pg's waiting list finish first (ending a pg
+ * pool with a non-empty waiting queue strands those callers).
  */
 export class PoolGeneration {
   readonly pool: Pool;
-  /** Leases handed out or being acquired; drain waits for 0. */
-  private active = 0;
-  private draining = false;
   private ended = false;
   private readonly lastReleased = new WeakMap<PoolClient, number>();
-  private readonly settledWaiters = new Set<() => void>();
 
   constructor(
     readonly spec: PoolSpec,
+    /** The connection (connector) it belongs to. */
+    readonly id: string,
     applicationName: string,
     private readonly hooks: PoolGenerationHooks,
   ) {
@@ -82,10 +80,6 @@ export class PoolGeneration {
     this.pool.on('connect', (client) => client.on('error', (error: Error) => this.hooks.onIdleError(error)));
   }
 
-  get isDraining(): boolean {
-    return this.draining;
-  }
-
   get isEnded(): boolean {
     return this.ended;
   }
@@ -105,64 +99,29 @@ export class PoolGeneration {
    */
   async acquire(): Promise<Lease> {
     if (this.ended) throw new PatchbayError(ErrorCode.UNAVAILABLE, 'pool is closed', { retryAfterSeconds: 1 });
-    this.active++;
-    let leased = false;
-    try {
-      for (let attempt = 0; ; attempt++) {
-        const started = performance.now();
-        const fullAtStart = this.pool.totalCount >= this.spec.settings.max;
-        let client: PoolClient;
-        try {
-          client = await this.pool.connect();
-        } catch (error) {
-          throw this.acquireError(error, fullAtStart);
-        }
-        this.hooks.onAcquired((performance.now() - started) / 1000);
-        const idleSince = this.lastReleased.get(client);
-        const checkAfter = this.spec.settings.healthCheckIdleMs;
-        if (idleSince !== undefined && checkAfter > 0 && Date.now() - idleSince > checkAfter) {
-          try {
-            await runStatement(client, 'SELECT 1', this.spec.settings.statementTimeoutMs);
-          } catch (error) {
-            client.release(error instanceof Error ? error : true);
-            if (attempt < this.spec.settings.max) continue;
-            throw error;
-          }
-        }
-        leased = true;
-        return this.leaseOf(client);
+    for (let attempt = 0; ; attempt++) {
+      const started = performance.now();
+      const fullAtStart = this.pool.totalCount >= this.spec.settings.max;
+      let client: PoolClient;
+      try {
+        client = await this.pool.connect();
+      } catch (error) {
+        throw this.acquireError(error, fullAtStart);
       }
-    } finally {
-      if (!leased) this.settle();
+      this.hooks.onAcquired((performance.now() - started) / 1000);
+      const idleSince = this.lastReleased.get(client);
+      const checkAfter = this.spec.settings.healthCheckIdleMs;
+      if (idleSince !== undefined && checkAfter > 0 && Date.now() - idleSince > checkAfter) {
+        try {
+          await runStatement(client, 'SELECT 1', this.spec.settings.statementTimeoutMs);
+        } catch (error) {
+          client.release(error instanceof Error ? error : true);
+          if (attempt < this.spec.settings.max) continue;
+          throw error;
+        }
+      }
+      return this.leaseOf(client);
     }
-  }
-
-  /**
-   * Resolves once no lease is out and nobody waits in pg's queue (or after `timeoutMs`),
-   * then ends the pool. Call after new work stopped coming here.
-   */
-  async drain(timeoutMs: number): Promise<{ timedOut: boolean }> {
-    this.draining = true;
-    let timedOut = false;
-    if (!this.isIdle()) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          timedOut = true;
-          this.settledWaiters.delete(check);
-          resolve();
-        }, timeoutMs);
-        timer.unref();
-        const check = (): void => {
-          if (!this.isIdle()) return;
-          clearTimeout(timer);
-          this.settledWaiters.delete(check);
-          resolve();
-        };
-        this.settledWaiters.add(check);
-      });
-    }
-    await this.end();
-    return { timedOut };
   }
 
   /** Ends the pool now (idle connections close; leases out are destroyed on release). */
@@ -170,19 +129,6 @@ export class PoolGeneration {
     if (this.ended) return;
     this.ended = true;
     await this.pool.end().catch(() => undefined);
-  }
-
-  private isIdle(): boolean {
-    return this.active === 0 && this.pool.waitingCount === 0;
-  }
-
-  private settle(): void {
-    this.active--;
-    if (this.settledWaiters.size === 0) return;
-    // Deferred: pg moves the next waiter out of its queue right after a release.
-    setImmediate(() => {
-      for (const check of [...this.settledWaiters]) check();
-    });
   }
 
   private leaseOf(client: PoolClient): Lease {
@@ -194,7 +140,6 @@ export class PoolGeneration {
         released = true;
         if (error === undefined) this.lastReleased.set(client, Date.now());
         client.release(error === undefined ? undefined : error instanceof Error ? error : true);
-        this.settle();
       },
     };
   }
@@ -203,11 +148,10 @@ export class PoolGeneration {
     if (error instanceof Error && /timeout exceeded when trying to connect/i.test(error.message)) {
       const figures = this.figures();
       if (fullAtStart || figures.total >= figures.max) {
-        return new PatchbayError(
-          ErrorCode.POOL_EXHAUSTED,
-          `all ${figures.max} connections stayed busy for ${this.spec.settings.acquireTimeoutMs} ms`,
-          { retryAfterSeconds: 1, details: { max: figures.max, waiting: figures.waiting } },
-        );
+        return new PatchbayError(ErrorCode.POOL_EXHAUSTED, `all ${figures.max} connections stayed busy for ${this.spec.settings.acquireTimeoutMs} ms`, {
+          retryAfterSeconds: 1,
+          details: { max: figures.max, waiting: figures.waiting },
+        });
       }
       return Object.assign(new Error(`database did not accept a connection within ${this.spec.settings.acquireTimeoutMs} ms`), {
         code: 'ETIMEDOUT',

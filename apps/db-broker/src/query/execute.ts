@@ -95,9 +95,13 @@ export function serializeBody(body: unknown, maxBytes: number): string {
   const text = JSON.stringify(body);
   // Cheap bound first: UTF-8 is at most 3 bytes per UTF-16 code unit.
   if (text.length * 3 > maxBytes && Buffer.byteLength(text) > maxBytes) {
-    throw new PatchbayError(ErrorCode.PAYLOAD_TOO_LARGE, `response would be ${Buffer.byteLength(text)} bytes, the limit is ${maxBytes}: select fewer rows or columns`, {
-      details: { maxResponseBytes: maxBytes },
-    });
+    throw new PatchbayError(
+      ErrorCode.PAYLOAD_TOO_LARGE,
+      `response would be ${Buffer.byteLength(text)} bytes, the limit is ${maxBytes}: select fewer rows or columns`,
+      {
+        details: { maxResponseBytes: maxBytes },
+      },
+    );
   }
   return text;
 }

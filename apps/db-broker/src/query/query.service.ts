@@ -1,11 +1,10 @@
 import { ErrorCode, PatchbayError } from '@patchbay/core';
 import type { Principal } from '@patchbay/nest';
-import { assertMayUse } from '../auth/access';
 import type { BrokerSettings } from '../config/broker-settings';
 import { isPgServerError, toBrokerError } from '../errors/pg-errors';
-import { BrokerMetrics, type MetricsRef } from '../metrics/broker-metrics';
-import type { ConnectorPool } from '../pools/connector-pool';
-import type { PoolManager } from '../pools/pool-manager';
+import { DbMetrics } from '../metrics/db-metrics';
+import type { DatabaseBroker, DatabaseConnection } from '../pools/database-driver';
+import { withLease } from '../pools/leased';
 import { execute, shapeResult, withStatementTimeout, type RowMode, type StatementResult } from './execute';
 import { runStatement } from './run-query';
 import { assertParams, assertSqlText } from './statement-input';
@@ -40,19 +39,19 @@ function elapsedMs(started: number): number {
 /** Stateless queries and batches on pooled connections. */
 export class QueryService {
   constructor(
-    private readonly pools: PoolManager,
+    private readonly pools: DatabaseBroker,
     private readonly settings: BrokerSettings,
-    private readonly metricsRef: MetricsRef,
+    /** Absent in tests that need no metrics. */
+    private readonly metrics?: DbMetrics,
   ) {}
 
   /** Resolves the connector for a caller allowed to use it. */
-  poolFor(principal: Principal, configId: string): ConnectorPool {
-    assertMayUse(principal, configId);
-    return this.pools.get(configId);
+  poolFor(principal: Principal, configId: string): DatabaseConnection {
+    return this.pools.connectionFor(principal, configId);
   }
 
   /** Effective statement timeout of a request. */
-  timeoutFor(pool: ConnectorPool, timeoutMs: number | undefined): number {
+  timeoutFor(pool: DatabaseConnection, timeoutMs: number | undefined): number {
     if (timeoutMs === undefined) return pool.spec.settings.statementTimeoutMs;
     if (timeoutMs > this.settings.maxTimeoutMs) {
       throw new PatchbayError(ErrorCode.VALIDATION, `timeoutMs must be at most ${this.settings.maxTimeoutMs}`);
@@ -70,7 +69,8 @@ export class QueryService {
     const defaultTimeout = pool.spec.settings.statementTimeoutMs;
     const started = performance.now();
     try {
-      const result = await pool.run(
+      const result = await withLease(
+        pool,
         (lease) => withStatementTimeout(lease.client, timeout, defaultTimeout, () => execute(lease.client, input, timeout)),
         { timeoutCounts: input.timeoutMs === undefined },
       );
@@ -105,7 +105,8 @@ export class QueryService {
     const started = performance.now();
     let failedIndex: number | undefined;
     try {
-      const results = await pool.run(
+      const results = await withLease(
+        pool,
         async (lease) => {
           const client = lease.client;
           const runAll = async (): Promise<StatementResult[]> => {
@@ -152,10 +153,10 @@ export class QueryService {
   }
 
   private record(configId: string, kind: string, started: number, error: unknown): void {
-    const metrics = this.metricsRef.current;
+    const metrics = this.metrics;
     if (!metrics) return;
     const outcome = error === undefined ? 'ok' : 'error';
     metrics.queryDuration.labels(configId, kind, outcome).record((performance.now() - started) / 1000);
-    if (error !== undefined) metrics.queryErrors.add(1, { connector: configId, class: BrokerMetrics.errorClass(error) });
+    if (error !== undefined) metrics.queryErrors.add(1, { connector: configId, class: DbMetrics.errorClass(error) });
   }
 }

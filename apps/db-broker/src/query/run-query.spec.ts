@@ -65,7 +65,11 @@ describe('runQuery', () => {
   });
 
   it('turns a synchronous throw of the driver into a rejection', async () => {
-    const client = { query: () => { throw new TypeError('Client was passed a null or undefined query'); } } as unknown as ClientBase;
+    const client = {
+      query: () => {
+        throw new TypeError('Client was passed a null or undefined query');
+      },
+    } as unknown as ClientBase;
     await expect(runQuery(client, 'SELECT 1', undefined, 1_000)).rejects.toThrow(TypeError);
   });
 

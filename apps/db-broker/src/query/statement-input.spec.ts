@@ -40,8 +40,18 @@ describe('statement input checks', () => {
   });
 
   it('refuses more parameters than Postgres takes', () => {
-    expect(() => assertParams(Array.from({ length: MAX_PARAMS }, () => 1), 'params')).not.toThrow();
-    const error = refusal(() => assertParams(Array.from({ length: MAX_PARAMS + 1 }, () => 1), 'queries.0.params'));
+    expect(() =>
+      assertParams(
+        Array.from({ length: MAX_PARAMS }, () => 1),
+        'params',
+      ),
+    ).not.toThrow();
+    const error = refusal(() =>
+      assertParams(
+        Array.from({ length: MAX_PARAMS + 1 }, () => 1),
+        'queries.0.params',
+      ),
+    );
     expect(error.message).toMatch(/^queries\.0\.params has 65536 values; Postgres takes at most 65535/);
   });
 

@@ -44,7 +44,10 @@ export function assertSqlText(sql: string, where: string): void {
 export function assertParams(params: readonly unknown[] | undefined, where: string): void {
   if (params === undefined) return;
   if (params.length > MAX_PARAMS) {
-    refuse(`${where} has ${params.length} values; Postgres takes at most ${MAX_PARAMS} parameters per statement: split the statement or pass an array in one parameter`, where);
+    refuse(
+      `${where} has ${params.length} values; Postgres takes at most ${MAX_PARAMS} parameters per statement: split the statement or pass an array in one parameter`,
+      where,
+    );
   }
   for (let i = 0; i < params.length; i++) {
     const value = params[i];
@@ -69,7 +72,10 @@ function pathOf(where: string, path: readonly number[]): string {
 
 function refuseNul(where: string, path: readonly number[]): never {
   const field = pathOf(where, path);
-  return refuse(`${field} contains a NUL character (\\u0000); Postgres cannot store it in text: remove it, or send binary data as bytea hex ('\\x...') or base64`, field);
+  return refuse(
+    `${field} contains a NUL character (\\u0000); Postgres cannot store it in text: remove it, or send binary data as bytea hex ('\\x...') or base64`,
+    field,
+  );
 }
 
 function refuseInexact(value: number, where: string, path: readonly number[]): never {
@@ -106,7 +112,8 @@ function checkNested(value: object, where: string, path: number[], depth: number
 /** Depth only: inside JSON a NUL is escaped and numbers are Postgres's own to read. */
 function checkJsonDepth(value: object, depth: number, where: string, path: readonly number[]): void {
   if (depth > MAX_PARAM_DEPTH) refuseDeep(where, path);
-  for (const member of Array.isArray(value) ? value : Object.values(value)) {
+  const members: unknown[] = Array.isArray(value) ? value : Object.values(value);
+  for (const member of members) {
     if (typeof member === 'object' && member !== null) checkJsonDepth(member, depth + 1, where, path);
   }
 }

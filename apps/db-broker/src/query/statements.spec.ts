@@ -9,12 +9,15 @@ describe('assertPoolSafe', () => {
     },
   );
 
-  it.each(['SELECT 1', 'SET LOCAL statement_timeout = 10', 'INSERT INTO settings VALUES (1)', 'WITH x AS (SELECT 1) SELECT * FROM x', 'select * from beginnings'])(
-    'accepts %j',
-    (sql) => {
-      expect(() => assertPoolSafe(sql, 'query')).not.toThrow();
-    },
-  );
+  it.each([
+    'SELECT 1',
+    'SET LOCAL statement_timeout = 10',
+    'INSERT INTO settings VALUES (1)',
+    'WITH x AS (SELECT 1) SELECT * FROM x',
+    'select * from beginnings',
+  ])('accepts %j', (sql) => {
+    expect(() => assertPoolSafe(sql, 'query')).not.toThrow();
+  });
 });
 
 describe('assertSqlLength', () => {
@@ -25,11 +28,23 @@ describe('assertSqlLength', () => {
 });
 
 describe('mayHoldSeveralStatements', () => {
-  it.each(['SELECT 1', 'SELECT 1;', 'SELECT 1; -- done', "SELECT ';' AS semi", 'SELECT $$a;b$$', 'SELECT $x$ ; $x$', 'SELECT "a;b" FROM t', 'SELECT 1 /* ; */'])('%j is one statement', (sql) => {
+  it.each([
+    'SELECT 1',
+    'SELECT 1;',
+    'SELECT 1; -- done',
+    "SELECT ';' AS semi",
+    'SELECT $$a;b$$',
+    'SELECT $x$ ; $x$',
+    'SELECT "a;b" FROM t',
+    'SELECT 1 /* ; */',
+  ])('%j is one statement', (sql) => {
     expect(mayHoldSeveralStatements(sql)).toBe(false);
   });
 
-  it.each(['SELECT 1; SELECT 2', "SELECT 'x'; DROP TABLE t", 'SELECT $$a$$; SELECT 2', "SELECT 'unterminated", 'SELECT 1 /* open', 'SELECT $q$ open'])('%j may hold several', (sql) => {
-    expect(mayHoldSeveralStatements(sql)).toBe(true);
-  });
+  it.each(['SELECT 1; SELECT 2', "SELECT 'x'; DROP TABLE t", 'SELECT $$a$$; SELECT 2', "SELECT 'unterminated", 'SELECT 1 /* open', 'SELECT $q$ open'])(
+    '%j may hold several',
+    (sql) => {
+      expect(mayHoldSeveralStatements(sql)).toBe(true);
+    },
+  );
 });

@@ -5,7 +5,8 @@ import { ErrorCode, PatchbayError } from '@patchbay/core';
  * would leak into the next caller's queries, so `/query` and `/batch` refuse them;
  * interactive sessions (one pinned connection) accept everything.
  */
-const SESSION_STATE = /^(begin|start\s+transaction|commit|end|rollback|abort|savepoint|release|prepare|deallocate|listen|unlisten|discard|reset|set(?!\s+(local|constraints|transaction)\b))\b/i;
+const SESSION_STATE =
+  /^(begin|start\s+transaction|commit|end|rollback|abort|savepoint|release|prepare|deallocate|listen|unlisten|discard|reset|set(?!\s+(local|constraints|transaction)\b))\b/i;
 
 /** Removes leading whitespace and SQL comments so the first keyword can be read. */
 function leadingKeywordText(sql: string): string {

@@ -4,9 +4,10 @@ import type { Principal } from '@patchbay/nest';
 import type { Logger } from 'pino';
 import type { BrokerSettings } from '../config/broker-settings';
 import { isConnectionError, toBrokerError } from '../errors/pg-errors';
-import type { MetricsRef } from '../metrics/broker-metrics';
-import type { ConnectorPool } from '../pools/connector-pool';
-import type { Lease } from '../pools/pool-generation';
+import type { ConnectionLease } from '@patchbay/nest';
+import type { DbMetrics } from '../metrics/db-metrics';
+import type { DatabaseConnection } from '../pools/database-driver';
+import type { Lease, PoolGeneration } from '../pools/pool-generation';
 import { execute, shapeResult, withStatementTimeout, type RowMode, type StatementResult } from '../query/execute';
 import { runStatement } from '../query/run-query';
 import type { QueryService } from '../query/query.service';
@@ -18,7 +19,9 @@ interface Session {
   configId: string;
   /** Principal name of the creator; nobody else can see or use the session. */
   owner: string;
-  pool: ConnectorPool;
+  pool: DatabaseConnection;
+  /** Keeps the pool the session's connection came from open across a swap. */
+  handle: ConnectionLease<PoolGeneration>;
   lease: Lease;
   ttlMs: number;
   expiresAt: number;
@@ -48,16 +51,23 @@ export interface SessionQueryOutput extends StatementResult {
  */
 export class SessionService {
   private readonly sessions = new Map<string, Session>();
+  /** Open sessions per connector (they outlive pool swaps). */
+  private readonly perConnector = new Map<string, number>();
 
   constructor(
     private readonly queries: QueryService,
     private readonly settings: BrokerSettings,
     private readonly logger: Logger,
-    private readonly metricsRef: MetricsRef,
+    private readonly metrics?: DbMetrics,
   ) {}
 
   get size(): number {
     return this.sessions.size;
+  }
+
+  /** Sessions open on a connector now. */
+  openOn(configId: string): number {
+    return this.perConnector.get(configId) ?? 0;
   }
 
   async open(principal: Principal, configId: string, options: { ttlMs?: number | undefined }): Promise<SessionInfo> {
@@ -65,26 +75,38 @@ export class SessionService {
     const ttlMs = options.ttlMs ?? this.settings.sessionTtlMs;
     if (ttlMs > this.settings.maxTimeoutMs) throw new PatchbayError(ErrorCode.VALIDATION, `ttlMs must be at most ${this.settings.maxTimeoutMs}`);
     const limit = pool.spec.settings.maxSessions;
-    if (pool.openSessions >= limit) {
-      throw new PatchbayError(ErrorCode.RATE_LIMITED, `connector '${configId}' already has ${limit} open sessions (its limit): close one or wait for one to expire`, {
-        retryAfterSeconds: 1,
-        details: { maxSessions: limit },
-      });
+    if (this.openOn(configId) >= limit) {
+      throw new PatchbayError(
+        ErrorCode.RATE_LIMITED,
+        `connector '${configId}' already has ${limit} open sessions (its limit): close one or wait for one to expire`,
+        {
+          retryAfterSeconds: 1,
+          details: { maxSessions: limit },
+        },
+      );
     }
-    pool.openSessions++;
+    this.count(configId, 1);
+    let handle: ConnectionLease<PoolGeneration>;
     let lease: Lease;
     try {
-      lease = await pool.lease();
+      handle = await pool.lease();
     } catch (error) {
-      pool.openSessions--;
+      this.count(configId, -1);
+      throw toBrokerError(error);
+    }
+    try {
+      lease = await handle.handle.acquire();
+    } catch (error) {
+      this.count(configId, -1);
+      handle.release(error);
       throw toBrokerError(error);
     }
     try {
       await runStatement(lease.client, 'BEGIN', pool.spec.settings.statementTimeoutMs);
     } catch (error) {
-      pool.openSessions--;
+      this.count(configId, -1);
       lease.release(error);
-      pool.reportConnectionError(error);
+      handle.release(error);
       throw toBrokerError(error);
     }
     const session: Session = {
@@ -92,6 +114,7 @@ export class SessionService {
       configId,
       owner: principal.name,
       pool,
+      handle,
       lease,
       ttlMs,
       expiresAt: 0,
@@ -102,7 +125,7 @@ export class SessionService {
     };
     this.sessions.set(session.id, session);
     this.touch(session);
-    this.metricsRef.current?.sessions.add(1, { connector: configId, event: 'opened' });
+    this.metrics?.sessions.add(1, { connector: configId, event: 'opened' });
     return this.info(session);
   }
 
@@ -120,9 +143,7 @@ export class SessionService {
     const started = performance.now();
     const result = await this.step(session, async (client) =>
       shapeResult(
-        await withStatementTimeout(client, timeout, session.pool.spec.settings.statementTimeoutMs, () =>
-          execute(client, input, timeout),
-        ),
+        await withStatementTimeout(client, timeout, session.pool.spec.settings.statementTimeoutMs, () => execute(client, input, timeout)),
         this.settings.maxRows,
       ),
     );
@@ -170,10 +191,7 @@ export class SessionService {
       try {
         return await work(session.lease.client);
       } catch (error) {
-        if (isConnectionError(error)) {
-          session.pool.reportConnectionError(error);
-          await this.end(session, 'connection lost', error);
-        }
+        if (isConnectionError(error)) await this.end(session, 'connection lost', error);
         throw toBrokerError(error);
       } finally {
         session.busy--;
@@ -212,9 +230,17 @@ export class SessionService {
       });
     }
     session.lease.release(releaseError);
-    session.pool.openSessions--;
-    this.metricsRef.current?.sessions.add(1, { connector: session.configId, event: reason.replace(/\s+/g, '_') });
+    // A lost connection marks the connector down (the runtime classifies the error).
+    session.handle.release(error);
+    this.count(session.configId, -1);
+    this.metrics?.sessions.add(1, { connector: session.configId, event: reason.replace(/\s+/g, '_') });
     this.logger.info({ configId: session.configId, sessionId: session.id, reason }, 'session ended');
+  }
+
+  private count(configId: string, delta: number): void {
+    const next = this.openOn(configId) + delta;
+    if (next > 0) this.perConnector.set(configId, next);
+    else this.perConnector.delete(configId);
   }
 
   private info(session: Session): SessionInfo {

@@ -29,6 +29,7 @@ export interface Stack {
   putDatabase(configId: string, url: string, options?: Record<string, unknown>, credentials?: Record<string, string>): Promise<void>;
   deleteConnector(configId: string): Promise<void>;
   /** Calls the broker; admin token unless `token` is given. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON answers of every shape, read field by field in tests
   broker$<T = any>(method: string, path: string, body?: unknown, token?: string): Promise<JsonResponse<T>>;
   /** Resolves once the broker reports the connector `active` at `revision` or later. */
   waitActive(configId: string, minRevision?: number): Promise<void>;
@@ -114,10 +115,10 @@ export async function withClient<T>(url: string, fn: (client: Client) => Promise
 /** Connections the broker holds on a database (by its application_name prefix). */
 export async function brokerBackends(adminUrl: string, database: string, configId: string): Promise<number> {
   return withClient(adminUrl, async (client) => {
-    const result = await client.query(
-      "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND application_name = $2",
-      [database, `patchbay-db-broker:${configId}`],
-    );
+    const result = await client.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND application_name = $2', [
+      database,
+      `patchbay-db-broker:${configId}`,
+    ]);
     return (result.rows[0] as { n: number }).n;
   });
 }

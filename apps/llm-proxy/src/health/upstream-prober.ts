@@ -13,7 +13,9 @@ export class ProbeAnswered extends Error {
 function modelIds(body: unknown): string[] | undefined {
   const data = typeof body === 'object' && body !== null ? (body as { data?: unknown }).data : undefined;
   if (!Array.isArray(data)) return undefined;
-  return data.map((m: unknown) => (typeof m === 'object' && m !== null ? (m as { id?: unknown }).id : undefined)).filter((id): id is string => typeof id === 'string');
+  return data
+    .map((m: unknown) => (typeof m === 'object' && m !== null ? (m as { id?: unknown }).id : undefined))
+    .filter((id): id is string => typeof id === 'string');
 }
 
 /**

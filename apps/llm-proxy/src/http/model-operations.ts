@@ -27,7 +27,8 @@ export function modelOperations(upstreams: UpstreamSet): { list: Operation; retr
       response: modelEntry,
       handle: ({ params, principal }) => {
         const model = upstreams.modelsFor(principal).find((m) => m.id === params.id);
-        if (!model) throw new PatchbayError(ErrorCode.NOT_FOUND, `The model '${params.id}' does not exist`, { details: { param: 'model', code: 'model_not_found' } });
+        if (!model)
+          throw new PatchbayError(ErrorCode.NOT_FOUND, `The model '${params.id}' does not exist`, { details: { param: 'model', code: 'model_not_found' } });
         return model;
       },
     }),

@@ -12,7 +12,9 @@ describe('openAiError', () => {
   });
 
   it('names the first field a schema check rejected as the parameter', () => {
-    const error = new PatchbayError(ErrorCode.VALIDATION, 'invalid request body: stream: Expected boolean', { details: { issues: [{ path: 'stream', message: 'Expected boolean' }] } });
+    const error = new PatchbayError(ErrorCode.VALIDATION, 'invalid request body: stream: Expected boolean', {
+      details: { issues: [{ path: 'stream', message: 'Expected boolean' }] },
+    });
     expect(openAiError(error).body.error.param).toBe('stream');
     expect(openAiError(new PatchbayError(ErrorCode.VALIDATION, 'x', { details: { issues: [{ path: '', message: 'Required' }] } })).body.error.param).toBeNull();
   });

@@ -21,7 +21,11 @@ export const chatCompletionBody = z
 export const completionBody = z.object({ ...streamFields, prompt: z.unknown().optional().describe('The prompt (checked by the upstream)') }).passthrough();
 
 export const embeddingBody = z
-  .object({ model: streamFields.model, stream: z.boolean().nullish().describe('Must not be true: embeddings cannot stream'), input: z.unknown().optional().describe('What to embed (checked by the upstream)') })
+  .object({
+    model: streamFields.model,
+    stream: z.boolean().nullish().describe('Must not be true: embeddings cannot stream'),
+    input: z.unknown().optional().describe('What to embed (checked by the upstream)'),
+  })
   .passthrough();
 
 /** The fields the proxy reads, common to the three bodies. */

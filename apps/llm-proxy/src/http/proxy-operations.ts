@@ -66,7 +66,8 @@ function proxy(deps: ProxyOperationsDeps, endpoint: Endpoint, route: string): (c
     let connector = 'none';
     let status = 500;
     try {
-      if (endpoint === 'embeddings' && fields.stream) throw new PatchbayError(ErrorCode.VALIDATION, 'embeddings cannot stream', { details: { param: 'stream' } });
+      if (endpoint === 'embeddings' && fields.stream)
+        throw new PatchbayError(ErrorCode.VALIDATION, 'embeddings cannot stream', { details: { param: 'stream' } });
       const timeoutMs = clientTimeout(requestHeaders['x-patchbay-timeout-ms']);
       const call: ProxyCall = {
         route,

@@ -37,7 +37,12 @@ export function upstreamOperations(upstreams: UpstreamSet): Operation[] {
     errors: openAiErrorRenderer,
     response: z.object({ items: z.array(upstreamStatus) }),
     // A token limited to some connectors does not learn about the others.
-    handle: ({ principal }) => ({ items: upstreams.list().filter((u) => mayUseConnector(principal, u.configId)).map(statusOf) }),
+    handle: ({ principal }) => ({
+      items: upstreams
+        .list()
+        .filter((u) => mayUseConnector(principal, u.configId))
+        .map(statusOf),
+    }),
   });
   const [, get, breaker] = statusOperations(upstreams.broker, { path: '/v1/upstreams', tag: 'upstreams', idPrefix: 'upstreams', noun: 'llm connector' });
   return [list, ...[get, breaker].flatMap((operation) => (operation ? [{ ...operation, errors: openAiErrorRenderer }] : []))];

@@ -88,7 +88,16 @@ export class UpstreamAttempt {
         const body = await readAll(response.body, MAX_ERROR_BODY);
         if (verdict === 'verbatim') {
           this.metrics.upstream(upstream.configId, String(status), (performance.now() - started) / 1000);
-          return { kind: 'json', upstream, attempts, status, headers: passHeaders(response.headers), body: scrub(body, upstream.spec.apiKey), usage: undefined, answeredAt: performance.now() };
+          return {
+            kind: 'json',
+            upstream,
+            attempts,
+            status,
+            headers: passHeaders(response.headers),
+            body: scrub(body, upstream.spec.apiKey),
+            usage: undefined,
+            answeredAt: performance.now(),
+          };
         }
         this.metrics.upstream(upstream.configId, String(status), (performance.now() - started) / 1000);
         throw new AttemptFailure(verdict, `upstream answered ${status}`, status);
@@ -101,9 +110,19 @@ export class UpstreamAttempt {
       if (!stream) {
         const body = await readAll(response.body);
         const first = firstNonSpace(body);
-        if (first !== 0x7b && first !== 0x5b) throw new AttemptFailure(FailureKind.BAD_RESPONSE, `upstream answered ${status} with a body that is not JSON`, status);
+        if (first !== 0x7b && first !== 0x5b)
+          throw new AttemptFailure(FailureKind.BAD_RESPONSE, `upstream answered ${status} with a body that is not JSON`, status);
         this.metrics.upstream(upstream.configId, String(status), (performance.now() - started) / 1000);
-          return { kind: 'json', upstream, attempts, status, headers: passHeaders(response.headers), body, usage: usageFromJsonBody(body), answeredAt: performance.now() };
+        return {
+          kind: 'json',
+          upstream,
+          attempts,
+          status,
+          headers: passHeaders(response.headers),
+          body,
+          usage: usageFromJsonBody(body),
+          answeredAt: performance.now(),
+        };
       }
       let first = await firstChunk(response.body);
       let body: Readable = response.body;
@@ -117,7 +136,8 @@ export class UpstreamAttempt {
             const message = scrub(Buffer.from(converted.message), upstream.spec.apiKey).toString('utf8');
             throw new AttemptFailure(FailureKind.BAD_RESPONSE, `upstream answered ${status} with an error instead of a stream: ${message}`, status);
           }
-          if (converted.kind === 'unknown') throw new AttemptFailure(FailureKind.BAD_RESPONSE, `upstream answered a streaming request with JSON that is not a completion`, status);
+          if (converted.kind === 'unknown')
+            throw new AttemptFailure(FailureKind.BAD_RESPONSE, `upstream answered a streaming request with JSON that is not a completion`, status);
           first = converted.bytes;
           body = Readable.from([]);
           delete answerHeaders['content-type'];
@@ -125,10 +145,23 @@ export class UpstreamAttempt {
       }
       committed = true;
       if (!controller) throw new Error('unreachable: streams have a controller');
-      return { kind: 'stream', upstream, attempts, status, headers: answerHeaders, first, body, stripUsage: injectUsage, deadline, controller, answeredAt: performance.now() };
+      return {
+        kind: 'stream',
+        upstream,
+        attempts,
+        status,
+        headers: answerHeaders,
+        first,
+        body,
+        stripUsage: injectUsage,
+        deadline,
+        controller,
+        answeredAt: performance.now(),
+      };
     } catch (error) {
       const reason: unknown = signal.aborted ? signal.reason : undefined;
       if (reason instanceof AttemptFailure) throw reason;
+      // eslint-disable-next-line @typescript-eslint/only-throw-error -- the abort reason as given: the deadline's TIMEOUT, the client's CANCELLED
       if (reason !== undefined) throw reason;
       throw classifyError(error);
     } finally {

@@ -72,7 +72,13 @@ export function classifyError(error: unknown): AttemptFailure {
   if (code?.startsWith('HPE_') || (error instanceof Error && error.name === 'HTTPParserError')) {
     return new AttemptFailure(FailureKind.BAD_RESPONSE, `upstream sent a malformed HTTP response (${code ?? 'parse error'})`);
   }
-  return new AttemptFailure(FailureKind.NETWORK, `upstream unreachable: ${code ?? message}`, undefined, undefined, code !== undefined && UNREACHABLE_CODES.has(code));
+  return new AttemptFailure(
+    FailureKind.NETWORK,
+    `upstream unreachable: ${code ?? message}`,
+    undefined,
+    undefined,
+    code !== undefined && UNREACHABLE_CODES.has(code),
+  );
 }
 
 /** The error a client gets when every attempt failed; the last failure decides. */

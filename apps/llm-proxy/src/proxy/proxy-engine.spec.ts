@@ -127,7 +127,11 @@ describe('ProxyEngine', () => {
   it('treats an exhausted quota like rejected credentials: fail over, no retry', async () => {
     const broke = await connector('Broke', { models: ['m'], priority: 0 });
     const rich = await connector('Rich', { models: ['m'], priority: 1 });
-    broke.fallback = { kind: 'status', status: 429, body: { error: { message: 'quota', type: 'insufficient_quota', code: 'insufficient_quota', param: null } } };
+    broke.fallback = {
+      kind: 'status',
+      status: 429,
+      body: { error: { message: 'quota', type: 'insufficient_quota', code: 'insufficient_quota', param: null } },
+    };
     const answer = await engine.execute(call('m'));
     expect(answer.upstream.configId).toBe('Rich');
     expect(broke.calls).toHaveLength(1);

@@ -55,7 +55,10 @@ export class ProxyEngine {
     if (!routed) throw this.unrouted(call.body.model, principal);
     const allowed = principal.models;
     if (allowed && !allowed.includes(call.body.model) && !allowed.includes(routed.upstreamModel)) throw modelNotAllowed(principal, call.body.model);
-    const deadline = new Deadline(Math.min(call.timeoutMs ?? Infinity, this.settings.deadlineMs), call.controller ? { controller: call.controller } : { signal: call.signal });
+    const deadline = new Deadline(
+      Math.min(call.timeoutMs ?? Infinity, this.settings.deadlineMs),
+      call.controller ? { controller: call.controller } : { signal: call.signal },
+    );
     try {
       const answer = await this.failover.run(call, routed.candidates, routed.upstreamModel, deadline);
       if (answer.kind === 'json') deadline.dispose();
@@ -117,7 +120,10 @@ export class ProxyEngine {
         }
         void upstream.breaker.execute(() => Promise.reject(failure)).catch(() => undefined);
         this.logger.warn({ configId: upstream.configId, message, err: cause }, 'upstream stream interrupted');
-        finish(false, new PatchbayError(ErrorCode.UPSTREAM_ERROR, `${message} (connector '${upstream.configId}')`, { details: { code: 'upstream_stream_interrupted' } }));
+        finish(
+          false,
+          new PatchbayError(ErrorCode.UPSTREAM_ERROR, `${message} (connector '${upstream.configId}')`, { details: { code: 'upstream_stream_interrupted' } }),
+        );
       };
       const onError = (error: unknown): void => {
         const kind = classifyError(error);

@@ -28,14 +28,30 @@ const driver = new LlmDriver(
 );
 
 function connector(options: Record<string, unknown>, url: string | null = 'https://api.example.com/v1/'): ResolvedConnector {
-  return { configId: 'A', type: 'llm', revision: 1, checksum: 'x', mode: 'local', url, source: 'explicit', headers: {}, credentials: { apiKey: 'sk-secret-key' }, options };
+  return {
+    configId: 'A',
+    type: 'llm',
+    revision: 1,
+    checksum: 'x',
+    mode: 'local',
+    url,
+    source: 'explicit',
+    headers: {},
+    credentials: { apiKey: 'sk-secret-key' },
+    options,
+  };
 }
 
 describe('LlmDriver', () => {
   it('plans one connection with the key injected and the base path kept', () => {
     const [plan] = driver.plan(connector({ models: ['m'], breakerFailures: 2 }), { models: ['m'], breakerFailures: 2 });
     expect(plan?.id).toBe('A');
-    expect(plan?.spec).toMatchObject({ origin: 'https://api.example.com', basePath: '/v1', headers: { authorization: 'Bearer sk-secret-key' }, source: 'registry' });
+    expect(plan?.spec).toMatchObject({
+      origin: 'https://api.example.com',
+      basePath: '/v1',
+      headers: { authorization: 'Bearer sk-secret-key' },
+      source: 'registry',
+    });
     expect(driver.settings(plan!.spec)).toMatchObject({ breakerFailures: 2, breakerRecoveryMs: 60_000, healthIntervalMs: 0 });
     expect(driver.describe(plan!.spec)).toBe('https://api.example.com/v1');
   });

@@ -62,7 +62,10 @@ describe('/docs', () => {
   it('documents every OpenAI route with its request body, and the upstream routes', async () => {
     const docs = await api(proxy.url, 'GET', '/docs/json', { token: null });
     expect(docs.status).toBe(200);
-    const paths = docs.body.paths as Record<string, Record<string, { requestBody?: { content: Record<string, { schema: { properties: Record<string, unknown> } }> } }>>;
+    const paths = docs.body.paths as Record<
+      string,
+      Record<string, { requestBody?: { content: Record<string, { schema: { properties: Record<string, unknown> } }> } }>
+    >;
     for (const path of ['/v1/chat/completions', '/v1/completions', '/v1/embeddings']) {
       expect(paths[path]?.['post']?.requestBody?.content['application/json']?.schema.properties).toHaveProperty('model');
     }

@@ -132,7 +132,9 @@ export class RedisBus implements Bus {
     if (!entry) {
       const created: ChannelEntry = {
         handlers: new Set(),
-        active: this.subscriber.subscribe(key).then(noop),
+        active: this.subscriberWritable()
+          .then(() => this.subscriber.subscribe(key))
+          .then(noop),
       };
       created.active.catch(() => {
         if (this.channels.get(key) === created) this.channels.delete(key);
@@ -184,6 +186,25 @@ export class RedisBus implements Bus {
       await Promise.all([closeClient(this.publisher), closeClient(this.subscriber)]);
     })();
     return this.closing;
+  }
+
+  /**
+   * Resolves when a SUBSCRIBE may be sent. Between the socket's connect and the end of its
+   * ready check (INFO) ioredis writes a SUBSCRIBE at once: the connection turns subscriber
+   * mode, the ready check fails ("Connection in subscriber mode") and the reconnect loses
+   * the subscription. In every other status ioredis queues it until ready.
+   */
+  private subscriberWritable(): Promise<void> {
+    if (this.subscriber.status !== 'connect') return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.subscriber.off('ready', done);
+        this.subscriber.off('end', done);
+        resolve();
+      };
+      this.subscriber.on('ready', done);
+      this.subscriber.on('end', done);
+    });
   }
 
   private redisChannel(channel: string): string {

@@ -1,3 +1,5 @@
+import { ErrorCode, PatchbayError } from '@patchbay/core';
+
 /** Token scopes (ARCHITECTURE.md section 7). `admin` implies every other scope. */
 export enum Scope {
   ADMIN = 'admin',
@@ -27,4 +29,11 @@ export function hasScope(principal: Principal, scope: Scope): boolean {
 /** True when the principal may use the connector (no allow-list = all). */
 export function mayUseConnector(principal: Principal, configId: string): boolean {
   return principal.connectors === undefined || principal.connectors.includes(configId);
+}
+
+/** @throws PatchbayError FORBIDDEN when the token's connector allow-list excludes `configId`. */
+export function assertMayUse(principal: Principal, configId: string): void {
+  if (!mayUseConnector(principal, configId)) {
+    throw new PatchbayError(ErrorCode.FORBIDDEN, `token '${principal.name}' may not use connector '${configId}': it is not in the token's connectors allow-list`);
+  }
 }

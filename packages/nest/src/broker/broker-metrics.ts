@@ -35,9 +35,15 @@ export class BrokerMetrics {
     const meter = metrics.meter;
     const { prefix } = names;
     this.swaps = meter.createCounter(names.swaps ?? `${prefix}_connection_swaps`, { description: 'Handles replaced (connector change or reconnect)' });
-    this.reconnects = meter.createCounter(names.reconnects ?? `${prefix}_reconnect_attempts`, { description: 'Reconnect attempts while a connection was down, by outcome' });
-    const states = meter.createObservableGauge(names.state ?? `${prefix}_connection_state`, { description: '1 for the current ConnectionState of each connection' });
-    const breakers = meter.createObservableGauge(names.breaker ?? `${prefix}_breaker_state`, { description: '1 for the current breaker state of each connection' });
+    this.reconnects = meter.createCounter(names.reconnects ?? `${prefix}_reconnect_attempts`, {
+      description: 'Reconnect attempts while a connection was down, by outcome',
+    });
+    const states = meter.createObservableGauge(names.state ?? `${prefix}_connection_state`, {
+      description: '1 for the current ConnectionState of each connection',
+    });
+    const breakers = meter.createObservableGauge(names.breaker ?? `${prefix}_breaker_state`, {
+      description: '1 for the current breaker state of each connection',
+    });
     meter.addBatchObservableCallback(
       (observer) => {
         for (const status of statuses()) {

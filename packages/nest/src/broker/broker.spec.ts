@@ -79,7 +79,9 @@ describe('Broker', () => {
     expect(() => broker.connection('A')).toThrow(
       expect.objectContaining({ code: ErrorCode.UNAVAILABLE, retryAfterSeconds: 5, message: "api connector 'A' is misconfigured: connector 'A' has no url" }),
     );
-    expect(broker.statuses()).toEqual([expect.objectContaining({ id: 'A', state: 'dead', revision: 2, lastError: expect.objectContaining({ message: "connector 'A' has no url" }) })]);
+    expect(broker.statuses()).toEqual([
+      expect.objectContaining({ id: 'A', state: 'dead', revision: 2, lastError: expect.objectContaining({ message: "connector 'A' has no url" }) }),
+    ]);
     await until(() => driver.closed.length === 1, 'old connection closed');
     source.emit('upsert', fakeConnector('A', { revision: 3 }));
     await allActive();

@@ -18,7 +18,7 @@ import {
   type StateChange,
 } from '@patchbay/core';
 import type { Logger } from 'pino';
-import { mayUseConnector, type Principal } from '../auth/scopes';
+import { assertMayUse, mayUseConnector, type Principal } from '../auth/scopes';
 import type { ReadinessService } from '../health/readiness.service';
 import type { MetricsService } from '../metrics/metrics.service';
 import { BrokerMetrics, type BrokerMetricNames } from './broker-metrics';
@@ -228,15 +228,21 @@ export class Broker<Spec, Handle> extends EventEmitter<BrokerEvents<Spec, Handle
   }
 
   /**
-   * Registers `registry` (required: connectors loaded) and a summary check named
-   * `summaryName` (not required: one target being down leaves the others served).
+   * Registers `registry` (required: connectors loaded; kept when the service's watcher
+   * registered it already) and a summary check named `summaryName` (not required: one
+   * target being down leaves the others served).
    */
   registerReadiness(readiness: ReadinessService, summaryName: string): void {
+    if (readiness.entries().some((entry) => entry.name === 'registry')) return this.registerSummary(readiness, summaryName);
     readiness.register('registry', async () => {
       const source = this.source;
       if (!source?.synced) throw new Error(`${this.noun} connectors not loaded from the registry yet`);
       return { revision: source.revision };
     });
+    this.registerSummary(readiness, summaryName);
+  }
+
+  private registerSummary(readiness: ReadinessService, summaryName: string): void {
     readiness.register(
       summaryName,
       async () => {
@@ -327,9 +333,4 @@ export class Broker<Spec, Handle> extends EventEmitter<BrokerEvents<Spec, Handle
   }
 }
 
-/** @throws PatchbayError FORBIDDEN when the token's connector allow-list excludes `configId`. */
-export function assertMayUse(principal: Principal, configId: string): void {
-  if (!mayUseConnector(principal, configId)) {
-    throw new PatchbayError(ErrorCode.FORBIDDEN, `token '${principal.name}' may not use connector '${configId}'`);
-  }
-}
+export { assertMayUse };

@@ -1,5 +1,5 @@
 import { BreakerState, ConnectionState, ErrorCode, type BreakerStateChange, type StateChange } from '@patchbay/core';
-import { FAST_SETTINGS, FakeDriver, FakeError, FakeHandle, until, type FakeSpec } from '../../test/support/fake-driver';
+import { FAST_SETTINGS, FakeDriver, FakeError, until, type FakeHandle, type FakeSpec } from '../../test/support/fake-driver';
 import type { ConnectionSettings } from './driver';
 import { ManagedConnection, type ConnectionObserver } from './managed-connection';
 
@@ -66,7 +66,18 @@ describe('ManagedConnection', () => {
     expect(driver.probes).toBe(1);
     expect(driver.contexts[0]?.id).toBe('UP');
     await expect(connection.use(async (handle) => handle.serial)).resolves.toBe(1);
-    expect(connection.status()).toMatchObject({ id: 'UP', configId: 'UP', kind: 'fake-upstream', state: 'active', breaker: 'closed', revision: 1, target: 'http://a.test', lastError: null, retryAt: null, serial: 1 });
+    expect(connection.status()).toMatchObject({
+      id: 'UP',
+      configId: 'UP',
+      kind: 'fake-upstream',
+      state: 'active',
+      breaker: 'closed',
+      revision: 1,
+      target: 'http://a.test',
+      lastError: null,
+      retryAt: null,
+      serial: 1,
+    });
   });
 
   it('lets work that arrives while the handle opens wait for it', async () => {
@@ -84,7 +95,11 @@ describe('ManagedConnection', () => {
     create().start();
     await until(() => connection.state === ConnectionState.RETRYING, 'retrying');
     const work = jest.fn(async () => 1);
-    await expect(connection.use(work)).rejects.toMatchObject({ code: ErrorCode.UPSTREAM_UNAVAILABLE, retryAfterSeconds: 1, message: expect.stringContaining("upstream 'UP' is unreachable") });
+    await expect(connection.use(work)).rejects.toMatchObject({
+      code: ErrorCode.UPSTREAM_UNAVAILABLE,
+      retryAfterSeconds: 1,
+      message: expect.stringContaining("upstream 'UP' is unreachable"),
+    });
     await expect(connection.lease()).rejects.toMatchObject({ code: ErrorCode.UPSTREAM_UNAVAILABLE });
     expect(work).not.toHaveBeenCalled();
     expect(connection.status().lastError?.message).toBe('fake connection error');
@@ -139,6 +154,26 @@ describe('ManagedConnection', () => {
     await until(() => seen.drained.length === 1, 'drained');
     expect(seen.drained[0]).toEqual({ target: 'http://a.test', timedOut: true });
     expect(driver.opened[0]?.closed).toBe('swapped');
+  });
+
+  it('follows a change that arrives while a reconnect probes the old target', async () => {
+    create().start();
+    await active();
+    const gate = deferred<void>();
+    driver.openGate = gate.promise;
+    await expect(connection.use(async () => Promise.reject(new FakeError('connection')))).rejects.toBeInstanceOf(FakeError);
+    await until(() => driver.contexts.length === 2, 'reconnect attempt started');
+    connection.update(2, spec('http://b.test'));
+    driver.openGate = undefined;
+    gate.resolve();
+    await until(
+      () => connection.state === ConnectionState.ACTIVE && connection.status().target === 'http://b.test' && connection.status()['serial'] !== null,
+      'active on b',
+    );
+    await expect(connection.use(async (handle) => handle.url)).resolves.toBe('http://b.test');
+    // The handle opened for the old target while it changed is closed, never served.
+    await until(() => driver.opened.filter((h) => h.url === 'http://a.test').every((h) => h.closed !== undefined), 'old handles closed');
+    expect(driver.opened.filter((h) => h.url === 'http://a.test' && h.serial > 1).map((h) => h.closed)).toEqual(['failed']);
   });
 
   it('does not swap when only the revision moved', async () => {
@@ -249,7 +284,10 @@ describe('ManagedConnection', () => {
     const opens = driver.contexts.length;
     await new Promise((resolve) => setTimeout(resolve, 60));
     expect(driver.contexts.length).toBe(opens);
-    await expect(connection.use(async () => 1)).rejects.toMatchObject({ code: ErrorCode.NOT_FOUND, message: expect.stringContaining("upstream connector 'UP'") });
+    await expect(connection.use(async () => 1)).rejects.toMatchObject({
+      code: ErrorCode.NOT_FOUND,
+      message: expect.stringContaining("upstream connector 'UP'"),
+    });
 
     driver.failOpens = 0;
     create().start();

@@ -191,7 +191,7 @@ export class ManagedConnection<Spec, Handle> {
     const old = this.current;
     this.current = newSlot(spec);
     if (old.handle !== undefined || old.opening !== undefined) this.observer?.swapped(this, 'changed');
-    this.retire(old, 'swapped');
+    void this.retire(old, 'swapped');
     this.stopHealth();
     const state = this.machine.state;
     if (state === ConnectionState.RETRYING) {
@@ -199,6 +199,9 @@ export class ManagedConnection<Spec, Handle> {
       return;
     }
     if (state === ConnectionState.DISCOVERED) return;
+    // The new slot opens itself: a reconnect still scheduled (a restart) is not needed.
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
     if (state === ConnectionState.DEAD) this.failedAttempts = 0;
     this.machine.transition(ConnectionState.CONNECTING, `revision ${revision}`);
     void this.openCurrent();
@@ -343,27 +346,38 @@ export class ManagedConnection<Spec, Handle> {
     }
     if (state === ConnectionState.DEAD) {
       const last = this.lastError ? ` (last error: ${this.lastError.message})` : '';
-      return new PatchbayError(ErrorCode.UPSTREAM_UNAVAILABLE, `${this.noun} '${this.id}' is unreachable; gave up after ${this.failedAttempts} attempts${last}`, {
-        retryAfterSeconds: DEAD_RETRY_AFTER_SECONDS,
-        details: { configId: this.configId, state },
-      });
+      return new PatchbayError(
+        ErrorCode.UPSTREAM_UNAVAILABLE,
+        `${this.noun} '${this.id}' is unreachable; gave up after ${this.failedAttempts} attempts${last}`,
+        {
+          retryAfterSeconds: DEAD_RETRY_AFTER_SECONDS,
+          details: { configId: this.configId, state },
+        },
+      );
     }
     return undefined;
   }
 
-  private run<T>(slot: Slot<Spec, Handle>, handle: Handle, work: (handle: Handle, signal: AbortSignal) => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-    return this.breakerValue.execute((breakerSignal) => work(handle, breakerSignal), signal).then(
-      (value) => {
-        this.settle(slot);
-        return value;
-      },
-      (error: unknown) => {
-        this.settle(slot);
-        // The breaker's own refusal says nothing new about the target.
-        if (slot === this.current && !isCircuitOpen(error)) this.reportError(error);
-        throw error;
-      },
-    );
+  private run<T>(
+    slot: Slot<Spec, Handle>,
+    handle: Handle,
+    work: (handle: Handle, signal: AbortSignal) => Promise<T>,
+    signal: AbortSignal | undefined,
+  ): Promise<T> {
+    return this.breakerValue
+      .execute((breakerSignal) => work(handle, breakerSignal), signal)
+      .then(
+        (value) => {
+          this.settle(slot);
+          return value;
+        },
+        (error: unknown) => {
+          this.settle(slot);
+          // The breaker's own refusal says nothing new about the target.
+          if (slot === this.current && !isCircuitOpen(error)) this.reportError(error);
+          throw error;
+        },
+      );
   }
 
   /** The slot's handle once opened; a failed open answers with the gate's 503. */
@@ -461,7 +475,12 @@ export class ManagedConnection<Spec, Handle> {
 
   private backoff(): BackoffOptions {
     const max = this.settingsValue.reconnectMaxMs;
-    return { initialDelayMs: Math.min(this.settingsValue.reconnectInitialMs ?? DEFAULT_RECONNECT_INITIAL_MS, max), maxDelayMs: max, multiplier: 2, jitter: 'full' };
+    return {
+      initialDelayMs: Math.min(this.settingsValue.reconnectInitialMs ?? DEFAULT_RECONNECT_INITIAL_MS, max),
+      maxDelayMs: max,
+      multiplier: 2,
+      jitter: 'full',
+    };
   }
 
   /**
@@ -485,8 +504,8 @@ export class ManagedConnection<Spec, Handle> {
       if (handle !== undefined) void this.closeHandle(handle, 'failed');
       if (this.closed) return;
       this.observer?.reconnect(this, false, error);
-      if (spec !== this.current.spec) this.scheduleReconnect(0);
-      else this.failedOpen(error);
+      if (spec === this.current.spec) this.failedOpen(error);
+      else if (this.machine.state === ConnectionState.RETRYING) this.scheduleReconnect(0);
       return;
     }
     this.reconnecting = false;
@@ -494,14 +513,15 @@ export class ManagedConnection<Spec, Handle> {
       // Closed or changed while probing: the fresh handle is for nothing (or an old target).
       fresh.abort.abort();
       void this.closeHandle(handle, 'failed');
-      if (!this.closed) this.scheduleReconnect(0);
+      // Changed while probing: outside `retrying` the new slot is opening by itself.
+      if (!this.closed && this.machine.state === ConnectionState.RETRYING) this.scheduleReconnect(0);
       return;
     }
     this.observer?.reconnect(this, true);
     const old = this.current;
     this.current = fresh;
     this.observer?.swapped(this, 'reconnected');
-    this.retire(old, 'reconnected');
+    void this.retire(old, 'reconnected');
     this.nextAttemptAt = undefined;
     const attempts = this.failedAttempts + 1;
     this.failedAttempts = 0;

@@ -18,10 +18,9 @@ async function call(operation: Operation, input: { principal: Principal; params?
     params,
     query: {},
     body,
-    rawBody: undefined,
     principal: input.principal,
     headers: {},
-    trace: { traceId: '0'.repeat(32), spanId: '0'.repeat(16), sampled: false } as never,
+    trace: { traceId: '0'.repeat(32), spanId: '0'.repeat(16), sampled: false },
     request: {} as IncomingMessage,
     response: {} as ServerResponse,
     signal: new AbortController().signal,
@@ -36,7 +35,13 @@ describe('statusOperations', () => {
   let breaker: Operation;
 
   beforeEach(async () => {
-    broker = new Broker({ driver: new FakeDriver(), bus: new InMemoryBus(), logger: pino({ level: 'silent' }), source: { service: 's', instance: 'i' }, noun: 'api' });
+    broker = new Broker({
+      driver: new FakeDriver(),
+      bus: new InMemoryBus(),
+      logger: pino({ level: 'silent' }),
+      source: { service: 's', instance: 'i' },
+      noun: 'api',
+    });
     const source = Object.assign(new EventEmitter(), {
       synced: true,
       revision: 1,
@@ -45,7 +50,11 @@ describe('statusOperations', () => {
     });
     broker.follow(source);
     await until(() => broker.list().every((c) => c.state === ConnectionState.ACTIVE), 'active');
-    [list, get, breaker] = statusOperations(broker, { path: '/v1/apis', tag: 'apis', idPrefix: 'api', noun: 'api connector' }) as [Operation, Operation, Operation];
+    [list, get, breaker] = statusOperations(broker, { path: '/v1/apis', tag: 'apis', idPrefix: 'api', noun: 'api connector' }) as [
+      Operation,
+      Operation,
+      Operation,
+    ];
   });
 
   afterEach(() => broker.close(50));
@@ -81,10 +90,15 @@ describe('statusOperations', () => {
 
   it('operates the breaker and answers the new status; rejects unknown actions; misconfigured is 503', async () => {
     const admin = principal([Scope.ADMIN]);
-    await expect(call(breaker, { principal: admin, params: { configId: 'A' }, body: { action: 'open' } })).resolves.toMatchObject({ id: 'A', breaker: 'forced_open' });
+    await expect(call(breaker, { principal: admin, params: { configId: 'A' }, body: { action: 'open' } })).resolves.toMatchObject({
+      id: 'A',
+      breaker: 'forced_open',
+    });
     await expect(broker.connection('A').use(async () => 1)).rejects.toMatchObject({ code: ErrorCode.CIRCUIT_OPEN });
     await expect(call(breaker, { principal: admin, params: { configId: 'A' }, body: { action: 'reset' } })).resolves.toMatchObject({ breaker: 'closed' });
     await expect(call(breaker, { principal: admin, params: { configId: 'A' }, body: { action: 'explode' } })).rejects.toThrow();
-    await expect(call(breaker, { principal: admin, params: { configId: 'BAD' }, body: { action: 'open' } })).rejects.toMatchObject({ code: ErrorCode.UNAVAILABLE });
+    await expect(call(breaker, { principal: admin, params: { configId: 'BAD' }, body: { action: 'open' } })).rejects.toMatchObject({
+      code: ErrorCode.UNAVAILABLE,
+    });
   });
 });

@@ -69,6 +69,8 @@ function operationObject(operation: Operation): Record<string, unknown> {
     responses: { ...responseOf(operation), default: { description: 'Error', content: { 'application/problem+json': { schema: PROBLEM_SCHEMA } } } },
   };
   if (operation.description !== undefined) out['description'] = operation.description;
+  // Marks what the kit's pipeline serves (the shared contract test runs through these).
+  out['x-patchbay-operation'] = true;
   if (operation.scopes !== 'public') {
     out['security'] = [{ bearer: [] }];
     out['x-patchbay-scopes'] = operation.scopes;

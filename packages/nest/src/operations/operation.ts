@@ -36,7 +36,7 @@ export interface OperationContext<P, Q, B> {
    * The JSON body's bytes as received (before parsing), when it had one: for a proxy that
    * forwards the body untouched instead of serializing the parsed value again.
    */
-  readonly rawBody: Buffer | undefined;
+  readonly rawBody?: Buffer | undefined;
   /** The raw request: read it yourself when the operation declares `body: 'raw'`. */
   readonly request: IncomingMessage;
   /** The raw response: write it yourself when the operation `streams`, then return undefined. */

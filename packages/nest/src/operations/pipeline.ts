@@ -1,9 +1,9 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { ErrorCode, PatchbayError } from '@patchbay/core';
 import type { Logger } from 'pino';
 import { assertScopes, bearerToken } from '../auth/auth.guard';
-import { mayUseConnector, type Principal, type Scope } from '../auth/scopes';
+import { assertMayUse, mayUseConnector, type Principal, type Scope } from '../auth/scopes';
 import type { TokenStore } from '../auth/token-store';
 import type { ErrorMapper } from '../errors/problem';
 import { createErrorResponder, type ErrorResponder } from '../errors/problem.filter';
@@ -35,6 +35,8 @@ export interface OperationInput {
   params: Record<string, string>;
   query: Record<string, string | string[]>;
   body: unknown;
+  /** Request headers the operation reads (e.g. `if-match`), as HTTP would carry them. */
+  headers?: IncomingHttpHeaders;
 }
 
 const EMPTY_QUERY: Record<string, string> = Object.freeze({}) as Record<string, string>;
@@ -106,7 +108,7 @@ export class OperationPipeline {
     const params = this.checkParams(operation, principal, input.params);
     const query = operation.query ? parseWith(operation.query, input.query, 'query string') : input.query;
     const body = operation.body !== undefined && operation.body !== 'raw' ? parseWith(operation.body, input.body) : input.body;
-    const context = { params, query, body, rawBody: undefined, principal, headers: {}, trace: traceContextFor(undefined), request: undefined, response: undefined, signal };
+    const context = { params, query, body, principal, headers: input.headers ?? {}, trace: traceContextFor(undefined), request: undefined, response: undefined, signal };
     const result: unknown = await operation.handle(context as unknown as OperationContext<unknown, unknown, unknown>);
     return result instanceof Reply ? result.body : result;
   }
@@ -166,7 +168,7 @@ export class OperationPipeline {
       const configId = assertConfigId(params[binding.param] ?? '', binding.param);
       if (!mayUseConnector(principal, configId)) {
         if (binding.outsideAllowList === 'not-found') throw PatchbayError.notFound(`connector '${configId}'`);
-        throw new PatchbayError(ErrorCode.FORBIDDEN, `token '${principal.name}' may not use connector '${configId}'`);
+        assertMayUse(principal, configId);
       }
     }
     return operation.params ? parseWith(operation.params, params, 'path') : params;

@@ -1,7 +1,7 @@
 import { Module, type DynamicModule, type OnApplicationShutdown, type Provider, type Type } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { Bus, ConnectorType } from '@patchbay/core';
-import type { Logger } from 'pino';
+import type { DestinationStream, Logger } from 'pino';
 import type { z } from 'zod';
 import { TokenStore } from '../auth/token-store';
 import { createApp, listen, runService } from '../bootstrap';
@@ -83,6 +83,8 @@ export interface StartedService {
   url: string;
   grpcPort: number;
   kit: ServiceKit<unknown>;
+  /** Stops it as a signal would (tests): gRPC and HTTP servers, then the parts. */
+  close(): Promise<void>;
 }
 
 @Module({})
@@ -103,10 +105,14 @@ class PartsLifecycle implements OnApplicationShutdown {
  * kit module, every operation on the one request pipeline, gRPC, the registry watcher
  * (not awaited), listening, and graceful shutdown in reverse order.
  */
-export async function startService<S extends z.ZodRawShape>(definition: ServiceDefinition<S>, env?: Record<string, string | undefined>): Promise<StartedService> {
+export async function startService<S extends z.ZodRawShape>(
+  definition: ServiceDefinition<S>,
+  env?: Record<string, string | undefined>,
+  options: { logDestination?: DestinationStream } = {},
+): Promise<StartedService> {
   definition.beforeStart?.();
   const { config, extra } = loadConfig({ service: definition.name, ports: definition.ports, extra: definition.env, env, secretKey: definition.secretKey ?? false });
-  const logger = createLogger(config.service.name, config.logLevel);
+  const logger = createLogger(config.service.name, config.logLevel, options.logDestination);
   const bus = createBus(config, logger);
   const metrics = new MetricsService(config.service.name);
   const tokens = TokenStore.fromSources(config.adminToken, config.tokens);
@@ -152,17 +158,24 @@ export async function startService<S extends z.ZodRawShape>(definition: ServiceD
     ambientTraceContext: definition.ambientTraceContext ?? false,
   });
   const pipeline = serveOperations(app, parts.operations, { logger, mappers: definition.errorMappers ?? [] });
-  // Not awaited: with the registry or Redis unreachable the watcher retries in the
-  // background while the service serves health, metrics and status. Started before the
-  // servers listen: subscribing after `listen` lost the subscription on a Redis bus (the
-  // subscriber's ready check met a SUBSCRIBE already sent, and the next change never came).
-  watcher?.start().catch((error: unknown) => logger.warn({ err: error }, 'registry watcher failed to start'));
   const grpc = new GrpcServer(tokens, logger);
   parts.grpc?.(new GrpcBinder(grpc, pipeline));
   const grpcPort = await grpc.listen(config.service.host, config.service.grpcPort);
   const url = await listen(app, config, logger, [() => grpc.close(config.shutdownTimeoutMs / 2)]);
+  // Not awaited: with the registry or Redis unreachable the watcher retries in the
+  // background while the service serves health, metrics and status.
+  watcher?.start().catch((error: unknown) => logger.warn({ err: error }, 'registry watcher failed to start'));
   logger.info({ url, grpcPort, registry: config.registryUrl, bus: config.redisUrl ? 'redis' : 'in-memory (registry polling)', ...parts.describe?.() }, `${definition.name} listening`);
-  return { app, url, grpcPort, kit: kit as ServiceKit<unknown> };
+  return {
+    app,
+    url,
+    grpcPort,
+    kit: kit as ServiceKit<unknown>,
+    close: async () => {
+      readiness.markShuttingDown();
+      await Promise.all([grpc.close(config.shutdownTimeoutMs / 2), app.close()]);
+    },
+  };
 }
 
 /** The `main` of a service: starts it, or prints one clear line and exits non-zero. */

@@ -50,7 +50,11 @@ export class FakeDriver implements BrokerDriver<FakeSpec, FakeHandle> {
   settingsOverride: Partial<ConnectionSettings> = {};
 
   plan(connector: ResolvedConnector, options: Record<string, unknown>): PlannedConnection<FakeSpec>[] {
-    const settings = { ...FAST_SETTINGS, ...this.settingsOverride, ...(typeof options['breakerFailures'] === 'number' ? { breakerFailures: options['breakerFailures'] } : {}) };
+    const settings = {
+      ...FAST_SETTINGS,
+      ...this.settingsOverride,
+      ...(typeof options['breakerFailures'] === 'number' ? { breakerFailures: options['breakerFailures'] } : {}),
+    };
     if (connector.members) {
       return connector.members.map((member) => {
         if (!member.url) throw new Error(`member '${member.id}' has no url`);

@@ -1,7 +1,9 @@
 import { createServer, type Server } from 'node:net';
 import { ConnectionState, ErrorCode, type ResolvedConnector, type StateChange } from '@patchbay/core';
+import { ManagedConnection } from '@patchbay/nest';
 import { DEFAULT_SETTINGS } from '../config/broker-settings';
-import { ConnectorPool, type PoolObserver } from './connector-pool';
+import { DatabaseDriver, type DatabaseConnection } from './database-driver';
+import { withLease } from './leased';
 import { poolSpecOf } from './pool-target';
 
 /** A port that accepts TCP and closes at once: "the database hangs up". */
@@ -12,18 +14,6 @@ async function hangingUpServer(): Promise<{ server: Server; port: number }> {
   return { server, port: typeof address === 'object' && address ? address.port : 0 };
 }
 
-function observer(states: StateChange[], reconnects: boolean[]): PoolObserver {
-  return {
-    stateChanged: (_pool, change) => states.push(change),
-    breakerChanged: () => undefined,
-    swapped: () => undefined,
-    drained: () => undefined,
-    reconnectAttempt: (_pool, ok) => reconnects.push(ok),
-    acquired: () => undefined,
-    idleError: () => undefined,
-  };
-}
-
 async function until(check: () => boolean, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
@@ -32,12 +22,12 @@ async function until(check: () => boolean, timeoutMs = 5000): Promise<void> {
   }
 }
 
-describe('ConnectorPool with an unreachable database', () => {
+describe('a database connection (DatabaseDriver on the kit runtime) with an unreachable database', () => {
   let server: Server;
-  let pool: ConnectorPool;
+  let pool: DatabaseConnection;
 
   afterEach(async () => {
-    await pool?.close(100);
+    await pool?.close('shutdown', 100);
     await new Promise((r) => server?.close(r));
   });
 
@@ -58,14 +48,24 @@ describe('ConnectorPool with an unreachable database', () => {
     };
     const states: StateChange[] = [];
     const reconnects: boolean[] = [];
-    pool = new ConnectorPool({
+    const driver = new DatabaseDriver(
+      { ...DEFAULT_SETTINGS, reconnectMaxMs: 50, drainTimeoutMs: 100 },
+      { openSessions: () => 0, acquired: () => undefined, idleError: () => undefined },
+    );
+    pool = new ManagedConnection({
+      id: 'DOWN',
       configId: 'DOWN',
       revision: 3,
       spec: poolSpecOf(connector, DEFAULT_SETTINGS),
-      observer: observer(states, reconnects),
-      reconnectMaxMs: 50,
-      drainTimeoutMs: 100,
-      instance: 'test',
+      driver,
+      noun: 'database',
+      observer: {
+        state: (_c, change) => states.push(change),
+        breaker: () => undefined,
+        swapped: () => undefined,
+        drained: () => undefined,
+        reconnect: (_c, ok) => reconnects.push(ok),
+      },
     });
     expect(pool.state).toBe(ConnectionState.DISCOVERED);
     pool.start();
@@ -74,9 +74,9 @@ describe('ConnectorPool with an unreachable database', () => {
 
     // Fast: rejected at the gate, without trying for a connection.
     const work = jest.fn(async () => 1);
-    await expect(pool.run(work, { timeoutCounts: true })).rejects.toMatchObject({ code: ErrorCode.UPSTREAM_UNAVAILABLE, retryAfterSeconds: 1 });
+    await expect(withLease(pool, work, { timeoutCounts: true })).rejects.toMatchObject({ code: ErrorCode.UPSTREAM_UNAVAILABLE, retryAfterSeconds: 1 });
     expect(work).not.toHaveBeenCalled();
-    expect(pool.figures()).toMatchObject({ total: 0, waiting: 0 });
+    expect(pool.status()).toMatchObject({ pool: { total: 0, waiting: 0 } });
     await expect(pool.lease()).rejects.toMatchObject({ code: ErrorCode.UPSTREAM_UNAVAILABLE });
 
     await until(() => reconnects.length >= 3);
@@ -85,12 +85,15 @@ describe('ConnectorPool with an unreachable database', () => {
     expect(status).toMatchObject({ configId: 'DOWN', state: 'retrying', revision: 3, target: `postgres://u@127.0.0.1:${target.port}/db` });
     expect(status.lastError?.message).toBeTruthy();
     expect(JSON.stringify(status)).not.toContain('pw');
+    // Failed reconnect attempts leave no pool behind.
+    await until(() => driver.figuresByConnector().size <= 1);
 
-    await pool.close(100);
+    await pool.close('removed', 100);
     expect(pool.state).toBe(ConnectionState.CLOSED);
     const attempts = reconnects.length;
     await new Promise((r) => setTimeout(r, 150));
     expect(reconnects.length).toBe(attempts);
-    await expect(pool.run(async () => 1, { timeoutCounts: true })).rejects.toMatchObject({ code: ErrorCode.NOT_FOUND });
+    expect(driver.figuresByConnector().size).toBe(0);
+    await expect(withLease(pool, async () => 1, { timeoutCounts: true })).rejects.toMatchObject({ code: ErrorCode.NOT_FOUND });
   });
 });

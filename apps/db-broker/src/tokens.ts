@@ -1,2 +1,0 @@
-/** Injection token of the broker's BrokerSettings. */
-export const BROKER_SETTINGS = Symbol('BROKER_SETTINGS');
