@@ -3,7 +3,7 @@ import type { ErrorRenderer, ProblemDocument, RenderedError } from '@patchbay/ne
 
 /** OpenAI's error body: what the official SDKs parse into `APIError`. */
 export interface OpenAiErrorBody {
-  error: { message: string; type: string; param: string | null; code: string | null };
+  error: { message: string; type: string; param: string | null; code: string | null; errorId?: string };
 }
 
 const TYPES: Partial<Record<ErrorCode, string>> = {
@@ -62,6 +62,8 @@ export function openAiError(error: PatchbayError, errorId?: string): { status: n
         type: TYPES[error.code] ?? 'server_error',
         param: stringDetail(error, 'param') ?? firstIssuePath(error) ?? null,
         code: stringDetail(error, 'code') ?? CODES[error.code] ?? error.code.toLowerCase(),
+        // A 5xx names the log line that explains it (SDKs ignore fields they do not know).
+        ...(errorId ? { errorId } : {}),
       },
     },
   };
