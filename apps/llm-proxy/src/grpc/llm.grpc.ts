@@ -1,10 +1,10 @@
 import { performance } from 'node:perf_hooks';
 import { ErrorCode, PatchbayError } from '@patchbay/core';
-import { Scope, type GrpcServer, type Principal } from '@patchbay/nest';
+import { Scope, type GrpcBinder, type Operation, type Principal } from '@patchbay/nest';
 import { LLM_SERVICE, loadService } from '@patchbay/proto';
 import { parseRequestBody, type RequestBody } from '../proxy/json-body';
 import type { JsonAnswer, ProxyEngine } from '../proxy/proxy-engine';
-import type { UpstreamSet } from '../upstreams/upstream-set';
+import { modelList } from '../http/openai-schemas';
 
 interface ChatRequest {
   bodyJson: string;
@@ -56,8 +56,14 @@ function eventData(bytes: Buffer): string[] {
   return out;
 }
 
-/** Registers `patchbay.llm.v1.LlmProxy`: the same engine as REST, same tokens and scopes. */
-export function registerLlmGrpc(server: GrpcServer, engine: ProxyEngine, upstreams: UpstreamSet): void {
+/**
+ * Registers `patchbay.llm.v1.LlmProxy`: ListModels is bound to the `GET /v1/models`
+ * operation; the chat methods run the same engine as REST with the same tokens and scopes
+ * (a unary gRPC answer carries the connector and attempts an operation's result has not,
+ * and a server stream is no operation).
+ */
+export function registerLlmGrpc(binder: GrpcBinder, engine: ProxyEngine, listModels: Operation): void {
+  const server = binder.server;
   const { definition } = loadService('llm', LLM_SERVICE);
   const call = (request: ChatRequest, principal: Principal, signal: AbortSignal, stream: boolean) => ({
     route: stream ? 'grpc:StreamChatCompletion' : 'grpc:CreateChatCompletion',
@@ -96,10 +102,9 @@ export function registerLlmGrpc(server: GrpcServer, engine: ProxyEngine, upstrea
       });
       if (failure) throw failure;
     }),
-    ListModels: server.unary<Record<string, never>, unknown>([Scope.USE, Scope.READ], async (_request, { principal }) => ({
-      models: upstreams
-        .modelsFor(principal)
-        .map((m) => ({ id: m.id, ownedBy: m.owned_by })),
-    })),
+    ListModels: binder.operation<Record<string, never>, unknown>(listModels, {
+      input: () => ({}),
+      output: (result) => ({ models: modelList.parse(result).data.map((m) => ({ id: m.id, ownedBy: m.owned_by })) }),
+    }),
   });
 }

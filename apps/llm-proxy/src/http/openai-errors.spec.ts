@@ -11,6 +11,14 @@ describe('openAiError', () => {
     });
   });
 
+  it('names the first field a schema check rejected as the parameter', () => {
+    const error = new PatchbayError(ErrorCode.VALIDATION, 'invalid request body: stream: Expected boolean', {
+      details: { issues: [{ path: 'stream', message: 'Expected boolean' }] },
+    });
+    expect(openAiError(error).body.error.param).toBe('stream');
+    expect(openAiError(new PatchbayError(ErrorCode.VALIDATION, 'x', { details: { issues: [{ path: '', message: 'Required' }] } })).body.error.param).toBeNull();
+  });
+
   it('carries attempts and connector headers, and hides internal messages behind the errorId', () => {
     const upstream = new PatchbayError(ErrorCode.UPSTREAM_ERROR, 'bad', { details: { attempts: 3, connector: 'A' } });
     expect(openAiError(upstream).headers).toEqual({ 'x-patchbay-attempts': '3', 'x-patchbay-connector': 'A' });

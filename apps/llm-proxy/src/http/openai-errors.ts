@@ -3,7 +3,7 @@ import type { ErrorRenderer, ProblemDocument, RenderedError } from '@patchbay/ne
 
 /** OpenAI's error body: what the official SDKs parse into `APIError`. */
 export interface OpenAiErrorBody {
-  error: { message: string; type: string; param: string | null; code: string | null };
+  error: { message: string; type: string; param: string | null; code: string | null; errorId?: string };
 }
 
 const TYPES: Partial<Record<ErrorCode, string>> = {
@@ -32,6 +32,15 @@ function stringDetail(error: PatchbayError, key: string): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
+/** The first field a schema check rejected (the kit's validation errors list them as `issues`). */
+function firstIssuePath(error: PatchbayError): string | undefined {
+  const issues = error.details?.['issues'];
+  if (!Array.isArray(issues)) return undefined;
+  const first: unknown = issues[0];
+  const path = typeof first === 'object' && first !== null ? (first as { path?: unknown }).path : undefined;
+  return typeof path === 'string' && path.length > 0 ? path : undefined;
+}
+
 /** Maps a PatchbayError to OpenAI's error shape, plus the proxy's `x-patchbay-*` headers. */
 export function openAiError(error: PatchbayError, errorId?: string): { status: number; body: OpenAiErrorBody; headers: Record<string, string> } {
   const status = httpStatusFor(error.code);
@@ -51,8 +60,10 @@ export function openAiError(error: PatchbayError, errorId?: string): { status: n
       error: {
         message,
         type: TYPES[error.code] ?? 'server_error',
-        param: stringDetail(error, 'param') ?? null,
+        param: stringDetail(error, 'param') ?? firstIssuePath(error) ?? null,
         code: stringDetail(error, 'code') ?? CODES[error.code] ?? error.code.toLowerCase(),
+        // A 5xx names the log line that explains it (SDKs ignore fields they do not know).
+        ...(errorId ? { errorId } : {}),
       },
     },
   };

@@ -20,6 +20,8 @@ export class AttemptFailure extends Error {
     readonly status?: number,
     /** From `retry-after-ms` / `retry-after`, in ms. */
     readonly retryAfterMs?: number,
+    /** No connection could be made at all (refused, no route, DNS, connect timeout): the target is down. */
+    readonly unreachable = false,
   ) {
     super(message);
   }
@@ -50,6 +52,8 @@ export function classifyStatus(status: number, body?: Buffer): StatusClass {
 }
 
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+/** Errors of connecting, as opposed to a connection lost mid-request (reset, closed socket): those retry as usual. */
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
 
 function codeOf(error: unknown): string | undefined {
   const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
@@ -63,12 +67,18 @@ export function classifyError(error: unknown): AttemptFailure {
   const message = error instanceof Error ? error.message : String(error);
   if (code && TIMEOUT_CODES.has(code)) {
     const what = code === 'UND_ERR_CONNECT_TIMEOUT' ? 'connect' : code === 'UND_ERR_HEADERS_TIMEOUT' ? 'first byte' : 'idle between chunks';
-    return new AttemptFailure(FailureKind.TIMEOUT, `upstream timed out (${what})`);
+    return new AttemptFailure(FailureKind.TIMEOUT, `upstream timed out (${what})`, undefined, undefined, UNREACHABLE_CODES.has(code));
   }
   if (code?.startsWith('HPE_') || (error instanceof Error && error.name === 'HTTPParserError')) {
     return new AttemptFailure(FailureKind.BAD_RESPONSE, `upstream sent a malformed HTTP response (${code ?? 'parse error'})`);
   }
-  return new AttemptFailure(FailureKind.NETWORK, `upstream unreachable: ${code ?? message}`);
+  return new AttemptFailure(
+    FailureKind.NETWORK,
+    `upstream unreachable: ${code ?? message}`,
+    undefined,
+    undefined,
+    code !== undefined && UNREACHABLE_CODES.has(code),
+  );
 }
 
 /** The error a client gets when every attempt failed; the last failure decides. */

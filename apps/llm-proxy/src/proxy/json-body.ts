@@ -49,6 +49,14 @@ export function parseRequestBody(body: unknown): RequestBody {
   return { raw, json: fields, model, stream: stream === true, clientWantsUsage };
 }
 
+/** The body of a request whose fields a schema has checked already (the kit's pipeline), with the bytes it came as. */
+export function requestBodyOf(
+  fields: { model: string; stream?: boolean | null | undefined; stream_options?: { include_usage?: boolean | undefined } | null | undefined },
+  raw: Buffer,
+): RequestBody {
+  return { raw, json: fields, model: fields.model, stream: fields.stream === true, clientWantsUsage: fields.stream_options?.include_usage === true };
+}
+
 /** Index just past the string starting at `start` (a quote), or -1 when unterminated. */
 function stringEnd(raw: Buffer, start: number): number {
   for (let i = start + 1; i < raw.length; i++) {

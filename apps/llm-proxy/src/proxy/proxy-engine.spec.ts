@@ -127,7 +127,11 @@ describe('ProxyEngine', () => {
   it('treats an exhausted quota like rejected credentials: fail over, no retry', async () => {
     const broke = await connector('Broke', { models: ['m'], priority: 0 });
     const rich = await connector('Rich', { models: ['m'], priority: 1 });
-    broke.fallback = { kind: 'status', status: 429, body: { error: { message: 'quota', type: 'insufficient_quota', code: 'insufficient_quota', param: null } } };
+    broke.fallback = {
+      kind: 'status',
+      status: 429,
+      body: { error: { message: 'quota', type: 'insufficient_quota', code: 'insufficient_quota', param: null } },
+    };
     const answer = await engine.execute(call('m'));
     expect(answer.upstream.configId).toBe('Rich');
     expect(broke.calls).toHaveLength(1);
@@ -186,6 +190,16 @@ describe('ProxyEngine', () => {
     await expect(engine.execute(call('m'))).rejects.toMatchObject({ code: ErrorCode.TIMEOUT });
     await disconnected(fake);
     await expect(engine.execute(call('m', {}, true))).rejects.toMatchObject({ code: ErrorCode.TIMEOUT });
+  });
+
+  it('fails over from a connector nobody listens on, which the runtime then reconnects', async () => {
+    const gone = await connector('Gone', { models: ['m'], priority: 0 });
+    await connector('Here', { models: ['m'], priority: 1 });
+    await gone.close();
+    const answer = await engine.execute(call('m'));
+    expect(answer.upstream.configId).toBe('Here');
+    const status = upstream('Gone').connection.status();
+    expect((status.lastError ?? status.previousError)?.message).toContain('ECONNREFUSED');
   });
 
   it('lists what exists when nothing serves a model', async () => {

@@ -1,10 +1,12 @@
-import { Channel, EventType, breakerChangedData, createEnvelope, type Bus, type EnvelopeSource, type ResolvedConnector } from '@patchbay/core';
-import { mayUseConnector, type Principal } from '@patchbay/nest';
+import type { Bus, EnvelopeSource, ResolvedConnector } from '@patchbay/core';
+import { Broker, mayUseConnector, type Principal } from '@patchbay/nest';
 import type { Logger } from 'pino';
+import type { Pool } from 'undici';
 import type { ProxySettings } from '../config/settings';
-import { upstreamOptions } from './connector-options';
+import { UpstreamProber } from '../health/upstream-prober';
+import { LlmDriver, type UpstreamSpec } from './llm-driver';
 import { route, type Route } from './router';
-import { Upstream, type UpstreamSpec } from './upstream';
+import { Upstream } from './upstream';
 
 /** One entry of `GET /v1/models`. */
 export interface ModelEntry {
@@ -14,28 +16,54 @@ export interface ModelEntry {
   owned_by: string;
 }
 
-function lowerCaseHeaders(headers: Record<string, string>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) out[name.toLowerCase()] = value;
-  return out;
-}
+/** How long connections may finish their work at shutdown. */
+const SHUTDOWN_DRAIN_MS = 10_000;
 
 /**
- * The live set of `llm` upstreams: fed by the registry watcher (and the local-mode
- * `LLM_URL`), consulted by the router on every request. Changes apply in place without
- * a restart; breaker and connection state changes go to the bus.
+ * The live set of `llm` upstreams the router reads on every request: one {@link Upstream}
+ * per connection of the broker runtime, which follows the registry (and the local-mode
+ * `LLM_URL`) and owns pools, state, breakers, events and metrics.
  */
 export class UpstreamSet {
+  readonly broker: Broker<UpstreamSpec, Pool>;
+  readonly prober: UpstreamProber;
+  private readonly driver: LlmDriver;
   private readonly upstreams = new Map<string, Upstream>();
-  /** Local-mode connectors from the environment; they win over a registry entry of the same id (seed 000). */
-  private readonly fromEnv = new Set<string>();
 
   constructor(
-    private readonly settings: ProxySettings,
-    private readonly bus: Bus,
-    private readonly source: EnvelopeSource,
+    settings: ProxySettings,
+    bus: Bus,
+    source: EnvelopeSource,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.prober = new UpstreamProber(this, logger);
+    this.driver = new LlmDriver(
+      settings,
+      (pool, spec, signal) => this.prober.check(pool, spec, signal),
+      (configId, warning) => logger.warn({ configId }, warning),
+    );
+    this.broker = new Broker({ driver: this.driver, bus, logger, source, noun: 'llm' });
+    // Only non-secret facts are logged: never headers or the key.
+    const facts = (spec: UpstreamSpec, revision: number): Record<string, unknown> => ({
+      configId: spec.configId,
+      origin: spec.origin,
+      revision,
+      source: spec.source,
+      models: spec.options.models,
+    });
+    this.broker.on('added', (connection) => {
+      this.upstreams.set(connection.id, new Upstream(connection));
+      logger.info(facts(connection.spec, connection.revision), 'llm connector added');
+    });
+    this.broker.on('swapped', (connection, reason) => {
+      if (reason === 'changed') this.upstreams.get(connection.id)?.forget();
+      logger.info({ ...facts(connection.spec, connection.revision), reason }, 'llm connector updated');
+    });
+    this.broker.on('removed', (connection) => {
+      if (this.upstreams.get(connection.id)?.connection === connection) this.upstreams.delete(connection.id);
+      logger.info({ configId: connection.configId }, 'llm connector removed');
+    });
+  }
 
   get size(): number {
     return this.upstreams.size;
@@ -54,53 +82,35 @@ export class UpstreamSet {
     return route(model, this.upstreams, allowedConnectors);
   }
 
-  /** A connector from the registry appeared or changed. */
+  /** A connector from the registry appeared or changed; the local environment's win (seed 000). */
   applyResolved(connector: ResolvedConnector): void {
-    if (connector.type !== 'llm') return;
-    if (this.fromEnv.has(connector.configId)) {
-      this.logger.info({ configId: connector.configId }, 'registry connector ignored: the local environment defines it');
+    if (this.driver.local.has(connector.configId)) {
+      if (connector.type === 'llm') this.logger.info({ configId: connector.configId }, 'registry connector ignored: the local environment defines it');
       return;
     }
-    if (!connector.url) {
-      this.logger.warn({ configId: connector.configId }, 'llm connector has no url (not resolvable); not routing to it');
-      this.remove(connector.configId);
-      return;
-    }
-    const headers = lowerCaseHeaders(connector.headers);
-    const apiKey = connector.credentials?.apiKey;
-    if (apiKey && !headers['authorization']) headers['authorization'] = `Bearer ${apiKey}`;
-    this.upsert({
-      configId: connector.configId,
-      url: connector.url,
-      headers,
-      apiKey,
-      options: this.options(connector.configId, connector.options),
-      revision: connector.revision,
-      source: 'registry',
-    });
+    this.broker.apply(connector);
   }
 
   /** The local-mode connector (`LLM_URL` / `LLM_APIKEY` / `LLM_MODELS`). */
   applyLocal(configId: string, url: string, headers: Record<string, string>, apiKey: string | undefined, models: string[] | undefined): void {
-    this.fromEnv.add(configId);
-    this.upsert({
+    this.driver.local.add(configId);
+    this.broker.apply({
       configId,
-      url,
-      headers: lowerCaseHeaders(headers),
-      apiKey,
-      options: this.options(configId, models ? { models } : {}),
+      type: 'llm',
       revision: 0,
+      checksum: 'env',
+      mode: 'local',
+      url,
       source: 'env',
+      headers,
+      options: models ? { models } : {},
+      ...(apiKey ? { credentials: { apiKey } } : {}),
     });
   }
 
   remove(configId: string): void {
-    if (this.fromEnv.has(configId)) return;
-    const upstream = this.upstreams.get(configId);
-    if (!upstream) return;
-    this.upstreams.delete(configId);
-    void upstream.close();
-    this.logger.info({ configId }, 'llm connector removed');
+    if (this.driver.local.has(configId)) return;
+    void this.broker.remove(configId);
   }
 
   /** Every model served, bare and pinned (`<configId>/<name>`). */
@@ -134,48 +144,8 @@ export class UpstreamSet {
     return out;
   }
 
-  async close(): Promise<void> {
-    const all = this.list();
+  async close(drainTimeoutMs = SHUTDOWN_DRAIN_MS): Promise<void> {
     this.upstreams.clear();
-    await Promise.all(all.map((u) => u.close()));
-  }
-
-  private options(configId: string, raw: Record<string, unknown>): UpstreamSpec['options'] {
-    const { options, warnings } = upstreamOptions(raw, { ...this.settings.defaults, probeIntervalMs: this.settings.probeIntervalMs });
-    for (const warning of warnings) this.logger.warn({ configId }, warning);
-    return options;
-  }
-
-  private upsert(spec: UpstreamSpec): void {
-    const existing = this.upstreams.get(spec.configId);
-    // Only non-secret facts are logged: never headers or the key.
-    const facts = { configId: spec.configId, origin: new URL(spec.url).origin, revision: spec.revision, source: spec.source, models: spec.options.models };
-    if (existing) {
-      const { reconnected } = existing.apply(spec);
-      this.logger.info({ ...facts, reconnected }, 'llm connector updated');
-      return;
-    }
-    const upstream = new Upstream(
-      spec,
-      { failures: this.settings.breakerFailures, recoveryMs: this.settings.breakerRecoveryMs, authRecoveryMs: this.settings.authRecoveryMs },
-      {
-        onBreakerChange: (u, change) => {
-          this.logger.warn({ configId: u.configId, from: change.from, to: change.to, retryAt: change.retryAt }, 'llm upstream breaker changed');
-          this.publish(EventType.BREAKER_CHANGED, breakerChangedData(u.breaker, change));
-        },
-        onConnectionState: (u, change) => {
-          const data = { kind: 'llm-upstream', name: u.configId, from: change.from, to: change.to, ...(change.reason ? { reason: change.reason } : {}) };
-          this.publish(EventType.CONNECTION_STATE, data);
-        },
-      },
-    );
-    this.upstreams.set(spec.configId, upstream);
-    this.logger.info(facts, 'llm connector added');
-  }
-
-  private publish(type: string, data: unknown): void {
-    this.bus.publish(Channel.STATE, createEnvelope(type, data, { source: this.source })).catch((error: unknown) => {
-      this.logger.debug({ err: error }, 'bus publish failed');
-    });
+    await this.broker.close(drainTimeoutMs);
   }
 }

@@ -58,6 +58,29 @@ describe('local mode (LLM_URL / LLM_APIKEY)', () => {
   });
 });
 
+describe('/docs', () => {
+  it('documents every OpenAI route with its request body, and the upstream routes', async () => {
+    const docs = await api(proxy.url, 'GET', '/docs/json', { token: null });
+    expect(docs.status).toBe(200);
+    const paths = docs.body.paths as Record<
+      string,
+      Record<string, { requestBody?: { content: Record<string, { schema: { properties: Record<string, unknown> } }> } }>
+    >;
+    for (const path of ['/v1/chat/completions', '/v1/completions', '/v1/embeddings']) {
+      expect(paths[path]?.['post']?.requestBody?.content['application/json']?.schema.properties).toHaveProperty('model');
+    }
+    expect(paths['/v1/chat/completions']?.['post']).toHaveProperty(['responses', '200', 'content', 'text/event-stream']);
+    for (const path of ['/v1/models', '/v1/models/{id}', '/v1/upstreams', '/v1/upstreams/{configId}']) expect(paths[path]).toHaveProperty('get');
+    expect(paths['/v1/upstreams/{configId}/breaker']).toHaveProperty('post');
+  });
+
+  it('forwards the fields it does not know untouched', async () => {
+    const client = new OpenAI({ apiKey: AGENT, baseURL: `${proxy.url}/v1`, maxRetries: 0 });
+    await client.chat.completions.create({ model: 'local-model', messages: [{ role: 'user', content: 'hi' }], temperature: 0.25, user: 'u-1' });
+    expect(upstream.calls.at(-1)?.body).toMatchObject({ model: 'local-model', temperature: 0.25, user: 'u-1', messages: [{ role: 'user', content: 'hi' }] });
+  });
+});
+
 describe('gRPC mirror', () => {
   const request = { bodyJson: JSON.stringify({ model: 'local-model', messages: [{ role: 'user', content: 'hi' }] }) };
 

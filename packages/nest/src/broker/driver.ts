@@ -46,6 +46,12 @@ export interface BrokerDriver<Spec, Handle> {
    */
   classify(error: unknown): ErrorClass;
 
+  /**
+   * How long the breaker stays open after `error` opened it, when not `breakerRecoveryMs`
+   * (e.g. longer for rejected credentials, which no retry soon will fix). Optional.
+   */
+  breakerRecoveryFor?(error: unknown): number | undefined;
+
   /** Target shown in status (no secrets), e.g. `postgres://app@db:5432/app`. */
   describe(spec: Spec): string;
 

@@ -607,6 +607,7 @@ export class ManagedConnection<Spec, Handle> {
       consecutiveFailures: settings.breakerFailures,
       recoveryTimeoutMs: settings.breakerRecoveryMs,
       isFailure: (error) => this.driver.classify(error) !== 'caller',
+      ...(this.driver.breakerRecoveryFor ? { recoveryTimeoutFor: (error: unknown) => this.driver.breakerRecoveryFor?.(error) } : {}),
     });
     breaker.onStateChange((change) => this.observer?.breaker(this, change));
     return breaker;

@@ -32,6 +32,11 @@ export interface OperationContext<P, Q, B> {
   readonly principal: Principal;
   readonly headers: IncomingHttpHeaders;
   readonly trace: TraceContext;
+  /**
+   * The JSON body's bytes as received (before parsing), when it had one: for a proxy that
+   * forwards the body untouched instead of serializing the parsed value again.
+   */
+  readonly rawBody?: Buffer | undefined;
   /** The raw request: read it yourself when the operation declares `body: 'raw'`. */
   readonly request: IncomingMessage;
   /** The raw response: write it yourself when the operation `streams`, then return undefined. */

@@ -134,8 +134,9 @@ export class OperationPipeline {
       principal = this.authenticate(operation, request);
       const params = this.checkParams(operation, principal, decodeParams(rawParams));
       const query = operation.query ? parseWith(operation.query, queryObject(search), 'query string') : EMPTY_QUERY;
-      const body = prepared.readsJson ? parseWith(operation.body as Exclude<Operation['body'], 'raw' | undefined>, await readBody(request, prepared.bodyLimit)) : undefined;
-      const context = new IncomingOperationContext(params, query, body, principal, trace, request, response);
+      const raw = prepared.readsJson ? await readBody(request, prepared.bodyLimit) : undefined;
+      const body = raw === undefined ? undefined : parseWith(operation.body as Exclude<Operation['body'], 'raw' | undefined>, typeof raw === 'string' ? raw : parseJsonBody(raw));
+      const context = new IncomingOperationContext(params, query, body, typeof raw === 'string' ? undefined : raw, principal, trace, request, response);
       const result: unknown = await operation.handle(context);
       status = this.answer(prepared, response, result);
     } catch (error) {
@@ -207,6 +208,7 @@ class IncomingOperationContext extends IncomingFastRequest implements OperationC
     params: unknown,
     readonly query: unknown,
     body: unknown,
+    readonly rawBody: Buffer | undefined,
     readonly principal: Principal,
     trace: TraceContext,
     readonly request: IncomingMessage,
@@ -220,13 +222,13 @@ function hasUnreadBody(request: IncomingMessage): boolean {
   return !request.readableEnded && (request.headers['content-length'] !== undefined || request.headers['transfer-encoding'] !== undefined);
 }
 
-/** A JSON body (or YAML/plain text as a string, for operations whose schema takes one). */
-async function readBody(request: IncomingMessage, limit: number): Promise<unknown> {
+/** A JSON body's bytes (or YAML/plain text as a string, for operations whose schema takes one). */
+async function readBody(request: IncomingMessage, limit: number): Promise<Buffer | string> {
   const type = request.headers['content-type'];
   if (type !== undefined && TEXT_TYPES.test(type)) {
     return (await readBodyBytes(request, limit)).toString('utf8');
   }
-  return parseJsonBody(await readJsonBody(request, limit));
+  return readJsonBody(request, limit);
 }
 
 /** The query string as an object; a repeated name becomes an array. */
