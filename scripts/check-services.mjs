@@ -11,7 +11,7 @@ const services = [
     name: 'PostgreSQL',
     env: 'PATCHBAY_TEST_DATABASE_URL',
     url: process.env.PATCHBAY_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
-    start: "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start   (or: docker compose -f infra/compose.yaml up -d postgres)",
+    start: 'pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start   (or: docker compose -f infra/compose.yaml up -d postgres)',
   },
   {
     name: 'Redis',
@@ -26,8 +26,14 @@ function reachable(url) {
   const port = Number(u.port || (u.protocol.startsWith('redis') ? 6379 : 5432));
   return new Promise((resolve) => {
     const socket = connect({ host: u.hostname, port, timeout: 2000 });
-    socket.once('connect', () => { socket.destroy(); resolve(true); });
-    socket.once('timeout', () => { socket.destroy(); resolve(false); });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(false);
+    });
     socket.once('error', () => resolve(false));
   });
 }

@@ -16,14 +16,11 @@ const target = new URL(args.url);
 
 function once(): Promise<boolean> {
   return new Promise((resolve) => {
-    const req = request(
-      { host: target.hostname, port: target.port, path: target.pathname + target.search, headers: args.headers, agent },
-      (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode === 200));
-        res.on('error', () => resolve(false));
-      },
-    );
+    const req = request({ host: target.hostname, port: target.port, path: target.pathname + target.search, headers: args.headers, agent }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode === 200));
+      res.on('error', () => resolve(false));
+    });
     req.on('error', () => resolve(false));
     req.end();
   });

@@ -8,7 +8,20 @@ import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { RedisBus } from '@patchbay/core/redis';
 import { ConnectorWatcher, RegistryClient } from '@patchbay/nest';
-import { TEST_ADMIN_TOKEN, api, dropSchema, freePort, startService, testDatabaseUrl, testRedisUrl, uniquePrefix, uniqueSchema, fmt, percentile, table } from '@patchbay/testkit';
+import {
+  TEST_ADMIN_TOKEN,
+  api,
+  dropSchema,
+  freePort,
+  startService,
+  testDatabaseUrl,
+  testRedisUrl,
+  uniquePrefix,
+  uniqueSchema,
+  fmt,
+  percentile,
+  table,
+} from '@patchbay/testkit';
 
 const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? 50);
 const CHANGES = Number(process.env.BENCH_CHANGES ?? 200);

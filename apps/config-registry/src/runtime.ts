@@ -34,12 +34,7 @@ export interface RegistrySettings {
  * wires the service, applies `PATCHBAY_CONFIG_FILE`, and starts the outbox relay and
  * change feed.
  */
-export async function createRuntime(
-  config: PatchbayConfig,
-  settings: RegistrySettings,
-  bus: Bus,
-  logger: Logger,
-): Promise<RegistryRuntime> {
+export async function createRuntime(config: PatchbayConfig, settings: RegistrySettings, bus: Bus, logger: Logger): Promise<RegistryRuntime> {
   const store = config.databaseUrl ? 'postgres' : 'pglite';
   const db: SqlClient = config.databaseUrl
     ? new PgSqlClient({ connectionString: config.databaseUrl, schema: settings.databaseSchema })

@@ -1,5 +1,14 @@
 import { startService, type StartedService } from '@patchbay/nest';
-import { CONTRACT_BODY_LIMIT, CONTRACT_TOKENS, LogCapture, contractEnv, describeOperationContract, dropSchema, testDatabaseUrl, uniqueSchema } from '@patchbay/testkit';
+import {
+  CONTRACT_BODY_LIMIT,
+  CONTRACT_TOKENS,
+  LogCapture,
+  contractEnv,
+  describeOperationContract,
+  dropSchema,
+  testDatabaseUrl,
+  uniqueSchema,
+} from '@patchbay/testkit';
 import { registryService } from '../src/service';
 
 describe('config-registry: every declared operation keeps the kit contract', () => {
@@ -8,7 +17,9 @@ describe('config-registry: every declared operation keeps the kit contract', () 
   let service: StartedService;
 
   beforeAll(async () => {
-    service = await startService(registryService, contractEnv({ PATCHBAY_DATABASE_URL: testDatabaseUrl(), PATCHBAY_DATABASE_SCHEMA: schema }), { logDestination: logs });
+    service = await startService(registryService, contractEnv({ PATCHBAY_DATABASE_URL: testDatabaseUrl(), PATCHBAY_DATABASE_SCHEMA: schema }), {
+      logDestination: logs,
+    });
   });
 
   afterAll(async () => {

@@ -88,7 +88,11 @@ describe.each([
 
   beforeAll(async () => {
     store = await createStore();
-    await migrate(store.db, context, MIGRATIONS.filter((m) => m.version === 1));
+    await migrate(
+      store.db,
+      context,
+      MIGRATIONS.filter((m) => m.version === 1),
+    );
     const checksum = connectorChecksum('OLDTOOL', oldSpec, () => 'unused');
     const { rows } = await store.db.query<{ revision: number }>(
       `INSERT INTO revisions (config_id, type, action, spec, checksum, actor) VALUES ('OLDTOOL', 'agent_tool', 'upsert', $1::jsonb, $2, 'old') RETURNING revision`,

@@ -185,7 +185,7 @@ describe.each<StoreKind>(['postgres', 'pglite'])('config-registry e2e on %s', (s
     await registry.service.waitForLog(new RegExp(`"traceId":"${traceId}".*"route":"/v1/connectors/:configId"`));
   });
 
-  it("shows a token limited to some connectors only those: reads, resolve, history, changes and watch", async () => {
+  it('shows a token limited to some connectors only those: reads, resolve, history, changes and watch', async () => {
     const ok = async (configId: string, body: unknown): Promise<number> => {
       const response = await api(url, 'PUT', `/v1/connectors/${configId}`, { body });
       expect(response.status).toBeLessThan(300);
@@ -225,7 +225,7 @@ describe.each<StoreKind>(['postgres', 'pglite'])('config-registry e2e on %s', (s
     }
   });
 
-  it('refuses writes outside a limited admin token\'s allow-list, whether or not the connector exists', async () => {
+  it("refuses writes outside a limited admin token's allow-list, whether or not the connector exists", async () => {
     const admin = { token: TOKENS.limitedAdmin };
     expect((await api(url, 'PUT', '/v1/connectors/LIM_ADMIN', { ...admin, body: { type: 'api', url: 'http://mine.local' } })).status).toBe(201);
     await api(url, 'PUT', '/v1/connectors/LIM_OTHER', { body: { type: 'api', url: 'http://other.local' } });
@@ -240,7 +240,10 @@ describe.each<StoreKind>(['postgres', 'pglite'])('config-registry e2e on %s', (s
     const apply = await api(url, 'POST', '/v1/apply', { ...admin, body: { connectors: { LIM_ADMIN: { type: 'api' }, LIM_OTHER: { type: 'api' } } } });
     expectProblem(apply, 403, 'FORBIDDEN');
     // Prune only deletes what the token may see.
-    const pruned = await api(url, 'POST', '/v1/apply?prune=true', { ...admin, body: { connectors: { LIM_ADMIN: { type: 'api', url: 'http://mine2.local' } } } });
+    const pruned = await api(url, 'POST', '/v1/apply?prune=true', {
+      ...admin,
+      body: { connectors: { LIM_ADMIN: { type: 'api', url: 'http://mine2.local' } } },
+    });
     expect(pruned.status).toBe(200);
     expect(pruned.body.results).toEqual([expect.objectContaining({ configId: 'LIM_ADMIN', action: 'updated' })]);
     expect((await api(url, 'GET', '/v1/connectors/LIM_OTHER')).body.revision).toBe(other.body.revision);
@@ -326,7 +329,14 @@ describe.each<StoreKind>(['postgres', 'pglite'])('config-registry e2e on %s', (s
     expect(applyDeep.body.detail).toContain('connectors.BADTEXT options');
 
     const bomb = ['a: &a [x, x, x, x, x, x, x, x, x]'];
-    for (const [name, previous] of [['b', 'a'], ['c', 'b'], ['d', 'c'], ['e', 'd'], ['f', 'e'], ['g', 'f']] as const) {
+    for (const [name, previous] of [
+      ['b', 'a'],
+      ['c', 'b'],
+      ['d', 'c'],
+      ['e', 'd'],
+      ['f', 'e'],
+      ['g', 'f'],
+    ] as const) {
       bomb.push(`${name}: &${name} [${Array(9).fill(`*${previous}`).join(', ')}]`);
     }
     bomb.push('connectors: {}');
@@ -359,7 +369,9 @@ describe.each<StoreKind>(['postgres', 'pglite'])('config-registry e2e on %s', (s
 
   it('rolls back to an earlier revision, secrets included, as a new revision', async () => {
     const v1 = await api(url, 'PUT', '/v1/connectors/ROLLME', { body: { ...llmBody, credentials: { apiKey: 'key-one-1111' } } });
-    const v2 = await api(url, 'PUT', '/v1/connectors/ROLLME', { body: { ...llmBody, url: 'https://v2.example.com/v1', credentials: { apiKey: 'key-two-2222' } } });
+    const v2 = await api(url, 'PUT', '/v1/connectors/ROLLME', {
+      body: { ...llmBody, url: 'https://v2.example.com/v1', credentials: { apiKey: 'key-two-2222' } },
+    });
     expect(v2.body.connector.revision).toBeGreaterThan(v1.body.connector.revision);
     const rolled = await api(url, 'POST', '/v1/connectors/ROLLME/rollback', { body: { revision: v1.body.connector.revision } });
     expect(rolled.status).toBe(200);
@@ -441,13 +453,13 @@ describe.each<StoreKind>(['postgres', 'pglite'])('config-registry e2e on %s', (s
     const buses = [0, 1].map(() => new RedisBus({ url: testRedisUrl(), prefix: registry.busPrefix }));
     const watchers = buses.map((bus) => new ConnectorWatcher({ client, bus, types: ['api'], polling: false }));
     try {
-      await Promise.all(watchers.map(async (w) => {
-        await w.start();
-        await w.waitUntilSynced();
-      }));
-      const seen = watchers.map(
-        (w) => new Promise<string | null>((resolve) => w.on('upsert', (c) => c.configId === 'FANOUT' && resolve(c.url))),
+      await Promise.all(
+        watchers.map(async (w) => {
+          await w.start();
+          await w.waitUntilSynced();
+        }),
       );
+      const seen = watchers.map((w) => new Promise<string | null>((resolve) => w.on('upsert', (c) => c.configId === 'FANOUT' && resolve(c.url))));
       await api(url, 'PUT', '/v1/connectors/FANOUT', { body: { type: 'api', url: 'http://fanout.local' } });
       expect(await Promise.all(seen)).toEqual(['http://fanout.local', 'http://fanout.local']);
     } finally {

@@ -54,10 +54,9 @@ describe('config-registry gRPC', () => {
 
     const metadata = new Metadata();
     metadata.set('authorization', `Bearer ${TOKENS.reader}`);
-    const stream = (client as unknown as { WatchChanges: (r: unknown, m: Metadata) => ClientReadableStream<{ revision: number; configId: string; action: string }> }).WatchChanges(
-      { since: put.connector.revision },
-      metadata,
-    );
+    const stream = (
+      client as unknown as { WatchChanges: (r: unknown, m: Metadata) => ClientReadableStream<{ revision: number; configId: string; action: string }> }
+    ).WatchChanges({ since: put.connector.revision }, metadata);
     const received = new Promise<{ revision: number; configId: string; action: string }>((resolve, reject) => {
       stream.on('data', resolve);
       stream.on('error', (error: ServiceError) => (error.code === status.CANCELLED ? undefined : reject(error)));
@@ -79,9 +78,9 @@ describe('config-registry gRPC', () => {
     await expect(call(client, 'GetConnector', { configId: 'LIM_B' }, TOKENS.limited)).rejects.toMatchObject({ code: status.NOT_FOUND });
     const list = await call<{ items: { configId: string }[] }>(client, 'ListConnectors', {}, TOKENS.limited);
     expect(list.items.map((c) => c.configId)).toEqual(['LIM_A']);
-    await expect(
-      call(client, 'PutConnector', { configId: 'LIM_B', type: 'llm' }, TOKENS.limitedAdmin),
-    ).rejects.toMatchObject({ code: status.PERMISSION_DENIED });
+    await expect(call(client, 'PutConnector', { configId: 'LIM_B', type: 'llm' }, TOKENS.limitedAdmin)).rejects.toMatchObject({
+      code: status.PERMISSION_DENIED,
+    });
   });
 
   it('never answers agent tool env or header values except to resolve callers', async () => {

@@ -15,7 +15,14 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 1000);
 const TOKEN = 'pb_bench_admin_token_0123456789abcdef';
 const BODY = Buffer.from(
-  JSON.stringify({ model: 'bench-model', messages: [{ role: 'system', content: 'You are terse.' }, { role: 'user', content: 'Say hello.' }], temperature: 0.2 }),
+  JSON.stringify({
+    model: 'bench-model',
+    messages: [
+      { role: 'system', content: 'You are terse.' },
+      { role: 'user', content: 'Say hello.' },
+    ],
+    temperature: 0.2,
+  }),
 );
 const STREAM_BODY = Buffer.from(JSON.stringify({ ...JSON.parse(BODY.toString()), stream: true }));
 
@@ -144,7 +151,9 @@ async function main(): Promise<void> {
       { name: 'floor', origin: `http://127.0.0.1:${floorPort}`, path: '/v1/chat/completions', headers: {}, pid: floorProcess.pid },
       { name: 'proxy', origin: proxyUrl, path: '/v1/chat/completions', headers: { authorization: `Bearer ${TOKEN}` }, pid: proxy.pid },
     ];
-    console.log(`llm-proxy bench: ${DURATION_MS} ms per cell in ${ROUNDS} alternating rounds (medians shown) after ${WARMUP_MS} ms warm-up, Node ${process.version}, closed-loop clients`);
+    console.log(
+      `llm-proxy bench: ${DURATION_MS} ms per cell in ${ROUNDS} alternating rounds (medians shown) after ${WARMUP_MS} ms warm-up, Node ${process.version}, closed-loop clients`,
+    );
     const rows: string[] = [];
     const summary: string[] = [];
     rows.push(
@@ -184,7 +193,9 @@ async function main(): Promise<void> {
             ? `${scenario}: proxy adds ${fmt(addedP50, 3)} ms p50 / ${fmt(addedP99, 3)} ms p99 to the first chunk (floor adds ${fmt(floorAdded, 3)} ms; target <= 1 ms: ${addedP50 <= 1 ? 'met' : 'NOT met'})`
             : `${scenario}: proxy throughput = ${fmt(perRound((p, f) => p.rps / f.rps) * 100, 0)} % of the floor (target >= 60 %), ${fmt(perRound((p, _f, d) => p.rps / d.rps) * 100, 0)} % of direct; ` +
                 `added p50 ${fmt(addedP50, 3)} ms (floor ${fmt(floorAdded, 3)}; target < 1 ms), added p99 ${fmt(addedP99, 3)} ms (target < 5 ms); ` +
-                `CPU per request ${fmt(proxy.cpuUs / floor.cpuUs, 1)}x the floor's (per round: ${byName('proxy').map((p, round) => fmt((p.rps / (byName('floor')[round] as Result).rps) * 100, 0)).join(' / ')} % of the floor)`,
+                `CPU per request ${fmt(proxy.cpuUs / floor.cpuUs, 1)}x the floor's (per round: ${byName('proxy')
+                  .map((p, round) => fmt((p.rps / (byName('floor')[round] as Result).rps) * 100, 0))
+                  .join(' / ')} % of the floor)`,
         );
       }
     }

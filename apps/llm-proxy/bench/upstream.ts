@@ -34,7 +34,9 @@ const server = createServer({ keepAlive: true }, (req, res) => {
       if (res.destroyed) return clearInterval(timer);
       if (sent++ < EVENTS) return void res.write(event(' more'));
       clearInterval(timer);
-      res.end('data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1,"model":"bench-model","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":9,"total_tokens":21}}\n\ndata: [DONE]\n\n');
+      res.end(
+        'data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1,"model":"bench-model","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":9,"total_tokens":21}}\n\ndata: [DONE]\n\n',
+      );
     }, PACE_MS);
   });
 });

@@ -195,9 +195,7 @@ describe('CircuitBreaker', () => {
     });
 
     it('rejects a threshold outside (0, 1)', () => {
-      expect(
-        () => new CircuitBreaker({ name: 'x', kind: 'y', failureRate: { threshold: 1, windowMs: 1_000 } }),
-      ).toThrow(RangeError);
+      expect(() => new CircuitBreaker({ name: 'x', kind: 'y', failureRate: { threshold: 1, windowMs: 1_000 } })).toThrow(RangeError);
     });
   });
 

@@ -1,12 +1,5 @@
 import { BrokenCircuitError, CircuitState, ConsecutiveBreaker, circuitBreaker, handleWhen } from 'cockatiel';
-import type {
-  CircuitBreakerPolicy,
-  FailureReason,
-  IBackoff,
-  IBreaker,
-  IDisposable,
-  IHalfOpenAfterBackoffContext,
-} from 'cockatiel';
+import type { CircuitBreakerPolicy, FailureReason, IBackoff, IBreaker, IDisposable, IHalfOpenAfterBackoffContext } from 'cockatiel';
 import type { BreakerChangedData } from './bus/envelope';
 import { ErrorCode, isPatchbayError, PatchbayError } from './errors';
 import { BreakerState } from './state';
@@ -458,10 +451,7 @@ class RollingWindowBreaker implements IBreaker {
 }
 
 /** Builds the `breaker.changed.v1` payload for a breaker's state change. */
-export function breakerChangedData(
-  breaker: { readonly kind: string; readonly name: string },
-  change: BreakerStateChange,
-): BreakerChangedData {
+export function breakerChangedData(breaker: { readonly kind: string; readonly name: string }, change: BreakerStateChange): BreakerChangedData {
   const data: BreakerChangedData = { kind: breaker.kind, name: breaker.name, from: change.from, to: change.to };
   if (change.retryAt) data.retryAt = change.retryAt.toISOString();
   return data;

@@ -98,8 +98,5 @@ export class PatchbayError extends Error {
 
 /** True when `error` is a PatchbayError (also across duplicated module copies). */
 export function isPatchbayError(error: unknown): error is PatchbayError {
-  return (
-    error instanceof PatchbayError ||
-    (error instanceof Error && error.name === 'PatchbayError' && 'code' in error && typeof error.code === 'string')
-  );
+  return error instanceof PatchbayError || (error instanceof Error && error.name === 'PatchbayError' && 'code' in error && typeof error.code === 'string');
 }

@@ -1,13 +1,6 @@
 export { ErrorCode, PatchbayError, httpStatusFor, isPatchbayError } from './errors';
 export type { PatchbayErrorOptions } from './errors';
-export {
-  BreakerState,
-  CONNECTION_TRANSITIONS,
-  ConnectionState,
-  ConnectionStateMachine,
-  IllegalTransitionError,
-  canTransition,
-} from './state';
+export { BreakerState, CONNECTION_TRANSITIONS, ConnectionState, ConnectionStateMachine, IllegalTransitionError, canTransition } from './state';
 export type { StateChange } from './state';
 export { CONFIG_ID_PATTERN, CONNECTOR_TYPES, CREDENTIAL_FIELDS, MEMBER_ID_PATTERN } from './connectors';
 export {

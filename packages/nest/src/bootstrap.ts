@@ -61,10 +61,7 @@ const QUIET_PATHS = new Set(['/health/live', '/health/ready', '/metrics']);
  * for errors Fastify or Node raise before Nest sees the request), 503 with `Retry-After`
  * while shutting down, OpenAPI at `/docs`, and graceful shutdown on SIGINT/SIGTERM.
  */
-export async function createApp(
-  rootModule: Type<unknown> | DynamicModule,
-  options: CreateAppOptions,
-): Promise<NestFastifyApplication> {
+export async function createApp(rootModule: Type<unknown> | DynamicModule, options: CreateAppOptions): Promise<NestFastifyApplication> {
   const { config, logger } = options;
   startTracing(config.service.name);
   setAmbientTraceContext(options.ambientTraceContext ?? true);
@@ -218,12 +215,7 @@ SwaggerUIBundle({ url: '/docs/json', dom_id: '#ui', persistAuthorization: true }
  * `PATCHBAY_SHUTDOWN_TIMEOUT_MS`), closes pools and children, then exits. `alsoClose`
  * runs beside the app's close (e.g. the gRPC server).
  */
-export async function listen(
-  app: INestApplication,
-  config: PatchbayConfig,
-  logger: Logger,
-  alsoClose: readonly (() => Promise<void>)[] = [],
-): Promise<string> {
+export async function listen(app: INestApplication, config: PatchbayConfig, logger: Logger, alsoClose: readonly (() => Promise<void>)[] = []): Promise<string> {
   await app.listen(config.service.port, config.service.host);
   const url = await app.getUrl();
   let stopping = false;

@@ -95,7 +95,11 @@ describe('the kit at the HTTP edge (an app built with createApp)', () => {
       errorRenderers: [
         {
           matches: (path) => path.startsWith('/proto/'),
-          render: (error: PatchbayError) => ({ status: error.status, contentType: 'application/json', body: { error: { kind: error.code, message: error.message } } }),
+          render: (error: PatchbayError) => ({
+            status: error.status,
+            contentType: 'application/json',
+            body: { error: { kind: error.code, message: error.message } },
+          }),
         },
       ],
     });
@@ -213,9 +217,13 @@ describe('the kit at the HTTP edge (an app built with createApp)', () => {
 
   it('reports an optional dependency that is down as degraded, and stays ready', async () => {
     const readiness = app.get(ReadinessService);
-    readiness.register('optional_dep', async () => {
-      throw new Error('cache unreachable');
-    }, { required: false });
+    readiness.register(
+      'optional_dep',
+      async () => {
+        throw new Error('cache unreachable');
+      },
+      { required: false },
+    );
     try {
       const response = await rawHttp(port, 'GET /health/ready HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n').response;
       expect(response.status).toBe(200);

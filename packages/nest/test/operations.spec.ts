@@ -14,7 +14,11 @@ const READ_TOKEN = 'read-token-bbbbbbbbbbbbbbbb';
 
 const shouted: ErrorRenderer = {
   matches: () => true,
-  render: (error, problem) => ({ status: problem.status, contentType: 'application/json', body: { error: { message: error.message.toUpperCase(), type: 'shout' } } }),
+  render: (error, problem) => ({
+    status: problem.status,
+    contentType: 'application/json',
+    body: { error: { message: error.message.toUpperCase(), type: 'shout' } },
+  }),
 };
 
 const operations = [

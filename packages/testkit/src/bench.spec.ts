@@ -40,4 +40,3 @@ describe('bench helpers', () => {
     expect(() => summarizeRounds([])).toThrow();
   });
 });
-

@@ -47,7 +47,6 @@ export class LogCapture {
   }
 }
 
-
 /** A running service the contract is checked against (started in-process by the caller). */
 export interface ContractTarget {
   url: string;

@@ -1,5 +1,13 @@
 import { once } from 'node:events';
-import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type RequestOptions, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type RequestOptions,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { isPatchbayError } from '@patchbay/core';
 import { Pool } from 'undici';
@@ -93,7 +101,14 @@ beforeEach(async () => {
     const controller = new AbortController();
     res.once('close', () => controller.abort());
     forward(
-      { method: req.method ?? 'GET', rest: restOfUrl(req.url ?? '/', 3), request: req, response: res, signal: controller.signal, traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' },
+      {
+        method: req.method ?? 'GET',
+        rest: restOfUrl(req.url ?? '/', 3),
+        request: req,
+        response: res,
+        signal: controller.signal,
+        traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+      },
       access(),
       TIMING,
     ).catch((error: unknown) => {

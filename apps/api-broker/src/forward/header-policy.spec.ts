@@ -37,7 +37,13 @@ describe('header policy', () => {
 
   it('relays response headers without hop-by-hop ones', () => {
     expect(
-      callerResponseHeaders({ connection: 'close, x-internal', 'x-internal': '1', 'transfer-encoding': 'chunked', 'content-type': 'text/plain', 'set-cookie': ['s=1'] }),
+      callerResponseHeaders({
+        connection: 'close, x-internal',
+        'x-internal': '1',
+        'transfer-encoding': 'chunked',
+        'content-type': 'text/plain',
+        'set-cookie': ['s=1'],
+      }),
     ).toEqual({ 'content-type': 'text/plain', 'set-cookie': ['s=1'] });
   });
 });

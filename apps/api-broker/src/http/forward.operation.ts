@@ -43,7 +43,14 @@ export function forwardOperation(connections: ApiConnections, timing: RetryTimin
       };
       try {
         await forward(
-          { method: request.method ?? 'GET', rest: restOfUrl(request.url ?? '', PREFIX_SEGMENTS), request, response, signal, traceparent: formatTraceparent(trace) },
+          {
+            method: request.method ?? 'GET',
+            rest: restOfUrl(request.url ?? '', PREFIX_SEGMENTS),
+            request,
+            response,
+            signal,
+            traceparent: formatTraceparent(trace),
+          },
           access,
           timing,
         );

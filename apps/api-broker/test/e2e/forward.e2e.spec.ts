@@ -47,7 +47,11 @@ describe('api-broker forwarding', () => {
       req.resume();
       res.writeHead(404, { 'content-type': 'application/json', 'x-upstream': 'yes' }).end('{"error":"no such order"}');
     };
-    const res = await broker('/v1/apis/API/orders/42?expand=items&q=a%20b', { method: 'PATCH', body: '{"x":1}', headers: { 'content-type': 'application/json' } });
+    const res = await broker('/v1/apis/API/orders/42?expand=items&q=a%20b', {
+      method: 'PATCH',
+      body: '{"x":1}',
+      headers: { 'content-type': 'application/json' },
+    });
     // The API's own 404 comes back as it is, not as a Patchbay error.
     expect(res.status).toBe(404);
     expect(res.headers.get('content-type')).toBe('application/json');
@@ -204,12 +208,19 @@ describe('api-broker status and docs', () => {
     const call = (method: string, request: unknown, token: string): Promise<Record<string, unknown>> => {
       const metadata = new Metadata();
       metadata.set('authorization', `Bearer ${token}`);
-      return new Promise((resolve, reject) => client[method]?.(request, metadata, (error, response) => (error ? reject(error) : resolve(response as Record<string, unknown>))));
+      return new Promise((resolve, reject) =>
+        client[method]?.(request, metadata, (error, response) => (error ? reject(error) : resolve(response as Record<string, unknown>))),
+      );
     };
     try {
       const list = await call('ListConnections', {}, READER);
       expect((list.items as { configId: string }[]).map((c) => c.configId)).toContain('API');
-      expect(await call('GetConnection', { configId: 'API' }, READER)).toMatchObject({ configId: 'API', state: 'active', breaker: 'closed', target: `${fake.url}/v2` });
+      expect(await call('GetConnection', { configId: 'API' }, READER)).toMatchObject({
+        configId: 'API',
+        state: 'active',
+        breaker: 'closed',
+        target: `${fake.url}/v2`,
+      });
       expect(await call('ListConnections', {}, READ_OTHER)).toMatchObject({ items: [] });
       // PERMISSION_DENIED, NOT_FOUND, INVALID_ARGUMENT, UNAUTHENTICATED
       await expect(call('GetConnection', { configId: 'API' }, READ_OTHER)).rejects.toMatchObject({ code: 7 });
@@ -226,7 +237,9 @@ describe('api-broker status and docs', () => {
     expect(res.status).toBe(200);
     const doc = (await res.json()) as { paths: Record<string, Record<string, { operationId?: string }>> };
     const ids = Object.values(doc.paths).flatMap((methods) => Object.values(methods).map((o) => o.operationId));
-    expect(ids).toEqual(expect.arrayContaining(['api.forward.get', 'api.forward.post', 'api.forward.delete', 'connections.list', 'connections.get', 'connections.breaker']));
+    expect(ids).toEqual(
+      expect.arrayContaining(['api.forward.get', 'api.forward.post', 'api.forward.delete', 'connections.list', 'connections.get', 'connections.breaker']),
+    );
   });
 
   it('is ready once the registry is loaded, with a summary of its connections', async () => {

@@ -59,7 +59,9 @@ export function checksumContent(configId: string, spec: StoredSpec, fingerprint:
  * it (through the keyed hash) without revealing anything about the value.
  */
 export function connectorChecksum(configId: string, spec: StoredSpec, fingerprint: CredentialFingerprinter): string {
-  return createHash('sha256').update(canonicalJson(checksumContent(configId, spec, fingerprint))).digest('hex');
+  return createHash('sha256')
+    .update(canonicalJson(checksumContent(configId, spec, fingerprint)))
+    .digest('hex');
 }
 
 /** Which fields differ between two specs; credential changes by field name only. */

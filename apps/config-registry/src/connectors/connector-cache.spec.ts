@@ -1,7 +1,7 @@
 import type { ConnectorRow } from './connector.model';
 import { ConnectorCache } from './connector-cache';
 
-const row = (revision: number): ConnectorRow => ({ configId: 'A', revision } as unknown as ConnectorRow);
+const row = (revision: number): ConnectorRow => ({ configId: 'A', revision }) as unknown as ConnectorRow;
 
 describe('ConnectorCache', () => {
   it('serves repeated reads from memory until invalidated', async () => {

@@ -1,11 +1,4 @@
-import {
-  CREDENTIAL_FIELDS,
-  type ChangeAction,
-  type Connector,
-  type ConnectorMember,
-  type ConnectorType,
-  type CredentialField,
-} from '@patchbay/core';
+import { CREDENTIAL_FIELDS, type ChangeAction, type Connector, type ConnectorMember, type ConnectorType, type CredentialField } from '@patchbay/core';
 import { optionsView, type EncryptedOptionMaps } from './secret-options';
 
 /** Credential field -> ciphertext (SecretBox format). Only set fields are present. */
@@ -125,7 +118,17 @@ export function snapshotOf(spec: StoredSpec): ConnectorSnapshot {
 /** The reader's view of a stored connector: no secret values, only which are set. */
 export function toConnector(row: ConnectorRow): Connector {
   const { type, label, stackId, url, options, members, credentialsSet } = snapshotOf(row.spec);
-  const connector: Connector = { configId: row.configId, type, label, options, credentialsSet, revision: row.revision, checksum: row.checksum, createdAt: row.createdAt.toISOString(), updatedAt: row.updatedAt.toISOString() };
+  const connector: Connector = {
+    configId: row.configId,
+    type,
+    label,
+    options,
+    credentialsSet,
+    revision: row.revision,
+    checksum: row.checksum,
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: row.updatedAt.toISOString(),
+  };
   if (stackId !== undefined) connector.stackId = stackId;
   if (url !== undefined) connector.url = url;
   if (members !== undefined) connector.members = members;

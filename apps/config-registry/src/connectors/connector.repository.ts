@@ -100,14 +100,7 @@ export class ConnectorRepository {
       `INSERT INTO revisions (config_id, type, action, spec, checksum, actor)
        VALUES ($1, $2, $3, $4::jsonb, $5, $6)
        RETURNING revision, created_at`,
-      [
-        revision.configId,
-        revision.type,
-        revision.action,
-        revision.spec === null ? null : JSON.stringify(revision.spec),
-        revision.checksum,
-        revision.actor,
-      ],
+      [revision.configId, revision.type, revision.action, revision.spec === null ? null : JSON.stringify(revision.spec), revision.checksum, revision.actor],
     );
     const row = rows[0]!;
     return { revision: int(row.revision), createdAt: row.created_at };
@@ -131,17 +124,14 @@ export class ConnectorRepository {
     return rowCount > 0;
   }
 
-  async insertAudit(entry: {
-    revision: number;
-    configId: string;
-    action: AuditAction;
-    actor: string;
-    changes: AuditChanges;
-  }): Promise<void> {
-    await this.db.query(
-      `INSERT INTO audit (revision, config_id, action, actor, changes) VALUES ($1, $2, $3, $4, $5::jsonb)`,
-      [entry.revision, entry.configId, entry.action, entry.actor, JSON.stringify(entry.changes)],
-    );
+  async insertAudit(entry: { revision: number; configId: string; action: AuditAction; actor: string; changes: AuditChanges }): Promise<void> {
+    await this.db.query(`INSERT INTO audit (revision, config_id, action, actor, changes) VALUES ($1, $2, $3, $4, $5::jsonb)`, [
+      entry.revision,
+      entry.configId,
+      entry.action,
+      entry.actor,
+      JSON.stringify(entry.changes),
+    ]);
   }
 
   async insertOutbox(channel: string, envelope: Envelope): Promise<void> {
@@ -195,19 +185,14 @@ export class ConnectorRepository {
     return int(rows[0]?.head);
   }
 
-  async auditTrail(configId: string, limit: number): Promise<
-    { revision: number; action: AuditAction; actor: string; changes: AuditChanges; at: string }[]
-  > {
+  async auditTrail(configId: string, limit: number): Promise<{ revision: number; action: AuditAction; actor: string; changes: AuditChanges; at: string }[]> {
     const { rows } = await this.db.query<{
       revision: number | string;
       action: AuditAction;
       actor: string;
       changes: AuditChanges;
       created_at: Date;
-    }>('SELECT revision, action, actor, changes, created_at FROM audit WHERE config_id = $1 ORDER BY id DESC LIMIT $2', [
-      configId,
-      limit,
-    ]);
+    }>('SELECT revision, action, actor, changes, created_at FROM audit WHERE config_id = $1 ORDER BY id DESC LIMIT $2', [configId, limit]);
     return rows.map((r) => ({ revision: int(r.revision), action: r.action, actor: r.actor, changes: r.changes, at: r.created_at.toISOString() }));
   }
 }

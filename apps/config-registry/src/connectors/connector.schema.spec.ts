@@ -38,15 +38,11 @@ describe('parseConnectorBody', () => {
   });
 
   it('type-checks known option keys and lets unknown keys through', () => {
-    const error = validationOf(() =>
-      parseConnectorBody('DB', { type: 'database', options: { max: '10', min: 5, idleTimeoutMs: -1 } }),
-    );
+    const error = validationOf(() => parseConnectorBody('DB', { type: 'database', options: { max: '10', min: 5, idleTimeoutMs: -1 } }));
     expect(issuePaths(error)).toEqual(['options.max', 'options.idleTimeoutMs']);
     const { input } = parseConnectorBody('DB', { type: 'database', options: { max: 10, ssl: { rejectUnauthorized: false } } });
     expect(input.options).toEqual({ max: 10, ssl: { rejectUnauthorized: false } });
-    expect(issuePaths(validationOf(() => parseConnectorBody('DB', { type: 'database', options: { min: 5, max: 2 } })))).toEqual([
-      'options.min',
-    ]);
+    expect(issuePaths(validationOf(() => parseConnectorBody('DB', { type: 'database', options: { min: 5, max: 2 } })))).toEqual(['options.min']);
   });
 
   it('checks url schemes per type', () => {
@@ -67,18 +63,12 @@ describe('parseConnectorBody', () => {
   it('keeps credential semantics: value sets, null clears, absent keeps; empty string is rejected', () => {
     const { input } = parseConnectorBody('LLM', { type: 'llm', credentials: { apiKey: 'k', password: null } });
     expect(input.credentials).toEqual({ apiKey: 'k', password: null });
-    expect(issuePaths(validationOf(() => parseConnectorBody('LLM', { type: 'llm', credentials: { apiKey: '' } })))).toEqual([
-      'credentials.apiKey',
-    ]);
-    expect(issuePaths(validationOf(() => parseConnectorBody('LLM', { type: 'llm', credentials: { token: 'x' } })))).toEqual([
-      'credentials',
-    ]);
+    expect(issuePaths(validationOf(() => parseConnectorBody('LLM', { type: 'llm', credentials: { apiKey: '' } })))).toEqual(['credentials.apiKey']);
+    expect(issuePaths(validationOf(() => parseConnectorBody('LLM', { type: 'llm', credentials: { token: 'x' } })))).toEqual(['credentials']);
   });
 
   it('requires options.command and no url for a stdio agent tool', () => {
-    const error = validationOf(() =>
-      parseConnectorBody('fs', { type: 'agent_tool', url: 'http://x', options: { transport: 'stdio' } }),
-    );
+    const error = validationOf(() => parseConnectorBody('fs', { type: 'agent_tool', url: 'http://x', options: { transport: 'stdio' } }));
     expect(issuePaths(error)).toEqual(['url', 'options.command']);
     const ok = parseConnectorBody('fs', { type: 'agent_tool', options: { transport: 'stdio', command: 'npx', args: ['-y', 'srv'] } });
     expect(ok.input.options['command']).toBe('npx');
@@ -88,12 +78,7 @@ describe('parseConnectorBody', () => {
   });
 
   it('validates array members: id pattern, unique ids, urls and per-member transport', () => {
-    const members = [
-      { id: 'github', url: 'https://gh.example.com/mcp' },
-      { id: 'github', url: 'nope' },
-      { id: '-bad' },
-      { id: 'fs', transport: 'stdio' },
-    ];
+    const members = [{ id: 'github', url: 'https://gh.example.com/mcp' }, { id: 'github', url: 'nope' }, { id: '-bad' }, { id: 'fs', transport: 'stdio' }];
     // Shape errors come first; rules across fields are checked once the shape is right.
     const shape = validationOf(() => parseConnectorBody('agentTools', { type: 'agent_tool', members }));
     expect(issuePaths(shape)).toEqual(['members[2].id']);
@@ -146,11 +131,7 @@ describe('parseApplyDocument', () => {
         ],
       }),
     );
-    expect(issuePaths(error)).toEqual([
-      'connectors[1] (DB) options.max',
-      'connectors[2] configId',
-      'connectors[3] (OK) configId',
-    ]);
+    expect(issuePaths(error)).toEqual(['connectors[1] (DB) options.max', 'connectors[2] configId', 'connectors[3] (OK) configId']);
     expect(error.message).toContain('duplicate of connectors[0] (OK)');
   });
 

@@ -54,15 +54,8 @@ export interface ValidationIssue {
   message: string;
 }
 
-const credentialValue = z
-  .string()
-  .min(1, 'must not be empty (send null to clear it)')
-  .max(8192)
-  .nullable()
-  .optional();
-const credentialsSchema = z
-  .object({ apiKey: credentialValue, username: credentialValue, password: credentialValue })
-  .strict();
+const credentialValue = z.string().min(1, 'must not be empty (send null to clear it)').max(8192).nullable().optional();
+const credentialsSchema = z.object({ apiKey: credentialValue, username: credentialValue, password: credentialValue }).strict();
 
 // Read-only fields of a GET answer: accepted and ignored, so a GET body can be PUT back.
 const readOnly = {
@@ -175,12 +168,7 @@ function compactCredentials(raw: z.infer<typeof credentialsSchema> | null | unde
   return out;
 }
 
-function applyMovedPassword(
-  check: UrlCheck,
-  credentials: CredentialsInput,
-  where: string,
-  warnings: string[],
-): void {
+function applyMovedPassword(check: UrlCheck, credentials: CredentialsInput, where: string, warnings: string[]): void {
   if (check.movedPassword === undefined) return;
   if (credentials.password !== undefined) {
     warnings.push(`${where}: the password in the url was ignored; credentials.password is set explicitly`);
@@ -249,12 +237,7 @@ function parseMember(
   return member;
 }
 
-function parseRaw(
-  configId: string,
-  raw: RawConnector,
-  issues: ValidationIssue[],
-  warnings: string[],
-): ConnectorInput {
+function parseRaw(configId: string, raw: RawConnector, issues: ValidationIssue[], warnings: string[]): ConnectorInput {
   const type = raw.type;
   const { options, secrets } = parseOptions(type, raw.options, ['options'], issues);
   const credentials = compactCredentials(raw.credentials);

@@ -28,13 +28,7 @@ import {
   type StoredSpec,
 } from './connector.model';
 import type { ConnectorRepository } from './connector.repository';
-import {
-  parseApplyDocument,
-  parseConnectorBody,
-  type ConnectorInput,
-  type CredentialsInput,
-  type ParsedConnector,
-} from './connector.schema';
+import { parseApplyDocument, parseConnectorBody, type ConnectorInput, type CredentialsInput, type ParsedConnector } from './connector.schema';
 import { currentTraceparent } from '@patchbay/nest';
 import type { ConnectorCache } from './connector-cache';
 import { allowListOf, forbiddenUnlessWritable, maySee, notFoundUnlessVisible, type Caller } from './connector-access';
@@ -196,10 +190,7 @@ export class ConnectorService {
         throw PatchbayError.notFound(`revision ${toRevision} of connector "${configId}"`);
       }
       if (!target.spec) {
-        throw new PatchbayError(
-          ErrorCode.VALIDATION,
-          `revision ${toRevision} deleted connector "${configId}"; roll back to a revision that wrote it`,
-        );
+        throw new PatchbayError(ErrorCode.VALIDATION, `revision ${toRevision} deleted connector "${configId}"; roll back to a revision that wrote it`);
       }
       const current = await repo.find(configId);
       return this.commit(repo, configId, target.spec, current, actor, 'rollback', toRevision);
@@ -256,10 +247,7 @@ export class ConnectorService {
   async changes(since: number, limit?: number, caller?: Caller): Promise<ChangesPage> {
     const max = clampLimit(limit, 500);
     const from = Number.isFinite(since) && since > 0 ? Math.floor(since) : 0;
-    const [head, changes] = await Promise.all([
-      this.repository.headRevision(),
-      this.repository.changes(from, max + 1, allowListOf(caller)),
-    ]);
+    const [head, changes] = await Promise.all([this.repository.headRevision(), this.repository.changes(from, max + 1, allowListOf(caller))]);
     return { head, changes: changes.slice(0, max), more: changes.length > max };
   }
 
@@ -332,9 +320,7 @@ export class ConnectorService {
 
   private async require(configId: string, caller: Caller): Promise<ConnectorRow> {
     notFoundUnlessVisible(caller, configId);
-    const row = this.cache
-      ? await this.cache.get(configId, () => this.repository.find(configId))
-      : await this.repository.find(configId);
+    const row = this.cache ? await this.cache.get(configId, () => this.repository.find(configId)) : await this.repository.find(configId);
     if (!row) throw PatchbayError.notFound(`connector "${configId}"`);
     return row;
   }

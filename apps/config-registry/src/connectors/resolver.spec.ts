@@ -27,9 +27,7 @@ describe('ConnectorResolver', () => {
       url: 'http://qwen.llms.svc.cluster.local:8080',
       source: 'stack',
     });
-    expect(resolver.resolve(base({ type: 'data_source', stackId: 'd1' }), noSecrets).url).toBe(
-      'http://d1.data-sources.svc.cluster.local:8080',
-    );
+    expect(resolver.resolve(base({ type: 'data_source', stackId: 'd1' }), noSecrets).url).toBe('http://d1.data-sources.svc.cluster.local:8080');
     expect(resolver.resolve(base({ type: 'agent_tool', stackId: 't', options: { namespace: 'tools' } }), noSecrets).url).toBe(
       'http://t.tools.svc.cluster.local:8080',
     );

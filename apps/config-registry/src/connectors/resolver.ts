@@ -1,11 +1,4 @@
-import type {
-  ConnectorType,
-  Credentials,
-  ResolutionMode,
-  ResolutionSource,
-  ResolvedConnector,
-  ResolvedMember,
-} from '@patchbay/core';
+import type { ConnectorType, Credentials, ResolutionMode, ResolutionSource, ResolvedConnector, ResolvedMember } from '@patchbay/core';
 
 /** Default Kubernetes namespace per connector type in stack mode (overridable by `options.namespace`). */
 export const DEFAULT_NAMESPACES: Readonly<Record<ConnectorType, string>> = {

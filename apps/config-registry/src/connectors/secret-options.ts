@@ -23,9 +23,7 @@ export type SecretOptionsInput = Partial<Record<SecretOptionMap, Record<string, 
 /** As stored: key -> ciphertext (SecretBox format). */
 export type EncryptedOptionMaps = Partial<Record<SecretOptionMap, Record<string, string>>>;
 
-const secretMapSchema = z
-  .record(z.string().min(1, 'must not be empty (send null to remove the key)').max(8192).nullable())
-  .nullable();
+const secretMapSchema = z.record(z.string().min(1, 'must not be empty (send null to remove the key)').max(8192).nullable()).nullable();
 
 // fromEntries defines own properties, so a key like "__proto__" stays a plain key.
 function sortedObject(entries: [string, string][]): Record<string, string> {
@@ -107,11 +105,7 @@ export function optionsView(options: Record<string, unknown>, stored: EncryptedO
 }
 
 /** The options a `resolve`-scoped caller gets: the secret maps decrypted back in place. */
-export function optionsWithSecrets(
-  options: Record<string, unknown>,
-  stored: EncryptedOptionMaps | undefined,
-  secrets: SecretBox,
-): Record<string, unknown> {
+export function optionsWithSecrets(options: Record<string, unknown>, stored: EncryptedOptionMaps | undefined, secrets: SecretBox): Record<string, unknown> {
   if (!stored) return options;
   const out: Record<string, unknown> = { ...options };
   for (const map of SECRET_OPTION_MAPS) {

@@ -89,10 +89,7 @@ export class SecretBox {
     }
     const key = this.keys.get(keyId);
     if (!key) {
-      throw new PatchbayError(
-        ErrorCode.INTERNAL,
-        `stored secret was encrypted with key "${keyId}", which is not configured (PATCHBAY_SECRET_KEY changed?)`,
-      );
+      throw new PatchbayError(ErrorCode.INTERNAL, `stored secret was encrypted with key "${keyId}", which is not configured (PATCHBAY_SECRET_KEY changed?)`);
     }
     const packed = Buffer.from(data, 'base64url');
     if (packed.length < IV_BYTES + TAG_BYTES) {
@@ -104,11 +101,7 @@ export class SecretBox {
       const body = packed.subarray(IV_BYTES, packed.length - TAG_BYTES);
       return Buffer.concat([decipher.update(body), decipher.final()]).toString('utf8');
     } catch (cause) {
-      throw new PatchbayError(
-        ErrorCode.INTERNAL,
-        `stored secret failed authentication with key "${keyId}" (wrong key or tampered data)`,
-        { cause },
-      );
+      throw new PatchbayError(ErrorCode.INTERNAL, `stored secret failed authentication with key "${keyId}" (wrong key or tampered data)`, { cause });
     }
   }
 

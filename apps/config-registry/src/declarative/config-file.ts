@@ -48,7 +48,7 @@ export function parseYaml(text: string, what: string): unknown {
         ? 'expands its aliases (*name) too much, as an alias bomb does; repeat the values instead'
         : error instanceof RangeError
           ? 'nests too deeply'
-          : (error instanceof Error ? error.message.split('\n')[0] : undefined) ?? 'cannot be read';
+          : ((error instanceof Error ? error.message.split('\n')[0] : undefined) ?? 'cannot be read');
     throw yamlError(`${what} is rejected: it ${reason}`, reason);
   }
 }
@@ -94,11 +94,7 @@ export async function loadConfigFile(path: string): Promise<ApplyDocument> {
  * Applies `PATCHBAY_CONFIG_FILE` at start, atomically, as actor `config-file`.
  * Connectors not in the file are left alone unless `prune` is set.
  */
-export async function applyConfigFile(
-  service: ConnectorService,
-  path: string,
-  options: { prune?: boolean } = {},
-): Promise<ApplyResult> {
+export async function applyConfigFile(service: ConnectorService, path: string, options: { prune?: boolean } = {}): Promise<ApplyResult> {
   const document = await loadConfigFile(path);
   return service.applyParsed(document.connectors, CONFIG_FILE_ACTOR, options);
 }

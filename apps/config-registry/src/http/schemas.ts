@@ -100,7 +100,12 @@ const queryInt = (name: string, bounds?: { min?: number; max?: number }) =>
     .optional()
     .transform((value) => optionalInt(value, name, bounds));
 
-export const listQuerySchema = z.object({ type: z.string().optional().transform((value) => optionalType(value)) });
+export const listQuerySchema = z.object({
+  type: z
+    .string()
+    .optional()
+    .transform((value) => optionalType(value)),
+});
 export const historyQuerySchema = z.object({ limit: queryInt('limit', { min: 1, max: 1000 }), before: queryInt('before', { min: 1 }) });
 export const changesQuerySchema = z.object({ since: queryInt('since'), limit: queryInt('limit', { min: 1, max: 1000 }) });
 export const watchQuerySchema = z.object({ since: queryInt('since') });

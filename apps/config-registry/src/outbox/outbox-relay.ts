@@ -162,9 +162,7 @@ export class OutboxRelay {
     let failed = false;
     let claimed = 0;
     await this.db.transaction(async (tx) => {
-      const { rows: lock } = await tx.query<{ ok: boolean }>(
-        `SELECT pg_try_advisory_xact_lock(hashtext('patchbay.outbox.relay.' || current_schema())) AS ok`,
-      );
+      const { rows: lock } = await tx.query<{ ok: boolean }>(`SELECT pg_try_advisory_xact_lock(hashtext('patchbay.outbox.relay.' || current_schema())) AS ok`);
       if (!lock[0]?.ok) return;
       const { rows } = await tx.query<OutboxRecord>(
         `SELECT id, channel, payload FROM outbox
@@ -212,9 +210,6 @@ export class OutboxRelay {
     if (now - this.lastPurge < PURGE_EVERY_MS) return;
     this.lastPurge = now;
     // The database clock decides, like it did for published_at.
-    await this.db.query(
-      `DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < now() - make_interval(secs => $1)`,
-      [this.retentionMs / 1000],
-    );
+    await this.db.query(`DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < now() - make_interval(secs => $1)`, [this.retentionMs / 1000]);
   }
 }

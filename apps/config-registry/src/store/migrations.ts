@@ -91,11 +91,7 @@ export interface MigrationResult {
  * by the current schema, so replicas booting together apply each migration once and
  * the others wait, then see it recorded.
  */
-export async function migrate(
-  db: SqlClient,
-  context: MigrationContext,
-  migrations: readonly Migration[] = MIGRATIONS,
-): Promise<MigrationResult> {
+export async function migrate(db: SqlClient, context: MigrationContext, migrations: readonly Migration[] = MIGRATIONS): Promise<MigrationResult> {
   const ordered = [...migrations].sort((a, b) => a.version - b.version);
   for (let i = 1; i < ordered.length; i++) {
     if (ordered[i]!.version === ordered[i - 1]!.version) {

@@ -33,9 +33,7 @@ function sealSpec(spec: StoredSpec, secrets: SecretBox): StoredSpec | undefined 
  */
 export async function sealPlainSecretOptionsInStore(tx: SqlClient, secrets: SecretBox): Promise<void> {
   const fingerprint = (ciphertext: string): string => secrets.fingerprint(secrets.decrypt(ciphertext));
-  const { rows: current } = await tx.query<{ config_id: string; spec: StoredSpec }>(
-    `SELECT config_id, spec FROM connectors WHERE type = 'agent_tool'`,
-  );
+  const { rows: current } = await tx.query<{ config_id: string; spec: StoredSpec }>(`SELECT config_id, spec FROM connectors WHERE type = 'agent_tool'`);
   for (const row of current) {
     const sealed = sealSpec(row.spec, secrets);
     if (!sealed) continue;

@@ -1,17 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  Channel,
-  ErrorCode,
-  EventType,
-  InMemoryBus,
-  PatchbayError,
-  type Bus,
-  type Envelope,
-  type EnvelopeHandler,
-  type Subscription,
-} from '@patchbay/core';
+import { Channel, ErrorCode, EventType, InMemoryBus, PatchbayError, type Bus, type Envelope, type EnvelopeHandler, type Subscription } from '@patchbay/core';
 import { ConnectorRepository } from '../../src/connectors/connector.repository';
 import { ConnectorService } from '../../src/connectors/connector.service';
 import { ConnectorResolver } from '../../src/connectors/resolver';
@@ -436,9 +426,7 @@ export function describeConnectorStore(name: string, createStore: () => Promise<
 
       it('rolls back every entry when a write fails mid-transaction', async () => {
         const failing = makeService(new FailingSqlClient(db, /INSERT INTO audit/));
-        await expect(
-          failing.apply({ connectors: { X: { type: 'api' }, Y: { type: 'api' } } }, 'ci'),
-        ).rejects.toThrow(/injected failure/);
+        await expect(failing.apply({ connectors: { X: { type: 'api' }, Y: { type: 'api' } } }, 'ci')).rejects.toThrow(/injected failure/);
         expect(await service.headRevision()).toBe(0);
         expect(await service.list()).toEqual([]);
       });

@@ -17,7 +17,11 @@ export const LLM_PROXY_ENV = {
   LLM_PROXY_BREAKER_FAILURES: z.coerce.number().int().min(1).default(5),
   LLM_PROXY_BREAKER_RECOVERY_MS: ms(30_000),
   LLM_PROXY_AUTH_RECOVERY_MS: ms(300_000),
-  LLM_PROXY_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(20 * 1024 * 1024),
+  LLM_PROXY_BODY_LIMIT_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(20 * 1024 * 1024),
   LLM_PROXY_PROBE_INTERVAL_MS: ms(0),
   LLM_PROXY_CONNECT_TIMEOUT_MS: ms(5_000),
   LLM_PROXY_FIRST_TOKEN_TIMEOUT_MS: ms(60_000),

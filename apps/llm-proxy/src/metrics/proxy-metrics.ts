@@ -59,7 +59,11 @@ export class ProxyMetrics {
       ...latency,
       labels: ['connector', 'model'],
     });
-    this.overhead = metrics.histogram('llm_proxy_overhead', { description: 'Time the proxy added around the final upstream attempt', ...latency, labels: ['route'] });
+    this.overhead = metrics.histogram('llm_proxy_overhead', {
+      description: 'Time the proxy added around the final upstream attempt',
+      ...latency,
+      labels: ['route'],
+    });
     this.retries = meter.createCounter('llm_proxy_retries', { description: 'Attempts repeated on the same connector' });
     this.failovers = meter.createCounter('llm_proxy_failovers', { description: 'Requests moved from one connector to the next' });
     meter.createObservableGauge('llm_proxy_in_flight', { description: 'Requests being proxied now' }).addCallback((result) => {
@@ -68,14 +72,12 @@ export class ProxyMetrics {
     meter
       .createObservableCounter('llm_proxy_tokens', { description: 'Tokens reported by upstreams, per key, model and connector' })
       .addCallback((result) => this.tokenCounts.observe(result));
-    meter
-      .createObservableGauge('llm_proxy_breaker_state', { description: '1 for the current breaker state of each connector' })
-      .addCallback((result) => {
-        for (const upstream of upstreams.list()) {
-          const state = upstream.breaker.state;
-          for (const s of BREAKER_STATES) result.observe(s === state ? 1 : 0, { connector: upstream.configId, state: s });
-        }
-      });
+    meter.createObservableGauge('llm_proxy_breaker_state', { description: '1 for the current breaker state of each connector' }).addCallback((result) => {
+      for (const upstream of upstreams.list()) {
+        const state = upstream.breaker.state;
+        for (const s of BREAKER_STATES) result.observe(s === state ? 1 : 0, { connector: upstream.configId, state: s });
+      }
+    });
   }
 
   request(route: string, connector: string, model: string, status: number): void {

@@ -26,7 +26,8 @@ function chatChoiceAsDelta(choice: unknown): Json {
   const message = isObject(source['message']) ? source['message'] : {};
   const delta: Json = { ...message };
   // Streamed tool calls are addressed by position.
-  if (Array.isArray(message['tool_calls'])) delta['tool_calls'] = message['tool_calls'].map((call: unknown, index) => (isObject(call) ? { index, ...call } : call));
+  if (Array.isArray(message['tool_calls']))
+    delta['tool_calls'] = message['tool_calls'].map((call: unknown, index) => (isObject(call) ? { index, ...call } : call));
   return { index: source['index'] ?? 0, delta, logprobs: source['logprobs'] ?? null, finish_reason: source['finish_reason'] ?? null };
 }
 

@@ -120,7 +120,9 @@ describe('a token limited to connector LLMA', () => {
       grpc.CreateChatCompletion({ bodyJson: JSON.stringify({ model: 'm-shared', messages: hi }) }, metadata(ONLY_A), (e, v) => (e ? reject(e) : resolve(v))),
     );
     expect(shared.connector).toBe('LLMA');
-    const list = await new Promise<{ models: { id: string }[] }>((resolve, reject) => grpc.ListModels({}, metadata(ONLY_A), (e, v) => (e ? reject(e) : resolve(v))));
+    const list = await new Promise<{ models: { id: string }[] }>((resolve, reject) =>
+      grpc.ListModels({}, metadata(ONLY_A), (e, v) => (e ? reject(e) : resolve(v))),
+    );
     expect(list.models.map((m) => m.id)).toEqual(['m-a', 'm-shared', 'LLMA/m-a', 'LLMA/m-shared']);
   });
 

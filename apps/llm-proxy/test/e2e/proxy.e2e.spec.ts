@@ -144,7 +144,11 @@ describe('OpenAI-compatible routes', () => {
     expect(unknown.status).toBe(404);
     expect(unknown.code).toBe('model_not_found');
     expect(unknown.message).toContain('m-chat');
-    const tooBig = await api(stack.proxy.url, 'POST', '/v1/chat/completions', { token: AGENT, headers, raw: `{"model":"m-chat","pad":"${'x'.repeat(21 * 1024 * 1024)}"}` });
+    const tooBig = await api(stack.proxy.url, 'POST', '/v1/chat/completions', {
+      token: AGENT,
+      headers,
+      raw: `{"model":"m-chat","pad":"${'x'.repeat(21 * 1024 * 1024)}"}`,
+    });
     expect(tooBig.status).toBe(413);
     expect(tooBig.body.error.type).toBe('invalid_request_error');
   });
@@ -192,7 +196,9 @@ describe('failure handling', () => {
   it('returns 400s verbatim and never retries or fails over on them', async () => {
     const strict = await fake('strict', ['m-400']);
     const spare = await fake('spare', ['m-400']);
-    const upstreamError = { error: { message: "This model's maximum context length is 8 tokens", type: 'invalid_request_error', param: 'messages', code: 'context_length_exceeded' } };
+    const upstreamError = {
+      error: { message: "This model's maximum context length is 8 tokens", type: 'invalid_request_error', param: 'messages', code: 'context_length_exceeded' },
+    };
     strict.fallback = { kind: 'status', status: 400, body: upstreamError };
     await putConnector(stack, 'Strict', strict, { models: ['m-400'], priority: 0 });
     await putConnector(stack, 'Spare', spare, { models: ['m-400'], priority: 1 });
@@ -305,7 +311,9 @@ describe('streaming failures', () => {
     expect(response.headers.get('content-type')).toContain('text/event-stream');
     const text = await response.text();
     expect(text).toContain('"content":"hello"');
-    expect(text).toMatch(/data: \{"error":\{"message":"upstream stream stalled[^"]*","type":"server_error","param":null,"code":"upstream_stream_interrupted"\}\}\n\n$/);
+    expect(text).toMatch(
+      /data: \{"error":\{"message":"upstream stream stalled[^"]*","type":"server_error","param":null,"code":"upstream_stream_interrupted"\}\}\n\n$/,
+    );
     expect(text).not.toContain('[DONE]');
   });
 

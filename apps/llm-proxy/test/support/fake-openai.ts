@@ -45,7 +45,6 @@ export interface FakeOptions {
   quiet?: boolean;
 }
 
-
 /** Sleeps, but wakes as soon as the client goes away (so no timer outlives a test). */
 function pause(ms: number, res: ServerResponse): Promise<void> {
   return new Promise((resolve) => {
@@ -126,17 +125,30 @@ export class FakeOpenAi extends EventEmitter {
 
     if (this.options.apiKey && req.headers.authorization !== `Bearer ${this.options.apiKey}`) {
       return this.json(res, 401, {
-        error: { message: `Incorrect API key provided: ${req.headers.authorization ?? '(none)'}`, type: 'invalid_request_error', param: null, code: 'invalid_api_key' },
+        error: {
+          message: `Incorrect API key provided: ${req.headers.authorization ?? '(none)'}`,
+          type: 'invalid_request_error',
+          param: null,
+          code: 'invalid_api_key',
+        },
       });
     }
     const path = (req.url ?? '').replace(/\?.*$/, '');
     if (req.method === 'GET' && path === '/v1/models') {
-      return this.json(res, 200, { object: 'list', data: (this.options.models ?? []).map((id) => ({ id, object: 'model', created: 0, owned_by: this.options.name })) });
+      return this.json(res, 200, {
+        object: 'list',
+        data: (this.options.models ?? []).map((id) => ({ id, object: 'model', created: 0, owned_by: this.options.name })),
+      });
     }
     const behaviour = req.method === 'POST' ? (this.queue.shift() ?? this.fallback) : { kind: 'ok' as const };
     switch (behaviour.kind) {
       case 'status':
-        return this.json(res, behaviour.status, behaviour.body ?? { error: { message: `fake ${behaviour.status}`, type: 'server_error', param: null, code: null } }, behaviour.headers);
+        return this.json(
+          res,
+          behaviour.status,
+          behaviour.body ?? { error: { message: `fake ${behaviour.status}`, type: 'server_error', param: null, code: null } },
+          behaviour.headers,
+        );
       case 'garbage':
         req.socket.end('this is not HTTP at all\r\n\r\n');
         return;
@@ -167,7 +179,8 @@ export class FakeOpenAi extends EventEmitter {
         usage: { prompt_tokens: 2, completion_tokens: 2, total_tokens: 4 },
       });
     }
-    if (path !== '/v1/chat/completions') return this.json(res, 404, { error: { message: `no route ${path}`, type: 'invalid_request_error', param: null, code: null } });
+    if (path !== '/v1/chat/completions')
+      return this.json(res, 404, { error: { message: `no route ${path}`, type: 'invalid_request_error', param: null, code: null } });
     if (body?.['stream'] !== true || behaviour.kind === 'json') {
       return this.json(res, 200, {
         id: 'chatcmpl-1',
@@ -221,7 +234,12 @@ export class FakeOpenAi extends EventEmitter {
     }
     if (!(await send(chunk({}, 'stop')))) return;
     if (wantsUsage) {
-      if (!(await send(`data: ${JSON.stringify({ id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 1, model, choices: [], usage: { prompt_tokens: 5, completion_tokens: 3, total_tokens: 8 } })}\n\n`))) return;
+      if (
+        !(await send(
+          `data: ${JSON.stringify({ id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 1, model, choices: [], usage: { prompt_tokens: 5, completion_tokens: 3, total_tokens: 8 } })}\n\n`,
+        ))
+      )
+        return;
     }
     res.end(`${held}data: [DONE]\n\n`);
   }

@@ -39,13 +39,7 @@ export async function startStack(proxyEnv: Record<string, string> = {}): Promise
  * Creates or replaces an `llm` connector pointing at `fake` and waits until the proxy
  * routes to that revision.
  */
-export async function putConnector(
-  stack: Stack,
-  configId: string,
-  fake: FakeOpenAi,
-  options: Record<string, unknown>,
-  url = fake.url,
-): Promise<number> {
+export async function putConnector(stack: Stack, configId: string, fake: FakeOpenAi, options: Record<string, unknown>, url = fake.url): Promise<number> {
   const body: Record<string, unknown> = { type: 'llm', url, options };
   if (fake.options.apiKey) body.credentials = { apiKey: fake.options.apiKey };
   const put = await api(stack.registry.url, 'PUT', `/v1/connectors/${configId}`, { body });

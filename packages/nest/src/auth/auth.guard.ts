@@ -12,8 +12,7 @@ const SCOPES_KEY = 'patchbay:scopes';
 export const Public = (): MethodDecorator & ClassDecorator => SetMetadata(PUBLIC_KEY, true);
 
 /** The caller must hold at least one of these scopes (admin holds all). */
-export const RequireScopes = (...scopes: Scope[]): MethodDecorator & ClassDecorator =>
-  applyDecorators(SetMetadata(SCOPES_KEY, scopes));
+export const RequireScopes = (...scopes: Scope[]): MethodDecorator & ClassDecorator => applyDecorators(SetMetadata(SCOPES_KEY, scopes));
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -81,8 +80,5 @@ export function authenticateBearer(tokens: TokenStore, header: string | string[]
 /** @throws PatchbayError FORBIDDEN unless the principal holds one of `required`. */
 export function assertScopes(principal: Principal, required: readonly Scope[]): void {
   if (required.length === 0 || required.some((scope) => hasScope(principal, scope))) return;
-  throw new PatchbayError(
-    ErrorCode.FORBIDDEN,
-    `token '${principal.name}' lacks the required scope: needs one of ${required.join(', ')}`,
-  );
+  throw new PatchbayError(ErrorCode.FORBIDDEN, `token '${principal.name}' lacks the required scope: needs one of ${required.join(', ')}`);
 }

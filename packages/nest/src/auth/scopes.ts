@@ -34,6 +34,9 @@ export function mayUseConnector(principal: Principal, configId: string): boolean
 /** @throws PatchbayError FORBIDDEN when the token's connector allow-list excludes `configId`. */
 export function assertMayUse(principal: Principal, configId: string): void {
   if (!mayUseConnector(principal, configId)) {
-    throw new PatchbayError(ErrorCode.FORBIDDEN, `token '${principal.name}' may not use connector '${configId}': it is not in the token's connectors allow-list`);
+    throw new PatchbayError(
+      ErrorCode.FORBIDDEN,
+      `token '${principal.name}' may not use connector '${configId}': it is not in the token's connectors allow-list`,
+    );
   }
 }

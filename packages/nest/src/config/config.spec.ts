@@ -52,11 +52,15 @@ describe('loadConfig', () => {
       /PATCHBAY_ADMIN_TOKEN: required when NODE_ENV=production[\s\S]*PATCHBAY_SECRET_KEY: required/,
     );
     // A broker never decrypts secrets: production needs no key there.
-    const broker = loadConfig({ service: 'broker', ports, env: { NODE_ENV: 'production', PATCHBAY_ADMIN_TOKEN: 'a'.repeat(32), PATCHBAY_DATA_DIR: tempDir() } });
+    const broker = loadConfig({
+      service: 'broker',
+      ports,
+      env: { NODE_ENV: 'production', PATCHBAY_ADMIN_TOKEN: 'a'.repeat(32), PATCHBAY_DATA_DIR: tempDir() },
+    });
     expect(broker.config.secretKey).toBeUndefined();
-    expect(() =>
-      loadConfig({ service: 'svc', ports, env: { NODE_ENV: 'production', PATCHBAY_ADMIN_TOKEN: '   ', PATCHBAY_SECRET_KEY: KEY } }),
-    ).toThrow(/PATCHBAY_ADMIN_TOKEN/);
+    expect(() => loadConfig({ service: 'svc', ports, env: { NODE_ENV: 'production', PATCHBAY_ADMIN_TOKEN: '   ', PATCHBAY_SECRET_KEY: KEY } })).toThrow(
+      /PATCHBAY_ADMIN_TOKEN/,
+    );
   });
 
   it('generates the admin token and key once in development and keeps them private', () => {
@@ -87,8 +91,6 @@ describe('loadConfig', () => {
     expect(config.redisUrl).toBeUndefined();
     expect(config.service.port).toBe(9000);
     expect(extra.POOL_MAX).toBe(4);
-    expect(() => loadConfig({ service: 'svc', ports, extra: { POOL_MAX: z.coerce.number().int().min(1) }, env: { POOL_MAX: '0' } })).toThrow(
-      /POOL_MAX/,
-    );
+    expect(() => loadConfig({ service: 'svc', ports, extra: { POOL_MAX: z.coerce.number().int().min(1) }, env: { POOL_MAX: '0' } })).toThrow(/POOL_MAX/);
   });
 });

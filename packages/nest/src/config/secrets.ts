@@ -31,8 +31,7 @@ export function resolveSecretSetting(input: SecretSettingInput): { value: string
     if (stored !== '') return { value: stored, file: path };
   }
   mkdirSync(input.dataDir, { recursive: true });
-  const generated =
-    input.generate === 'token' ? `pb_admin_${randomBytes(24).toString('base64url')}` : randomBytes(32).toString('base64');
+  const generated = input.generate === 'token' ? `pb_admin_${randomBytes(24).toString('base64url')}` : randomBytes(32).toString('base64');
   try {
     // `wx` fails if another service created it in the meantime: then read theirs.
     writeFileSync(path, `${generated}\n`, { mode: 0o600, flag: 'wx' });

@@ -18,7 +18,10 @@ describe('problem mapping', () => {
 
   it('maps framework 4xx errors with a message that says what to fix', () => {
     const tooLarge = Object.assign(new Error('Request body is too large'), { statusCode: 413, code: 'FST_ERR_CTP_BODY_TOO_LARGE' });
-    expect(toPatchbayError(tooLarge, [], 1024)).toMatchObject({ code: ErrorCode.PAYLOAD_TOO_LARGE, message: 'request body is larger than the limit of 1024 bytes' });
+    expect(toPatchbayError(tooLarge, [], 1024)).toMatchObject({
+      code: ErrorCode.PAYLOAD_TOO_LARGE,
+      message: 'request body is larger than the limit of 1024 bytes',
+    });
     const badJson = Object.assign(new SyntaxError('Unexpected token b in JSON'), { statusCode: 400 });
     expect(toPatchbayError(badJson).message).toMatch(/^malformed JSON body/);
     expect(toPatchbayError(new NotFoundException('Cannot GET /nope')).code).toBe(ErrorCode.NOT_FOUND);
@@ -26,7 +29,9 @@ describe('problem mapping', () => {
 
   it('lets mappers translate driver errors', () => {
     const pgError = Object.assign(new Error('duplicate key'), { code: '23505' });
-    const mapped = toPatchbayError(pgError, [(e) => ((e as { code?: string }).code === '23505' ? new PatchbayError(ErrorCode.CONFLICT, 'duplicate') : undefined)]);
+    const mapped = toPatchbayError(pgError, [
+      (e) => ((e as { code?: string }).code === '23505' ? new PatchbayError(ErrorCode.CONFLICT, 'duplicate') : undefined),
+    ]);
     expect(mapped.code).toBe(ErrorCode.CONFLICT);
   });
 });

@@ -31,9 +31,7 @@ export function installHotPath(server: Server, handle: HotPathHandler): void {
 
 /** Ends a raw response with a JSON text (already serialized), sized, plus any `headers`. */
 export function sendJson(response: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
-  response
-    .writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers, 'content-length': String(Buffer.byteLength(text)) })
-    .end(text);
+  response.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers, 'content-length': String(Buffer.byteLength(text)) }).end(text);
 }
 
 /** The path of a request URL, without its query string. */

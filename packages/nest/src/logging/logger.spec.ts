@@ -10,10 +10,28 @@ describe('accessLineWriter', () => {
   afterAll(() => jest.useRealTimers());
 
   const cases: [string, AccessLine][] = [
-    ['a full line', { traceId: 'c379183e9e15c9a69a2faef2e4d435ef', method: 'POST', route: '/v1/x/:id', path: '/v1/x/A', status: 200, ms: 0.9149, principal: 'admin' }],
+    [
+      'a full line',
+      { traceId: 'c379183e9e15c9a69a2faef2e4d435ef', method: 'POST', route: '/v1/x/:id', path: '/v1/x/A', status: 200, ms: 0.9149, principal: 'admin' },
+    ],
     ['no principal, no trace', { method: 'GET', route: 'unmatched', path: '/nope', status: 404, ms: 12 }],
-    ['service fields, undefined ones left out', { traceId: 'ab', method: 'POST', route: '/v1/chat/completions', path: '/v1/chat/completions', status: 502, ms: 3.456, principal: 'p', extra: { model: 'gpt-4o', connector: undefined, attempts: 2 } }],
-    ['characters that need escaping', { traceId: 'ab', method: 'GET', route: '/v1/x/:id', path: '/v1/x/a"b\\c\u0001', status: 400, ms: 1, principal: 'name "quoted"' }],
+    [
+      'service fields, undefined ones left out',
+      {
+        traceId: 'ab',
+        method: 'POST',
+        route: '/v1/chat/completions',
+        path: '/v1/chat/completions',
+        status: 502,
+        ms: 3.456,
+        principal: 'p',
+        extra: { model: 'gpt-4o', connector: undefined, attempts: 2 },
+      },
+    ],
+    [
+      'characters that need escaping',
+      { traceId: 'ab', method: 'GET', route: '/v1/x/:id', path: '/v1/x/a"b\\c\u0001', status: 400, ms: 1, principal: 'name "quoted"' },
+    ],
   ];
 
   it.each(cases)('writes %s exactly as pino writes it', (_name, line) => {

@@ -3,7 +3,11 @@ import { LabeledHistogram } from './histogram';
 
 /** The lines of one metric family in an exposition. */
 function family(text: string, name: string): string[] {
-  return text.split('\n').filter((line) => line.startsWith(`${name}_`) || line.startsWith(`# HELP ${name} `) || line.startsWith(`# UNIT ${name} `) || line.startsWith(`# TYPE ${name} `));
+  return text
+    .split('\n')
+    .filter(
+      (line) => line.startsWith(`${name}_`) || line.startsWith(`# HELP ${name} `) || line.startsWith(`# UNIT ${name} `) || line.startsWith(`# TYPE ${name} `),
+    );
 }
 
 describe('LabeledHistogram', () => {
@@ -17,7 +21,12 @@ describe('LabeledHistogram', () => {
         unit: 's',
         advice: { explicitBucketBoundaries: LATENCY_BUCKETS_SECONDS },
       });
-      const fast = ours.histogram('db_query_duration', { description: 'Duration of queries', unit: 's', buckets: LATENCY_BUCKETS_SECONDS, labels: ['connector', 'outcome'] });
+      const fast = ours.histogram('db_query_duration', {
+        description: 'Duration of queries',
+        unit: 's',
+        buckets: LATENCY_BUCKETS_SECONDS,
+        labels: ['connector', 'outcome'],
+      });
       for (const [i, value] of values.entries()) {
         const outcome = i % 3 === 0 ? 'error' : 'ok';
         reference.record(value, { connector: 'DATABASE', outcome });
@@ -37,7 +46,16 @@ describe('LabeledHistogram', () => {
     const series = histogram.labels('x');
     for (const value of [0.5, 1, 1.5, 2, 3]) series.record(value);
     expect(histogram.serialize()).toBe(
-      ['# HELP t test', '# TYPE t histogram', 't_count{a="x"} 5', 't_sum{a="x"} 8', 't_bucket{a="x",le="1"} 2', 't_bucket{a="x",le="2"} 4', 't_bucket{a="x",le="+Inf"} 5', ''].join('\n'),
+      [
+        '# HELP t test',
+        '# TYPE t histogram',
+        't_count{a="x"} 5',
+        't_sum{a="x"} 8',
+        't_bucket{a="x",le="1"} 2',
+        't_bucket{a="x",le="2"} 4',
+        't_bucket{a="x",le="+Inf"} 5',
+        '',
+      ].join('\n'),
     );
   });
 

@@ -94,7 +94,8 @@ export function addOperations(document: OpenAPIObject, operations: readonly Oper
     const path = openApiPath(operation.path);
     const item: PathItem = paths[path] ?? {};
     const methods = operation.method === 'ANY' ? METHODS : [operation.method.toLowerCase() as (typeof METHODS)[number]];
-    for (const method of methods) item[method] = { ...operationObject(operation), operationId: operation.method === 'ANY' ? `${operation.id}.${method}` : operation.id };
+    for (const method of methods)
+      item[method] = { ...operationObject(operation), operationId: operation.method === 'ANY' ? `${operation.id}.${method}` : operation.id };
     paths[path] = item;
   }
   const components = (document.components ??= {});

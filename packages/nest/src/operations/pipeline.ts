@@ -108,7 +108,17 @@ export class OperationPipeline {
     const params = this.checkParams(operation, principal, input.params);
     const query = operation.query ? parseWith(operation.query, input.query, 'query string') : input.query;
     const body = operation.body !== undefined && operation.body !== 'raw' ? parseWith(operation.body, input.body) : input.body;
-    const context = { params, query, body, principal, headers: input.headers ?? {}, trace: traceContextFor(undefined), request: undefined, response: undefined, signal };
+    const context = {
+      params,
+      query,
+      body,
+      principal,
+      headers: input.headers ?? {},
+      trace: traceContextFor(undefined),
+      request: undefined,
+      response: undefined,
+      signal,
+    };
     const result: unknown = await operation.handle(context as unknown as OperationContext<unknown, unknown, unknown>);
     return result instanceof Reply ? result.body : result;
   }
@@ -135,7 +145,10 @@ export class OperationPipeline {
       const params = this.checkParams(operation, principal, decodeParams(rawParams));
       const query = operation.query ? parseWith(operation.query, queryObject(search), 'query string') : EMPTY_QUERY;
       const raw = prepared.readsJson ? await readBody(request, prepared.bodyLimit) : undefined;
-      const body = raw === undefined ? undefined : parseWith(operation.body as Exclude<Operation['body'], 'raw' | undefined>, typeof raw === 'string' ? raw : parseJsonBody(raw));
+      const body =
+        raw === undefined
+          ? undefined
+          : parseWith(operation.body as Exclude<Operation['body'], 'raw' | undefined>, typeof raw === 'string' ? raw : parseJsonBody(raw));
       const context = new IncomingOperationContext(params, query, body, typeof raw === 'string' ? undefined : raw, principal, trace, request, response);
       const result: unknown = await operation.handle(context);
       status = this.answer(prepared, response, result);
@@ -146,7 +159,15 @@ export class OperationPipeline {
       }
       status = prepared.responder.sendRaw(error, request.method ?? 'GET', path, response);
     } finally {
-      this.options.record({ method: request.method ?? 'GET', route: operation.path, path, status, ms: performance.now() - receivedAt, principal: principal?.name, traceId: trace.traceId });
+      this.options.record({
+        method: request.method ?? 'GET',
+        route: operation.path,
+        path,
+        status,
+        ms: performance.now() - receivedAt,
+        principal: principal?.name,
+        traceId: trace.traceId,
+      });
     }
   }
 
@@ -189,7 +210,12 @@ export class OperationPipeline {
       if (result.body === undefined) {
         response.writeHead(result.status, result.headers).end();
       } else {
-        sendJson(response, result.status, typeof result.body === 'string' ? result.body : JSON.stringify(result.body), result.headers as Record<string, string>);
+        sendJson(
+          response,
+          result.status,
+          typeof result.body === 'string' ? result.body : JSON.stringify(result.body),
+          result.headers as Record<string, string>,
+        );
       }
       return result.status;
     }

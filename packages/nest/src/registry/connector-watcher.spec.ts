@@ -147,7 +147,12 @@ describe('ConnectorWatcher', () => {
     registry.put('DB', 'postgres://missed/db');
     registry.put('DB2', 'postgres://missed/db2');
     await watcher.resyncNow();
-    expect(watcher.all().map((c) => c.url).sort()).toEqual(['postgres://missed/db', 'postgres://missed/db2']);
+    expect(
+      watcher
+        .all()
+        .map((c) => c.url)
+        .sort(),
+    ).toEqual(['postgres://missed/db', 'postgres://missed/db2']);
     expect(watcher.revision).toBe(2);
   });
 

@@ -8,12 +8,7 @@ import { RegistryClient } from './registry-client';
  * The usual watcher of a broker: the registry at `PATCHBAY_REGISTRY_URL` with the
  * registry token, following `types`, over Redis when configured and by polling otherwise.
  */
-export function createConnectorWatcher(
-  config: PatchbayConfig,
-  bus: Bus,
-  logger: Logger,
-  types: readonly ConnectorType[],
-): ConnectorWatcher {
+export function createConnectorWatcher(config: PatchbayConfig, bus: Bus, logger: Logger, types: readonly ConnectorType[]): ConnectorWatcher {
   const client = new RegistryClient({ baseUrl: config.registryUrl, token: config.registryToken });
   return new ConnectorWatcher({ client, bus, types, polling: !config.redisUrl, logger });
 }

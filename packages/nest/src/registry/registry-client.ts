@@ -1,11 +1,4 @@
-import {
-  ErrorCode,
-  PatchbayError,
-  type ChangesPage,
-  type Connector,
-  type ConnectorType,
-  type ResolvedConnector,
-} from '@patchbay/core';
+import { ErrorCode, PatchbayError, type ChangesPage, type Connector, type ConnectorType, type ResolvedConnector } from '@patchbay/core';
 import { Agent, request } from 'undici';
 import { currentTraceparent } from '../http/trace-context';
 

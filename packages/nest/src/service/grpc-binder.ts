@@ -32,7 +32,12 @@ export class GrpcBinder {
     const scopes = operation.scopes === 'public' ? [] : operation.scopes;
     return this.server.unary<Req, Res>(scopes, async (request, context) => {
       const input = mapping.input(request);
-      const result = await this.pipeline.run(operation, context.principal, { params: input.params ?? {}, query: input.query ?? {}, body: input.body, ...(input.headers ? { headers: input.headers } : {}) }, context.signal);
+      const result = await this.pipeline.run(
+        operation,
+        context.principal,
+        { params: input.params ?? {}, query: input.query ?? {}, body: input.body, ...(input.headers ? { headers: input.headers } : {}) },
+        context.signal,
+      );
       return mapping.output(result);
     });
   }

@@ -111,7 +111,13 @@ export async function startService<S extends z.ZodRawShape>(
   options: { logDestination?: DestinationStream } = {},
 ): Promise<StartedService> {
   definition.beforeStart?.();
-  const { config, extra } = loadConfig({ service: definition.name, ports: definition.ports, extra: definition.env, env, secretKey: definition.secretKey ?? false });
+  const { config, extra } = loadConfig({
+    service: definition.name,
+    ports: definition.ports,
+    extra: definition.env,
+    env,
+    secretKey: definition.secretKey ?? false,
+  });
   const logger = createLogger(config.service.name, config.logLevel, options.logDestination);
   const bus = createBus(config, logger);
   const metrics = new MetricsService(config.service.name);
@@ -165,7 +171,10 @@ export async function startService<S extends z.ZodRawShape>(
   // Not awaited: with the registry or Redis unreachable the watcher retries in the
   // background while the service serves health, metrics and status.
   watcher?.start().catch((error: unknown) => logger.warn({ err: error }, 'registry watcher failed to start'));
-  logger.info({ url, grpcPort, registry: config.registryUrl, bus: config.redisUrl ? 'redis' : 'in-memory (registry polling)', ...parts.describe?.() }, `${definition.name} listening`);
+  logger.info(
+    { url, grpcPort, registry: config.registryUrl, bus: config.redisUrl ? 'redis' : 'in-memory (registry polling)', ...parts.describe?.() },
+    `${definition.name} listening`,
+  );
   return {
     app,
     url,
