@@ -126,7 +126,7 @@ describe('operations: one declaration served on the kit pipeline and documented'
   });
 
   afterAll(async () => {
-    await service.app.close();
+    await service.close();
     rmSync(dataDir, { recursive: true, force: true });
   });
 
