@@ -1,5 +1,5 @@
 import 'reflect-metadata';
 import { runServiceDefinition } from '@patchbay/nest';
-import { apiBroker } from './service';
+import { API_BROKER } from './service';
 
-runServiceDefinition(apiBroker);
+runServiceDefinition(API_BROKER);

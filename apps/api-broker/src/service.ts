@@ -6,7 +6,7 @@ import { bindStatusRpcs } from './grpc/status.grpc';
 import { forwardOperation } from './http/forward.operation';
 
 /** The api-broker: the kit's broker runtime over the api driver, the forward route, status over REST and gRPC. */
-export const apiBroker: ServiceDefinition<Record<string, never>> = {
+export const API_BROKER: ServiceDefinition<Record<string, never>> = {
   name: 'api-broker',
   ports: { http: 7500, grpc: 7501 },
   title: 'Patchbay api-broker',

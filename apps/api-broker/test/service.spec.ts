@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startService, type StartedService } from '@patchbay/nest';
 import { TEST_ADMIN_TOKEN, freePort } from '@patchbay/testkit';
-import { apiBroker } from '../src/service';
+import { API_BROKER } from '../src/service';
 
 // In-process, with no registry listening: the service must come up and say why it cannot forward yet.
 describe('api-broker service, before its first registry load', () => {
@@ -12,7 +12,7 @@ describe('api-broker service, before its first registry load', () => {
 
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'pb-api-'));
-    service = await startService(apiBroker, {
+    service = await startService(API_BROKER, {
       NODE_ENV: 'test',
       HOST: '127.0.0.1',
       PORT: '0',

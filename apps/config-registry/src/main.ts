@@ -1,5 +1,5 @@
 import 'reflect-metadata';
 import { runServiceDefinition } from '@patchbay/nest';
-import { registryService } from './service';
+import { CONFIG_REGISTRY } from './service';
 
-runServiceDefinition(registryService);
+runServiceDefinition(CONFIG_REGISTRY);

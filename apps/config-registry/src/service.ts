@@ -13,7 +13,7 @@ const env = {
 };
 
 /** The config-registry: connectors with revisions, history, resolution, encrypted secrets and live updates. */
-export const registryService: ServiceDefinition<typeof env> = {
+export const CONFIG_REGISTRY: ServiceDefinition<typeof env> = {
   name: 'config-registry',
   ports: { http: 7100, grpc: 7101 },
   env,

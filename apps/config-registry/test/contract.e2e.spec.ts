@@ -1,37 +1,9 @@
-import { startService, type StartedService } from '@patchbay/nest';
-import {
-  CONTRACT_BODY_LIMIT,
-  CONTRACT_TOKENS,
-  LogCapture,
-  contractEnv,
-  describeOperationContract,
-  dropSchema,
-  testDatabaseUrl,
-  uniqueSchema,
-} from '@patchbay/testkit';
-import { registryService } from '../src/service';
+import { startService } from '@patchbay/nest';
+import { describeServiceContract, dropSchema, testDatabaseUrl, uniqueSchema } from '@patchbay/testkit';
+import { CONFIG_REGISTRY } from '../src/service';
 
-describe('config-registry: every declared operation keeps the kit contract', () => {
-  const logs = new LogCapture();
-  const schema = uniqueSchema('pbcontract');
-  let service: StartedService;
-
-  beforeAll(async () => {
-    service = await startService(registryService, contractEnv({ PATCHBAY_DATABASE_URL: testDatabaseUrl(), PATCHBAY_DATABASE_SCHEMA: schema }), {
-      logDestination: logs,
-    });
-  });
-
-  afterAll(async () => {
-    await service.close();
-    await dropSchema(schema);
-  });
-
-  describeOperationContract(() => ({
-    url: service.url,
-    tokens: CONTRACT_TOKENS,
-    bodyLimit: CONTRACT_BODY_LIMIT,
-    logs: () => logs.text(),
-    markShuttingDown: () => service.kit.readiness.markShuttingDown(),
-  }));
+const schema = uniqueSchema('pbcontract');
+describeServiceContract('config-registry', (env, options) => startService(CONFIG_REGISTRY, env, options), {
+  env: { PATCHBAY_DATABASE_URL: testDatabaseUrl(), PATCHBAY_DATABASE_SCHEMA: schema },
+  afterStop: () => dropSchema(schema),
 });

@@ -190,3 +190,49 @@ export function describeOperationContract(target: () => ContractTarget): void {
     }
   });
 }
+
+/** What a service started in-process gives the contract (the kit's StartedService). */
+export interface ContractService {
+  url: string;
+  kit: { readiness: { markShuttingDown(): void } };
+  close(): Promise<void>;
+}
+
+export interface ServiceContractOptions {
+  /** Variables beside contractEnv's (e.g. a store, or an unreachable registry). */
+  env?: Record<string, string | undefined>;
+  /** Runs after the service stopped (e.g. dropping a schema). */
+  afterStop?: () => Promise<void>;
+}
+
+/**
+ * Starts a service in-process with `start(env, {logDestination})` (the kit's startService)
+ * and runs {@link describeOperationContract} against it.
+ */
+export function describeServiceContract(
+  name: string,
+  start: (env: Record<string, string | undefined>, options: { logDestination: LogCapture }) => Promise<ContractService>,
+  options: ServiceContractOptions = {},
+): void {
+  describe(`${name}: every declared operation keeps the kit contract`, () => {
+    const logs = new LogCapture();
+    let service: ContractService;
+
+    beforeAll(async () => {
+      service = await start(contractEnv(options.env), { logDestination: logs });
+    });
+
+    afterAll(async () => {
+      await service.close();
+      await options.afterStop?.();
+    });
+
+    describeOperationContract(() => ({
+      url: service.url,
+      tokens: CONTRACT_TOKENS,
+      bodyLimit: CONTRACT_BODY_LIMIT,
+      logs: () => logs.text(),
+      markShuttingDown: () => service.kit.readiness.markShuttingDown(),
+    }));
+  });
+}

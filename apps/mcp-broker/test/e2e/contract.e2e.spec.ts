@@ -1,25 +1,6 @@
-import { startService, type StartedService } from '@patchbay/nest';
-import { CONTRACT_BODY_LIMIT, CONTRACT_TOKENS, LogCapture, contractEnv, describeOperationContract } from '@patchbay/testkit';
+import { startService } from '@patchbay/nest';
+import { describeServiceContract } from '@patchbay/testkit';
 import { MCP_BROKER } from '../../src/service';
 
-describe('mcp-broker: every declared operation keeps the kit contract', () => {
-  const logs = new LogCapture();
-  let service: StartedService;
-
-  beforeAll(async () => {
-    // No registry: the contract's answers all come before a connector is looked up.
-    service = await startService(MCP_BROKER, contractEnv({ PATCHBAY_REGISTRY_URL: 'http://127.0.0.1:1' }), { logDestination: logs });
-  });
-
-  afterAll(async () => {
-    await service.close();
-  });
-
-  describeOperationContract(() => ({
-    url: service.url,
-    tokens: CONTRACT_TOKENS,
-    bodyLimit: CONTRACT_BODY_LIMIT,
-    logs: () => logs.text(),
-    markShuttingDown: () => service.kit.readiness.markShuttingDown(),
-  }));
-});
+// No registry: the contract's answers all come before a connector is looked up.
+describeServiceContract('mcp-broker', (env, options) => startService(MCP_BROKER, env, options), { env: { PATCHBAY_REGISTRY_URL: 'http://127.0.0.1:1' } });
