@@ -109,7 +109,7 @@ function zodIssues(error: z.ZodError, prefix: readonly (string | number)[] = [])
 }
 
 /** Builds the VALIDATION error every entry point throws. */
-export function validationError(what: string, issues: readonly ValidationIssue[]): PatchbayError {
+function validationError(what: string, issues: readonly ValidationIssue[]): PatchbayError {
   const shown = issues.slice(0, 20).map((i) => `${i.path}: ${i.message}`);
   const more = issues.length > shown.length ? `; and ${issues.length - shown.length} more` : '';
   return new PatchbayError(ErrorCode.VALIDATION, `${what}: ${shown.join('; ')}${more}`, {
