@@ -139,7 +139,7 @@ describe('Broker', () => {
 
   it('reports readiness as a summary of the connections, not required, beside the registry check it leaves to the kit', async () => {
     const readiness = new ReadinessService();
-    const kitCheck = async (): Promise<unknown> => ({ revision: 7 });
+    const kitCheck = async (): Promise<Record<string, unknown>> => ({ revision: 7 });
     readiness.register('registry', kitCheck);
     broker.registerReadiness(readiness, 'apis');
     broker.follow(source);
