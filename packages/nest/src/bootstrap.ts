@@ -215,7 +215,12 @@ SwaggerUIBundle({ url: '/docs/json', dom_id: '#ui', persistAuthorization: true }
  * `PATCHBAY_SHUTDOWN_TIMEOUT_MS`), closes pools and children, then exits. `alsoClose`
  * runs beside the app's close (e.g. the gRPC server).
  */
-export async function listen(app: INestApplication, config: PatchbayConfig, logger: Logger, alsoClose: readonly (() => Promise<void>)[] = []): Promise<string> {
+export async function listen(
+  app: INestApplication<Server>,
+  config: PatchbayConfig,
+  logger: Logger,
+  alsoClose: readonly (() => Promise<void>)[] = [],
+): Promise<string> {
   await app.listen(config.service.port, config.service.host);
   const url = await app.getUrl();
   let stopping = false;
@@ -237,7 +242,7 @@ export async function listen(app: INestApplication, config: PatchbayConfig, logg
     // Closing the server drops the connections idle at that moment only; a keep-alive
     // connection whose in-flight request finishes later would hold the close open until
     // the timeout. Reap those as they go idle (their request has been answered).
-    const server: Server = app.getHttpServer();
+    const server = app.getHttpServer();
     const reaper = setInterval(() => server.closeIdleConnections(), IDLE_REAP_INTERVAL_MS);
     reaper.unref();
     Promise.all([app.close(), ...alsoClose.map((close) => close())])

@@ -48,7 +48,7 @@ export async function forward(exchange: Exchange, access: UpstreamAccess, timing
     const sentAt = performance.now();
     const answer = await upstream.dispatcher.request({
       path: upstreamPath(upstream.spec.base, exchange.rest),
-      method: exchange.method as Dispatcher.HttpMethod,
+      method: exchange.method,
       headers: { ...upstreamRequestHeaders(exchange.request.headers, upstream.spec.injected), traceparent: exchange.traceparent },
       body: body ? body.stream() : null,
       signal,

@@ -1,8 +1,8 @@
 /** Methods whose repetition has the same effect as one call (RFC 9110 section 9.2.2), minus TRACE. */
-export const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
+const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
 
 /** Upstream answers that say "not now", where another try may succeed. */
-export const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([502, 503, 504]);
+const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([502, 503, 504]);
 
 /** The service-wide retry timing; the number of tries is per connector. */
 export interface RetryTiming {

@@ -18,7 +18,7 @@ interface ProtoStatus {
 }
 
 /** The REST status as the proto's message: proto3 has no null, so absent fields stay unset or empty. */
-export function toProtoStatus(status: ConnectionStatus): ProtoStatus {
+function toProtoStatus(status: ConnectionStatus): ProtoStatus {
   return {
     id: status.id,
     configId: status.configId,

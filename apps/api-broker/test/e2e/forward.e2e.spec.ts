@@ -148,7 +148,7 @@ describe('api-broker forwarding', () => {
     expect(res.headers.get('content-type')).toBe('text/event-stream');
     const reader = res.body!.getReader();
     const first = await reader.read();
-    expect(Buffer.from(first.value!).toString()).toBe('event: a\ndata: 1\n\n');
+    expect(Buffer.from(first.value).toString()).toBe('event: a\ndata: 1\n\n');
     // The second event exists only after the first reached us.
     sendSecond();
     let rest = '';

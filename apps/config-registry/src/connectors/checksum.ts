@@ -36,7 +36,7 @@ function optionFingerprints(maps: EncryptedOptionMaps | undefined, fingerprint: 
 }
 
 /** The content a checksum covers: secrets replaced by keyed hashes of their values. */
-export function checksumContent(configId: string, spec: StoredSpec, fingerprint: CredentialFingerprinter): unknown {
+function checksumContent(configId: string, spec: StoredSpec, fingerprint: CredentialFingerprinter): unknown {
   return {
     configId,
     type: spec.type,

@@ -86,7 +86,7 @@ export interface HistoryEntry {
   fromRevision?: number;
 }
 
-export function credentialsSetOf(credentials: EncryptedCredentials | undefined): CredentialField[] {
+function credentialsSetOf(credentials: EncryptedCredentials | undefined): CredentialField[] {
   return CREDENTIAL_FIELDS.filter((field) => credentials?.[field] !== undefined);
 }
 
@@ -102,7 +102,7 @@ function memberView(member: StoredMember): ConnectorMember {
   return view;
 }
 
-export function snapshotOf(spec: StoredSpec): ConnectorSnapshot {
+function snapshotOf(spec: StoredSpec): ConnectorSnapshot {
   const snapshot: ConnectorSnapshot = {
     type: spec.type,
     label: spec.label,

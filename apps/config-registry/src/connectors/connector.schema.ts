@@ -109,7 +109,7 @@ function zodIssues(error: z.ZodError, prefix: readonly (string | number)[] = [])
 }
 
 /** Builds the VALIDATION error every entry point throws. */
-export function validationError(what: string, issues: readonly ValidationIssue[]): PatchbayError {
+function validationError(what: string, issues: readonly ValidationIssue[]): PatchbayError {
   const shown = issues.slice(0, 20).map((i) => `${i.path}: ${i.message}`);
   const more = issues.length > shown.length ? `; and ${issues.length - shown.length} more` : '';
   return new PatchbayError(ErrorCode.VALIDATION, `${what}: ${shown.join('; ')}${more}`, {
@@ -195,7 +195,7 @@ function parseOptions(
     issues.push(...zodIssues(result.error, prefix));
     return { options: {}, secrets };
   }
-  return { options: result.data as Record<string, unknown>, secrets };
+  return { options: result.data, secrets };
 }
 
 function parseMember(
@@ -351,7 +351,7 @@ export function parseApplyDocument(document: unknown, what = 'apply document'): 
   const raw = document['connectors'];
   let entries: { label: string; configId: unknown; body: unknown }[];
   if (Array.isArray(raw)) {
-    entries = raw.map((body, index) => {
+    entries = raw.map((body: unknown, index) => {
       const configId = isRecord(body) ? body['configId'] : undefined;
       return { label: `connectors[${index}]${typeof configId === 'string' ? ` (${configId})` : ''}`, configId, body };
     });

@@ -1,7 +1,7 @@
 import type { ConnectorType, Credentials, ResolutionMode, ResolutionSource, ResolvedConnector, ResolvedMember } from '@patchbay/core';
 
 /** Default Kubernetes namespace per connector type in stack mode (overridable by `options.namespace`). */
-export const DEFAULT_NAMESPACES: Readonly<Record<ConnectorType, string>> = {
+const DEFAULT_NAMESPACES: Readonly<Record<ConnectorType, string>> = {
   database: 'databases',
   llm: 'llms',
   bucket: 'buckets',
@@ -11,7 +11,7 @@ export const DEFAULT_NAMESPACES: Readonly<Record<ConnectorType, string>> = {
   agent_tool: 'agent-tools',
 };
 
-export const DEFAULT_STACK_DOMAIN = 'svc.cluster.local';
+const DEFAULT_STACK_DOMAIN = 'svc.cluster.local';
 
 export interface ResolverConfig {
   mode: ResolutionMode;
@@ -55,7 +55,7 @@ interface Target {
 }
 
 /** Env names are upper-cased with `-` turned into `_` (member ids may contain hyphens). */
-export function envPrefix(...parts: string[]): string {
+function envPrefix(...parts: string[]): string {
   return parts.map((p) => p.toUpperCase().replace(/-/g, '_')).join('_');
 }
 

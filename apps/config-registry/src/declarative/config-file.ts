@@ -7,7 +7,7 @@ import { MAX_DOCUMENT_DEPTH } from '../connectors/document-guard';
 import { yamlNestingBound } from './yaml-nesting';
 
 /** The actor recorded for changes made from `PATCHBAY_CONFIG_FILE`. */
-export const CONFIG_FILE_ACTOR = 'config-file';
+const CONFIG_FILE_ACTOR = 'config-file';
 
 /** yaml's budget for alias expansion (nodes reached through aliases times aliases); a bomb needs far more. */
 const MAX_YAML_ALIASES = 100;
@@ -71,7 +71,7 @@ export function parseApplyBody(body: unknown): ApplyDocument {
  * Reads and validates a config file. Errors name the file, then the entry and field
  * (e.g. `connectors[2] (LLM) options.models: Expected array, received string`).
  */
-export async function loadConfigFile(path: string): Promise<ApplyDocument> {
+async function loadConfigFile(path: string): Promise<ApplyDocument> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');

@@ -53,9 +53,9 @@ interface PutRequest {
 function credentialsOf(proto: ProtoCredentials | null | undefined): Credentials | undefined {
   if (!proto) return undefined;
   const out: Credentials = {};
-  if (present(proto.apiKey)) out.apiKey = proto.apiKey as string;
-  if (present(proto.username)) out.username = proto.username as string;
-  if (present(proto.password)) out.password = proto.password as string;
+  if (present(proto.apiKey)) out.apiKey = proto.apiKey;
+  if (present(proto.username)) out.username = proto.username;
+  if (present(proto.password)) out.password = proto.password;
   return Object.keys(out).length ? out : undefined;
 }
 

@@ -60,7 +60,7 @@ export const resolvedSchema = z.object({
     .optional(),
 });
 
-export const changeSchema = z.object({
+const changeSchema = z.object({
   revision: z.number().int(),
   configId: z.string(),
   type,

@@ -25,7 +25,7 @@ export interface SqlClient {
 const SCHEMA_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
 
 /** Checks a schema name before it is interpolated into SQL (identifiers can't be bound). */
-export function assertSchemaName(schema: string): string {
+function assertSchemaName(schema: string): string {
   if (!SCHEMA_PATTERN.test(schema)) {
     throw new Error(`invalid schema name "${schema}": use lower-case letters, digits and _ (max 63)`);
   }

@@ -74,7 +74,6 @@ export function describeConnectorStore(name: string, createStore: () => Promise<
     let store: TestStore;
     let db: SqlClient;
     let secrets: SecretBox;
-    let repository: ConnectorRepository;
     let service: ConnectorService;
     let bus: SwitchableBus;
     let relay: OutboxRelay;
@@ -94,7 +93,6 @@ export function describeConnectorStore(name: string, createStore: () => Promise<
       db = store.db;
       secrets = SecretBox.fromBase64(SecretBox.generateKey());
       await migrate(db, { secrets });
-      repository = new ConnectorRepository(db);
     });
 
     afterAll(async () => {

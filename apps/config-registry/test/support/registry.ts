@@ -14,10 +14,10 @@ export const TOKENS = {
 };
 
 /** The allow-lists of the limited tokens. */
-export const LIMITED_CONNECTORS = ['LIM_A', 'LIM_ARRAY'];
-export const LIMITED_ADMIN_CONNECTORS = ['LIM_ADMIN'];
+const LIMITED_CONNECTORS = ['LIM_A', 'LIM_ARRAY'];
+const LIMITED_ADMIN_CONNECTORS = ['LIM_ADMIN'];
 
-export const TOKENS_ENV = JSON.stringify([
+const TOKENS_ENV = JSON.stringify([
   { name: 'reader', token: TOKENS.reader, scopes: ['read'] },
   { name: 'resolver', token: TOKENS.resolver, scopes: ['resolve'] },
   { name: 'user', token: TOKENS.user, scopes: ['use'] },

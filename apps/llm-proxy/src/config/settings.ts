@@ -47,12 +47,6 @@ export interface ProxySettings {
   defaults: { connectTimeoutMs: number; firstTokenTimeoutMs: number; idleTimeoutMs: number; timeoutMs: number };
 }
 
-export interface LocalConnectorEnv {
-  url: string | undefined;
-  apiKey: string | undefined;
-  models: string[] | undefined;
-}
-
 type Env = z.infer<z.ZodObject<typeof LLM_PROXY_ENV>>;
 
 export function settingsFrom(env: Env): ProxySettings {

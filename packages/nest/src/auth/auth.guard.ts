@@ -20,8 +20,11 @@ declare module 'fastify' {
   }
 }
 
+/** What Nest's Reflector reads metadata from: a controller class or one of its methods. */
+type MetadataTarget = Parameters<Reflector['getAllAndOverride']>[1][number];
+
 /** True when the route (method or its controller) is marked {@link Public}. */
-export function isPublicRoute(reflector: Reflector, handler: Function, controller: Function): boolean {
+export function isPublicRoute(reflector: Reflector, handler: MetadataTarget, controller: MetadataTarget): boolean {
   return reflector.getAllAndOverride<boolean | undefined>(PUBLIC_KEY, [handler, controller]) === true;
 }
 

@@ -165,5 +165,5 @@ export function loadConfig<E extends z.ZodRawShape = Record<never, never>>(
     logLevel: raw.LOG_LEVEL,
     env,
   };
-  return { config, extra: parsed.data as z.infer<z.ZodObject<E>> };
+  return { config, extra: parsed.data };
 }

@@ -94,8 +94,7 @@ export function toPatchbayError(error: unknown, mappers: readonly ErrorMapper[] 
   if (error instanceof HttpException) {
     const status = error.getStatus();
     const response = error.getResponse();
-    const message =
-      typeof response === 'object' && response !== null && 'message' in response ? String((response as { message: unknown }).message) : error.message;
+    const message = typeof response === 'object' && response !== null && 'message' in response ? String(response.message) : error.message;
     return new PatchbayError(STATUS_CODES[status] ?? (status < 500 ? ErrorCode.VALIDATION : ErrorCode.INTERNAL), message, {
       cause: error,
     });

@@ -48,7 +48,7 @@ export class MetricsService implements OnApplicationShutdown {
   histogram<L extends string>(name: string, options: HistogramOptions<L>): LabeledHistogram<L> {
     if (this.histograms.has(name)) throw new Error(`histogram '${name}' is already registered`);
     const histogram = new LabeledHistogram(name, options);
-    this.histograms.set(name, histogram as LabeledHistogram);
+    this.histograms.set(name, histogram);
     return histogram;
   }
 

@@ -39,7 +39,7 @@ export interface OperationInput {
   headers?: IncomingHttpHeaders;
 }
 
-const EMPTY_QUERY: Record<string, string> = Object.freeze({}) as Record<string, string>;
+const EMPTY_QUERY: Record<string, string> = Object.freeze({});
 const TEXT_TYPES = /^(application\/(x-)?yaml|text\/(yaml|plain))\b/i;
 
 /** Everything an operation's declaration implies, prepared once at start-up. */
@@ -106,8 +106,8 @@ export class OperationPipeline {
    */
   async run(operation: Operation, principal: Principal, input: OperationInput, signal: AbortSignal): Promise<unknown> {
     const params = this.checkParams(operation, principal, input.params);
-    const query = operation.query ? parseWith(operation.query, input.query, 'query string') : input.query;
-    const body = operation.body !== undefined && operation.body !== 'raw' ? parseWith(operation.body, input.body) : input.body;
+    const query: unknown = operation.query ? parseWith(operation.query, input.query, 'query string') : input.query;
+    const body: unknown = operation.body !== undefined && operation.body !== 'raw' ? parseWith(operation.body, input.body) : input.body;
     const context = {
       params,
       query,
@@ -143,9 +143,9 @@ export class OperationPipeline {
       }
       principal = this.authenticate(operation, request);
       const params = this.checkParams(operation, principal, decodeParams(rawParams));
-      const query = operation.query ? parseWith(operation.query, queryObject(search), 'query string') : EMPTY_QUERY;
+      const query: unknown = operation.query ? parseWith(operation.query, queryObject(search), 'query string') : EMPTY_QUERY;
       const raw = prepared.readsJson ? await readBody(request, prepared.bodyLimit) : undefined;
-      const body =
+      const body: unknown =
         raw === undefined
           ? undefined
           : parseWith(operation.body as Exclude<Operation['body'], 'raw' | undefined>, typeof raw === 'string' ? raw : parseJsonBody(raw));
@@ -210,17 +210,12 @@ export class OperationPipeline {
       if (result.body === undefined) {
         response.writeHead(result.status, result.headers).end();
       } else {
-        sendJson(
-          response,
-          result.status,
-          typeof result.body === 'string' ? result.body : JSON.stringify(result.body),
-          result.headers as Record<string, string>,
-        );
+        sendJson(response, result.status, typeof result.body === 'string' ? result.body : JSON.stringify(result.body), result.headers);
       }
       return result.status;
     }
-    const { serialize } = prepared.operation;
-    sendJson(response, prepared.status, typeof result === 'string' ? result : serialize ? serialize(result) : JSON.stringify(result));
+    const { operation } = prepared;
+    sendJson(response, prepared.status, typeof result === 'string' ? result : operation.serialize ? operation.serialize(result) : JSON.stringify(result));
     return prepared.status;
   }
 }

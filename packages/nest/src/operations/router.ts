@@ -24,7 +24,7 @@ export function compilePath(path: string): CompiledPath {
  * Matches a path against a compiled pattern: its raw (still encoded) parameters, or
  * undefined. `*rest` takes the remainder, possibly empty.
  */
-export function matchPath(pattern: CompiledPath, path: string): Record<string, string> | undefined {
+function matchPath(pattern: CompiledPath, path: string): Record<string, string> | undefined {
   const parts = path.split('/');
   const { segments } = pattern;
   const last = segments[segments.length - 1];

@@ -132,8 +132,8 @@ export class ConnectorWatcher extends EventEmitter<ConnectorWatcherEvents> {
     } catch (error) {
       this.options.logger?.warn({ err: error }, 'bus subscribe failed; relying on resync');
     }
-    this.unregisterResubscribe = this.options.bus.onResubscribed(() => this.enqueue(() => this.resync('resubscribed')));
-    this.enqueue(() => this.tick());
+    this.unregisterResubscribe = this.options.bus.onResubscribed(() => void this.enqueue(() => this.resync('resubscribed')));
+    void this.enqueue(() => this.tick());
   }
 
   /** Resolves once the first full load has happened (or rejects after `timeoutMs`). */
@@ -176,14 +176,17 @@ export class ConnectorWatcher extends EventEmitter<ConnectorWatcherEvents> {
       deleted: envelope.type === EventType.CONNECTOR_DELETED,
     };
     if (!this.follows(hint.type)) return;
-    this.enqueue(() => this.apply(hint));
+    void this.enqueue(() => this.apply(hint));
   }
 
   private follows(type: ConnectorType): boolean {
     return !this.options.types || this.options.types.includes(type);
   }
 
-  /** Every registry interaction runs through one queue so changes apply in order. */
+  /**
+   * Every registry interaction runs through one queue so changes apply in order. Never
+   * rejects (a failed step is logged), so a caller that does not wait may drop it.
+   */
   private enqueue(task: () => Promise<void>): Promise<void> {
     const run = this.queue.then(async () => {
       if (this.stopped) return;

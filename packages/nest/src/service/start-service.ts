@@ -179,7 +179,7 @@ export async function startService<S extends z.ZodRawShape>(
     app,
     url,
     grpcPort,
-    kit: kit as ServiceKit<unknown>,
+    kit,
     close: async () => {
       readiness.markShuttingDown();
       await Promise.all([grpc.close(config.shutdownTimeoutMs / 2), app.close()]);
