@@ -9,5 +9,13 @@ export { fmt, interleaved, median, percentile, summarizeRounds, table } from './
 export { rawHttp } from './raw-http';
 export type { RawExchange, RawResponse } from './raw-http';
 export { TcpProxy } from './tcp-proxy';
-export { CONTRACT_BODY_LIMIT, CONTRACT_TOKENS, LogCapture, contractEnv, describeOperationContract, describeServiceContract, documentedOperations } from './contract';
+export {
+  CONTRACT_BODY_LIMIT,
+  CONTRACT_TOKENS,
+  LogCapture,
+  contractEnv,
+  describeOperationContract,
+  describeServiceContract,
+  documentedOperations,
+} from './contract';
 export type { ContractService, ContractTarget, DocumentedOperation, ServiceContractOptions } from './contract';
