@@ -25,7 +25,7 @@ describe('api-broker service, before its first registry load', () => {
   });
 
   afterAll(async () => {
-    await service.app.close();
+    await service.close();
     rmSync(dataDir, { recursive: true, force: true });
   });
 
