@@ -2,7 +2,7 @@ import { ErrorCode, InMemoryBus, type PatchbayError } from '@patchbay/core';
 import { MetricsService, Scope, type Principal } from '@patchbay/nest';
 import pino from 'pino';
 import { startFake, type FakeOpenAi } from '../../test/support/fake-openai';
-import { settingsFrom } from '../config/settings';
+import { testSettings } from '../../test/support/settings';
 import { ProxyMetrics } from '../metrics/proxy-metrics';
 import { UpstreamProber } from '../health/upstream-prober';
 import type { Upstream } from '../upstreams/upstream';
@@ -79,22 +79,7 @@ function disconnected(fake: FakeOpenAi): Promise<void> {
 }
 
 beforeEach(() => {
-  const settings = settingsFrom({
-    LLM_PROXY_DEADLINE_MS: 30_000,
-    LLM_PROXY_MAX_ATTEMPTS: 6,
-    LLM_PROXY_MAX_RETRY_WAIT_MS: 2000,
-    LLM_PROXY_RETRY_BASE_MS: 5,
-    LLM_PROXY_RETRY_MAX_MS: 20,
-    LLM_PROXY_BREAKER_FAILURES: 3,
-    LLM_PROXY_BREAKER_RECOVERY_MS: 60_000,
-    LLM_PROXY_AUTH_RECOVERY_MS: 300_000,
-    LLM_PROXY_BODY_LIMIT_BYTES: 1024 * 1024,
-    LLM_PROXY_PROBE_INTERVAL_MS: 0,
-    LLM_PROXY_CONNECT_TIMEOUT_MS: 2000,
-    LLM_PROXY_FIRST_TOKEN_TIMEOUT_MS: 5000,
-    LLM_PROXY_IDLE_TIMEOUT_MS: 5000,
-    LLM_PROXY_TIMEOUT_MS: 5000,
-  });
+  const settings = testSettings();
   metricsService = new MetricsService('llm-proxy-test');
   upstreams = new UpstreamSet(settings, new InMemoryBus(), { service: 'test', instance: 'test' }, logger);
   engine = new ProxyEngine(upstreams, settings, new ProxyMetrics(metricsService, upstreams), logger);

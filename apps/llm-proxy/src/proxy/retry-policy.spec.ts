@@ -1,25 +1,8 @@
-import { settingsFrom } from '../config/settings';
+import { testSettings } from '../../test/support/settings';
 import { AttemptFailure, FailureKind } from './classify';
 import { RetryPolicy } from './retry-policy';
 
-const policy = new RetryPolicy(
-  settingsFrom({
-    LLM_PROXY_DEADLINE_MS: 30_000,
-    LLM_PROXY_MAX_ATTEMPTS: 6,
-    LLM_PROXY_MAX_RETRY_WAIT_MS: 2000,
-    LLM_PROXY_RETRY_BASE_MS: 100,
-    LLM_PROXY_RETRY_MAX_MS: 1000,
-    LLM_PROXY_BREAKER_FAILURES: 3,
-    LLM_PROXY_BREAKER_RECOVERY_MS: 60_000,
-    LLM_PROXY_AUTH_RECOVERY_MS: 300_000,
-    LLM_PROXY_BODY_LIMIT_BYTES: 1024 * 1024,
-    LLM_PROXY_PROBE_INTERVAL_MS: 0,
-    LLM_PROXY_CONNECT_TIMEOUT_MS: 2000,
-    LLM_PROXY_FIRST_TOKEN_TIMEOUT_MS: 5000,
-    LLM_PROXY_IDLE_TIMEOUT_MS: 5000,
-    LLM_PROXY_TIMEOUT_MS: 5000,
-  }),
-);
+const policy = new RetryPolicy(testSettings({ LLM_PROXY_RETRY_BASE_MS: 100, LLM_PROXY_RETRY_MAX_MS: 1000 }));
 const failure = (kind: FailureKind): AttemptFailure => new AttemptFailure(kind, kind);
 
 describe('RetryPolicy', () => {
