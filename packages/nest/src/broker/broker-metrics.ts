@@ -1,6 +1,6 @@
 import { BreakerState, ConnectionState } from '@patchbay/core';
 import type { MetricsService } from '../metrics/metrics.service';
-import type { ConnectionStatus } from './managed-connection';
+import type { ConnectionStatus } from './connection-status';
 
 /** Names of a broker's connection metrics; by default `<prefix>_connection_state` and so on. */
 export interface BrokerMetricNames {

@@ -23,7 +23,8 @@ import type { ReadinessService } from '../health/readiness.service';
 import type { MetricsService } from '../metrics/metrics.service';
 import { BrokerMetrics, type BrokerMetricNames } from './broker-metrics';
 import type { BrokerDriver, CloseReason, PlannedConnection } from './driver';
-import { ManagedConnection, errorMessage, type ConnectionObserver, type ConnectionStatus } from './managed-connection';
+import { errorMessage, type ConnectionStatus } from './connection-status';
+import { ManagedConnection, type ConnectionObserver } from './managed-connection';
 
 /** Where connectors come from: the kit's ConnectorWatcher, or a fake in tests. */
 export interface ConnectorSource {

@@ -11,6 +11,8 @@ import {
   type StateChange,
 } from '@patchbay/core';
 import type { BrokerDriver, CloseReason, ConnectionSettings } from './driver';
+import { ErrorHistory, errorMessage, type ConnectionStatus } from './connection-status';
+import { HandleSlot } from './handle-slot';
 
 /** What a connection reports to its broker (bus, metrics, logs). Every callback is synchronous. */
 export interface ConnectionObserver<Spec, Handle> {
@@ -36,33 +38,6 @@ export interface ManagedConnectionOptions<Spec, Handle> {
   noun?: string;
 }
 
-/** An error as status answers show it (the message only: error objects may hold secrets). */
-export interface ErrorRecord {
-  message: string;
-  at: string;
-}
-
-/** One connection's status, as REST and gRPC list it. Driver `details` are merged in flat. */
-export interface ConnectionStatus {
-  id: string;
-  configId: string;
-  kind: string;
-  state: ConnectionState;
-  breaker: BreakerState;
-  revision: number;
-  /** Where it connects, without secrets. Empty for a misconfigured connector. */
-  target: string;
-  /** Why it is not serving now; null while active. */
-  lastError: ErrorRecord | null;
-  /** The latest error that is no longer current, and when it cleared. */
-  previousError: (ErrorRecord & { clearedAt: string }) | null;
-  /** When the next reconnect attempt (retrying) or breaker probe (open) happens. */
-  retryAt: string | null;
-  /** Handles swapped out and still finishing their work. */
-  drainingHandles?: number;
-  [detail: string]: unknown;
-}
-
 /** Work that holds a handle beyond one call (a pinned session). */
 export interface ConnectionLease<Handle> {
   readonly handle: Handle;
@@ -73,22 +48,6 @@ export interface ConnectionLease<Handle> {
 export interface UseOptions {
   /** Aborts the work (passed on to it) and rejects with its reason. */
   signal?: AbortSignal;
-}
-
-/** One handle and the work running on it. */
-interface Slot<Spec, Handle> {
-  readonly spec: Spec;
-  handle: Handle | undefined;
-  /** Set while the handle opens (work that arrives meanwhile waits for it). */
-  opening: Promise<Handle> | undefined;
-  inFlight: number;
-  readonly idleWaiters: Set<() => void>;
-  readonly abort: AbortController;
-}
-
-interface StoredError {
-  message: string;
-  at: Date;
 }
 
 /** Retry-After of a `dead` connection: nothing reconnects it until the connector changes or a restart. */
@@ -117,11 +76,10 @@ export class ManagedConnection<Spec, Handle> {
   private readonly machine = new ConnectionStateMachine();
   private breakerValue: CircuitBreaker;
   private settingsValue: ConnectionSettings;
-  private current: Slot<Spec, Handle>;
-  private readonly draining = new Set<Slot<Spec, Handle>>();
+  private current: HandleSlot<Spec, Handle>;
+  private readonly draining = new Set<HandleSlot<Spec, Handle>>();
   private revisionValue: number;
-  private lastError: StoredError | undefined;
-  private previousError: (StoredError & { clearedAt: Date }) | undefined;
+  private readonly errors = new ErrorHistory();
   private reconnectTimer: NodeJS.Timeout | undefined;
   private healthTimer: NodeJS.Timeout | undefined;
   /** Failed opens since the last success (drives the backoff and `maxRetries`). */
@@ -140,11 +98,11 @@ export class ManagedConnection<Spec, Handle> {
     this.revisionValue = options.revision;
     this.settingsValue = options.driver.settings(options.spec);
     this.machine.onChange((change) => {
-      if (change.to === ConnectionState.ACTIVE) this.clearError();
+      if (change.to === ConnectionState.ACTIVE) this.errors.clear();
       this.observer?.state(this, change);
     });
     this.breakerValue = this.createBreaker(this.settingsValue);
-    this.current = newSlot(options.spec);
+    this.current = new HandleSlot(options.spec);
   }
 
   get state(): ConnectionState {
@@ -189,7 +147,7 @@ export class ManagedConnection<Spec, Handle> {
     this.settingsValue = settings;
     if (breakerChanged) this.replaceBreaker(settings);
     const old = this.current;
-    this.current = newSlot(spec);
+    this.current = new HandleSlot(spec);
     if (old.handle !== undefined || old.opening !== undefined) this.observer?.swapped(this, 'changed');
     void this.retire(old, 'swapped');
     this.stopHealth();
@@ -217,13 +175,13 @@ export class ManagedConnection<Spec, Handle> {
     const refused = this.gate();
     if (refused) return Promise.reject(refused);
     const slot = this.current;
-    slot.inFlight++;
+    slot.enter();
     const handle = slot.handle;
     if (handle !== undefined) return this.run(slot, handle, work, options?.signal);
     return this.whenOpen(slot).then(
       (opened) => this.run(slot, opened, work, options?.signal),
       (error: unknown) => {
-        this.settle(slot);
+        slot.leave();
         throw error;
       },
     );
@@ -237,12 +195,12 @@ export class ManagedConnection<Spec, Handle> {
     const refused = this.gate();
     if (refused) throw refused;
     const slot = this.current;
-    slot.inFlight++;
+    slot.enter();
     let handle: Handle;
     try {
       handle = await this.breakerValue.execute(async () => slot.handle ?? this.whenOpen(slot));
     } catch (error) {
-      this.settle(slot);
+      slot.leave();
       throw error;
     }
     let released = false;
@@ -251,7 +209,7 @@ export class ManagedConnection<Spec, Handle> {
       release: (error?: unknown) => {
         if (released) return;
         released = true;
-        this.settle(slot);
+        slot.leave();
         if (error !== undefined) this.reportError(error);
       },
     };
@@ -267,9 +225,8 @@ export class ManagedConnection<Spec, Handle> {
    * active, the current error otherwise.
    */
   recordIncident(error: unknown): void {
-    const now = new Date();
-    if (this.machine.state === ConnectionState.ACTIVE) this.previousError = { message: errorMessage(error), at: now, clearedAt: now };
-    else this.recordError(error);
+    if (this.machine.state === ConnectionState.ACTIVE) this.errors.past(errorMessage(error));
+    else this.errors.record(error);
   }
 
   /** Operator control of the breaker: hold it open, disable it, or reset it to closed. */
@@ -308,10 +265,8 @@ export class ManagedConnection<Spec, Handle> {
       breaker: this.breakerValue.state,
       revision: this.revisionValue,
       target: this.driver.describe(this.current.spec),
-      lastError: this.lastError ? { message: this.lastError.message, at: this.lastError.at.toISOString() } : null,
-      previousError: this.previousError
-        ? { message: this.previousError.message, at: this.previousError.at.toISOString(), clearedAt: this.previousError.clearedAt.toISOString() }
-        : null,
+      lastError: this.errors.lastError(),
+      previousError: this.errors.previousError(),
       retryAt: retryAt ? retryAt.toISOString() : null,
       ...details,
     };
@@ -338,14 +293,14 @@ export class ManagedConnection<Spec, Handle> {
     const state = this.machine.state;
     if (state === ConnectionState.RETRYING) {
       const seconds = this.nextAttemptAt === undefined ? 1 : Math.max(1, Math.ceil((this.nextAttemptAt - Date.now()) / 1000));
-      const last = this.lastError ? ` (last error: ${this.lastError.message})` : '';
+      const last = this.errors.message === undefined ? '' : ` (last error: ${this.errors.message})`;
       return new PatchbayError(ErrorCode.UPSTREAM_UNAVAILABLE, `${this.noun} '${this.id}' is unreachable; reconnecting${last}`, {
         retryAfterSeconds: seconds,
         details: { configId: this.configId, state },
       });
     }
     if (state === ConnectionState.DEAD) {
-      const last = this.lastError ? ` (last error: ${this.lastError.message})` : '';
+      const last = this.errors.message === undefined ? '' : ` (last error: ${this.errors.message})`;
       return new PatchbayError(
         ErrorCode.UPSTREAM_UNAVAILABLE,
         `${this.noun} '${this.id}' is unreachable; gave up after ${this.failedAttempts} attempts${last}`,
@@ -359,7 +314,7 @@ export class ManagedConnection<Spec, Handle> {
   }
 
   private run<T>(
-    slot: Slot<Spec, Handle>,
+    slot: HandleSlot<Spec, Handle>,
     handle: Handle,
     work: (handle: Handle, signal: AbortSignal) => Promise<T>,
     signal: AbortSignal | undefined,
@@ -368,11 +323,11 @@ export class ManagedConnection<Spec, Handle> {
       .execute((breakerSignal) => work(handle, breakerSignal), signal)
       .then(
         (value) => {
-          this.settle(slot);
+          slot.leave();
           return value;
         },
         (error: unknown) => {
-          this.settle(slot);
+          slot.leave();
           // The breaker's own refusal says nothing new about the target.
           if (slot === this.current && !isCircuitOpen(error)) this.reportError(error);
           throw error;
@@ -381,18 +336,12 @@ export class ManagedConnection<Spec, Handle> {
   }
 
   /** The slot's handle once opened; a failed open answers with the gate's 503. */
-  private whenOpen(slot: Slot<Spec, Handle>): Promise<Handle> {
+  private whenOpen(slot: HandleSlot<Spec, Handle>): Promise<Handle> {
     if (slot.handle !== undefined) return Promise.resolve(slot.handle);
     if (slot.opening === undefined) return Promise.reject(this.gate() ?? unavailable(this.noun, this.id));
     return slot.opening.catch(() => {
       throw this.gate() ?? unavailable(this.noun, this.id);
     });
-  }
-
-  private settle(slot: Slot<Spec, Handle>): void {
-    slot.inFlight--;
-    if (slot.inFlight > 0 || slot.idleWaiters.size === 0) return;
-    for (const waiter of [...slot.idleWaiters]) waiter();
   }
 
   /** Opens the current slot's handle and probes it: `connecting -> active`, or down. */
@@ -420,7 +369,7 @@ export class ManagedConnection<Spec, Handle> {
         return;
       }
       // The target answered, only not as the probe wished (e.g. a full pool): it serves.
-      this.recordError(error);
+      this.errors.record(error);
     }
     // A failure of work meanwhile may have marked it down: the reconnect loop decides then.
     if (this.closed || slot !== this.current || this.machine.state !== ConnectionState.CONNECTING) return;
@@ -429,19 +378,19 @@ export class ManagedConnection<Spec, Handle> {
     this.startHealth();
   }
 
-  private async probe(slot: Slot<Spec, Handle>, handle: Handle): Promise<void> {
+  private async probe(slot: HandleSlot<Spec, Handle>, handle: Handle): Promise<void> {
     if (!this.driver.probe) return;
-    slot.inFlight++;
+    slot.enter();
     try {
       await this.driver.probe(handle, slot.spec, slot.abort.signal);
     } finally {
-      this.settle(slot);
+      slot.leave();
     }
   }
 
   private failedOpen(error: unknown): void {
     this.failedAttempts++;
-    this.recordError(error);
+    this.errors.record(error);
     const maxRetries = this.settingsValue.maxRetries;
     if (maxRetries !== undefined && this.failedAttempts > maxRetries) {
       if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
@@ -455,7 +404,7 @@ export class ManagedConnection<Spec, Handle> {
 
   /** The current handle failed while in use: reject new work fast and reconnect with backoff. */
   private markDown(error: unknown): void {
-    this.recordError(error);
+    this.errors.record(error);
     const state = this.machine.state;
     if (this.closed || state === ConnectionState.RETRYING || state === ConnectionState.DEAD) return;
     this.stopHealth();
@@ -492,7 +441,7 @@ export class ManagedConnection<Spec, Handle> {
     if (this.closed || this.reconnecting) return;
     this.reconnecting = true;
     const spec = this.current.spec;
-    const fresh = newSlot<Spec, Handle>(spec);
+    const fresh = new HandleSlot<Spec, Handle>(spec);
     let handle: Handle | undefined;
     try {
       handle = await this.driver.open(spec, { id: this.id, signal: fresh.abort.signal, incident: (error) => this.recordIncident(error) });
@@ -532,9 +481,9 @@ export class ManagedConnection<Spec, Handle> {
   }
 
   /** Moves a slot out of service: waits for its work (bounded), then closes its handle. */
-  private retire(slot: Slot<Spec, Handle>, reason: CloseReason, timeoutMs = this.settingsValue.drainTimeoutMs): Promise<void> {
+  private retire(slot: HandleSlot<Spec, Handle>, reason: CloseReason, timeoutMs = this.settingsValue.drainTimeoutMs): Promise<void> {
     if (slot !== this.current) this.draining.add(slot);
-    return this.drain(slot, timeoutMs).then(async (timedOut) => {
+    return slot.idle(timeoutMs).then(async (timedOut) => {
       slot.abort.abort();
       const handle = slot.handle ?? (await slot.opening?.catch(() => undefined));
       this.draining.delete(slot);
@@ -545,29 +494,11 @@ export class ManagedConnection<Spec, Handle> {
     });
   }
 
-  /** Resolves true when the drain timed out, false once no work runs on the slot. */
-  private drain(slot: Slot<Spec, Handle>, timeoutMs: number): Promise<boolean> {
-    if (slot.inFlight === 0) return Promise.resolve(false);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        slot.idleWaiters.delete(done);
-        resolve(true);
-      }, timeoutMs);
-      timer.unref();
-      const done = (): void => {
-        clearTimeout(timer);
-        slot.idleWaiters.delete(done);
-        resolve(false);
-      };
-      slot.idleWaiters.add(done);
-    });
-  }
-
   private async closeHandle(handle: Handle, reason: CloseReason): Promise<void> {
     try {
       await this.driver.close(handle, reason);
     } catch (error) {
-      this.previousError = { message: `close failed: ${errorMessage(error)}`, at: new Date(), clearedAt: new Date() };
+      this.errors.past(`close failed: ${errorMessage(error)}`);
     }
   }
 
@@ -618,21 +549,6 @@ export class ManagedConnection<Spec, Handle> {
     this.breakerValue = this.createBreaker(settings);
     if (old.state !== BreakerState.CLOSED) this.observer?.breaker(this, { from: old.state, to: BreakerState.CLOSED });
   }
-
-  private recordError(error: unknown): void {
-    this.lastError = { message: errorMessage(error), at: new Date() };
-  }
-
-  /** Serving again: the current error becomes history. */
-  private clearError(): void {
-    if (!this.lastError) return;
-    this.previousError = { ...this.lastError, clearedAt: new Date() };
-    this.lastError = undefined;
-  }
-}
-
-function newSlot<Spec, Handle>(spec: Spec): Slot<Spec, Handle> {
-  return { spec, handle: undefined, opening: undefined, inFlight: 0, idleWaiters: new Set(), abort: new AbortController() };
 }
 
 function isCircuitOpen(error: unknown): boolean {
@@ -641,10 +557,4 @@ function isCircuitOpen(error: unknown): boolean {
 
 function unavailable(noun: string, id: string): PatchbayError {
   return new PatchbayError(ErrorCode.UPSTREAM_UNAVAILABLE, `${noun} '${id}' is not available`, { retryAfterSeconds: 1 });
-}
-
-/** The message of an error, unwrapping the first of an AggregateError (a dual-stack connect). */
-export function errorMessage(error: unknown): string {
-  if (error instanceof AggregateError && error.errors[0] instanceof Error) return error.errors[0].message;
-  return error instanceof Error ? error.message : String(error);
 }

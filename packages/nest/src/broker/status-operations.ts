@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { Scope } from '../auth/scopes';
 import { defineOperation, type Operation } from '../operations/operation';
 import type { Broker } from './broker';
-import type { ConnectionStatus } from './managed-connection';
+import type { ConnectionStatus } from './connection-status';
 
 export interface StatusOperationsOptions {
   /** e.g. `/v1/databases`: `GET path`, `GET path/:configId`, `POST path/:configId/breaker`. */
