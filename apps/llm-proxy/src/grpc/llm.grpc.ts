@@ -67,7 +67,7 @@ export function registerLlmGrpc(binder: GrpcBinder, engine: ProxyEngine, listMod
   const { definition } = loadService('llm', LLM_SERVICE);
   const call = (request: ChatRequest, principal: Principal, signal: AbortSignal, stream: boolean) => ({
     route: stream ? 'grpc:StreamChatCompletion' : 'grpc:CreateChatCompletion',
-    endpoint: 'chat/completions' as const,
+    api: 'chat' as const,
     body: bodyFor(request.bodyJson, stream),
     principal,
     signal,
