@@ -1,3 +1,5 @@
+import { createOpenAI } from '@ai-sdk/openai';
+import { generateText, jsonSchema, stepCountIs, streamText, tool } from 'ai';
 import OpenAI from 'openai';
 import { api } from '@patchbay/testkit';
 import { startFake, type FakeOpenAi } from '../support/fake-openai';
@@ -176,5 +178,61 @@ describe('POST /v1/responses to a connector that serves it natively', () => {
     for await (const event of stream) if (event.type === 'response.completed') id = event.response.id;
     expect(id).toMatch(/^resp_native_/);
     expect((await client.responses.retrieve(id as string)).output_text).toBe('hello from native (native responses)');
+  });
+});
+
+describe('the AI SDK default provider (openai(model) calls /v1/responses)', () => {
+  const provider = (): ReturnType<typeof createOpenAI> => createOpenAI({ apiKey: AGENT, baseURL: `${stack.proxy.url}/v1` });
+
+  it('generateText gets the text and usage', async () => {
+    const result = await generateText({ model: provider()('r-chat'), prompt: 'hi', maxRetries: 0 });
+    expect(result.text).toBe('hello from chatonly');
+    expect(result.usage).toMatchObject({ inputTokens: 5, outputTokens: 3 });
+    expect(chatOnly.calls.at(-1)?.path).toBe('/v1/chat/completions');
+  });
+
+  it('streamText streams the text (not an empty string) and finishes', async () => {
+    const result = streamText({ model: provider()('r-chat'), prompt: 'hi', maxRetries: 0 });
+    let text = '';
+    for await (const delta of result.textStream) text += delta;
+    expect(text).toBe('hello from chatonly');
+    expect(await result.finishReason).toBe('stop');
+  });
+
+  it('runs a tool loop: the model calls the tool, the SDK runs it, the model answers', async () => {
+    const executed: unknown[] = [];
+    const result = await generateText({
+      model: provider()('r-chat'),
+      prompt: 'weather in Paris?',
+      maxRetries: 0,
+      stopWhen: stepCountIs(3),
+      tools: {
+        get_weather: tool({
+          description: 'Weather in a city',
+          inputSchema: jsonSchema<{ city: string }>({
+            type: 'object',
+            properties: { city: { type: 'string' } },
+            required: ['city'],
+            additionalProperties: false,
+          }),
+          execute: async (input) => {
+            executed.push(input);
+            return 'cloudy';
+          },
+        }),
+      },
+    });
+    expect(executed).toEqual([{ city: 'Paris' }]);
+    expect(result.text).toBe('tool said: cloudy');
+    expect(result.steps).toHaveLength(2);
+  });
+
+  it('streamText surfaces a cut stream as an error instead of an empty success', async () => {
+    chatOnly.next({ kind: 'cut', afterChunks: 1 });
+    const errors: unknown[] = [];
+    const result = streamText({ model: provider()('r-chat'), prompt: 'hi', maxRetries: 0, onError: ({ error }) => void errors.push(error) });
+    for await (const _ of result.textStream) void _;
+    expect(errors).toHaveLength(1);
+    expect(String((errors[0] as { message?: string }).message ?? errors[0])).toMatch(/cut|ended/);
   });
 });
