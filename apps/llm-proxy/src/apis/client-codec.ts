@@ -69,14 +69,34 @@ export function translateJson(answer: JsonAnswer, codec: ClientCodec): Buffer {
   return Buffer.from(JSON.stringify(codec.fromChat(pivot)));
 }
 
+/** Where a translated stream's text goes (an HTTP response, a gRPC stream). */
+export interface TextOut {
+  /** False when the consumer wants a pause until `onDrain`. */
+  write(text: string): boolean;
+  onDrain(resume: () => void): void;
+  end(): void;
+  readonly closed: boolean;
+}
+
+export function httpTextOut(res: ServerResponse): TextOut {
+  return {
+    write: (text) => res.write(text),
+    onDrain: (resume) => res.once('drain', resume),
+    end: () => res.end(),
+    get closed() {
+      return res.destroyed || res.writableEnded;
+    },
+  };
+}
+
 /**
  * A sink that translates a relayed stream (whole upstream events, as the relay emits them)
- * into the client's API before it reaches `res`.
+ * into the client's API before it reaches `out`.
  */
-export function translatingSink(res: ServerResponse, upstreamApi: WireApi, codec: ClientCodec): StreamSink {
+export function translatingSink(out: TextOut, upstreamApi: WireApi, codec: ClientCodec): StreamSink {
   let writable = true;
   const write = (text: string): void => {
-    if (!res.destroyed && !res.writableEnded) writable = res.write(text) && writable;
+    if (!out.closed) writable = out.write(text) && writable;
   };
   const stage = codec.stage(write);
   const parser = new SseParser();
@@ -96,16 +116,16 @@ export function translatingSink(res: ServerResponse, upstreamApi: WireApi, codec
       take(bytes);
       return writable;
     },
-    onDrain: (resume) => res.once('drain', resume),
+    onDrain: (resume) => out.onDrain(resume),
     end: () => {
       take('\n\n');
       stage.end();
-      res.end();
+      out.end();
     },
     fail: (error: PatchbayError) => {
-      if (res.destroyed || res.writableEnded) return;
+      if (out.closed) return;
       stage.fail(error);
-      res.end();
+      out.end();
     },
   };
 }

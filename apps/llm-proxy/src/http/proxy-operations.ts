@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { ErrorCode, PatchbayError, RequestController } from '@patchbay/core';
 import { Scope, defineOperation, formatTraceparent, toPatchbayError, type Operation, type OperationContext } from '@patchbay/nest';
 import type { ProxyMetrics } from '../metrics/proxy-metrics';
-import { chatCodec, translateJson, translatingSink, type ClientCodec } from '../apis/client-codec';
+import { chatCodec, httpTextOut, translateJson, translatingSink, type ClientCodec } from '../apis/client-codec';
 import { SseParser, type SseEvent } from '../apis/sse';
 import type { WireApi } from '../apis/wire-api';
 import { requestBodyOf, type RequestBody } from '../proxy/json-body';
@@ -144,7 +144,7 @@ export function proxy<B extends ProxiedFields>(
       if (!native) delete headers['content-type'];
       res.writeHead(200, { ...SSE_HEADERS, ...headers });
       const observe = codec.observeEvent;
-      const sink = native ? (observe ? observedSink(rawSink(res, codec), observe) : rawSink(res, codec)) : translatingSink(res, answer.api, codec);
+      const sink = native ? (observe ? observedSink(rawSink(res, codec), observe) : rawSink(res, codec)) : translatingSink(httpTextOut(res), answer.api, codec);
       const relayed = engine.relay(answer, sink);
       const firstChunkMs = performance.now() - receivedAt;
       metrics.addedOverhead(route, overhead());
