@@ -24,9 +24,9 @@ export interface ClientCodec {
   fromChat(answer: ChatAnswer): Json;
   stage(write: (text: string) => void): ChatChunkStage;
   /** Sees a native (untranslated) JSON answer. */
-  observeJson?(body: Buffer): void;
+  observeJson?: (body: Buffer) => void;
   /** Sees each event of a native (untranslated) stream. */
-  observeEvent?(event: SseEvent): void;
+  observeEvent?: (event: SseEvent) => void;
 }
 
 /** Chat Completions (and the legacy completions and embeddings, which are never translated). */

@@ -66,3 +66,8 @@ export function parseJsonObject(text: string): Json | undefined {
     return undefined;
   }
 }
+
+/** A string field of a loosely typed body; anything else is `fallback`. */
+export function str(value: unknown, fallback = ''): string {
+  return typeof value === 'string' ? value : typeof value === 'number' ? String(value) : fallback;
+}

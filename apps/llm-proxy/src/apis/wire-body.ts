@@ -1,7 +1,7 @@
 import { upstreamBody } from '../proxy/json-body';
 import type { ProxyCall } from '../proxy/proxy-call';
 import { chatRequestToAnthropic } from './messages/chat-request-to-anthropic';
-import type { Json } from './sse';
+import { isObject, type Json } from './sse';
 import type { WireApi } from './wire-api';
 
 /** The pivot of a call: its own body for Chat Completions clients, else its translation. */
@@ -22,6 +22,6 @@ export function wireBody(call: ProxyCall, wire: WireApi, model: string, injectUs
   const stream = call.body.stream;
   if (wire === 'messages') return Buffer.from(JSON.stringify(chatRequestToAnthropic(pivot, model, stream)));
   const chat: Json = { ...pivot, model };
-  if (stream) chat['stream_options'] = { ...(typeof pivot['stream_options'] === 'object' ? (pivot['stream_options'] as Json) : {}), include_usage: true };
+  if (stream) chat['stream_options'] = { ...(isObject(pivot['stream_options']) ? pivot['stream_options'] : {}), include_usage: true };
   return Buffer.from(JSON.stringify(chat));
 }

@@ -55,7 +55,7 @@ export interface FakeOptions {
 }
 
 /** Sleeps, but wakes as soon as the client goes away (so no timer outlives a test). */
-export function pause(ms: number, res: ServerResponse): Promise<void> {
+function pause(ms: number, res: ServerResponse): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(done, ms);
     function done(): void {

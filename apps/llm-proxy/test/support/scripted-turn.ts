@@ -12,6 +12,10 @@ export interface ToolTurn {
 
 type Json = Record<string, unknown>;
 
+function str(value: unknown): string {
+  return typeof value === 'string' ? value : '';
+}
+
 /** The arguments every fake tool call carries. */
 export const FAKE_TOOL_ARGUMENTS = '{"city":"Paris"}';
 
@@ -32,7 +36,7 @@ function text(content: unknown): string {
 export function scriptedTurn(body: Json, name: string): TextTurn | ToolTurn {
   const messages = Array.isArray(body['messages']) ? (body['messages'] as Json[]) : [];
   const last = messages.at(-1);
-  const tools = Array.isArray(body['tools']) ? (body['tools'] as Json[]).map((t) => String((t['function'] as Json | undefined)?.['name'] ?? '')) : [];
+  const tools = Array.isArray(body['tools']) ? (body['tools'] as Json[]).map((t) => str((t['function'] as Json | undefined)?.['name'])) : [];
   return decide(tools, last?.['role'] === 'tool' ? text(last['content']) : undefined, name, 'call_fake_1');
 }
 
@@ -40,7 +44,7 @@ export function scriptedTurn(body: Json, name: string): TextTurn | ToolTurn {
 export function scriptedResponsesTurn(body: Json, name: string): TextTurn | ToolTurn {
   const input = Array.isArray(body['input']) ? (body['input'] as Json[]) : [];
   const last = input.at(-1);
-  const tools = Array.isArray(body['tools']) ? (body['tools'] as Json[]).map((t) => String(t['name'] ?? '')) : [];
+  const tools = Array.isArray(body['tools']) ? (body['tools'] as Json[]).map((t) => str(t['name'])) : [];
   return decide(tools, last?.['type'] === 'function_call_output' ? text(last['output']) : undefined, name, 'call_fake_1');
 }
 
@@ -50,6 +54,6 @@ export function scriptedMessagesTurn(body: Json, name: string): TextTurn | ToolT
   const last = messages.at(-1);
   const blocks = Array.isArray(last?.['content']) ? (last['content'] as Json[]) : [];
   const result = blocks.find((b) => b['type'] === 'tool_result');
-  const tools = Array.isArray(body['tools']) ? (body['tools'] as Json[]).map((t) => String(t['name'] ?? '')) : [];
+  const tools = Array.isArray(body['tools']) ? (body['tools'] as Json[]).map((t) => str(t['name'])) : [];
   return decide(tools, result ? text(result['content']) : undefined, name, 'toolu_fake_1');
 }

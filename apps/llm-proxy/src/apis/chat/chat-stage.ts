@@ -1,5 +1,5 @@
 import type { PatchbayError } from '@patchbay/core';
-import type { Json } from '../sse';
+import { str, type Json } from '../sse';
 
 /**
  * One stage of a translated stream, fed Chat Completions chunks (the pivot): it writes the
@@ -79,8 +79,8 @@ export function readChatAnswer(body: Json): ChatAnswer {
     toolCalls: calls.map((call) => {
       const fn = (call['function'] ?? {}) as Json;
       return {
-        id: String(call['id'] ?? ''),
-        name: String(fn['name'] ?? ''),
+        id: str(call['id']),
+        name: str(fn['name']),
         arguments: typeof fn['arguments'] === 'string' ? fn['arguments'] : JSON.stringify(fn['arguments'] ?? {}),
       };
     }),

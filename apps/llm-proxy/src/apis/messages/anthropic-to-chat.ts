@@ -1,6 +1,6 @@
 import type { PatchbayError } from '@patchbay/core';
 import type { ChatAnswer, ChatChunkStage } from '../chat/chat-stage';
-import { isObject, parseJsonObject, type Json, type SseEvent } from '../sse';
+import { isObject, parseJsonObject, type Json, type SseEvent, str } from '../sse';
 import { finishReasonFor } from './stop-reason';
 
 function usageOf(value: unknown): ChatAnswer['usage'] {
@@ -17,9 +17,8 @@ export function anthropicMessageToChatAnswer(message: Json): ChatAnswer {
   const toolCalls: ChatAnswer['toolCalls'] = [];
   for (const block of blocks) {
     if (!isObject(block)) continue;
-    if (block['type'] === 'text') text += String(block['text'] ?? '');
-    else if (block['type'] === 'tool_use')
-      toolCalls.push({ id: String(block['id'] ?? ''), name: String(block['name'] ?? ''), arguments: JSON.stringify(block['input'] ?? {}) });
+    if (block['type'] === 'text') text += str(block['text']);
+    else if (block['type'] === 'tool_use') toolCalls.push({ id: str(block['id']), name: str(block['name']), arguments: JSON.stringify(block['input'] ?? {}) });
   }
   return {
     id: typeof message['id'] === 'string' ? message['id'] : undefined,

@@ -1,4 +1,4 @@
-import { isObject, parseJsonObject, type Json } from '../sse';
+import { isObject, parseJsonObject, type Json, str } from '../sse';
 
 /** Anthropic requires `max_tokens`; Chat Completions does not. */
 const DEFAULT_MAX_TOKENS = 4096;
@@ -63,8 +63,7 @@ export function chatRequestToAnthropic(chat: Json, model: string, stream: boolea
     const role = message['role'];
     if (role === 'system' || role === 'developer') system.push(text(message['content']));
     else if (role === 'user') push(messages, 'user', userBlocks(message['content']));
-    else if (role === 'tool')
-      push(messages, 'user', [{ type: 'tool_result', tool_use_id: String(message['tool_call_id'] ?? ''), content: text(message['content']) }]);
+    else if (role === 'tool') push(messages, 'user', [{ type: 'tool_result', tool_use_id: str(message['tool_call_id']), content: text(message['content']) }]);
     else if (role === 'assistant') {
       const blocks: Json[] = [];
       const content = text(message['content']);
@@ -74,8 +73,8 @@ export function chatRequestToAnthropic(chat: Json, model: string, stream: boolea
         const args = call['function']['arguments'];
         blocks.push({
           type: 'tool_use',
-          id: String(call['id'] ?? ''),
-          name: String(call['function']['name'] ?? ''),
+          id: str(call['id']),
+          name: str(call['function']['name']),
           input: (typeof args === 'string' ? parseJsonObject(args) : undefined) ?? {},
         });
       }

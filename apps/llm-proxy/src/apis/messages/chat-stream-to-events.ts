@@ -1,7 +1,7 @@
 import type { PatchbayError } from '@patchbay/core';
 import { chatUsage, finishReasonOf, type ChatAnswer, type ChatChunkStage, type FinishReason } from '../chat/chat-stage';
 import { newId } from '../ids';
-import { isObject, sseEvent, type Json } from '../sse';
+import { isObject, sseEvent, type Json, str } from '../sse';
 import { anthropicError } from './anthropic-errors';
 import { messageUsage } from './chat-to-message';
 import { stopReasonFor } from './stop-reason';
@@ -42,7 +42,7 @@ export class ChatToMessagesStream implements ChatChunkStage {
         const at = typeof call['index'] === 'number' ? call['index'] : 0;
         const fn = isObject(call['function']) ? call['function'] : {};
         if (!this.toolBlocks.has(at)) {
-          this.block({ type: 'tool_use', id: String(call['id'] ?? newId('toolu')), name: String(fn['name'] ?? ''), input: {} }, 'tool');
+          this.block({ type: 'tool_use', id: str(call['id'], newId('toolu')), name: str(fn['name']), input: {} }, 'tool');
           this.toolBlocks.set(at, this.index);
         }
         const args = fn['arguments'];

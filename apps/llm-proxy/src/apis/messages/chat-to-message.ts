@@ -4,7 +4,7 @@ import { isObject, parseJsonObject, type Json } from '../sse';
 import { stopReasonFor } from './stop-reason';
 
 /** A tool call's arguments as the `input` object Anthropic clients expect (a broken JSON string stays visible). */
-export function toolInput(call: ChatToolCall): Json {
+function toolInput(call: ChatToolCall): Json {
   if (call.arguments.trim() === '') return {};
   const parsed = parseJsonObject(call.arguments);
   return isObject(parsed) ? parsed : { arguments: call.arguments };

@@ -1,5 +1,5 @@
 import { countTokens } from 'gpt-tokenizer';
-import { isObject, type Json } from '../sse';
+import { isObject, type Json, str } from '../sse';
 
 /** Anthropic bills a resized image at about width*height/750 tokens, at most about this many; the bytes are not decoded here. */
 const IMAGE_TOKENS = 1600;
@@ -11,11 +11,11 @@ function blockTokens(block: unknown): number {
   if (!isObject(block)) return 0;
   switch (block['type']) {
     case 'text':
-      return countTokens(String(block['text'] ?? ''));
+      return countTokens(str(block['text']));
     case 'image':
       return IMAGE_TOKENS;
     case 'tool_use':
-      return countTokens(`${String(block['name'] ?? '')} ${JSON.stringify(block['input'] ?? {})}`);
+      return countTokens(`${str(block['name'])} ${JSON.stringify(block['input'] ?? {})}`);
     case 'tool_result':
       return Array.isArray(block['content']) ? block['content'].reduce((sum: number, b) => sum + blockTokens(b), 0) : blockTokens(block['content']);
     default:
@@ -37,7 +37,6 @@ export function estimateInputTokens(body: Json): number {
   for (const message of Array.isArray(body['messages']) ? body['messages'] : [])
     if (isObject(message)) total += PER_MESSAGE + contentTokens(message['content']);
   for (const tool of Array.isArray(body['tools']) ? body['tools'] : [])
-    if (isObject(tool))
-      total += countTokens(`${String(tool['name'] ?? '')} ${String(tool['description'] ?? '')} ${JSON.stringify(tool['input_schema'] ?? {})}`);
+    if (isObject(tool)) total += countTokens(`${str(tool['name'])} ${str(tool['description'])} ${JSON.stringify(tool['input_schema'] ?? {})}`);
   return total;
 }

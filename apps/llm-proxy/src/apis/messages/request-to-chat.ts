@@ -1,5 +1,5 @@
 import { ErrorCode, PatchbayError } from '@patchbay/core';
-import { isObject, type Json } from '../sse';
+import { isObject, type Json, str } from '../sse';
 
 function invalid(param: string, message: string, code?: string): PatchbayError {
   return new PatchbayError(ErrorCode.VALIDATION, message, { details: { param, ...(code ? { code } : {}) } });
@@ -23,14 +23,14 @@ function imageUrl(block: Json, param: string): string {
 
 function toolResultText(content: unknown): string {
   if (typeof content === 'string') return content;
-  if (Array.isArray(content)) return content.map((b) => (isObject(b) && b['type'] === 'text' ? String(b['text'] ?? '') : '')).join('');
+  if (Array.isArray(content)) return content.map((b) => (isObject(b) && b['type'] === 'text' ? str(b['text']) : '')).join('');
   return '';
 }
 
 function systemText(system: unknown): string | undefined {
   if (system === undefined || system === null) return undefined;
   return blocks(system, 'system')
-    .map((b) => (b['type'] === 'text' ? String(b['text'] ?? '') : ''))
+    .map((b) => (b['type'] === 'text' ? str(b['text']) : ''))
     .join('\n');
 }
 
@@ -41,7 +41,7 @@ function userMessages(content: unknown, param: string): Json[] {
     const at = `${param}.${i}`;
     switch (block['type']) {
       case 'text':
-        parts.push({ type: 'text', text: String(block['text'] ?? '') });
+        parts.push({ type: 'text', text: str(block['text']) });
         break;
       case 'image':
         parts.push({ type: 'image_url', image_url: { url: imageUrl(block, at) } });
@@ -49,7 +49,7 @@ function userMessages(content: unknown, param: string): Json[] {
       case 'tool_result': {
         const text = toolResultText(block['content']);
         // Tool results answer the assistant's tool calls: in Chat Completions they are `tool` messages.
-        out.push({ role: 'tool', tool_call_id: String(block['tool_use_id'] ?? ''), content: block['is_error'] === true ? `Error: ${text}` : text });
+        out.push({ role: 'tool', tool_call_id: str(block['tool_use_id']), content: block['is_error'] === true ? `Error: ${text}` : text });
         break;
       }
       default:
@@ -68,12 +68,12 @@ function assistantMessage(content: unknown, param: string): Json {
   let text = '';
   const calls: Json[] = [];
   blocks(content, param).forEach((block, i) => {
-    if (block['type'] === 'text') text += String(block['text'] ?? '');
+    if (block['type'] === 'text') text += str(block['text']);
     else if (block['type'] === 'tool_use')
       calls.push({
-        id: String(block['id'] ?? ''),
+        id: str(block['id']),
         type: 'function',
-        function: { name: String(block['name'] ?? ''), arguments: JSON.stringify(block['input'] ?? {}) },
+        function: { name: str(block['name']), arguments: JSON.stringify(block['input'] ?? {}) },
       });
     else if (block['type'] !== 'thinking' && block['type'] !== 'redacted_thinking')
       throw invalid(`${param}.${i}.type`, `${param}.${i}.type '${String(block['type'])}' cannot be translated (text, tool_use)`, 'unsupported_content');

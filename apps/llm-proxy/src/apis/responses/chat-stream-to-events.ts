@@ -2,7 +2,7 @@ import type { PatchbayError } from '@patchbay/core';
 import { openAiError } from '../../http/openai-errors';
 import { chatUsage, finishReasonOf, type ChatAnswer, type ChatChunkStage, type FinishReason } from '../chat/chat-stage';
 import { newId } from '../ids';
-import { isObject, sseEvent, type Json } from '../sse';
+import { isObject, sseEvent, type Json, str } from '../sse';
 import { functionCallItem, messageItem, outputTextPart, responseObject, responseUsage, statusFor, type ResponseEcho } from './response-object';
 
 interface OpenCall {
@@ -108,7 +108,7 @@ export class ChatToResponsesStream implements ChatChunkStage {
     if (!open) {
       this.closeText();
       this.closeCall();
-      open = { itemId: newId('fc'), outputIndex: this.output.length, callId: String(call['id'] ?? newId('call')), name: String(fn['name'] ?? ''), args: '' };
+      open = { itemId: newId('fc'), outputIndex: this.output.length, callId: str(call['id'], newId('call')), name: str(fn['name']), args: '' };
       this.calls.set(index, open);
       this.current = open;
       const item = functionCallItem(open.itemId, { id: open.callId, name: open.name, arguments: '' }, 'in_progress');

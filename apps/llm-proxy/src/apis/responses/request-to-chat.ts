@@ -1,5 +1,5 @@
 import { ErrorCode, PatchbayError } from '@patchbay/core';
-import { isObject, type Json } from '../sse';
+import { isObject, type Json, str } from '../sse';
 
 function unsupported(param: string, message: string): PatchbayError {
   return new PatchbayError(ErrorCode.VALIDATION, message, { details: { param, code: 'unsupported_parameter' } });
@@ -26,9 +26,9 @@ function contentPart(part: unknown, param: string): Json {
     case 'input_text':
     case 'output_text':
     case 'text':
-      return { type: 'text', text: String(part['text'] ?? '') };
+      return { type: 'text', text: str(part['text']) };
     case 'refusal':
-      return { type: 'text', text: String(part['refusal'] ?? '') };
+      return { type: 'text', text: str(part['refusal']) };
     case 'input_image': {
       const url = part['image_url'];
       if (typeof url !== 'string')
@@ -45,7 +45,7 @@ function messageContent(content: unknown, param: string, role: string): unknown 
   if (!Array.isArray(content)) throw invalid(param, `${param} must be a string or an array of content parts`);
   const parts = content.map((part, i) => contentPart(part, `${param}[${i}]`));
   // Only user messages may carry images; everything else is plain text in Chat Completions.
-  if (role !== 'user' || parts.every((p) => p['type'] === 'text')) return parts.map((p) => String(p['text'] ?? '')).join('');
+  if (role !== 'user' || parts.every((p) => p['type'] === 'text')) return parts.map((p) => str(p['text'])).join('');
   return parts;
 }
 
@@ -56,7 +56,7 @@ function outputText(output: unknown): string {
 }
 
 /** Responses input items as Chat Completions messages (function calls folded into assistant messages). */
-export function itemsToMessages(items: readonly Json[]): Json[] {
+function itemsToMessages(items: readonly Json[]): Json[] {
   const messages: Json[] = [];
   items.forEach((item, i) => {
     const type = item['type'] ?? 'message';
@@ -68,9 +68,9 @@ export function itemsToMessages(items: readonly Json[]): Json[] {
       messages.push({ role: role === 'developer' ? 'system' : role, content: messageContent(item['content'], `${param}.content`, role) });
     } else if (type === 'function_call') {
       const call = {
-        id: String(item['call_id'] ?? ''),
+        id: str(item['call_id']),
         type: 'function',
-        function: { name: String(item['name'] ?? ''), arguments: String(item['arguments'] ?? '') },
+        function: { name: str(item['name']), arguments: str(item['arguments']) },
       };
       const last = messages.at(-1);
       // Parallel calls (and text before them) are one assistant turn in Chat Completions.
@@ -84,7 +84,7 @@ export function itemsToMessages(items: readonly Json[]): Json[] {
     } else {
       throw unsupported(
         `${param}.type`,
-        `${param}.type '${String(type)}' cannot be translated to Chat Completions (message, function_call, function_call_output)`,
+        `${param}.type '${str(type, JSON.stringify(type))}' cannot be translated to Chat Completions (message, function_call, function_call_output)`,
       );
     }
   });
