@@ -1,5 +1,7 @@
+import { Metadata, credentials, type Client, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
+import { LLM_SERVICE, loadService } from '@patchbay/proto';
 import { api } from '@patchbay/testkit';
 import { startFake, type FakeOpenAi } from '../support/fake-openai';
 import { FAKE_TOOL_ARGUMENTS } from '../support/scripted-turn';
@@ -369,5 +371,40 @@ describe('Chat Completions to an anthropic connector (translated)', () => {
     const streamed = await client.responses.stream({ model: 'claude-fake', input: 'hi' }).finalResponse();
     expect(streamed.output_text).toBe('hello from claude');
     expect(streamed.usage?.input_tokens).toBe(9);
+  });
+});
+
+describe('gRPC chat to an anthropic connector', () => {
+  interface LlmClient extends Client {
+    CreateChatCompletion(request: unknown, metadata: Metadata, callback: (error: ServiceError | null, value: { bodyJson: string }) => void): void;
+    StreamChatCompletion(request: unknown, metadata: Metadata): ClientReadableStream<{ dataJson: string }>;
+  }
+  let grpc: LlmClient;
+  const metadata = (): Metadata => {
+    const m = new Metadata();
+    m.set('authorization', `Bearer ${AGENT}`);
+    return m;
+  };
+  beforeAll(() => {
+    const { Client: Ctor } = loadService('llm', LLM_SERVICE);
+    grpc = new Ctor(stack.proxy.grpcAddress, credentials.createInsecure()) as unknown as LlmClient;
+  });
+  afterAll(() => grpc?.close());
+
+  it('answers CreateChatCompletion and StreamChatCompletion in Chat Completions form', async () => {
+    const body = JSON.stringify({ model: 'claude-fake', messages: [{ role: 'user', content: 'hi' }] });
+    const unary = await new Promise<{ bodyJson: string }>((resolve, reject) =>
+      grpc.CreateChatCompletion({ bodyJson: body, timeoutMs: 0 }, metadata(), (error, value) => (error ? reject(error) : resolve(value))),
+    );
+    expect((JSON.parse(unary.bodyJson) as OpenAI.ChatCompletion).choices[0]?.message.content).toBe('hello from claude');
+    const chunks: string[] = [];
+    await new Promise<void>((resolve, reject) => {
+      const stream = grpc.StreamChatCompletion({ bodyJson: body, timeoutMs: 0 }, metadata());
+      stream.on('data', (message: { dataJson: string }) => chunks.push(message.dataJson));
+      stream.on('error', reject);
+      stream.on('end', resolve);
+    });
+    const text = chunks.map((c) => (JSON.parse(c) as OpenAI.ChatCompletionChunk).choices[0]?.delta.content ?? '').join('');
+    expect(text).toBe('hello from claude');
   });
 });
