@@ -93,7 +93,7 @@ describe('POST /v1/messages translated to an OpenAI-compatible connector', () =>
       [{ type: 'text', text: 'hello from compat', citations: null }].map(({ citations: _c, ...rest }) => expect.objectContaining(rest)),
     );
     expect(final.stop_reason).toBe('end_turn');
-    expect(final.usage.output_tokens).toBe(3);
+    expect(final.usage).toMatchObject({ input_tokens: 5, output_tokens: 3 });
   });
 
   it('round-trips a tool: tool_use with input_json_delta, then tool_result', async () => {
@@ -200,6 +200,22 @@ describe('POST /v1/messages translated to an OpenAI-compatible connector', () =>
       .messages.create({ model: 'nope', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] })
       .catch((e: unknown) => e);
     expect(unknown).toBeInstanceOf(Anthropic.NotFoundError);
+  });
+
+  it("passes an upstream's own 4xx back in Anthropic's shape", async () => {
+    compat.next({
+      kind: 'status',
+      status: 400,
+      body: { error: { message: 'temperature too high', type: 'invalid_request_error', param: 'temperature', code: null } },
+    });
+    const error = await anthropic()
+      .messages.create({ model: 'm-compat', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Anthropic.BadRequestError);
+    expect((error as InstanceType<typeof Anthropic.BadRequestError>).error).toEqual({
+      type: 'error',
+      error: { type: 'invalid_request_error', message: 'temperature too high' },
+    });
   });
 
   it('holds the token connector allow-list', async () => {

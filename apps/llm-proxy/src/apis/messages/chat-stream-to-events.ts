@@ -7,13 +7,16 @@ import { messageUsage } from './chat-to-message';
 import { stopReasonFor } from './stop-reason';
 
 /**
- * Chat Completions chunks as Anthropic's stream: `message_start`, `ping`, per content block
+ * Chat Completions chunks as Anthropic's stream: `message_start`, per content block
  * `content_block_start`, `content_block_delta` (`text_delta` / `input_json_delta`) and
- * `content_block_stop`, then `message_delta` (stop_reason, usage) and `message_stop`.
+ * `content_block_stop`, then `message_delta` (stop_reason, usage) and `message_stop`; one
+ * `ping` after the first block starts, where the real API sends it. Input tokens are known
+ * only at the end here, so `message_delta` carries them (the SDKs take them from there).
  * A broken upstream becomes an `error` event.
  */
 export class ChatToMessagesStream implements ChatChunkStage {
   private started = false;
+  private pinged = false;
   private index = -1;
   private open: 'text' | 'tool' | undefined;
   private readonly toolBlocks = new Map<number, number>();
@@ -56,6 +59,7 @@ export class ChatToMessagesStream implements ChatChunkStage {
   end(): void {
     this.start();
     this.close();
+    this.ping();
     const usage = messageUsage(this.usage);
     this.emit('message_delta', { delta: { stop_reason: stopReasonFor(this.finish), stop_sequence: null }, usage });
     this.emit('message_stop', {});
@@ -80,6 +84,11 @@ export class ChatToMessagesStream implements ChatChunkStage {
         usage: { input_tokens: 0, output_tokens: 0 },
       },
     });
+  }
+
+  private ping(): void {
+    if (this.pinged) return;
+    this.pinged = true;
     this.emit('ping', {});
   }
 
@@ -88,6 +97,7 @@ export class ChatToMessagesStream implements ChatChunkStage {
     this.index++;
     this.open = kind;
     this.emit('content_block_start', { index: this.index, content_block: contentBlock });
+    this.ping();
   }
 
   private close(): void {
