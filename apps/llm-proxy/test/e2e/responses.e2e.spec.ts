@@ -1,7 +1,7 @@
 import { createOpenAI } from '@ai-sdk/openai';
 import { generateText, jsonSchema, stepCountIs, streamText, tool } from 'ai';
 import OpenAI from 'openai';
-import { api } from '@patchbay/testkit';
+import { api, eventually, TEST_ADMIN_TOKEN } from '@patchbay/testkit';
 import { startFake, type FakeOpenAi } from '../support/fake-openai';
 import { FAKE_TOOL_ARGUMENTS } from '../support/scripted-turn';
 import { putConnector, startStack, type Stack } from '../support/stack';
@@ -152,6 +152,43 @@ describe('POST /v1/responses translated to Chat Completions', () => {
     const last = events.at(-1);
     expect(last?.type).toBe('error');
     expect(last).toMatchObject({ code: 'upstream_stream_interrupted', message: expect.stringContaining("connector 'ChatOnly'") });
+  });
+});
+
+describe('the responses proxy around the engine', () => {
+  it('lets every replica continue a response another one created (Redis store)', async () => {
+    const first = await client.responses.create({ model: 'r-chat', input: 'hi' });
+    const replica = await stack.replica({ PATCHBAY_TOKENS: TOKENS });
+    const other = new OpenAI({ apiKey: AGENT, baseURL: `${replica.url}/v1`, maxRetries: 0 });
+    await eventually(
+      async () => (await api(replica.url, 'GET', '/v1/upstreams', { token: TEST_ADMIN_TOKEN })).body.items.length >= 2,
+      15_000,
+      'replica to load connectors',
+    );
+    expect((await other.responses.retrieve(first.id)).output_text).toBe('hello from chatonly');
+    const next = await other.responses.create({ model: 'r-chat', input: 'more', previous_response_id: first.id });
+    expect(next.previous_response_id).toBe(first.id);
+    expect(chatOnly.calls.at(-1)?.body?.['messages']).toHaveLength(3);
+  });
+
+  it('cancels the upstream when a streaming client goes away', async () => {
+    chatOnly.next({ kind: 'endless', everyMs: 20 });
+    const disconnected = new Promise<void>((resolve) => chatOnly.once('disconnect', () => resolve()));
+    const controller = new AbortController();
+    const stream = await client.responses.create({ model: 'r-chat', input: 'hi', stream: true }, { signal: controller.signal });
+    let deltas = 0;
+    await (async () => {
+      for await (const event of stream) if (event.type === 'response.output_text.delta' && ++deltas === 3) controller.abort();
+    })().catch(() => undefined);
+    await disconnected;
+    expect(deltas).toBe(3);
+  });
+
+  it('labels token usage with the API in /metrics', async () => {
+    await client.responses.create({ model: 'r-chat', input: 'hi' });
+    const metrics = await api(stack.proxy.url, 'GET', '/metrics', { token: null });
+    expect(metrics.text).toMatch(/llm_proxy_tokens_total\{[^}]*model="r-chat"[^}]*connector="ChatOnly"[^}]*kind="prompt"[^}]*api="responses"[^}]*\} \d+/);
+    expect(metrics.text).toMatch(/llm_proxy_requests_total\{route="\/v1\/responses"/);
   });
 });
 
