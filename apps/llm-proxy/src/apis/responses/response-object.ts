@@ -27,15 +27,18 @@ export function functionCallItem(id: string, call: ChatToolCall, status: 'in_pro
   return { id, type: 'function_call', status, arguments: call.arguments, call_id: call.id, name: call.name };
 }
 
-/** The Responses usage object from the pivot's usage. */
-export function responseUsage(usage: ChatAnswer['usage']): Json | null {
-  if (!usage) return null;
+/**
+ * The Responses usage object from the pivot's usage. A finished response always has one
+ * (clients such as the AI SDK require it): zeros when the upstream reported none.
+ */
+export function responseUsage(usage: ChatAnswer['usage']): Json {
+  const u = usage ?? { input: 0, output: 0, cached: 0, reasoning: 0 };
   return {
-    input_tokens: usage.input,
-    input_tokens_details: { cached_tokens: usage.cached },
-    output_tokens: usage.output,
-    output_tokens_details: { reasoning_tokens: usage.reasoning },
-    total_tokens: usage.input + usage.output,
+    input_tokens: u.input,
+    input_tokens_details: { cached_tokens: u.cached },
+    output_tokens: u.output,
+    output_tokens_details: { reasoning_tokens: u.reasoning },
+    total_tokens: u.input + u.output,
   };
 }
 
