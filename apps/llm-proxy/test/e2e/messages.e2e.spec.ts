@@ -202,6 +202,20 @@ describe('POST /v1/messages translated to an OpenAI-compatible connector', () =>
     expect(unknown).toBeInstanceOf(Anthropic.NotFoundError);
   });
 
+  it('turns a cut translated stream into an Anthropic error event', async () => {
+    compat.next({ kind: 'cut', afterChunks: 1 });
+    const response = await fetch(`${stack.proxy.url}/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': AGENT, 'anthropic-version': '2023-06-01' },
+      body: JSON.stringify({ model: 'm-compat', max_tokens: 10, stream: true, messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    const text = await response.text();
+    const events = [...text.matchAll(/^event: (\S+)$/gm)].map((m) => m[1]);
+    expect(events.at(-1)).toBe('error');
+    expect(events).not.toContain('message_stop');
+    expect(text).toMatch(/"type":"error","error":\{"type":"api_error","message":"upstream stream was cut/);
+  });
+
   it("passes an upstream's own 4xx back in Anthropic's shape", async () => {
     compat.next({
       kind: 'status',
@@ -378,6 +392,12 @@ describe('Chat Completions to an anthropic connector (translated)', () => {
       if (chunk.usage) usage = chunk.usage.total_tokens;
     }
     expect({ name, args, finish, usage }).toEqual({ name: 'get_weather', args: FAKE_TOOL_ARGUMENTS, finish: 'tool_calls', usage: 14 });
+  });
+
+  it('lists the anthropic connector models in /v1/models', async () => {
+    const ids: string[] = [];
+    for await (const model of openai().models.list()) ids.push(model.id);
+    expect(ids).toEqual(expect.arrayContaining(['claude-fake', 'Claude/claude-fake', 'm-compat']));
   });
 
   it('answers POST /v1/responses from an anthropic connector too', async () => {
