@@ -12,6 +12,7 @@ const TERMINAL_TYPES: Partial<Record<WireApi, readonly string[]>> = {
   responses: ['response.completed', 'response.incomplete', 'response.failed'],
 };
 const TYPE_FIELD = /"type"\s*:\s*"([^"]+)"/;
+const EVENT_LINE = /^event:\s*(\S+)/m;
 
 export interface SseRelayOptions {
   /** Drop the usage-only chunk (empty `choices`) the proxy asked for on the client's behalf. */
@@ -80,7 +81,9 @@ export class SseRelay {
     const terminal = this.options.api ? TERMINAL_TYPES[this.options.api] : undefined;
     if (terminal) {
       if (!this.sawDone) {
-        const type = TYPE_FIELD.exec(dataOf(event.toString('utf8')))?.[1];
+        // The `event:` name when there is one (both APIs send it); else the payload's first `type`.
+        const text = event.toString('utf8');
+        const type = EVENT_LINE.exec(text)?.[1] ?? TYPE_FIELD.exec(dataOf(text))?.[1];
         if (type !== undefined && terminal.includes(type)) this.sawDone = true;
       }
     } else if (!this.sawDone && event.indexOf(DONE) >= 0 && dataOf(event.toString('utf8')).trim() === '[DONE]') {
