@@ -1,6 +1,7 @@
 // `npm run bench`: the same zero-delay upstream reached directly, through the llm-proxy
 // and through a 30-line undici passthrough (the floor), at 1 and 64 concurrent clients;
-// then streaming time-to-first-chunk against a paced SSE upstream. One run, one table.
+// then streaming time-to-first-chunk against a paced SSE upstream. Beside the proxy's chat
+// rows, /v1/responses and /v1/messages translated to the same upstream. One run, one table.
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,13 +26,28 @@ const BODY = Buffer.from(
   }),
 );
 const STREAM_BODY = Buffer.from(JSON.stringify({ ...JSON.parse(BODY.toString()), stream: true }));
+/** The same request in the Responses API and in Anthropic's Messages API. */
+const RESPONSES_BODY = { model: 'bench-model', instructions: 'You are terse.', input: 'Say hello.', temperature: 0.2 };
+const MESSAGES_BODY = {
+  model: 'bench-model',
+  system: 'You are terse.',
+  max_tokens: 256,
+  messages: [{ role: 'user', content: 'Say hello.' }],
+  temperature: 0.2,
+};
 
 interface Target {
-  name: 'direct' | 'floor' | 'proxy';
+  name: 'direct' | 'floor' | 'proxy' | 'responses' | 'messages';
   pid?: number;
   origin: string;
   path: string;
   headers: Record<string, string>;
+  body: Buffer;
+  streamBody: Buffer;
+}
+
+function bodies(json: Record<string, unknown>): { body: Buffer; streamBody: Buffer } {
+  return { body: Buffer.from(JSON.stringify(json)), streamBody: Buffer.from(JSON.stringify({ ...json, stream: true })) };
 }
 
 interface Result {
@@ -90,7 +106,7 @@ async function load(target: Target, concurrency: number, durationMs: number, str
       while (performance.now() < until) {
         const t0 = performance.now();
         try {
-          const answer = await pool.request({ path: target.path, method: 'POST', headers, body: stream ? STREAM_BODY : BODY });
+          const answer = await pool.request({ path: target.path, method: 'POST', headers, body: stream ? target.streamBody : target.body });
           let first: number | undefined;
           for await (const _chunk of answer.body) first ??= performance.now() - t0;
           if (answer.statusCode !== 200) errors++;
@@ -146,10 +162,28 @@ async function main(): Promise<void> {
     const proxyUrl = `http://127.0.0.1:${proxyPort}`;
     await waitLive(proxyUrl, proxy);
 
+    const chat = { body: BODY, streamBody: STREAM_BODY };
     const targets: Target[] = [
-      { name: 'direct', origin: upstreamOrigin, path: '/v1/chat/completions', headers: { authorization: 'Bearer sk-bench' } },
-      { name: 'floor', origin: `http://127.0.0.1:${floorPort}`, path: '/v1/chat/completions', headers: {}, pid: floorProcess.pid },
-      { name: 'proxy', origin: proxyUrl, path: '/v1/chat/completions', headers: { authorization: `Bearer ${TOKEN}` }, pid: proxy.pid },
+      { name: 'direct', origin: upstreamOrigin, path: '/v1/chat/completions', headers: { authorization: 'Bearer sk-bench' }, ...chat },
+      { name: 'floor', origin: `http://127.0.0.1:${floorPort}`, path: '/v1/chat/completions', headers: {}, pid: floorProcess.pid, ...chat },
+      { name: 'proxy', origin: proxyUrl, path: '/v1/chat/completions', headers: { authorization: `Bearer ${TOKEN}` }, pid: proxy.pid, ...chat },
+      // Translated to the same Chat Completions upstream (store: false keeps the response store out of the measure).
+      {
+        name: 'responses',
+        origin: proxyUrl,
+        path: '/v1/responses',
+        headers: { authorization: `Bearer ${TOKEN}` },
+        pid: proxy.pid,
+        ...bodies({ ...RESPONSES_BODY, store: false }),
+      },
+      {
+        name: 'messages',
+        origin: proxyUrl,
+        path: '/v1/messages',
+        headers: { 'x-api-key': TOKEN, 'anthropic-version': '2023-06-01' },
+        pid: proxy.pid,
+        ...bodies(MESSAGES_BODY),
+      },
     ];
     console.log(
       `llm-proxy bench: ${DURATION_MS} ms per cell in ${ROUNDS} alternating rounds (medians shown) after ${WARMUP_MS} ms warm-up, Node ${process.version}, closed-loop clients`,
@@ -157,7 +191,7 @@ async function main(): Promise<void> {
     const rows: string[] = [];
     const summary: string[] = [];
     rows.push(
-      `${pad('scenario', 26)}${pad('path', 8)}${lpad('req/s', 9)}${lpad('p50 ms', 9)}${lpad('p99 ms', 9)}${lpad('+p50 ms', 9)}${lpad('+p99 ms', 9)}${lpad('cpu µs/req', 12)}${lpad('errors', 8)}`,
+      `${pad('scenario', 26)}${pad('path', 10)}${lpad('req/s', 9)}${lpad('p50 ms', 9)}${lpad('p99 ms', 9)}${lpad('+p50 ms', 9)}${lpad('+p99 ms', 9)}${lpad('cpu µs/req', 12)}${lpad('errors', 8)}`,
     );
     for (const stream of [false, true]) {
       for (const concurrency of [1, 64]) {
@@ -179,7 +213,7 @@ async function main(): Promise<void> {
           const r = results.get(target.name) as Result;
           const added = target.name === 'direct';
           rows.push(
-            `${pad(scenario, 26)}${pad(target.name, 8)}${lpad(fmt(r.rps, 0), 9)}${lpad(fmt(r.p50, 3), 9)}${lpad(fmt(r.p99, 3), 9)}` +
+            `${pad(scenario, 26)}${pad(target.name, 10)}${lpad(fmt(r.rps, 0), 9)}${lpad(fmt(r.p50, 3), 9)}${lpad(fmt(r.p99, 3), 9)}` +
               `${lpad(added ? '' : fmt(r.p50 - direct.p50, 3), 9)}${lpad(added ? '' : fmt(r.p99 - direct.p99, 3), 9)}${lpad(fmt(r.cpuUs, 0), 12)}${lpad(String(r.errors), 8)}`,
           );
         }
@@ -188,6 +222,10 @@ async function main(): Promise<void> {
         const addedP50 = perRound((p, _f, d) => p.p50 - d.p50);
         const addedP99 = perRound((p, _f, d) => p.p99 - d.p99);
         const floorAdded = perRound((_p, f, d) => f.p50 - d.p50);
+        // Each translation against the proxy's own chat path, per round.
+        const overChat = (name: 'responses' | 'messages'): string =>
+          `${name} +${fmt(median(byName(name).map((r, round) => r.p50 - (byName('proxy')[round] as Result).p50)), 3)} ms`;
+        summary.push(`${scenario}: translation over the proxy's chat p50: ${overChat('responses')}, ${overChat('messages')} (target < 1 ms each)`);
         summary.push(
           stream
             ? `${scenario}: proxy adds ${fmt(addedP50, 3)} ms p50 / ${fmt(addedP99, 3)} ms p99 to the first chunk (floor adds ${fmt(floorAdded, 3)} ms; target <= 1 ms: ${addedP50 <= 1 ? 'met' : 'NOT met'})`

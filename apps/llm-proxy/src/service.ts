@@ -3,7 +3,11 @@ import { LLM_PROXY_ENV, localModelsFrom, settingsFrom } from './config/settings'
 import { registerLlmGrpc } from './grpc/llm.grpc';
 import { modelOperations } from './http/model-operations';
 import { openAiErrorRenderer } from './http/openai-errors';
+import { MemoryResponseStore, RedisResponseStore, type ResponseStore } from './apis/responses/response-store';
 import { proxyOperations } from './http/proxy-operations';
+import { messagesOperations } from './http/messages-operations';
+import { responsesOperations } from './http/responses-operations';
+import { anthropicErrorRenderer } from './apis/messages/anthropic-errors';
 import { upstreamOperations } from './http/upstream-operations';
 import { ProxyMetrics } from './metrics/proxy-metrics';
 import { ProxyEngine } from './proxy/proxy-engine';
@@ -18,9 +22,10 @@ export const LLM_PROXY: ServiceDefinition<typeof LLM_PROXY_ENV> = {
   ports: { http: 7300, grpc: 7301 },
   env: LLM_PROXY_ENV,
   title: 'Patchbay llm-proxy',
-  description: 'OpenAI-compatible gateway over llm connectors: /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/models.',
+  description:
+    'OpenAI- and Anthropic-compatible gateway over llm connectors: /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/responses, /v1/messages, /v1/models. Every API reaches every connector (translated where the connector does not serve it natively).',
   // Fastify's own answers on /v1 (unknown routes) in OpenAI's shape too.
-  errorRenderers: [openAiErrorRenderer],
+  errorRenderers: [anthropicErrorRenderer, openAiErrorRenderer],
   async setup(kit) {
     const { config, env, logger, bus, metrics, readiness } = kit;
     const settings = settingsFrom(env);
@@ -42,16 +47,26 @@ export const LLM_PROXY: ServiceDefinition<typeof LLM_PROXY_ENV> = {
     upstreams.broker.attachMetrics(metrics, { prefix: 'llm_proxy', breaker: 'llm_proxy_connection_breaker_state' });
     const engine = new ProxyEngine(upstreams, settings, proxyMetrics, logger, watcher);
     const models = modelOperations(upstreams);
+    const deps = { engine, metrics: proxyMetrics, bodyLimitBytes: settings.bodyLimitBytes };
+    // With Redis every replica sees the responses any of them created.
+    const responses: ResponseStore = config.redisUrl
+      ? new RedisResponseStore(config.redisUrl, config.busPrefix, settings.responses.ttlMs)
+      : new MemoryResponseStore(settings.responses.ttlMs, settings.responses.memoryMax);
     return {
       operations: [
-        ...proxyOperations({ engine, metrics: proxyMetrics, bodyLimitBytes: settings.bodyLimitBytes }),
+        ...proxyOperations(deps),
+        ...responsesOperations(deps, responses, (error) => logger.warn({ err: error }, 'could not store a response')),
+        ...messagesOperations(deps),
         models.list,
         models.retrieve,
         ...upstreamOperations(upstreams),
       ],
       grpc: (binder) => registerLlmGrpc(binder, engine, models.list),
       describe: () => ({ localConnector: upstreams.get(LOCAL_CONFIG_ID)?.spec.source === 'env' ? LOCAL_CONFIG_ID : undefined }),
-      close: () => upstreams.close(),
+      close: async () => {
+        await upstreams.close();
+        await responses.close();
+      },
     };
   },
 };

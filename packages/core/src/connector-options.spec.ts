@@ -8,6 +8,12 @@ describe('connector options', () => {
     expect(optionsSchemaFor('api').safeParse({ timeoutMs: MAX_TIMER_MS + 1 }).success).toBe(false);
   });
 
+  it('knows the llm provider and the APIs an upstream serves natively', () => {
+    expect(optionsSchemaFor('llm').safeParse({ provider: 'anthropic', apis: ['messages'] }).success).toBe(true);
+    expect(readConnectorOptions('llm', { provider: 'gemini' }).issues.map((i) => i.path)).toEqual(['options.provider']);
+    expect(readConnectorOptions('llm', { apis: ['chat', 'realtime'] }).issues.map((i) => i.path)).toEqual(['options.apis[1]']);
+  });
+
   it('lets unknown keys through for the broker that owns them', () => {
     expect(optionsSchemaFor('database').parse({ custom: { a: 1 } })).toEqual({ custom: { a: 1 } });
   });

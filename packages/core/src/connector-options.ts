@@ -58,10 +58,19 @@ export const DATABASE_OPTIONS = z
     }
   });
 
+/** What an `llm` connector's upstream speaks: OpenAI-compatible, or Anthropic's native Messages API. */
+const LLM_PROVIDERS = ['openai', 'anthropic'] as const;
+/** The APIs an llm upstream may serve natively (anything else the llm-proxy translates). */
+const LLM_APIS = ['chat', 'completions', 'embeddings', 'responses', 'messages'] as const;
+
 /** `llm` connectors: routing and timeouts (llm-proxy). */
 export const LLM_OPTIONS = z
   .object({
     ...base,
+    /** `openai` (default) or `anthropic` (key sent as `x-api-key`). */
+    provider: z.enum(LLM_PROVIDERS).optional(),
+    /** APIs served natively; default by provider (openai: chat, completions, embeddings; anthropic: messages). */
+    apis: z.array(z.enum(LLM_APIS)).min(1).max(LLM_APIS.length).optional(),
     /** Model names it serves; `*` or absent = a catch-all. */
     models: z.array(z.string().min(1).max(256)).max(1000).optional(),
     /** Lower is tried first. */

@@ -28,6 +28,14 @@ export const LLM_PROXY_ENV = {
   LLM_PROXY_IDLE_TIMEOUT_MS: ms(60_000),
   /** Non-streaming: until the upstream's response headers (it sends them when the whole answer is ready). */
   LLM_PROXY_TIMEOUT_MS: z.coerce.number().int().min(1).default(120_000),
+  /** How long `/v1/responses` answers stay retrievable and continuable (`previous_response_id`); OpenAI keeps them 30 days. */
+  LLM_PROXY_RESPONSE_TTL_MS: z.coerce
+    .number()
+    .int()
+    .min(1000)
+    .default(30 * 24 * 3600 * 1000),
+  /** Without Redis: the most responses one process keeps (the oldest go first). */
+  LLM_PROXY_RESPONSE_MEMORY_MAX: z.coerce.number().int().min(1).default(10_000),
 };
 
 /** Proxy-wide behaviour; per-connector options override the timeout defaults. */
@@ -44,6 +52,7 @@ export interface ProxySettings {
   authRecoveryMs: number;
   bodyLimitBytes: number;
   probeIntervalMs: number;
+  responses: { ttlMs: number; memoryMax: number };
   defaults: { connectTimeoutMs: number; firstTokenTimeoutMs: number; idleTimeoutMs: number; timeoutMs: number };
 }
 
@@ -61,6 +70,7 @@ export function settingsFrom(env: Env): ProxySettings {
     authRecoveryMs: env.LLM_PROXY_AUTH_RECOVERY_MS,
     bodyLimitBytes: env.LLM_PROXY_BODY_LIMIT_BYTES,
     probeIntervalMs: env.LLM_PROXY_PROBE_INTERVAL_MS,
+    responses: { ttlMs: env.LLM_PROXY_RESPONSE_TTL_MS, memoryMax: env.LLM_PROXY_RESPONSE_MEMORY_MAX },
     defaults: {
       connectTimeoutMs: env.LLM_PROXY_CONNECT_TIMEOUT_MS,
       firstTokenTimeoutMs: env.LLM_PROXY_FIRST_TOKEN_TIMEOUT_MS,

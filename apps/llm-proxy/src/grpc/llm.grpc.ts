@@ -3,7 +3,8 @@ import { ErrorCode, PatchbayError } from '@patchbay/core';
 import { Scope, type GrpcBinder, type Operation, type Principal } from '@patchbay/nest';
 import { LLM_SERVICE, loadService } from '@patchbay/proto';
 import { parseRequestBody, type RequestBody } from '../proxy/json-body';
-import type { JsonAnswer, ProxyEngine } from '../proxy/proxy-engine';
+import { chatCodec, translateJson, translatingSink, type TextOut } from '../apis/client-codec';
+import type { JsonAnswer, ProxyEngine, StreamSink } from '../proxy/proxy-engine';
 import { modelList } from '../http/openai-schemas';
 
 interface ChatRequest {
@@ -67,7 +68,7 @@ export function registerLlmGrpc(binder: GrpcBinder, engine: ProxyEngine, listMod
   const { definition } = loadService('llm', LLM_SERVICE);
   const call = (request: ChatRequest, principal: Principal, signal: AbortSignal, stream: boolean) => ({
     route: stream ? 'grpc:StreamChatCompletion' : 'grpc:CreateChatCompletion',
-    endpoint: 'chat/completions' as const,
+    api: 'chat' as const,
     body: bodyFor(request.bodyJson, stream),
     principal,
     signal,
@@ -76,30 +77,33 @@ export function registerLlmGrpc(binder: GrpcBinder, engine: ProxyEngine, listMod
   });
   server.addService(definition, {
     CreateChatCompletion: server.unary<ChatRequest, unknown>([Scope.USE], async (request, { principal, signal }) => {
-      const answer = await engine.execute(call(request, principal, signal, false));
+      const proxied = call(request, principal, signal, false);
+      const answer = await engine.execute(proxied);
       if (answer.kind !== 'json') throw new PatchbayError(ErrorCode.INTERNAL, 'unexpected stream');
       if (answer.status >= 400) throw verbatimError(answer);
-      return { bodyJson: answer.body.toString('utf8'), connector: answer.upstream.configId, attempts: answer.attempts };
+      // An anthropic connector's message comes back as a chat completion, as over HTTP.
+      const body = translateJson(answer, chatCodec(proxied.body.model, false));
+      return { bodyJson: body.toString('utf8'), connector: answer.upstream.configId, attempts: answer.attempts };
     }),
     StreamChatCompletion: server.serverStream<ChatRequest, unknown>([Scope.USE], async (request, write, { principal, signal }) => {
-      const answer = await engine.execute(call(request, principal, signal, true));
+      const proxied = call(request, principal, signal, true);
+      const answer = await engine.execute(proxied);
       if (answer.kind === 'json') throw answer.status >= 400 ? verbatimError(answer) : new PatchbayError(ErrorCode.UPSTREAM_ERROR, 'upstream did not stream');
       let first = true;
       let failure: PatchbayError | undefined;
-      await engine.relay(answer, {
-        write: (bytes) => {
-          for (const dataJson of eventData(bytes)) {
-            write(first ? { dataJson, connector: answer.upstream.configId, attempts: answer.attempts } : { dataJson });
-            first = false;
-          }
-          return true;
-        },
-        onDrain: () => undefined,
-        end: () => undefined,
-        fail: (error) => {
-          failure = error.code === ErrorCode.UPSTREAM_ERROR ? new PatchbayError(ErrorCode.UPSTREAM_UNAVAILABLE, error.message) : error;
-        },
-      });
+      const forward = (bytes: Buffer): boolean => {
+        for (const dataJson of eventData(bytes)) {
+          write(first ? { dataJson, connector: answer.upstream.configId, attempts: answer.attempts } : { dataJson });
+          first = false;
+        }
+        return true;
+      };
+      const fail = (error: PatchbayError): void => {
+        failure = error.code === ErrorCode.UPSTREAM_ERROR ? new PatchbayError(ErrorCode.UPSTREAM_UNAVAILABLE, error.message) : error;
+      };
+      const sink: StreamSink = { write: forward, onDrain: () => undefined, end: () => undefined, fail };
+      const out: TextOut = { write: (text) => forward(Buffer.from(text)), onDrain: () => undefined, end: () => undefined, closed: false };
+      await engine.relay(answer, answer.api === 'chat' ? sink : { ...translatingSink(out, answer.api, chatCodec(proxied.body.model, false)), fail });
       if (failure) throw failure;
     }),
     ListModels: binder.operation<Record<string, never>, unknown>(listModels, {

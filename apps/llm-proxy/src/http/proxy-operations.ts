@@ -3,9 +3,12 @@ import { performance } from 'node:perf_hooks';
 import { ErrorCode, PatchbayError, RequestController } from '@patchbay/core';
 import { Scope, defineOperation, formatTraceparent, toPatchbayError, type Operation, type OperationContext } from '@patchbay/nest';
 import type { ProxyMetrics } from '../metrics/proxy-metrics';
-import { requestBodyOf } from '../proxy/json-body';
-import type { Endpoint, ProxyCall, ProxyEngine, StreamSink } from '../proxy/proxy-engine';
-import { openAiError, openAiErrorRenderer } from './openai-errors';
+import { chatCodec, httpTextOut, translateJson, translatingSink, type ClientCodec } from '../apis/client-codec';
+import { SseParser, type SseEvent } from '../apis/sse';
+import type { WireApi } from '../apis/wire-api';
+import { requestBodyOf, type RequestBody } from '../proxy/json-body';
+import type { Pivot, ProxyCall, ProxyEngine, StreamSink } from '../proxy/proxy-engine';
+import { openAiErrorRenderer } from './openai-errors';
 import { chatCompletionBody, completionBody, embeddingBody, type ProxiedBody } from './openai-schemas';
 
 export interface ProxyOperationsDeps {
@@ -29,31 +32,64 @@ function clientTimeout(header: string | string[] | undefined): number | undefine
   return ms;
 }
 
-/** An in-band OpenAI-style error event: what the SDKs raise as an APIError mid-stream. */
-function errorEvent(error: PatchbayError): Buffer {
-  return Buffer.from(`data: ${JSON.stringify(openAiError(error).body)}\n\n`);
+/** What an API's operation adds to a proxied call before it runs. */
+export interface PreparedCall {
+  codec: ClientCodec;
+  /** The body to route and forward, when not the one received (e.g. a conversation expanded). */
+  body?: RequestBody;
+  pivot?: Pivot;
+  forwardHeaders?: Record<string, string>;
 }
 
-function httpSink(res: ServerResponse): StreamSink {
+/** One proxied API route: which API it is, and how a request of it is prepared. */
+export interface ApiRoute<B extends ProxiedFields> {
+  api: WireApi;
+  route: string;
+  prepare(context: OperationContext<unknown, unknown, B>): PreparedCall | Promise<PreparedCall>;
+}
+
+/** The fields every proxied body has (checked by the operation's schema). */
+export type ProxiedFields = Parameters<typeof requestBodyOf>[0];
+
+function rawSink(res: ServerResponse, codec: ClientCodec): StreamSink {
   return {
     write: (bytes) => res.write(bytes),
     onDrain: (resume) => res.once('drain', resume),
     end: () => res.end(),
     fail: (error) => {
       if (res.destroyed || res.writableEnded) return;
-      res.end(errorEvent(error));
+      // The break is reported in the client's API shape (an OpenAI error chunk, a Responses or Anthropic `error` event).
+      codec.stage((text) => res.write(text)).fail(error);
+      res.end();
+    },
+  };
+}
+
+/** A passthrough stream whose events `observe` also sees (the response store reads `response.completed`). */
+function observedSink(sink: StreamSink, observe: (event: SseEvent) => void): StreamSink {
+  const parser = new SseParser();
+  return {
+    ...sink,
+    write: (bytes) => {
+      for (const event of parser.push(bytes)) observe(event);
+      return sink.write(bytes);
     },
   };
 }
 
 /**
  * Proxies one request and writes the answer itself (the upstream's bytes and headers, or
- * its stream); errors go back to the kit's pipeline, which renders them in OpenAI's shape.
- * The body was checked by the operation's schema and is forwarded as it came, except `model`.
+ * its stream, translated into the client's API when the connector spoke another); errors
+ * go back to the kit's pipeline, which renders them in the operation's error shape.
  */
-function proxy(deps: ProxyOperationsDeps, endpoint: Endpoint, route: string): (context: OperationContext<unknown, unknown, ProxiedBody>) => Promise<undefined> {
+export function proxy<B extends ProxiedFields>(
+  deps: ProxyOperationsDeps,
+  api: ApiRoute<B>,
+): (context: OperationContext<unknown, unknown, B>) => Promise<undefined> {
   const { engine, metrics } = deps;
-  return async ({ body: fields, rawBody, principal, headers: requestHeaders, trace, response: res }) => {
+  const { route } = api;
+  return async (context) => {
+    const { body: fields, rawBody, principal, headers: requestHeaders, trace, response: res } = context;
     const receivedAt = performance.now();
     const controller = new RequestController();
     // A client that goes away cancels the upstream request at once, streaming or not.
@@ -66,13 +102,15 @@ function proxy(deps: ProxyOperationsDeps, endpoint: Endpoint, route: string): (c
     let connector = 'none';
     let status = 500;
     try {
-      if (endpoint === 'embeddings' && fields.stream)
-        throw new PatchbayError(ErrorCode.VALIDATION, 'embeddings cannot stream', { details: { param: 'stream' } });
       const timeoutMs = clientTimeout(requestHeaders['x-patchbay-timeout-ms']);
+      const prepared = await api.prepare(context);
+      const { codec } = prepared;
       const call: ProxyCall = {
         route,
-        endpoint,
-        body: requestBodyOf(fields, rawBody ?? Buffer.from(JSON.stringify(fields))),
+        api: api.api,
+        body: prepared.body ?? requestBodyOf(fields, rawBody ?? Buffer.from(JSON.stringify(fields))),
+        ...(prepared.pivot ? { pivot: prepared.pivot } : {}),
+        ...(prepared.forwardHeaders ? { forwardHeaders: prepared.forwardHeaders } : {}),
         principal,
         controller,
         ...(timeoutMs === undefined ? {} : { timeoutMs }),
@@ -85,27 +123,34 @@ function proxy(deps: ProxyOperationsDeps, endpoint: Endpoint, route: string): (c
       const headers = answer.headers;
       headers['x-patchbay-connector'] = connector;
       headers['x-patchbay-attempts'] = String(answer.attempts);
+      const native = answer.api === codec.api;
       const overhead = (): number => ((call.firstDispatchAt ?? receivedAt) - receivedAt + performance.now() - answer.answeredAt) / 1000;
       if (answer.kind === 'json') {
+        const body = translateJson(answer, codec);
+        if (native && answer.status < 300) codec.observeJson?.(body);
         if (!res.destroyed) {
-          headers['content-length'] = String(answer.body.length);
+          headers['content-length'] = String(body.length);
+          if (!native) headers['content-type'] = 'application/json';
           headers['content-type'] ??= 'application/json';
           res.writeHead(answer.status, headers);
-          res.end(answer.body);
+          res.end(body);
         }
         metrics.addedOverhead(route, overhead());
-        if (answer.usage) metrics.usage(principal.name, model, connector, answer.usage);
+        if (answer.usage) metrics.usage(principal.name, model, connector, answer.usage, api.api);
         return undefined;
       }
       // Headers and the first chunk leave together, at once (relay writes the first chunk
       // before it returns); nothing is buffered after that. Bookkeeping comes after the write.
+      if (!native) delete headers['content-type'];
       res.writeHead(200, { ...SSE_HEADERS, ...headers });
-      const relayed = engine.relay(answer, httpSink(res));
+      const observe = codec.observeEvent;
+      const sink = native ? (observe ? observedSink(rawSink(res, codec), observe) : rawSink(res, codec)) : translatingSink(httpTextOut(res), answer.api, codec);
+      const relayed = engine.relay(answer, sink);
       const firstChunkMs = performance.now() - receivedAt;
       metrics.addedOverhead(route, overhead());
       metrics.timeToFirstToken(connector, model, firstChunkMs / 1000);
       const result = await relayed;
-      if (result.usage) metrics.usage(principal.name, model, connector, result.usage);
+      if (result.usage) metrics.usage(principal.name, model, connector, result.usage, api.api);
       if (!result.ok) status = 502;
       return undefined;
     } catch (thrown) {
@@ -119,6 +164,17 @@ function proxy(deps: ProxyOperationsDeps, endpoint: Endpoint, route: string): (c
       metrics.finished(route);
       metrics.request(route, connector, model, status);
     }
+  };
+}
+
+function chatRoute(api: WireApi, route: string): ApiRoute<ProxiedBody> {
+  return {
+    api,
+    route,
+    prepare: ({ body }) => {
+      if (api === 'embeddings' && body.stream) throw new PatchbayError(ErrorCode.VALIDATION, 'embeddings cannot stream', { details: { param: 'stream' } });
+      return { codec: chatCodec(body.model, body.stream_options?.include_usage === true, api) };
+    },
   };
 }
 
@@ -138,7 +194,7 @@ export function proxyOperations(deps: ProxyOperationsDeps): Operation[] {
       description: `${PROXIED} ${STREAMS}`,
       body: chatCompletionBody,
       produces: 'sse',
-      handle: proxy(deps, 'chat/completions', '/v1/chat/completions'),
+      handle: proxy(deps, chatRoute('chat', '/v1/chat/completions')),
     }),
     defineOperation({
       ...common,
@@ -148,7 +204,7 @@ export function proxyOperations(deps: ProxyOperationsDeps): Operation[] {
       description: `${PROXIED} ${STREAMS}`,
       body: completionBody,
       produces: 'sse',
-      handle: proxy(deps, 'completions', '/v1/completions'),
+      handle: proxy(deps, chatRoute('completions', '/v1/completions')),
     }),
     defineOperation({
       ...common,
@@ -157,7 +213,7 @@ export function proxyOperations(deps: ProxyOperationsDeps): Operation[] {
       summary: 'Create embeddings (OpenAI-compatible)',
       description: PROXIED,
       body: embeddingBody,
-      handle: proxy(deps, 'embeddings', '/v1/embeddings'),
+      handle: proxy(deps, chatRoute('embeddings', '/v1/embeddings')),
     }),
   ];
 }

@@ -34,7 +34,7 @@ class Tally {
 export class ProxyMetrics {
   /** Per-request counters are summed here and read at scrape time: no attribute hashing per request. */
   private readonly requestCounts = new Tally(['route', 'connector', 'model', 'status']);
-  private readonly tokenCounts = new Tally(['key', 'model', 'connector', 'kind']);
+  private readonly tokenCounts = new Tally(['key', 'model', 'connector', 'kind', 'api']);
   private readonly upstreamDuration: LabeledHistogram<'connector' | 'status'>;
   private readonly firstToken: LabeledHistogram<'connector' | 'model'>;
   private readonly overhead: LabeledHistogram<'route'>;
@@ -104,8 +104,9 @@ export class ProxyMetrics {
   finished(route: string): void {
     this.inFlight.set(route, (this.inFlight.get(route) ?? 1) - 1);
   }
-  usage(key: string, model: string, connector: string, usage: Usage): void {
-    this.tokenCounts.add(usage.promptTokens, key, model, connector, 'prompt');
-    this.tokenCounts.add(usage.completionTokens, key, model, connector, 'completion');
+  /** `api`: the API the client called (`chat`, `responses`, `messages`, ...). */
+  usage(key: string, model: string, connector: string, usage: Usage, api: string): void {
+    this.tokenCounts.add(usage.promptTokens, key, model, connector, 'prompt', api);
+    this.tokenCounts.add(usage.completionTokens, key, model, connector, 'completion', api);
   }
 }

@@ -4,10 +4,11 @@ import { RequestController, parseRetryAfter, type Deadline, type EmitterSignal }
 import type { Logger } from 'pino';
 import type { Pool } from 'undici';
 import type { ProxyMetrics } from '../metrics/proxy-metrics';
+import { WIRE_PATH, upstreamApiFor } from '../apis/wire-api';
+import { wireBody } from '../apis/wire-body';
 import type { Upstream } from '../upstreams/upstream';
 import { AttemptFailure, FailureKind, classifyError, classifyStatus } from './classify';
 import { jsonAsSse } from './json-as-sse';
-import { upstreamBody } from './json-body';
 import type { Answer, ProxyCall } from './proxy-call';
 import { firstChunk, firstNonSpace, isEventStream, passHeaders, readAll, readRest, scrub } from './upstream-response';
 import { usageFromJsonBody } from './usage';
@@ -44,9 +45,12 @@ export class UpstreamAttempt {
   private async send(call: ProxyCall, upstream: Upstream, pool: Pool, model: string, deadline: Deadline, attempts: number): Promise<Answer> {
     const { options, basePath } = upstream.spec;
     const stream = call.body.stream;
-    const injectUsage = stream && !call.body.clientWantsUsage && options.streamUsage && call.endpoint !== 'embeddings';
+    const wire = upstreamApiFor(call.api, options.apis) ?? call.api;
+    // Only Chat Completions and completions streams report usage on request; the other APIs always do.
+    const injectUsage = stream && !call.body.clientWantsUsage && options.streamUsage && (wire === 'chat' || wire === 'completions') && wire === call.api;
     const headers: Record<string, string> = {
       ...upstream.spec.headers,
+      ...(wire === call.api ? call.forwardHeaders : undefined),
       'content-type': 'application/json',
       accept: stream ? 'text/event-stream' : 'application/json',
       'accept-encoding': 'identity',
@@ -74,10 +78,10 @@ export class UpstreamAttempt {
     let committed = false;
     try {
       const response = await pool.request({
-        path: `${basePath}/${call.endpoint}`,
+        path: `${basePath}/${WIRE_PATH[wire]}`,
         method: 'POST',
         headers,
-        body: upstreamBody(call.body, model, injectUsage),
+        body: wireBody(call, wire, model, injectUsage),
         signal,
         headersTimeout: stream ? options.firstTokenTimeoutMs : Math.min(options.timeoutMs, Math.max(1, deadline.remainingMs)),
         bodyTimeout: options.idleTimeoutMs,
@@ -91,6 +95,7 @@ export class UpstreamAttempt {
           return {
             kind: 'json',
             upstream,
+            api: wire,
             attempts,
             status,
             headers: passHeaders(response.headers),
@@ -116,6 +121,7 @@ export class UpstreamAttempt {
         return {
           kind: 'json',
           upstream,
+          api: wire,
           attempts,
           status,
           headers: passHeaders(response.headers),
@@ -127,6 +133,9 @@ export class UpstreamAttempt {
       let first = await firstChunk(response.body);
       let body: Readable = response.body;
       const answerHeaders = passHeaders(response.headers);
+      if (!isEventStream(response.headers['content-type']) && wire !== 'chat' && wire !== 'completions') {
+        throw new AttemptFailure(FailureKind.BAD_RESPONSE, `upstream answered a streaming ${WIRE_PATH[wire]} request without an event stream`, status);
+      }
       if (!isEventStream(response.headers['content-type'])) {
         const lead = firstNonSpace(first);
         if (lead === 0x7b || lead === 0x5b) {
@@ -148,6 +157,7 @@ export class UpstreamAttempt {
       return {
         kind: 'stream',
         upstream,
+        api: wire,
         attempts,
         status,
         headers: answerHeaders,

@@ -1,18 +1,29 @@
 import type { Readable } from 'node:stream';
 import type { Deadline, PatchbayError } from '@patchbay/core';
 import type { Principal } from '@patchbay/nest';
+import type { WireApi } from '../apis/wire-api';
 import type { Upstream } from '../upstreams/upstream';
 import type { RequestBody } from './json-body';
 import type { Usage } from './usage';
 
-export type Endpoint = 'chat/completions' | 'completions' | 'embeddings';
+/**
+ * The request in Chat Completions form (the translation pivot), for connectors that do not
+ * serve the client's API natively; or why it cannot be translated (those connectors are
+ * skipped, and the reason is the answer when no connector is left).
+ */
+export type Pivot = { chat: Record<string, unknown> } | { error: PatchbayError };
 
 /** One client request, as the HTTP and gRPC edges hand it over. */
 export interface ProxyCall {
   /** Route label for metrics, e.g. `/v1/chat/completions`. */
   route: string;
-  endpoint: Endpoint;
+  /** The API the client called. */
+  api: WireApi;
   body: RequestBody;
+  /** Required for `responses` and `messages` calls; a `chat` call is its own pivot. */
+  pivot?: Pivot;
+  /** Client headers an upstream speaking the same API receives (`anthropic-version`, `anthropic-beta`). */
+  forwardHeaders?: Record<string, string>;
   principal: Principal;
   /** Aborts when the client goes away (give this or `controller`). */
   signal?: AbortSignal;
@@ -33,6 +44,8 @@ export interface ProxyCall {
 
 interface AnswerBase {
   upstream: Upstream;
+  /** The API the upstream answered in (the client's, or the one translated through). */
+  api: WireApi;
   attempts: number;
   status: number;
   /** Upstream headers safe to pass on. */

@@ -22,7 +22,7 @@ const fakes: FakeOpenAi[] = [];
 function call(model: string, extra: Partial<ProxyCall> = {}, stream = false): ProxyCall {
   return {
     route: '/v1/chat/completions',
-    endpoint: 'chat/completions',
+    api: 'chat',
     body: parseRequestBody(Buffer.from(JSON.stringify({ model, messages: [], stream }))),
     principal,
     signal: new AbortController().signal,

@@ -4,7 +4,9 @@ import type { ConnectorWatcher, Principal } from '@patchbay/nest';
 import type { Logger } from 'pino';
 import type { ProxySettings } from '../config/settings';
 import type { ProxyMetrics } from '../metrics/proxy-metrics';
+import { WIRE_PATH, upstreamApiFor } from '../apis/wire-api';
 import type { Upstream } from '../upstreams/upstream';
+import type { Route } from '../upstreams/router';
 import type { UpstreamSet } from '../upstreams/upstream-set';
 import { UpstreamAttempt } from './attempt';
 import { AttemptFailure, FailureKind, classifyError } from './classify';
@@ -14,12 +16,38 @@ import { RetryPolicy } from './retry-policy';
 import { SseRelay } from './sse-relay';
 import type { Usage } from './usage';
 
-export type { Answer, Endpoint, JsonAnswer, ProxyCall, StreamAnswer, StreamSink } from './proxy-call';
+export type { Answer, JsonAnswer, Pivot, ProxyCall, StreamAnswer, StreamSink } from './proxy-call';
 
 function modelNotAllowed(principal: Principal, model: string): PatchbayError {
   return new PatchbayError(ErrorCode.FORBIDDEN, `token '${principal.name}' may not use model '${model}'`, {
     details: { param: 'model', code: 'model_not_allowed' },
   });
+}
+
+/**
+ * The connectors that can answer the call's API, natively or translated (a translation
+ * the request does not allow rules its connectors out; its reason is the answer when no
+ * connector is left).
+ */
+function servingCandidates(call: ProxyCall, candidates: readonly Upstream[]): Upstream[] {
+  const out: Upstream[] = [];
+  let untranslatable: PatchbayError | undefined;
+  for (const upstream of candidates) {
+    const wire = upstreamApiFor(call.api, upstream.options.apis);
+    if (wire === undefined) continue;
+    if (wire !== call.api && call.pivot && 'error' in call.pivot) {
+      untranslatable = call.pivot.error;
+      continue;
+    }
+    out.push(upstream);
+  }
+  if (out.length > 0) return out;
+  if (untranslatable) throw untranslatable;
+  throw new PatchbayError(
+    ErrorCode.VALIDATION,
+    `no connector serving model '${call.body.model}' speaks ${WIRE_PATH[call.api]} (its connectors: ${candidates.map((u) => u.configId).join(', ')})`,
+    { details: { param: 'model', code: 'unsupported_api' } },
+  );
 }
 
 /**
@@ -48,25 +76,34 @@ export class ProxyEngine {
    *   resting, with retryAfterSeconds), TIMEOUT, CANCELLED, UPSTREAM_* after the last attempt.
    */
   async execute(call: ProxyCall): Promise<Answer> {
-    const { principal } = call;
-    const routed = this.upstreams.route(call.body.model, principal.connectors);
-    // Local-dev connectors from the environment (LLM_URL) are served without any registry, as readiness says.
-    if (!routed && this.upstreams.size === 0) this.registry?.assertSynced(`model '${call.body.model}'`);
-    if (!routed) throw this.unrouted(call.body.model, principal);
-    const allowed = principal.models;
-    if (allowed && !allowed.includes(call.body.model) && !allowed.includes(routed.upstreamModel)) throw modelNotAllowed(principal, call.body.model);
+    const routed = this.routeFor(call.body.model, call.principal);
+    const candidates = servingCandidates(call, routed.candidates);
     const deadline = new Deadline(
       Math.min(call.timeoutMs ?? Infinity, this.settings.deadlineMs),
       call.controller ? { controller: call.controller } : { signal: call.signal },
     );
     try {
-      const answer = await this.failover.run(call, routed.candidates, routed.upstreamModel, deadline);
+      const answer = await this.failover.run(call, candidates, routed.upstreamModel, deadline);
       if (answer.kind === 'json') deadline.dispose();
       return answer;
     } catch (error) {
       deadline.dispose();
       throw error;
     }
+  }
+
+  /**
+   * The connectors that serve `model` for this token, in the order to try them.
+   * @throws PatchbayError NOT_FOUND / FORBIDDEN as {@link execute} does.
+   */
+  routeFor(model: string, principal: Principal): Route<Upstream> {
+    const routed = this.upstreams.route(model, principal.connectors);
+    // Local-dev connectors from the environment (LLM_URL) are served without any registry, as readiness says.
+    if (!routed && this.upstreams.size === 0) this.registry?.assertSynced(`model '${model}'`);
+    if (!routed) throw this.unrouted(model, principal);
+    const allowed = principal.models;
+    if (allowed && !allowed.includes(model) && !allowed.includes(routed.upstreamModel)) throw modelNotAllowed(principal, model);
+    return routed;
   }
 
   /** Why nothing the token may use serves `model`: forbidden when a connector it may not use would. */
@@ -89,6 +126,7 @@ export class ProxyEngine {
     const { body, upstream, deadline } = answer;
     const started = performance.now();
     const relay = new SseRelay({
+      api: answer.api,
       stripUsageChunk: answer.stripUsage,
       emit: (bytes) => {
         if (!sink.write(bytes)) {

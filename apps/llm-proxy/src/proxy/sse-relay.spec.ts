@@ -51,4 +51,21 @@ describe('usageFromJsonBody', () => {
     expect(usageFromJsonBody(body)).toEqual({ promptTokens: 7, completionTokens: 0, totalTokens: 7 });
     expect(usageFromJsonBody(Buffer.from('{"usage":null}'))).toBeUndefined();
   });
+
+  it('knows the end of Anthropic and Responses streams by their event names', () => {
+    const relay = (api: 'messages' | 'responses'): SseRelay => new SseRelay({ api, stripUsageChunk: false, emit: () => undefined });
+    const messages = relay('messages');
+    messages.push(Buffer.from('event: message_delta\ndata: {"type":"message_delta","usage":{"output_tokens":5}}\n\n'));
+    expect(messages.sawDone).toBe(false);
+    messages.push(Buffer.from('event: message_stop\ndata: {"type":"message_stop"}\n\n'));
+    expect(messages.sawDone).toBe(true);
+    const responses = relay('responses');
+    responses.push(
+      Buffer.from(
+        'event: response.completed\ndata: {"response":{"output":[{"type":"message"}],"usage":{"input_tokens":3,"output_tokens":2}},"type":"response.completed"}\n\n',
+      ),
+    );
+    expect(responses.sawDone).toBe(true);
+    expect(responses.usage).toEqual({ promptTokens: 3, completionTokens: 2, totalTokens: 5 });
+  });
 });

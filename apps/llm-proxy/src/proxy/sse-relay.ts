@@ -1,3 +1,4 @@
+import type { WireApi } from '../apis/wire-api';
 import { usageFrom, type Usage } from './usage';
 
 const LF_LF = Buffer.from('\n\n');
@@ -5,12 +6,21 @@ const CRLF_CRLF = Buffer.from('\r\n\r\n');
 const DONE = Buffer.from('[DONE]');
 const USAGE = Buffer.from('"usage"');
 const NULL_USAGE = /"usage"\s*:\s*null/;
+/** How a complete stream ends, per upstream API: OpenAI's `[DONE]`, Anthropic's `message_stop`, a final Responses event. */
+const TERMINAL_TYPES: Partial<Record<WireApi, readonly string[]>> = {
+  messages: ['message_stop'],
+  responses: ['response.completed', 'response.incomplete', 'response.failed'],
+};
+const TYPE_FIELD = /"type"\s*:\s*"([^"]+)"/;
+const EVENT_LINE = /^event:\s*(\S+)/m;
 
 export interface SseRelayOptions {
   /** Drop the usage-only chunk (empty `choices`) the proxy asked for on the client's behalf. */
   stripUsageChunk: boolean;
   /** Receives the bytes to forward, whole events only, unchanged. */
   emit: (bytes: Buffer) => void;
+  /** The upstream's API (default chat): decides what marks the end of a complete stream. */
+  api?: WireApi;
 }
 
 function boundary(buffer: Buffer, from: number): [number, number] {
@@ -68,7 +78,15 @@ export class SseRelay {
 
   /** Returns true when the event must be dropped. */
   private inspect(event: Buffer): boolean {
-    if (!this.sawDone && event.indexOf(DONE) >= 0 && dataOf(event.toString('utf8')).trim() === '[DONE]') {
+    const terminal = this.options.api ? TERMINAL_TYPES[this.options.api] : undefined;
+    if (terminal) {
+      if (!this.sawDone) {
+        // The `event:` name when there is one (both APIs send it); else the payload's first `type`.
+        const text = event.toString('utf8');
+        const type = EVENT_LINE.exec(text)?.[1] ?? TYPE_FIELD.exec(dataOf(text))?.[1];
+        if (type !== undefined && terminal.includes(type)) this.sawDone = true;
+      }
+    } else if (!this.sawDone && event.indexOf(DONE) >= 0 && dataOf(event.toString('utf8')).trim() === '[DONE]') {
       this.sawDone = true;
       return false;
     }
@@ -83,10 +101,23 @@ export class SseRelay {
     }
     if (typeof payload !== 'object' || payload === null) return false;
     const record = payload as Record<string, unknown>;
-    const usage = usageFrom(record['usage']);
+    // Top level (chat chunks, Anthropic's message_delta), or inside the Responses object / Anthropic's message_start.
+    const usage = usageFrom(record['usage'] ?? nested(record['response']) ?? nested(record['message']));
     if (!usage) return false;
-    this.usage = usage;
+    // Anthropic reports input tokens first and output tokens at the end: keep the largest of each.
+    const seen = this.usage;
+    this.usage = seen
+      ? {
+          promptTokens: Math.max(seen.promptTokens, usage.promptTokens),
+          completionTokens: Math.max(seen.completionTokens, usage.completionTokens),
+          totalTokens: Math.max(seen.promptTokens, usage.promptTokens) + Math.max(seen.completionTokens, usage.completionTokens),
+        }
+      : usage;
     const choices = record['choices'];
     return this.options.stripUsageChunk && Array.isArray(choices) && choices.length === 0;
   }
+}
+
+function nested(value: unknown): unknown {
+  return typeof value === 'object' && value !== null ? (value as Record<string, unknown>)['usage'] : undefined;
 }

@@ -9,12 +9,12 @@ function count(value: unknown): number {
   return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : 0;
 }
 
-/** Reads an OpenAI `usage` object; undefined when it is absent or null. */
+/** Reads a `usage` object (Chat Completions' prompt/completion or Responses' and Anthropic's input/output tokens); undefined when absent or null. */
 export function usageFrom(value: unknown): Usage | undefined {
   if (typeof value !== 'object' || value === null) return undefined;
   const usage = value as Record<string, unknown>;
-  const promptTokens = count(usage['prompt_tokens']);
-  const completionTokens = count(usage['completion_tokens']);
+  const promptTokens = count(usage['prompt_tokens'] ?? usage['input_tokens']);
+  const completionTokens = count(usage['completion_tokens'] ?? usage['output_tokens']);
   return { promptTokens, completionTokens, totalTokens: count(usage['total_tokens']) || promptTokens + completionTokens };
 }
 

@@ -1,7 +1,11 @@
 import { readConnectorOptions } from '@patchbay/core';
+import { nativeApis, type NativeApi, type Provider } from '../apis/wire-api';
 
 /** How the proxy uses one `llm` connector; read from `options` with defaults. */
 export interface UpstreamOptions {
+  provider: Provider;
+  /** The APIs it serves natively (the rest is translated). */
+  apis: readonly NativeApi[];
   /** Model names it serves; undefined = a catch-all for names nobody lists. */
   models: string[] | undefined;
   /** Lower is tried first. */
@@ -47,6 +51,8 @@ export function upstreamOptions(raw: Record<string, unknown>, defaults: OptionDe
   const models = o.models?.includes('*') ? undefined : o.models;
   return {
     options: {
+      provider: o.provider ?? 'openai',
+      apis: nativeApis(o.provider ?? 'openai', o.apis),
       models,
       priority: o.priority ?? 0,
       weight: o.weight ?? 1,

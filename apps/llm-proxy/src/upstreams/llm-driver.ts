@@ -34,6 +34,9 @@ function lowerCaseHeaders(headers: Record<string, string>): Record<string, strin
   return out;
 }
 
+/** Sent to Anthropic upstreams unless the client (or the connector) names another. */
+const ANTHROPIC_VERSION = '2023-06-01';
+
 /** Longest a swapped-out pool waits for the attempts still on it before it closes (streams drain inside undici). */
 const DRAIN_TIMEOUT_MS = 30_000;
 const RECONNECT_MAX_MS = 5_000;
@@ -62,8 +65,15 @@ export class LlmDriver implements BrokerDriver<UpstreamSpec, Pool> {
     const url = new URL(connector.url);
     const headers = lowerCaseHeaders(connector.headers);
     const apiKey = connector.credentials?.apiKey;
-    if (apiKey && !headers['authorization']) headers['authorization'] = `Bearer ${apiKey}`;
     const read = upstreamOptions(options, { ...this.proxy.defaults, probeIntervalMs: this.proxy.probeIntervalMs });
+    if (read.options.provider === 'anthropic') {
+      // Anthropic takes its key as x-api-key; the registry's resolved Bearer header is not sent.
+      if (apiKey) {
+        delete headers['authorization'];
+        headers['x-api-key'] = apiKey;
+      }
+      headers['anthropic-version'] ??= ANTHROPIC_VERSION;
+    } else if (apiKey && !headers['authorization']) headers['authorization'] = `Bearer ${apiKey}`;
     for (const warning of read.warnings) this.warn(connector.configId, warning);
     const spec: UpstreamSpec = {
       configId: connector.configId,

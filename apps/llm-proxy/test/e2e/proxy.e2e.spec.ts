@@ -1,5 +1,5 @@
 import OpenAI from 'openai';
-import { api, eventually, TEST_ADMIN_TOKEN } from '@patchbay/testkit';
+import { api, eventually, rawHttp, TEST_ADMIN_TOKEN } from '@patchbay/testkit';
 import { startFake, type FakeOpenAi } from '../support/fake-openai';
 import { putConnector, startStack, type Stack } from '../support/stack';
 
@@ -144,13 +144,16 @@ describe('OpenAI-compatible routes', () => {
     expect(unknown.status).toBe(404);
     expect(unknown.code).toBe('model_not_found');
     expect(unknown.message).toContain('m-chat');
-    const tooBig = await api(stack.proxy.url, 'POST', '/v1/chat/completions', {
-      token: AGENT,
-      headers,
-      raw: `{"model":"m-chat","pad":"${'x'.repeat(21 * 1024 * 1024)}"}`,
-    });
+    // Declared past the limit: the proxy answers before reading it, so only the head is sent
+    // (a client still writing 21 MB when the socket closes may see EPIPE instead of the answer).
+    const exchange = rawHttp(
+      Number(new URL(stack.proxy.url).port),
+      `POST /v1/chat/completions HTTP/1.1\r\nhost: proxy\r\nauthorization: Bearer ${AGENT}\r\ncontent-type: application/json\r\ncontent-length: ${21 * 1024 * 1024}\r\n\r\n{"model":"m-chat","pad":"`,
+    );
+    const tooBig = await exchange.response;
+    exchange.socket.destroy();
     expect(tooBig.status).toBe(413);
-    expect(tooBig.body.error.type).toBe('invalid_request_error');
+    expect(tooBig.body).toMatchObject({ error: { type: 'invalid_request_error', code: 'request_too_large' } });
   });
 });
 

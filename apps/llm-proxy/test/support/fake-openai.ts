@@ -1,6 +1,9 @@
 import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { FakeAnthropicApi } from './fake-anthropic';
+import { FakeResponsesApi } from './fake-responses';
+import { scriptedTurn, type ToolTurn } from './scripted-turn';
 
 /** What the fake does with one request. */
 export type Behaviour =
@@ -43,6 +46,12 @@ export interface FakeOptions {
   chunkDelayMs?: number;
   /** Log nothing and record no requests (benchmarks). */
   quiet?: boolean;
+  /**
+   * `anthropic`: speaks Anthropic's Messages API (`/v1/messages`, `/v1/messages/count_tokens`,
+   * key as `x-api-key`, Anthropic's error shape). Default: OpenAI (Chat Completions, and the
+   * Responses API at `/v1/responses`).
+   */
+  provider?: 'openai' | 'anthropic';
 }
 
 /** Sleeps, but wakes as soon as the client goes away (so no timer outlives a test). */
@@ -65,6 +74,8 @@ function pause(ms: number, res: ServerResponse): Promise<void> {
  */
 export class FakeOpenAi extends EventEmitter {
   readonly requests: SeenRequest[] = [];
+  private readonly responses: FakeResponsesApi;
+  private readonly anthropic: FakeAnthropicApi;
   fallback: Behaviour = { kind: 'ok' };
   private readonly queue: Behaviour[] = [];
   private readonly server: Server;
@@ -72,6 +83,8 @@ export class FakeOpenAi extends EventEmitter {
 
   constructor(readonly options: FakeOptions) {
     super();
+    this.responses = new FakeResponsesApi(options.name);
+    this.anthropic = new FakeAnthropicApi(options);
     this.server = createServer({ keepAlive: true }, (req, res) => void this.handle(req, res));
     this.server.keepAliveTimeout = 60_000;
   }
@@ -123,6 +136,7 @@ export class FakeOpenAi extends EventEmitter {
     });
     this.emit('request', seen);
 
+    if (this.options.provider === 'anthropic') return this.anthropic.handle(req, res, seen, this.queue.shift() ?? this.fallback);
     if (this.options.apiKey && req.headers.authorization !== `Bearer ${this.options.apiKey}`) {
       return this.json(res, 401, {
         error: {
@@ -179,18 +193,25 @@ export class FakeOpenAi extends EventEmitter {
         usage: { prompt_tokens: 2, completion_tokens: 2, total_tokens: 4 },
       });
     }
+    if (path === '/v1/responses') return this.responses.handle(req, res, body ?? {}, behaviour);
     if (path !== '/v1/chat/completions')
       return this.json(res, 404, { error: { message: `no route ${path}`, type: 'invalid_request_error', param: null, code: null } });
+    const turn = scriptedTurn(body ?? {}, this.options.name);
     if (body?.['stream'] !== true || behaviour.kind === 'json') {
+      const message =
+        turn.kind === 'tool'
+          ? { role: 'assistant', content: null, tool_calls: [{ id: turn.callId, type: 'function', function: { name: turn.name, arguments: turn.arguments } }] }
+          : { role: 'assistant', content: turn.text };
       return this.json(res, 200, {
         id: 'chatcmpl-1',
         object: 'chat.completion',
         created: 1,
         model,
-        choices: [{ index: 0, message: { role: 'assistant', content: `hello from ${this.options.name}` }, finish_reason: 'stop' }],
+        choices: [{ index: 0, message, finish_reason: turn.kind === 'tool' ? 'tool_calls' : 'stop' }],
         usage: { prompt_tokens: 5, completion_tokens: 3, total_tokens: 8 },
       });
     }
+    if (turn.kind === 'tool') return this.streamToolCall(res, model, body ?? {}, turn);
     await this.stream(req, res, model, body, behaviour);
   }
 
@@ -199,7 +220,8 @@ export class FakeOpenAi extends EventEmitter {
     const wantsUsage = (body['stream_options'] as { include_usage?: unknown } | undefined)?.include_usage === true;
     const chunk = (delta: Record<string, unknown>, finish: string | null = null): string =>
       `data: ${JSON.stringify({ id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 1, model, choices: [{ index: 0, delta, finish_reason: finish }], ...(wantsUsage ? { usage: null } : {}) })}\n\n`;
-    const pieces = ['hello', ' from ', this.options.name];
+    const turn = scriptedTurn(body, this.options.name);
+    const pieces = turn.kind === 'text' && turn.text !== `hello from ${this.options.name}` ? [turn.text] : ['hello', ' from ', this.options.name];
     const delay = this.options.chunkDelayMs ?? 0;
     let held = '';
     const send = async (text: string): Promise<boolean> => {
@@ -242,6 +264,25 @@ export class FakeOpenAi extends EventEmitter {
         return;
     }
     res.end(`${held}data: [DONE]\n\n`);
+  }
+
+  private streamToolCall(res: ServerResponse, model: string, body: Record<string, unknown>, turn: ToolTurn): void {
+    const wantsUsage = (body['stream_options'] as { include_usage?: unknown } | undefined)?.include_usage === true;
+    const chunk = (delta: Record<string, unknown>, finish: string | null = null): string =>
+      `data: ${JSON.stringify({ id: 'chatcmpl-2', object: 'chat.completion.chunk', created: 1, model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.write(
+      chunk({ role: 'assistant', content: null, tool_calls: [{ index: 0, id: turn.callId, type: 'function', function: { name: turn.name, arguments: '' } }] }),
+    );
+    const half = Math.floor(turn.arguments.length / 2);
+    res.write(chunk({ tool_calls: [{ index: 0, function: { arguments: turn.arguments.slice(0, half) } }] }));
+    res.write(chunk({ tool_calls: [{ index: 0, function: { arguments: turn.arguments.slice(half) } }] }));
+    res.write(chunk({}, 'tool_calls'));
+    if (wantsUsage)
+      res.write(
+        `data: ${JSON.stringify({ id: 'chatcmpl-2', object: 'chat.completion.chunk', created: 1, model, choices: [], usage: { prompt_tokens: 7, completion_tokens: 4, total_tokens: 11 } })}\n\n`,
+      );
+    res.end('data: [DONE]\n\n');
   }
 
   private json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

@@ -17,6 +17,8 @@ export function testSettings(overrides: Partial<Parameters<typeof settingsFrom>[
     LLM_PROXY_FIRST_TOKEN_TIMEOUT_MS: 5000,
     LLM_PROXY_IDLE_TIMEOUT_MS: 5000,
     LLM_PROXY_TIMEOUT_MS: 5000,
+    LLM_PROXY_RESPONSE_TTL_MS: 60_000,
+    LLM_PROXY_RESPONSE_MEMORY_MAX: 100,
     ...overrides,
   });
 }

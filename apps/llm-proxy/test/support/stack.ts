@@ -5,6 +5,8 @@ import type { FakeOpenAi } from './fake-openai';
 export interface Stack {
   registry: ServiceHandle;
   proxy: ServiceHandle;
+  /** Starts another llm-proxy replica on the same registry and Redis (stopped with the stack). */
+  replica(proxyEnv?: Record<string, string>): Promise<ServiceHandle>;
   stop(): Promise<void>;
 }
 
@@ -24,10 +26,19 @@ export async function startStack(proxyEnv: Record<string, string> = {}): Promise
     await dropSchema(schema);
     throw error;
   }
+  const replicas: ServiceHandle[] = [];
   return {
     registry,
     proxy,
+    async replica(env = {}) {
+      const started = await startService('llm-proxy', {
+        env: { PATCHBAY_REGISTRY_URL: registry.url, PATCHBAY_REDIS_URL: testRedisUrl(), PATCHBAY_BUS_PREFIX: prefix, ...proxyEnv, ...env },
+      });
+      replicas.push(started);
+      return started;
+    },
     async stop() {
+      await Promise.all(replicas.map((r) => r.stop()));
       await proxy.stop();
       await registry.stop();
       await dropSchema(schema);

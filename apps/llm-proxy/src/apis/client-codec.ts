@@ -1,0 +1,131 @@
+import type { ServerResponse } from 'node:http';
+import type { PatchbayError } from '@patchbay/core';
+import type { JsonAnswer, StreamSink } from '../proxy/proxy-call';
+import { readChatAnswer, type ChatAnswer, type ChatChunkStage } from './chat/chat-stage';
+import { ChatStreamWriter } from './chat/chat-stream-writer';
+import { errorBodyFor } from './error-shapes';
+import { AnthropicToChatStream, anthropicMessageToChatAnswer, chatCompletionBody } from './messages/anthropic-to-chat';
+import { chatAnswerToMessage } from './messages/chat-to-message';
+import { ChatToMessagesStream } from './messages/chat-stream-to-events';
+import { chatAnswerToResponse } from './responses/chat-to-response';
+import { ChatToResponsesStream } from './responses/chat-stream-to-events';
+import type { ResponseEcho } from './responses/response-object';
+import { SseParser, isObject, parseJsonObject, type Json, type SseEvent } from './sse';
+import type { WireApi } from './wire-api';
+
+/**
+ * How answers reach one client API from an upstream that spoke another: every translation
+ * goes through Chat Completions (the pivot), so each API needs only its way to and from it.
+ */
+export interface ClientCodec {
+  api: WireApi;
+  /** The model as the client named it (echoed in translated answers). */
+  model: string;
+  fromChat(answer: ChatAnswer): Json;
+  stage(write: (text: string) => void): ChatChunkStage;
+  /** Sees a native (untranslated) JSON answer. */
+  observeJson?: (body: Buffer) => void;
+  /** Sees each event of a native (untranslated) stream. */
+  observeEvent?: (event: SseEvent) => void;
+}
+
+/** Chat Completions (and the legacy completions and embeddings, which are never translated). */
+export function chatCodec(model: string, wantsUsage: boolean, api: WireApi = 'chat'): ClientCodec {
+  return { api, model, fromChat: (answer) => chatCompletionBody(answer, model), stage: (write) => new ChatStreamWriter(write, wantsUsage) };
+}
+
+export function responsesCodec(echo: ResponseEcho, completed: (response: Json) => void): ClientCodec {
+  return {
+    api: 'responses',
+    model: echo.model,
+    fromChat: (answer) => {
+      const response = chatAnswerToResponse(answer, echo);
+      completed(response);
+      return response;
+    },
+    stage: (write) => new ChatToResponsesStream(echo, write, completed),
+    observeJson: (body) => {
+      const response = parseJsonObject(body.toString('utf8'));
+      if (response) completed(response);
+    },
+    observeEvent: (event) => {
+      if (!event.data.includes('"response.completed"')) return;
+      const data = parseJsonObject(event.data);
+      if (data?.['type'] === 'response.completed' && isObject(data['response'])) completed(data['response']);
+    },
+  };
+}
+
+export function messagesCodec(model: string): ClientCodec {
+  return { api: 'messages', model, fromChat: (answer) => chatAnswerToMessage(answer, model), stage: (write) => new ChatToMessagesStream(model, write) };
+}
+
+/** A JSON answer in the client's API: as it came when the upstream spoke it, else translated (a 4xx into the client's error shape). */
+export function translateJson(answer: JsonAnswer, codec: ClientCodec): Buffer {
+  if (answer.api === codec.api) return answer.body;
+  if (answer.status >= 400) return Buffer.from(JSON.stringify(errorBodyFor(codec.api, answer.body, answer.status)));
+  const json = parseJsonObject(answer.body.toString('utf8')) ?? {};
+  const pivot = answer.api === 'messages' ? anthropicMessageToChatAnswer(json) : readChatAnswer(json);
+  return Buffer.from(JSON.stringify(codec.fromChat(pivot)));
+}
+
+/** Where a translated stream's text goes (an HTTP response, a gRPC stream). */
+export interface TextOut {
+  /** False when the consumer wants a pause until `onDrain`. */
+  write(text: string): boolean;
+  onDrain(resume: () => void): void;
+  end(): void;
+  readonly closed: boolean;
+}
+
+export function httpTextOut(res: ServerResponse): TextOut {
+  return {
+    write: (text) => res.write(text),
+    onDrain: (resume) => res.once('drain', resume),
+    end: () => res.end(),
+    get closed() {
+      return res.destroyed || res.writableEnded;
+    },
+  };
+}
+
+/**
+ * A sink that translates a relayed stream (whole upstream events, as the relay emits them)
+ * into the client's API before it reaches `out`.
+ */
+export function translatingSink(out: TextOut, upstreamApi: WireApi, codec: ClientCodec): StreamSink {
+  let writable = true;
+  const write = (text: string): void => {
+    if (!out.closed) writable = out.write(text) && writable;
+  };
+  const stage = codec.stage(write);
+  const parser = new SseParser();
+  const anthropic = upstreamApi === 'messages' ? new AnthropicToChatStream(codec.model, stage) : undefined;
+  const take = (bytes: Buffer | string): void => {
+    for (const event of parser.push(bytes)) {
+      if (anthropic) anthropic.event(event);
+      else if (event.data.trim() !== '[DONE]') {
+        const chunk = parseJsonObject(event.data);
+        if (chunk) stage.chunk(chunk);
+      }
+    }
+  };
+  return {
+    write: (bytes) => {
+      writable = true;
+      take(bytes);
+      return writable;
+    },
+    onDrain: (resume) => out.onDrain(resume),
+    end: () => {
+      take('\n\n');
+      stage.end();
+      out.end();
+    },
+    fail: (error: PatchbayError) => {
+      if (out.closed) return;
+      stage.fail(error);
+      out.end();
+    },
+  };
+}

@@ -1,0 +1,37 @@
+import type { ChatAnswer, ChatToolCall } from '../chat/chat-stage';
+import { newId } from '../ids';
+import { isObject, parseJsonObject, type Json } from '../sse';
+import { stopReasonFor } from './stop-reason';
+
+/** A tool call's arguments as the `input` object Anthropic clients expect (a broken JSON string stays visible). */
+function toolInput(call: ChatToolCall): Json {
+  if (call.arguments.trim() === '') return {};
+  const parsed = parseJsonObject(call.arguments);
+  return isObject(parsed) ? parsed : { arguments: call.arguments };
+}
+
+export function messageUsage(usage: ChatAnswer['usage']): Json {
+  return {
+    input_tokens: (usage?.input ?? 0) - (usage?.cached ?? 0),
+    output_tokens: usage?.output ?? 0,
+    cache_read_input_tokens: usage?.cached ?? 0,
+    cache_creation_input_tokens: 0,
+  };
+}
+
+/** A translated `chat.completion` as an Anthropic `message`. */
+export function chatAnswerToMessage(answer: ChatAnswer, model: string): Json {
+  const content: Json[] = [];
+  if (answer.text.length > 0) content.push({ type: 'text', text: answer.text });
+  for (const call of answer.toolCalls) content.push({ type: 'tool_use', id: call.id || newId('toolu'), name: call.name, input: toolInput(call) });
+  return {
+    id: newId('msg'),
+    type: 'message',
+    role: 'assistant',
+    model,
+    content,
+    stop_reason: stopReasonFor(answer.finishReason),
+    stop_sequence: null,
+    usage: messageUsage(answer.usage),
+  };
+}
