@@ -8,6 +8,8 @@ import { DbMetrics } from './metrics/db-metrics';
 import { DatabaseDriver, type DatabaseBroker } from './pools/database-driver';
 import { QueryService } from './query/query.service';
 import { SessionService } from './sessions/session.service';
+import { attachWireMetrics } from './wire/wire-metrics';
+import { WireServer, wireSettingsFromEnv } from './wire/wire-server';
 
 /**
  * The db-broker: the kit's broker runtime over a {@link DatabaseDriver}, and the domain on
@@ -33,6 +35,7 @@ export const DB_BROKER: ServiceDefinition<typeof BROKER_ENV> = {
     const metrics: DbMetrics = new DbMetrics(kit.metrics, { figures: () => driver.figuresByConnector(), openSessions: (id) => sessions.openOn(id) });
     const driver: DatabaseDriver = new DatabaseDriver(settings, {
       openSessions: (configId) => sessions.openOn(configId),
+      wireClients: (configId) => ({ ...wire.figuresOf(configId) }),
       acquired: (configId, seconds) => metrics.acquireDuration.labels(configId).record(seconds),
       idleError: (configId, error) => logger.warn({ configId, reason: error.message }, 'idle database connection failed'),
     });
@@ -49,14 +52,18 @@ export const DB_BROKER: ServiceDefinition<typeof BROKER_ENV> = {
     pools.attachMetrics(kit.metrics, { prefix: 'db', swaps: 'db_pool_swaps' });
     const queries: QueryService = new QueryService(pools, settings, metrics);
     const sessions: SessionService = new SessionService(queries, settings, logger, metrics);
+    const wire: WireServer = new WireServer(wireSettingsFromEnv(kit.env, config.service.host), pools, kit.tokens, logger);
+    await wire.listen();
+    attachWireMetrics(kit.metrics, () => wire.figures());
     pools.follow(kit.watch(driver.types));
     pools.registerReadiness(kit.readiness, 'databases');
     const operations = databaseOperations({ pools, queries, sessions, settings });
     return {
       operations,
       grpc: (binder) => bindDbGrpc(binder, operations, settings),
-      describe: () => ({ demoDatabase: demo?.url, adminTokenFile: config.adminTokenFile }),
+      describe: () => ({ demoDatabase: demo?.url, wire: wire.url, adminTokenFile: config.adminTokenFile }),
       async close(): Promise<void> {
+        await wire.close();
         await sessions.closeAll();
         await pools.close(Math.max(1000, config.shutdownTimeoutMs / 2));
         await demo?.close();
