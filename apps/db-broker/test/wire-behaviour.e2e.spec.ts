@@ -125,6 +125,9 @@ describe('db-broker wire front: auth, isolation between clients, refusals, cance
     expect(await failure(() => bad.query('SELECT 1'))).toMatchObject({ code: '25P02' });
     await bad.query('ROLLBACK');
     expect((await good.query({ name: 'two', text: 'SELECT 2 AS two' })).rows).toEqual([{ two: 2 }]);
+    // SQL DEALLOCATE of a protocol-level statement (PHP PDO's way) closes the client's own statement only.
+    await good.query('DEALLOCATE two');
+    expect(await failure(() => good.query('DEALLOCATE two'))).toMatchObject({ code: '26000' });
   });
 
   it('forwards a cancel request to the server running the statement (57014)', async () => {

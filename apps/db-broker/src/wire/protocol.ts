@@ -104,6 +104,10 @@ export function readyForQuery(status: TransactionStatus): Buffer {
   return message('Z', Buffer.from(status, 'latin1'));
 }
 
+export function commandComplete(tag: string): Buffer {
+  return message('C', cstring(tag));
+}
+
 export interface WireError {
   severity: 'ERROR' | 'FATAL';
   /** SQLSTATE. */

@@ -35,3 +35,11 @@ describe('classifySql (transaction mode)', () => {
     expect(classifySql('DEALLOCATE ALL')).toEqual({ discardsAll: true, dirties: true });
   });
 });
+
+describe('classifySql DEALLOCATE', () => {
+  it('reads the statement name of DEALLOCATE [PREPARE] name, leaving DEALLOCATE ALL to discardsAll', () => {
+    expect(classifySql('DEALLOCATE pdo_stmt_00000001')).toEqual({ deallocate: 'pdo_stmt_00000001', dirties: false });
+    expect(classifySql('deallocate prepare "Mixed Name";')).toEqual({ deallocate: 'Mixed Name', dirties: false });
+    expect(classifySql('DEALLOCATE ALL').deallocate).toBeUndefined();
+  });
+});

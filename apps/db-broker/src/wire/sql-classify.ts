@@ -6,6 +6,8 @@ export interface SqlClass {
   refused?: string;
   /** One `SET` / `RESET` statement (not LOCAL): replayed on every later server connection of the client. */
   setting?: string;
+  /** `DEALLOCATE name`: SQL-level close of a protocol-level statement (PHP PDO does this). */
+  deallocate?: string;
   /** `DISCARD ALL` / `DEALLOCATE ALL`: the client's statements and settings are forgotten. */
   discardsAll?: boolean;
   /** Leaves state on the server connection (temp tables, a setting, a role): it is reset before reuse. */
@@ -28,6 +30,7 @@ const SQL_PREPARE = /(^|;)\s*prepare\b(?!\s+transaction\b)/i;
 const WITH_HOLD = /(^|;)\s*declare\b[^;]*\bwith\s+hold\b/i;
 const LEAVES_STATE = /\bcreate\s+(global\s+|local\s+)?(temp|temporary)\b|\bset_config\s*\(|(^|;)\s*(set|reset)\b(?!\s+(local|transaction|constraints)\b)/i;
 const SETTING = /^\s*(set|reset)\b(?!\s+(local|transaction|constraints|session\s+characteristics)\b)/i;
+const DEALLOCATE = /^\s*deallocate\s+(?:prepare\s+)?(?:([A-Za-z_][A-Za-z0-9_$]*)|"((?:[^"]|"")+)")\s*;?\s*$/i;
 const DISCARD_ALL = /^\s*(discard|deallocate(\s+prepare)?)\s+all\s*;?\s*$/i;
 
 const TRANSACTION_HINT =
@@ -49,6 +52,8 @@ export function classifySql(sql: string): SqlClass {
   if (WITH_HOLD.test(code)) return { refused: `cursors WITH HOLD outlive the transaction (${TRANSACTION_HINT})`, dirties: false };
   const single = !mayHoldSeveralStatements(sql);
   if (single && DISCARD_ALL.test(code)) return { discardsAll: true, dirties: true };
+  const deallocate = single ? DEALLOCATE.exec(sql) : null;
+  if (deallocate && !DISCARD_ALL.test(code)) return { deallocate: (deallocate[2] ?? (deallocate[1] as string).toLowerCase()).trim(), dirties: false };
   if (single && SETTING.test(code)) return { setting: sql.trim().replace(/;\s*$/, ''), dirties: true };
   return { dirties: LEAVES_STATE.test(code) };
 }

@@ -18,6 +18,7 @@ import {
   SSL_REQUEST,
   backendKeyData,
   closeStatement,
+  commandComplete,
   cstring,
   errorFields,
   errorResponse,
@@ -347,6 +348,11 @@ export class WireClient {
         const sql = transaction ? classifySql(readCString(frame.body, 0)[0]) : { dirties: true };
         if (sql.refused) {
           this.fake(errorResponse({ severity: 'ERROR', code: '0A000', message: sql.refused }));
+          this.fake(readyForQuery(this.status));
+          return;
+        }
+        if (sql.deallocate !== undefined && this.statements.delete(sql.deallocate)) {
+          this.fake(commandComplete('DEALLOCATE'));
           this.fake(readyForQuery(this.status));
           return;
         }
