@@ -4,6 +4,8 @@ import { startDemoDatabase } from './demo/demo-database';
 import { mapPgError } from './errors/pg-errors';
 import { bindDbGrpc } from './grpc/db.grpc';
 import { databaseOperations } from './http/databases.operations';
+import { NEON_ERRORS } from './neon/neon-errors';
+import { neonSqlOperation } from './neon/neon-sql.operation';
 import { DbMetrics } from './metrics/db-metrics';
 import { DatabaseDriver, type DatabaseBroker } from './pools/database-driver';
 import { QueryService } from './query/query.service';
@@ -23,6 +25,7 @@ export const DB_BROKER: ServiceDefinition<typeof BROKER_ENV> = {
   title: 'Patchbay db-broker',
   description: 'PostgreSQL pools per database connector: queries, atomic batches and pinned sessions over HTTP and gRPC.',
   errorMappers: [(error: unknown) => mapPgError(error)],
+  errorRenderers: [NEON_ERRORS],
   // The trace travels explicitly on the hot paths (request line, upstream traceparent);
   // ambient context would cost a hook on every promise (see setAmbientTraceContext).
   ambientTraceContext: false,
@@ -57,7 +60,7 @@ export const DB_BROKER: ServiceDefinition<typeof BROKER_ENV> = {
     attachWireMetrics(kit.metrics, () => wire.figures());
     pools.follow(kit.watch(driver.types));
     pools.registerReadiness(kit.readiness, 'databases');
-    const operations = databaseOperations({ pools, queries, sessions, settings });
+    const operations = [...databaseOperations({ pools, queries, sessions, settings }), neonSqlOperation({ queries, settings })];
     return {
       operations,
       grpc: (binder) => bindDbGrpc(binder, operations, settings),
