@@ -48,6 +48,22 @@ describe('db-broker wire front with real clients (psql, pgbench, node-postgres, 
     expect(run.stdout).toContain('500|124750');
     expect(readFileSync(output, 'utf8').split('\n')[3]).toBe('3,name 3');
 
+    // 20 MB out and back in through COPY: the broker relays at the pace of the slower side.
+    const big = await runTool('psql', [url, '-X', '-c', "COPY (SELECT g, repeat('x', 100) FROM generate_series(1, 200000) g) TO STDOUT"]);
+    expect(big.code).toBe(0);
+    const lines = big.stdout.split('\n').filter(Boolean);
+    expect(lines).toHaveLength(200000);
+    expect(lines[199999]).toBe(`200000\t${'x'.repeat(100)}`);
+    const load = await runTool(
+      'psql',
+      [url, '-X', '-v', 'ON_ERROR_STOP=1', '-c', 'CREATE TABLE bulk (id int, pad text)', '-c', 'COPY bulk FROM STDIN'],
+      {},
+      big.stdout,
+    );
+    expect(load).toMatchObject({ code: 0, stderr: '' });
+    const counted = await runTool('psql', [url, '-XAtc', 'SELECT count(*), max(id) FROM bulk']);
+    expect(counted.stdout.trim()).toBe('200000|200000');
+
     const failed = await runTool('psql', [url, '-X', '-At', '-v', 'ON_ERROR_STOP=1', '-v', 'VERBOSITY=verbose', '-c', 'SELECT * FROM no_such_table']);
     expect(failed.code).not.toBe(0);
     expect(failed.stderr).toMatch(/42P01/);

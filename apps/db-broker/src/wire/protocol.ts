@@ -148,9 +148,6 @@ export function errorFields(body: Buffer): Map<string, string> {
   return fields;
 }
 
-/** Frontend Terminate. */
-export const TERMINATE = message('X');
-
 /** A simple Query message. */
 export function query(text: string): Buffer {
   return message('Q', cstring(text));

@@ -14,7 +14,7 @@ interface PgInternals {
 const preparedByClient = new WeakMap<PoolClient, Map<string, true>>();
 
 /** Most broker-named statements kept per server connection (PgBouncer's max_prepared_statements is 200). */
-export const MAX_PREPARED_PER_CONNECTION = 200;
+const MAX_PREPARED_PER_CONNECTION = 200;
 
 /**
  * A server connection of the connector's own pool, lent to one wire client. The pool
@@ -80,6 +80,8 @@ export class ServerLink {
     if (this.onData) this.socket.removeListener('data', this.onData);
     if (this.onClose) this.socket.removeListener('close', this.onClose);
     for (const listener of this.saved) this.socket.on('data', listener);
+    // Paused while a slow client drained: pg reads it again.
+    this.socket.resume();
     if (error) this.prepared.clear();
     this.lease.release(error);
     this.handle.release();

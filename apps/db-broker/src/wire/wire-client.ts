@@ -87,6 +87,8 @@ export const REPORTED_PARAMETERS = [
   'is_superuser',
 ] as const;
 
+/** Client messages buffered before the broker stops reading the client's socket. */
+const MAX_QUEUED_MESSAGES = 1000;
 const NOT_SETTINGS = new Set(['user', 'database', 'application_name', 'replication', 'options', 'fallback_application_name']);
 const SETTING_NAME = /^[A-Za-z_][A-Za-z0-9_.]*$/;
 
@@ -167,6 +169,8 @@ export class WireClient {
         if (!frame) break;
         this.inbound.push(frame);
       }
+      // A client pipelining faster than its server connection (or the pool) serves it waits on TCP, not in our memory.
+      if (this.inbound.length > MAX_QUEUED_MESSAGES) this.socket.pause();
     } catch (error) {
       this.fatal({ severity: 'FATAL', code: '08P01', message: `protocol violation: ${error instanceof Error ? error.message : String(error)}` });
       return;
@@ -307,7 +311,13 @@ export class WireClient {
       while (this.inbound.length > 0 && this.phase === 'ready') {
         const frame = this.inbound.shift() as Frame;
         await this.handle(frame);
+        const link = this.link;
+        if (link?.socket.writableNeedDrain && !this.socket.isPaused()) {
+          this.socket.pause();
+          link.socket.once('drain', () => this.socket.resume());
+        }
       }
+      if (this.socket.isPaused() && !this.link?.socket.writableNeedDrain) this.socket.resume();
     } catch (error) {
       this.context.logger.warn({ configId: this.configId, reason: error instanceof Error ? error.message : String(error) }, 'wire client failed');
       this.fatal({ severity: 'FATAL', code: '08P01', message: `protocol violation: ${error instanceof Error ? error.message : String(error)}` });
@@ -599,6 +609,11 @@ export class WireClient {
     } finally {
       this.socket.uncork();
     }
+    // A client reading slowly (a large COPY TO STDOUT) holds the server back instead of filling our memory.
+    if (this.socket.writableNeedDrain && link === this.link && !link.socket.isPaused()) {
+      link.socket.pause();
+      this.socket.once('drain', () => link.socket.resume());
+    }
   }
 
   private serverFrame(link: ServerLink, frame: Frame): void {
@@ -737,7 +752,7 @@ function parseOptions(options: string): [string, string][] {
   const pairs: [string, string][] = [];
   for (let i = 0; i < words.length; i++) {
     let word = (words[i] as string).replace(/\\(.)/g, '$1');
-    if (word === '-c') word = ((words[++i] as string | undefined) ?? '').replace(/\\(.)/g, '$1');
+    if (word === '-c') word = (words[++i] ?? '').replace(/\\(.)/g, '$1');
     else if (word.startsWith('-c')) word = word.slice(2);
     else if (word.startsWith('--')) word = word.slice(2);
     else continue;
