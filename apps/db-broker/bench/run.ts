@@ -244,6 +244,38 @@ async function httpBench(brokerUrl: string, barePort: number, rows: string[], ra
       }
     }
 
+    // Neon's HTTP protocol beside the REST query route: same pool, same statement.
+    const neonTargets: { name: string; path: string; headers: Record<string, string>; body: unknown }[] = [
+      { name: 'REST /query', path: '/v1/databases/DATABASE/query', headers: { authorization: `Bearer ${TOKEN}` }, body: { sql: 'SELECT 1 AS one' } },
+      {
+        name: 'Neon /sql',
+        path: '/sql',
+        headers: {
+          authorization: `Bearer ${TOKEN}`,
+          'neon-connection-string': 'postgresql://bench@broker/DATABASE',
+          'neon-raw-text-output': 'true',
+          'neon-array-mode': 'true',
+        },
+        body: { query: 'SELECT 1 AS one', params: [] },
+      },
+    ];
+    for (const target of neonTargets) await load(brokerUrl, target.path, target.headers, Buffer.from(JSON.stringify(target.body)), 64, WARMUP_MS);
+    const neonRounds = await interleaved(
+      ROUNDS,
+      neonTargets.map((target) => () => load(brokerUrl, target.path, target.headers, Buffer.from(JSON.stringify(target.body)), 64, DURATION_MS / ROUNDS)),
+    );
+    neonTargets.forEach((target, index) => {
+      const result = summarizeRounds(neonRounds[index] as Result[], ['errors', 'requests']);
+      rows.push(
+        `${'SELECT 1 c=64'.padEnd(22)}${target.name.padEnd(14)}${fmt(result.rps, 0).padStart(9)}${fmt(result.p50, 3).padStart(9)}${fmt(result.p99, 3).padStart(9)}${String(result.errors).padStart(8)}`,
+      );
+    });
+    const [restRounds, neonSqlRounds] = neonRounds as [Result[], Result[]];
+    const neonRatio = median(neonSqlRounds.map((neon, round) => neon.rps / (restRounds[round] as Result).rps));
+    ratios.push(
+      `Neon POST /sql SELECT 1 c=64: ${fmt(neonRatio * 100, 0)} % of the REST query route (target within 10 %: ${neonRatio >= 0.9 ? 'met' : 'NOT met'})`,
+    );
+
     // The service kit's own per-request floor (Fastify, trace context, request log line,
     // HTTP metrics) without any database work: what an answer from this stack costs at least.
     await load(brokerUrl, '/health/live', {}, undefined, 64, WARMUP_MS);
