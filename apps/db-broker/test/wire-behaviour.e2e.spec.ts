@@ -130,6 +130,15 @@ describe('db-broker wire front: auth, isolation between clients, refusals, cance
     expect(await failure(() => good.query('DEALLOCATE two'))).toMatchObject({ code: '26000' });
   });
 
+  it('keeps at most 200 broker-named statements per server connection and prepares evicted ones again', async () => {
+    const c = await client('ONE');
+    for (let i = 0; i < 250; i++) await c.query({ name: `s${i}`, text: `SELECT ${i}::int AS v` });
+    for (const i of [0, 1, 120, 249, 0]) expect((await c.query({ name: `s${i}`, text: `SELECT ${i}::int AS v` })).rows).toEqual([{ v: i }]);
+    const held = await c.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_prepared_statements WHERE name LIKE 'pb\\_%'");
+    expect(held.rows[0]?.n).toBeGreaterThan(100);
+    expect(held.rows[0]?.n).toBeLessThanOrEqual(200);
+  });
+
   it('forwards a cancel request to the server running the statement (57014)', async () => {
     const c = await client('ONE');
     const running = failure(() => c.query('SELECT pg_sleep(30)'));

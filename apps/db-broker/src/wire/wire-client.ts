@@ -61,7 +61,7 @@ type Expect =
   | { kind: 'bind' }
   | { kind: 'describe' }
   | { kind: 'execute'; onTag: ((tag: string) => void) | undefined }
-  | { kind: 'close'; swallow: boolean }
+  | { kind: 'close'; swallow: boolean; evicts?: string }
   | { kind: 'sync' }
   | { kind: 'query'; internal: boolean; onTag: ((tag: string) => void) | undefined; done: (() => void) | undefined }
   | { kind: 'fake'; bytes: Buffer };
@@ -494,7 +494,7 @@ export class WireClient {
     const evicted = link.add(statement.serverName);
     if (evicted) {
       link.write(closeStatement(evicted));
-      this.expect({ kind: 'close', swallow: true });
+      this.expect({ kind: 'close', swallow: true, evicts: evicted });
     }
     link.write(message('P', cstring(statement.serverName), statement.rest));
     this.expect({ kind: 'parse', swallow, prepares: statement.serverName });
@@ -645,6 +645,8 @@ export class WireClient {
         while (this.expects.length > 0 && (this.expects[0] as Expect).kind !== 'sync') {
           const dropped = this.expects.shift() as Expect;
           if (dropped.kind === 'parse' && dropped.prepares) link.prepared.delete(dropped.prepares);
+          // Skipped, so the evicted statement is still on the server.
+          if (dropped.kind === 'close' && dropped.evicts) link.prepared.set(dropped.evicts, true);
         }
         return;
       }
@@ -683,6 +685,8 @@ export class WireClient {
 
   /** Returns the server connection to the pool, reset first when the client left state on it. */
   private giveBack(link: ServerLink): void {
+    // Portals end with their transaction.
+    this.portals.clear();
     if (!link.dirty) {
       this.link = undefined;
       link.release();
