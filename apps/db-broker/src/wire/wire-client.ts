@@ -310,15 +310,18 @@ export class WireClient {
     try {
       while (this.inbound.length > 0 && this.phase === 'ready') {
         const frame = this.inbound.shift() as Frame;
-        await this.handle(frame);
-        const link = this.link;
-        if (link?.socket.writableNeedDrain && !this.socket.isPaused()) {
-          this.socket.pause();
-          link.socket.once('drain', () => this.socket.resume());
+        // The messages of one batch (Bind/Execute/Sync) leave in one write, as the client sent them.
+        if (this.link && this.corked !== this.link.socket) {
+          this.uncork();
+          this.corked = this.link.socket;
+          this.corked.cork();
         }
+        await this.handle(frame);
       }
-      if (this.socket.isPaused() && !this.link?.socket.writableNeedDrain) this.socket.resume();
+      this.uncork();
+      this.resumeWhenServerDrained();
     } catch (error) {
+      this.uncork();
       this.context.logger.warn({ configId: this.configId, reason: error instanceof Error ? error.message : String(error) }, 'wire client failed');
       this.fatal({ severity: 'FATAL', code: '08P01', message: `protocol violation: ${error instanceof Error ? error.message : String(error)}` });
     } finally {
@@ -522,6 +525,9 @@ export class WireClient {
 
   /** A server connection for this client, or undefined after answering the client with why there is none. */
   private async needLink(): Promise<ServerLink | undefined> {
+    if (this.link && !this.releasing) return this.link;
+    // Waiting below lets server messages in, which may hand the corked connection back to the pool.
+    this.uncork();
     if (this.releasing) await this.releasing;
     if (this.link) return this.link;
     this.waiting = true;
@@ -562,6 +568,31 @@ export class WireClient {
   }
 
   private acquireError: WireError | undefined;
+  /** The server socket corked while a batch of client messages is written to it. */
+  private corked: Socket | undefined;
+
+  private awaitingDrain = false;
+
+  /** Reads the client again once its server connection took what was written (the queue is empty here). */
+  private resumeWhenServerDrained(): void {
+    const link = this.link;
+    if (!link?.socket.writableNeedDrain) {
+      this.socket.resume();
+      return;
+    }
+    this.socket.pause();
+    if (this.awaitingDrain) return;
+    this.awaitingDrain = true;
+    link.socket.once('drain', () => {
+      this.awaitingDrain = false;
+      if (this.inbound.length <= MAX_QUEUED_MESSAGES) this.socket.resume();
+    });
+  }
+
+  private uncork(): void {
+    this.corked?.uncork();
+    this.corked = undefined;
+  }
 
   /** Answers a message that found no server connection: the error, then ReadyForQuery at the next Sync. */
   private refusedWithoutServer(frame: Frame): void {
