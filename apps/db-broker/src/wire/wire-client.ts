@@ -87,6 +87,7 @@ export const REPORTED_PARAMETERS = [
   'is_superuser',
 ] as const;
 
+const LOGIN_TIMEOUT_MS = 60_000;
 /** Client messages buffered before the broker stops reading the client's socket. */
 const MAX_QUEUED_MESSAGES = 1000;
 const NOT_SETTINGS = new Set(['user', 'database', 'application_name', 'replication', 'options', 'fallback_application_name']);
@@ -136,7 +137,14 @@ export class WireClient {
     socket.on('data', this.onData);
     socket.on('error', () => this.close());
     socket.on('close', () => this.close());
+    // As Postgres' authentication_timeout: a connection that never logs in does not hold a socket forever.
+    this.loginTimer = setTimeout(() => {
+      if (this.phase !== 'ready') this.fatal({ severity: 'FATAL', code: '08P01', message: `no login within ${LOGIN_TIMEOUT_MS / 1000} s` });
+    }, LOGIN_TIMEOUT_MS);
+    this.loginTimer.unref();
   }
+
+  private readonly loginTimer: NodeJS.Timeout;
 
   get hasServer(): boolean {
     return this.link !== undefined;
@@ -299,6 +307,7 @@ export class WireClient {
     this.socket.write(readyForQuery('I'));
     this.socket.uncork();
     this.phase = 'ready';
+    clearTimeout(this.loginTimer);
     void this.pump();
   }
 
@@ -766,6 +775,7 @@ export class WireClient {
   close(): void {
     if (this.phase === 'closed') return;
     this.phase = 'closed';
+    clearTimeout(this.loginTimer);
     this.inbound = [];
     this.context.unregister(this);
     const link = this.link;
