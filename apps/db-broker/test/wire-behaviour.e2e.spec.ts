@@ -110,6 +110,19 @@ describe('db-broker wire front: auth, isolation between clients, refusals, cance
     }
   });
 
+  it('destroys the server connection of a client that leaves mid-transaction instead of handing it on', async () => {
+    const leaver = await client('ONE');
+    await leaver.query('CREATE TABLE IF NOT EXISTS left_behind (x int)');
+    await leaver.query('BEGIN');
+    await leaver.query('INSERT INTO left_behind VALUES (1)');
+    (leaver as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+    const next = await client('ONE');
+    // Same single server connection slot: the next client starts outside any transaction, the insert rolled back.
+    expect((await next.query('SELECT count(*)::int AS n FROM left_behind')).rows).toEqual([{ n: 0 }]);
+    await next.query('BEGIN');
+    await next.query('COMMIT');
+  });
+
   it("fails only the client whose statement is bad (syntax error, NUL byte) and keeps everyone's prepared statements", async () => {
     const bad = await client('ONE');
     const good = await client('ONE');
