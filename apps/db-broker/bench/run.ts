@@ -2,8 +2,9 @@
 // the db-broker and through a bare Node HTTP server over a plain pg.Pool of the same size
 // (the floor any HTTP SQL endpoint pays), in one run; then 1,000 concurrent clients on a
 // pool of 20 through the broker. A c=1 pass shows the added latency without queueing
-// (at c=64 p50 is mostly time spent waiting in line). Needs the test Postgres
-// (PATCHBAY_TEST_DATABASE_URL).
+// (at c=64 p50 is mostly time spent waiting in line). Then the wire front's pgbench rows
+// beside Postgres and PgBouncer (wire-bench.ts). Needs the test Postgres
+// (PATCHBAY_TEST_DATABASE_URL), pgbench and pgbouncer. BENCH_ONLY=http|wire runs one part.
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -13,6 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { Client } from 'pg';
 import { Pool } from 'undici';
 import { freePort, interleaved, median, percentile, summarizeRounds } from '@patchbay/testkit';
+import { runWireBench } from './wire-bench';
 
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 7500);
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 1500);
@@ -22,6 +24,7 @@ const POOL_MAX = 20;
 const TOKEN = 'pb_bench_admin_token_0123456789abcdef';
 const ADMIN_URL = process.env.PATCHBAY_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const APPS = resolve(__dirname, '..', '..');
+const ONLY = process.env.BENCH_ONLY;
 
 interface Result {
   rps: number;
@@ -154,7 +157,9 @@ async function main(): Promise<void> {
     if (!put.ok) throw new Error(`registry PUT failed: ${put.status} ${await put.text()}`);
 
     const brokerPort = await freePort();
+    const wirePort = await freePort();
     const broker = startApp('db-broker', {
+      PATCHBAY_DB_WIRE_PORT: String(wirePort),
       PORT: String(brokerPort),
       GRPC_PORT: String(await freePort()),
       PATCHBAY_DATA_DIR: join(dataDir, 'broker'),
@@ -167,6 +172,29 @@ async function main(): Promise<void> {
       return response.ok && ((await response.json()) as { state: string }).state === 'active';
     }, 'broker pool active');
 
+    const rows: string[] = [];
+    const ratios: string[] = [];
+    if (ONLY !== 'wire') await httpBench(brokerUrl, barePort, rows, ratios);
+    if (rows.length > 0) console.log(rows.join('\n'));
+    if (ONLY !== 'http') {
+      ratios.push(...(await runWireBench({ databaseUrl: dbUrl.toString(), wirePort, configId: 'DATABASE', token: TOKEN, poolSize: POOL_MAX })));
+    }
+    console.log('\nratios (same run):');
+    console.log(ratios.map((line) => `  ${line}`).join('\n'));
+  } finally {
+    for (const child of children) child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 500));
+    await admin(ADMIN_URL, async (c) => {
+      await c.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [dbName]);
+      await c.query(`DROP DATABASE IF EXISTS ${dbName}`);
+    });
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+/** The HTTP rows: SELECT 1 and 100 rows through the broker beside a bare pg.Pool server, the kit floor, a 1,000-client burst. */
+async function httpBench(brokerUrl: string, barePort: number, rows: string[], ratios: string[]): Promise<void> {
+  {
     const scenarios = [
       { name: 'SELECT 1', body: { sql: 'SELECT 1 AS one' } },
       { name: '100-row select', body: { sql: 'SELECT id, name, value, created_at FROM bench_rows ORDER BY id LIMIT $1', params: [100] } },
@@ -180,8 +208,7 @@ async function main(): Promise<void> {
         `${DURATION_MS} ms per cell in ${ROUNDS} alternating bare/broker rounds after ${WARMUP_MS} ms warm-up (medians shown), Node ${process.version}`,
     );
     const header = `${'scenario'.padEnd(22)}${'path'.padEnd(14)}${'req/s'.padStart(9)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'errors'.padStart(8)}`;
-    const rows = [header];
-    const ratios: string[] = [];
+    rows.push(header);
     let selectOneBare = NaN;
     let selectOneBroker = NaN;
     for (const concurrency of [64, 1]) {
@@ -217,6 +244,38 @@ async function main(): Promise<void> {
       }
     }
 
+    // Neon's HTTP protocol beside the REST query route: same pool, same statement.
+    const neonTargets: { name: string; path: string; headers: Record<string, string>; body: unknown }[] = [
+      { name: 'REST /query', path: '/v1/databases/DATABASE/query', headers: { authorization: `Bearer ${TOKEN}` }, body: { sql: 'SELECT 1 AS one' } },
+      {
+        name: 'Neon /sql',
+        path: '/sql',
+        headers: {
+          authorization: `Bearer ${TOKEN}`,
+          'neon-connection-string': 'postgresql://bench@broker/DATABASE',
+          'neon-raw-text-output': 'true',
+          'neon-array-mode': 'true',
+        },
+        body: { query: 'SELECT 1 AS one', params: [] },
+      },
+    ];
+    for (const target of neonTargets) await load(brokerUrl, target.path, target.headers, Buffer.from(JSON.stringify(target.body)), 64, WARMUP_MS);
+    const neonRounds = await interleaved(
+      ROUNDS,
+      neonTargets.map((target) => () => load(brokerUrl, target.path, target.headers, Buffer.from(JSON.stringify(target.body)), 64, DURATION_MS / ROUNDS)),
+    );
+    neonTargets.forEach((target, index) => {
+      const result = summarizeRounds(neonRounds[index] as Result[], ['errors', 'requests']);
+      rows.push(
+        `${'SELECT 1 c=64'.padEnd(22)}${target.name.padEnd(14)}${fmt(result.rps, 0).padStart(9)}${fmt(result.p50, 3).padStart(9)}${fmt(result.p99, 3).padStart(9)}${String(result.errors).padStart(8)}`,
+      );
+    });
+    const [restRounds, neonSqlRounds] = neonRounds as [Result[], Result[]];
+    const neonRatio = median(neonSqlRounds.map((neon, round) => neon.rps / (restRounds[round] as Result).rps));
+    ratios.push(
+      `Neon POST /sql SELECT 1 c=64: ${fmt(neonRatio * 100, 0)} % of the REST query route (target within 10 %: ${neonRatio >= 0.9 ? 'met' : 'NOT met'})`,
+    );
+
     // The service kit's own per-request floor (Fastify, trace context, request log line,
     // HTTP metrics) without any database work: what an answer from this stack costs at least.
     await load(brokerUrl, '/health/live', {}, undefined, 64, WARMUP_MS);
@@ -244,18 +303,6 @@ async function main(): Promise<void> {
     ratios.push(
       `1,000 concurrent clients on a pool of ${POOL_MAX}: ${burst.requests} requests, ${burst.errors} errors (target 0: ${burst.errors === 0 ? 'met' : 'NOT met'})`,
     );
-
-    console.log(rows.join('\n'));
-    console.log('\nratios (same run):');
-    console.log(ratios.map((line) => `  ${line}`).join('\n'));
-  } finally {
-    for (const child of children) child.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 500));
-    await admin(ADMIN_URL, async (c) => {
-      await c.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [dbName]);
-      await c.query(`DROP DATABASE IF EXISTS ${dbName}`);
-    });
-    rmSync(dataDir, { recursive: true, force: true });
   }
 }
 

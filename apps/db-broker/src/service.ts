@@ -4,10 +4,14 @@ import { startDemoDatabase } from './demo/demo-database';
 import { mapPgError } from './errors/pg-errors';
 import { bindDbGrpc } from './grpc/db.grpc';
 import { databaseOperations } from './http/databases.operations';
+import { NEON_ERRORS } from './neon/neon-errors';
+import { neonSqlOperation } from './neon/neon-sql.operation';
 import { DbMetrics } from './metrics/db-metrics';
 import { DatabaseDriver, type DatabaseBroker } from './pools/database-driver';
 import { QueryService } from './query/query.service';
 import { SessionService } from './sessions/session.service';
+import { attachWireMetrics } from './wire/wire-metrics';
+import { WireServer, wireSettingsFromEnv } from './wire/wire-server';
 
 /**
  * The db-broker: the kit's broker runtime over a {@link DatabaseDriver}, and the domain on
@@ -21,6 +25,7 @@ export const DB_BROKER: ServiceDefinition<typeof BROKER_ENV> = {
   title: 'Patchbay db-broker',
   description: 'PostgreSQL pools per database connector: queries, atomic batches and pinned sessions over HTTP and gRPC.',
   errorMappers: [(error: unknown) => mapPgError(error)],
+  errorRenderers: [NEON_ERRORS],
   // The trace travels explicitly on the hot paths (request line, upstream traceparent);
   // ambient context would cost a hook on every promise (see setAmbientTraceContext).
   ambientTraceContext: false,
@@ -33,6 +38,7 @@ export const DB_BROKER: ServiceDefinition<typeof BROKER_ENV> = {
     const metrics: DbMetrics = new DbMetrics(kit.metrics, { figures: () => driver.figuresByConnector(), openSessions: (id) => sessions.openOn(id) });
     const driver: DatabaseDriver = new DatabaseDriver(settings, {
       openSessions: (configId) => sessions.openOn(configId),
+      wireClients: (configId) => ({ ...wire.figuresOf(configId) }),
       acquired: (configId, seconds) => metrics.acquireDuration.labels(configId).record(seconds),
       idleError: (configId, error) => logger.warn({ configId, reason: error.message }, 'idle database connection failed'),
     });
@@ -49,14 +55,18 @@ export const DB_BROKER: ServiceDefinition<typeof BROKER_ENV> = {
     pools.attachMetrics(kit.metrics, { prefix: 'db', swaps: 'db_pool_swaps' });
     const queries: QueryService = new QueryService(pools, settings, metrics);
     const sessions: SessionService = new SessionService(queries, settings, logger, metrics);
+    const wire: WireServer = new WireServer(wireSettingsFromEnv(kit.env, config.service.host), pools, kit.tokens, logger);
+    await wire.listen();
+    attachWireMetrics(kit.metrics, () => wire.figures());
     pools.follow(kit.watch(driver.types));
     pools.registerReadiness(kit.readiness, 'databases');
-    const operations = databaseOperations({ pools, queries, sessions, settings });
+    const operations = [...databaseOperations({ pools, queries, sessions, settings }), neonSqlOperation({ queries, settings })];
     return {
       operations,
       grpc: (binder) => bindDbGrpc(binder, operations, settings),
-      describe: () => ({ demoDatabase: demo?.url, adminTokenFile: config.adminTokenFile }),
+      describe: () => ({ demoDatabase: demo?.url, wire: wire.url, adminTokenFile: config.adminTokenFile }),
       async close(): Promise<void> {
+        await wire.close();
         await sessions.closeAll();
         await pools.close(Math.max(1000, config.shutdownTimeoutMs / 2));
         await demo?.close();

@@ -14,7 +14,11 @@ describe('db-broker demo database and degraded start (built app)', () => {
 
   it('starts with the registry and Redis unreachable', async () => {
     const broker = await startService('db-broker', {
-      env: { PATCHBAY_REGISTRY_URL: `http://127.0.0.1:${await freePort()}`, PATCHBAY_REDIS_URL: `redis://127.0.0.1:${await freePort()}` },
+      env: {
+        PATCHBAY_DB_WIRE_PORT: '0',
+        PATCHBAY_REGISTRY_URL: `http://127.0.0.1:${await freePort()}`,
+        PATCHBAY_REDIS_URL: `redis://127.0.0.1:${await freePort()}`,
+      },
     });
     started.push(broker);
     expect((await api(broker.url, 'GET', '/health/live', { token: null })).status).toBe(200);
@@ -31,7 +35,7 @@ describe('db-broker demo database and degraded start (built app)', () => {
     const demoPort = await freePort();
     const registryPort = await freePort();
     const broker = await startService('db-broker', {
-      env: { PATCHBAY_REGISTRY_URL: `http://127.0.0.1:${registryPort}`, PATCHBAY_DEMO_PGLITE_PORT: String(demoPort) },
+      env: { PATCHBAY_DB_WIRE_PORT: '0', PATCHBAY_REGISTRY_URL: `http://127.0.0.1:${registryPort}`, PATCHBAY_DEMO_PGLITE_PORT: String(demoPort) },
     });
     started.push(broker);
     await broker.waitForLog(/demo PGlite database listening/, 30_000);

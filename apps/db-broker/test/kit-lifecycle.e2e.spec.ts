@@ -30,7 +30,7 @@ const query = (broker: ServiceHandle, configId: string) => api(broker.url, 'POST
 describe('db-broker (built) and the kit around it', () => {
   it('answers 503 with Retry-After, not 404, until it has loaded connectors from the registry', async () => {
     const registryPort = await freePort();
-    const broker = await start('db-broker', { env: { PATCHBAY_REGISTRY_URL: `http://127.0.0.1:${registryPort}` } });
+    const broker = await start('db-broker', { env: { PATCHBAY_DB_WIRE_PORT: '0', PATCHBAY_REGISTRY_URL: `http://127.0.0.1:${registryPort}` } });
 
     const early = await query(broker, 'MISSING');
     expect(early.status).toBe(503);
@@ -51,7 +51,10 @@ describe('db-broker (built) and the kit around it', () => {
     try {
       const shared = { PATCHBAY_REDIS_URL: `redis://127.0.0.1:${proxy.port}`, PATCHBAY_BUS_PREFIX: uniquePrefix() };
       const registry = await start('config-registry', { env: shared });
-      const broker = await start('db-broker', { env: { ...shared, PATCHBAY_REGISTRY_URL: registry.url }, readyPath: '/health/ready' });
+      const broker = await start('db-broker', {
+        env: { ...shared, PATCHBAY_DB_WIRE_PORT: '0', PATCHBAY_REGISTRY_URL: registry.url },
+        readyPath: '/health/ready',
+      });
       await proxy.cut();
       for (const service of [registry, broker]) {
         const ready = await eventually(
@@ -73,7 +76,7 @@ describe('db-broker (built) and the kit around it', () => {
   });
 
   it('shuts down cleanly on a repeated SIGTERM, finishing the request in flight', async () => {
-    const broker = await start('db-broker', { env: { PATCHBAY_REGISTRY_URL: `http://127.0.0.1:${await freePort()}` } });
+    const broker = await start('db-broker', { env: { PATCHBAY_DB_WIRE_PORT: '0', PATCHBAY_REGISTRY_URL: `http://127.0.0.1:${await freePort()}` } });
     const body = JSON.stringify({ sql: 'SELECT 1' });
     // In flight: headers and half the body sent, the rest held back until both signals are in.
     const exchange = rawHttp(

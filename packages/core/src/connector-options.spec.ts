@@ -30,6 +30,17 @@ describe('connector options', () => {
     expect(issues.map((i) => i.path)).toEqual(['options.min']);
   });
 
+  it('takes the wire pool mode and the MCP tools switch of a database connector', () => {
+    const database = optionsSchemaFor('database');
+    expect(database.parse({ poolMode: 'session', mcp: { tools: true, readOnly: false } })).toEqual({
+      poolMode: 'session',
+      mcp: { tools: true, readOnly: false },
+    });
+    expect(database.safeParse({ poolMode: 'statement' }).success).toBe(false);
+    expect(database.safeParse({ mcp: { tools: 'yes' } }).success).toBe(false);
+    expect(database.safeParse({ mcp: { tools: true, write: true } }).success).toBe(false);
+  });
+
   it('names nested paths', () => {
     expect(readConnectorOptions('llm', { models: ['a', ''] }).issues.map((i) => i.path)).toEqual(['options.models[1]']);
   });

@@ -50,6 +50,10 @@ export const DATABASE_OPTIONS = z
     breakerRecoveryMs: durationMs(10).optional(),
     maxSessions: count(0, 1000).optional(),
     database: z.string().min(1).max(63).optional(),
+    /** Wire front: a server connection per transaction (default) or per client session. */
+    poolMode: z.enum(['transaction', 'session']).optional(),
+    /** The connector's tables as MCP tools on the mcp-broker; `readOnly` (default true) runs them in a read-only transaction. */
+    mcp: z.object({ tools: z.boolean(), readOnly: z.boolean().optional() }).strict().optional(),
   })
   .passthrough()
   .superRefine((o, ctx) => {

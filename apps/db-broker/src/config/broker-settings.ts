@@ -30,6 +30,13 @@ export const BROKER_ENV = {
   PATCHBAY_DB_HEALTHCHECK_IDLE_MS: z.coerce.number().int().min(0).default(30_000),
   /** Longest wait for a swapped-out pool to drain before it is closed anyway. */
   PATCHBAY_DB_DRAIN_TIMEOUT_MS: z.coerce.number().int().min(100).default(120_000),
+  /** Postgres wire front; 0 = a port the OS picks (shown in the listening log line). */
+  PATCHBAY_DB_WIRE_PORT: z.coerce.number().int().min(0).max(65535).default(7202),
+  /** Wire front bind address: 127.0.0.1 without TLS (cleartext tokens stay on the host), else HOST. */
+  PATCHBAY_DB_WIRE_HOST: z.string().min(1).optional(),
+  /** PEM certificate and key files: the wire front offers TLS and may listen beyond loopback. */
+  PATCHBAY_DB_WIRE_TLS_CERT: z.string().min(1).optional(),
+  PATCHBAY_DB_WIRE_TLS_KEY: z.string().min(1).optional(),
   /** When set: serve an embedded PGlite over the wire on 127.0.0.1:<port> (demo). */
   PATCHBAY_DEMO_PGLITE_PORT: z.coerce.number().int().min(1).max(65535).optional(),
 };

@@ -13,6 +13,8 @@ export type DatabaseBroker = Broker<PoolSpec, PoolGeneration>;
 export interface DatabaseDriverHooks {
   /** Sessions pinned to a connection of this connector now. */
   openSessions(configId: string): number;
+  /** Wire-front clients of this connector now (status route). */
+  wireClients?(configId: string): Record<string, number>;
   /** Time a caller waited for a pooled connection, in seconds. */
   acquired(configId: string, seconds: number): void;
   /** An idle pooled connection failed (server restart, terminated backend); pg replaces it. */
@@ -133,6 +135,11 @@ export class DatabaseDriver implements BrokerDriver<PoolSpec, PoolGeneration> {
       pool.waiting += f.waiting;
     }
     const id = (generation ?? draining[0])?.id;
-    return { pool, openSessions: id === undefined ? 0 : this.hooks.openSessions(id), drainingPools: draining.length };
+    return {
+      pool,
+      openSessions: id === undefined ? 0 : this.hooks.openSessions(id),
+      wire: (id === undefined ? undefined : this.hooks.wireClients?.(id)) ?? { clients: 0, waiting: 0, serverConnections: 0 },
+      drainingPools: draining.length,
+    };
   }
 }

@@ -25,6 +25,8 @@ export interface PoolSettings {
   breakerFailures: number;
   breakerRecoveryMs: number;
   maxSessions: number;
+  /** Wire front: a server connection per transaction or per client session. */
+  poolMode: 'transaction' | 'session';
 }
 
 /** Everything a pool is built from; a change of `fingerprint` means a hot swap. */
@@ -87,6 +89,7 @@ export function poolSpecOf(connector: ResolvedConnector, defaults: BrokerSetting
     breakerRecoveryMs: options.breakerRecoveryMs ?? defaults.breakerRecoveryMs,
     // Sessions pin connections; keep at least half the pool for plain queries.
     maxSessions: options.maxSessions ?? Math.max(1, Math.floor(max / 2)),
+    poolMode: options.poolMode ?? 'transaction',
   };
   const fingerprint = createHash('sha256').update(JSON.stringify({ target, settings })).digest('hex');
   const host = target.host.includes(':') ? `[${target.host}]` : target.host;

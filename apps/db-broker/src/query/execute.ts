@@ -10,6 +10,8 @@ export interface Statement {
   sql: string;
   params?: unknown[] | undefined;
   rowMode?: RowMode | undefined;
+  /** Values as Postgres' text output, unparsed (the Neon HTTP protocol's raw text mode). */
+  rawText?: boolean | undefined;
 }
 
 /** One statement's answer, as the API returns it. */
@@ -17,8 +19,22 @@ export interface StatementResult {
   command: string;
   rowCount: number | null;
   rows: unknown[];
-  fields: { name: string; dataTypeID: number }[];
+  fields: FieldInfo[];
 }
+
+/** A result column: name and type, plus the attributes the Neon protocol carries when asked for. */
+export interface FieldInfo {
+  name: string;
+  dataTypeID: number;
+  tableID?: number;
+  columnID?: number;
+  dataTypeSize?: number;
+  dataTypeModifier?: number;
+  format?: string;
+}
+
+/** Every column as the text Postgres sent. */
+const RAW_TEXT_TYPES = { getTypeParser: () => (value: string) => value };
 
 /**
  * Runs one statement. Parameters are always bound, never interpolated. Several
@@ -33,7 +49,7 @@ export function execute(client: PoolClient, statement: Statement, statementTimeo
   const params = statement.params ?? [];
   const simple = params.length === 0 && !mayHoldSeveralStatements(statement.sql);
   const readTimeoutMs = readTimeoutFor(statementTimeoutMs);
-  if (statement.rowMode !== 'array') {
+  if (statement.rowMode !== 'array' && !statement.rawText) {
     // The plain (text[, values]) forms: pg copies a config object on every call.
     if (simple) return runQuery(client, statement.sql, undefined, readTimeoutMs);
     if (params.length > 0) return runQuery(client, statement.sql, params, readTimeoutMs);
@@ -42,6 +58,7 @@ export function execute(client: PoolClient, statement: Statement, statementTimeo
     text: statement.sql,
     ...(simple ? {} : { values: params, queryMode: 'extended' }),
     ...(statement.rowMode === 'array' ? { rowMode: 'array' } : {}),
+    ...(statement.rawText ? { types: RAW_TEXT_TYPES } : {}),
   };
   return runQuery(client, config as QueryConfig, undefined, readTimeoutMs);
 }
@@ -68,7 +85,7 @@ async function withOwnTimeout<T>(client: PoolClient, timeoutMs: number, connecti
  * @throws PatchbayError PAYLOAD_TOO_LARGE past `maxRows` (the statement has run: send
  *   writes in a transactional batch to have them rolled back by this limit).
  */
-export function shapeResult(result: QueryResult, maxRows: number): StatementResult {
+export function shapeResult(result: QueryResult, maxRows: number, allFieldAttributes = false): StatementResult {
   if (Array.isArray(result)) {
     // Only reachable if the one-statement scan was wrong; never return half an answer.
     throw new PatchbayError(ErrorCode.VALIDATION, 'send one statement per query (use a batch for several)');
@@ -83,7 +100,19 @@ export function shapeResult(result: QueryResult, maxRows: number): StatementResu
     command: result.command,
     rowCount: result.rowCount,
     rows,
-    fields: (result.fields ?? []).map((field) => ({ name: field.name, dataTypeID: field.dataTypeID })),
+    fields: (result.fields ?? []).map((field) =>
+      allFieldAttributes
+        ? {
+            name: field.name,
+            dataTypeID: field.dataTypeID,
+            tableID: field.tableID,
+            columnID: field.columnID,
+            dataTypeSize: field.dataTypeSize,
+            dataTypeModifier: field.dataTypeModifier,
+            format: field.format,
+          }
+        : { name: field.name, dataTypeID: field.dataTypeID },
+    ),
   };
 }
 

@@ -14,6 +14,9 @@ export interface QueryInput {
   sql: string;
   params?: unknown[] | undefined;
   rowMode?: RowMode | undefined;
+  rawText?: boolean | undefined;
+  /** Every field attribute (table, column, size, modifier, format) beside name and type. */
+  allFields?: boolean | undefined;
   timeoutMs?: number | undefined;
 }
 
@@ -22,8 +25,10 @@ export interface QueryOutput extends StatementResult {
 }
 
 export interface BatchInput {
-  queries: { sql: string; params?: unknown[] | undefined }[];
+  queries: { sql: string; params?: unknown[] | undefined; rowMode?: RowMode | undefined; rawText?: boolean | undefined; allFields?: boolean | undefined }[];
   transaction?: boolean | undefined;
+  /** Transaction modes after BEGIN (e.g. `ISOLATION LEVEL SERIALIZABLE READ ONLY`); built by the broker, never from a caller's text. */
+  transactionModes?: string | undefined;
   timeoutMs?: number | undefined;
 }
 
@@ -74,7 +79,7 @@ export class QueryService {
         (lease) => withStatementTimeout(lease.client, timeout, defaultTimeout, () => execute(lease.client, input, timeout)),
         { timeoutCounts: input.timeoutMs === undefined },
       );
-      const shaped = shapeResult(result, this.settings.maxRows);
+      const shaped = shapeResult(result, this.settings.maxRows, input.allFields === true);
       this.record(configId, 'query', started, undefined);
       return { ...shaped, durationMs: elapsedMs(started) };
     } catch (error) {
@@ -114,7 +119,7 @@ export class QueryService {
             let rows = 0;
             for (const [index, query] of input.queries.entries()) {
               failedIndex = index;
-              const shaped = shapeResult(await execute(client, query, timeout), this.settings.maxRows - rows);
+              const shaped = shapeResult(await execute(client, query, timeout), this.settings.maxRows - rows, query.allFields === true);
               rows += shaped.rows.length;
               out.push(shaped);
             }
@@ -123,7 +128,7 @@ export class QueryService {
           };
           if (!transaction) return withStatementTimeout(client, timeout, defaultTimeout, runAll);
           const control = (sql: string): Promise<unknown> => runStatement(client, sql, defaultTimeout);
-          await control('BEGIN');
+          await control(input.transactionModes ? `BEGIN ${input.transactionModes}` : 'BEGIN');
           try {
             if (timeout !== defaultTimeout) await control(`SET LOCAL statement_timeout = ${Math.floor(timeout)}`);
             const out = await runAll();

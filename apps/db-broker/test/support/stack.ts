@@ -3,6 +3,7 @@ import { Client } from 'pg';
 import {
   api,
   dropSchema,
+  freePort,
   startService,
   testDatabaseUrl,
   testRedisUrl,
@@ -23,6 +24,8 @@ export const TOKENS = {
 export interface Stack {
   registry: ServiceHandle;
   broker: ServiceHandle;
+  /** Port of the broker's Postgres wire front (127.0.0.1). */
+  wirePort: number;
   /** Redis key prefix shared by both services. */
   prefix: string;
   /** Creates or replaces a `database` connector in the registry. */
@@ -45,11 +48,13 @@ export async function startStack(brokerEnv: Record<string, string> = {}): Promis
     env: { ...shared, PATCHBAY_DATABASE_URL: testDatabaseUrl(), PATCHBAY_DATABASE_SCHEMA: schema },
   });
   let broker: ServiceHandle;
+  const wirePort = await freePort();
   try {
     broker = await startService('db-broker', {
       env: {
         ...shared,
         PATCHBAY_REGISTRY_URL: registry.url,
+        PATCHBAY_DB_WIRE_PORT: String(wirePort),
         PATCHBAY_TOKENS: JSON.stringify([
           { name: 'alice', token: TOKENS.alice, scopes: ['use'] },
           { name: 'bob', token: TOKENS.bob, scopes: ['use'] },
@@ -68,6 +73,7 @@ export async function startStack(brokerEnv: Record<string, string> = {}): Promis
   const stack: Stack = {
     registry,
     broker,
+    wirePort,
     prefix,
     async putDatabase(configId, url, options = {}, credentials) {
       const response = await api(registry.url, 'PUT', `/v1/connectors/${configId}`, {

@@ -1,0 +1,31 @@
+import { ClientSettings, sameSettingValue } from './client-settings';
+
+describe('ClientSettings', () => {
+  it('keeps the last SET per setting, whatever its spelling, and forgets it on RESET', () => {
+    const settings = new ClientSettings();
+    settings.record("SET statement_timeout = '1s'");
+    settings.record("SET SESSION statement_timeout TO '2s'");
+    settings.record("SET TIME ZONE 'Europe/Paris'");
+    settings.record("SET timezone = 'UTC'");
+    settings.record('SET search_path TO app');
+    expect(settings.replay()).toBe("SET SESSION statement_timeout TO '2s'; SET timezone = 'UTC'; SET search_path TO app");
+    settings.record('RESET search_path');
+    settings.record('reset TIMEZONE');
+    expect(settings.replay()).toBe("SET SESSION statement_timeout TO '2s'");
+    settings.record('RESET ALL');
+    expect(settings.replay()).toBeUndefined();
+  });
+
+  it('quotes startup parameters it turns into SET statements', () => {
+    const settings = new ClientSettings();
+    settings.set('DateStyle', "ISO, 'MDY'");
+    expect(settings.replay()).toBe(`SET "DateStyle" = 'ISO, ''MDY'''`);
+  });
+
+  it('compares values as Postgres does', () => {
+    expect(sameSettingValue('UTF8', 'utf-8')).toBe(true);
+    expect(sameSettingValue('UNICODE', 'UTF8')).toBe(true);
+    expect(sameSettingValue('ISO, MDY', 'iso,mdy')).toBe(true);
+    expect(sameSettingValue('1', '2')).toBe(false);
+  });
+});

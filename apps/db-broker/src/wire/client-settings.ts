@@ -1,0 +1,75 @@
+/**
+ * A wire client's session settings in transaction mode. Postgres keeps `SET` per server
+ * connection; a client that gets another server connection for its next transaction
+ * would lose it, and the next client of the old one would inherit it. So the broker
+ * keeps the client's settings (from its startup packet and its own `SET` / `RESET`),
+ * replays them on every server connection it lends the client, and resets the server
+ * connection (`DISCARD ALL`) before anyone else gets it.
+ */
+export class ClientSettings {
+  /** Setting name (lower case) -> the statement that sets it. */
+  private readonly statements = new Map<string, string>();
+
+  get size(): number {
+    return this.statements.size;
+  }
+
+  /** Applies a `SET` / `RESET` statement the server accepted. */
+  record(statement: string): void {
+    const reset = /^\s*reset\s+(.+?)\s*$/i.exec(statement);
+    if (reset) {
+      const name = (reset[1] as string).toLowerCase();
+      if (name === 'all') this.statements.clear();
+      else this.statements.delete(settingKey(name));
+      return;
+    }
+    const name = nameOfSet(statement);
+    if (name !== undefined) this.statements.set(name, statement);
+  }
+
+  /** Adds a startup parameter as `SET name = 'value'`. */
+  set(name: string, value: string): void {
+    this.statements.set(settingKey(name.toLowerCase()), `SET ${quoteIdent(name)} = ${quoteLiteral(value)}`);
+  }
+
+  clear(): void {
+    this.statements.clear();
+  }
+
+  /** One simple-protocol query restoring every setting, or undefined when there is none. */
+  replay(): string | undefined {
+    return this.statements.size === 0 ? undefined : [...this.statements.values()].join('; ');
+  }
+}
+
+/** Settings with several spellings, keyed by their canonical name. */
+function settingKey(name: string): string {
+  const bare = name.replace(/^"|"$/g, '');
+  if (bare === 'time zone') return 'timezone';
+  if (bare === 'names') return 'client_encoding';
+  if (bare === 'schema') return 'search_path';
+  return bare;
+}
+
+function nameOfSet(statement: string): string | undefined {
+  const match = /^\s*set\s+(?:session\s+)?(session\s+authorization|time\s+zone|role|names|schema|"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_.$]*)/i.exec(statement);
+  if (!match) return undefined;
+  return settingKey((match[1] as string).toLowerCase().replace(/\s+/g, ' '));
+}
+
+function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+function quoteLiteral(value: string): string {
+  return `'${value.replace(/'/g, "''")}'`;
+}
+
+/** Compares setting values the way Postgres treats them (case, spacing, UTF8 aliases). */
+export function sameSettingValue(a: string, b: string): boolean {
+  const norm = (v: string): string => {
+    const s = v.toLowerCase().replace(/[\s_-]/g, '');
+    return s === 'unicode' ? 'utf8' : s;
+  };
+  return norm(a) === norm(b);
+}

@@ -1,0 +1,169 @@
+/**
+ * Postgres protocol 3.0 framing and the few backend messages the wire front writes itself.
+ * Everything else is relayed as bytes: the broker parses only what it must rewrite.
+ */
+
+/** Codes of the untyped first packets (length + code). */
+export const PROTOCOL_V3 = 196608;
+export const SSL_REQUEST = 80877103;
+export const GSSENC_REQUEST = 80877104;
+export const CANCEL_REQUEST = 80877102;
+
+/** Longest message a client may send: Postgres' own limit for a query string is 1 GB; keep the broker's memory bounded. */
+export const MAX_CLIENT_MESSAGE = 64 * 1024 * 1024;
+
+export interface Frame {
+  /** Message type byte (e.g. 0x51 'Q'). */
+  type: number;
+  /** The payload after type and length. */
+  body: Buffer;
+  /** Type + length + payload, as received (for relaying unchanged). */
+  raw: Buffer;
+}
+
+/** Reassembles typed messages from a byte stream. */
+export class FrameReader {
+  private buffer: Buffer = Buffer.alloc(0);
+
+  push(chunk: Buffer): void {
+    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+  }
+
+  get buffered(): number {
+    return this.buffer.length;
+  }
+
+  /** The untyped startup packet (length + payload), or undefined while incomplete. */
+  nextUntyped(): Buffer | undefined {
+    if (this.buffer.length < 4) return undefined;
+    const length = this.buffer.readInt32BE(0);
+    if (length < 8 || length > 10_000) throw new Error(`invalid startup packet length ${length}`);
+    if (this.buffer.length < length) return undefined;
+    const packet = this.buffer.subarray(0, length);
+    this.buffer = this.buffer.subarray(length);
+    return packet;
+  }
+
+  /**
+   * The next complete message, or undefined while incomplete.
+   * @throws Error on a length outside the protocol (the stream cannot be resynchronised).
+   */
+  next(maxLength = Number.MAX_SAFE_INTEGER): Frame | undefined {
+    if (this.buffer.length < 5) return undefined;
+    const length = this.buffer.readInt32BE(1);
+    if (length < 4 || length > maxLength) throw new Error(`invalid message length ${length}`);
+    const total = length + 1;
+    if (this.buffer.length < total) return undefined;
+    const raw = this.buffer.subarray(0, total);
+    this.buffer = this.buffer.subarray(total);
+    return { type: raw[0] as number, body: raw.subarray(5), raw };
+  }
+}
+
+/** Reads the NUL-terminated string at `offset`; returns it and the offset after the NUL. */
+export function readCString(buffer: Buffer, offset: number): [string, number] {
+  const end = buffer.indexOf(0, offset);
+  if (end === -1) throw new Error('unterminated string in message');
+  return [buffer.toString('utf8', offset, end), end + 1];
+}
+
+export function message(type: string, ...parts: Buffer[]): Buffer {
+  const length = parts.reduce((sum, part) => sum + part.length, 4);
+  const head = Buffer.alloc(5);
+  head[0] = type.charCodeAt(0);
+  head.writeInt32BE(length, 1);
+  return Buffer.concat([head, ...parts]);
+}
+
+export function cstring(value: string): Buffer {
+  return Buffer.from(`${value}\0`, 'utf8');
+}
+
+export function int32(value: number): Buffer {
+  const buffer = Buffer.alloc(4);
+  buffer.writeInt32BE(value, 0);
+  return buffer;
+}
+
+export const AUTH_OK = message('R', int32(0));
+export const AUTH_CLEARTEXT = message('R', int32(3));
+export const PARSE_COMPLETE = message('1');
+export const CLOSE_COMPLETE = message('3');
+
+export function parameterStatus(name: string, value: string): Buffer {
+  return message('S', cstring(name), cstring(value));
+}
+
+export function backendKeyData(pid: number, secret: number): Buffer {
+  return message('K', int32(pid), int32(secret));
+}
+
+export type TransactionStatus = 'I' | 'T' | 'E';
+
+export function readyForQuery(status: TransactionStatus): Buffer {
+  return message('Z', Buffer.from(status, 'latin1'));
+}
+
+export function commandComplete(tag: string): Buffer {
+  return message('C', cstring(tag));
+}
+
+export interface WireError {
+  severity: 'ERROR' | 'FATAL';
+  /** SQLSTATE. */
+  code: string;
+  message: string;
+  detail?: string;
+  hint?: string;
+}
+
+/** An ErrorResponse written by the broker itself (not relayed from a server). */
+export function errorResponse(error: WireError): Buffer {
+  const fields: Buffer[] = [
+    Buffer.from('S'),
+    cstring(error.severity),
+    Buffer.from('V'),
+    cstring(error.severity),
+    Buffer.from('C'),
+    cstring(error.code),
+    Buffer.from('M'),
+    cstring(error.message),
+  ];
+  if (error.detail) fields.push(Buffer.from('D'), cstring(error.detail));
+  if (error.hint) fields.push(Buffer.from('H'), cstring(error.hint));
+  fields.push(Buffer.from([0]));
+  return message('E', ...fields);
+}
+
+/** Fields of an ErrorResponse / NoticeResponse body by their one-letter code. */
+export function errorFields(body: Buffer): Map<string, string> {
+  const fields = new Map<string, string>();
+  let offset = 0;
+  while (offset < body.length && body[offset] !== 0) {
+    const code = String.fromCharCode(body[offset] as number);
+    const [value, next] = readCString(body, offset + 1);
+    fields.set(code, value);
+    offset = next;
+  }
+  return fields;
+}
+
+/** A simple Query message. */
+export function query(text: string): Buffer {
+  return message('Q', cstring(text));
+}
+
+/** Frontend Close of a prepared statement. */
+export function closeStatement(name: string): Buffer {
+  return message('C', Buffer.from('S'), cstring(name));
+}
+
+/** CancelRequest to a server for its backend key. */
+export function cancelRequest(pid: number, secret: number): Buffer {
+  const buffer = Buffer.alloc(16);
+  buffer.writeInt32BE(16, 0);
+  buffer.writeInt32BE(CANCEL_REQUEST, 4);
+  buffer.writeInt32BE(pid, 8);
+  buffer.writeInt32BE(secret, 12);
+  return buffer;
+}

@@ -1,0 +1,45 @@
+import { classifySql } from './sql-classify';
+
+describe('classifySql (transaction mode)', () => {
+  it.each([
+    ['LISTEN jobs', /LISTEN/],
+    ['select 1; listen jobs', /LISTEN/],
+    ['SELECT pg_advisory_lock(1)', /advisory/],
+    ['select pg_try_advisory_lock_shared(1, 2)', /advisory/],
+    ['PREPARE q AS SELECT 1', /PREPARE/],
+    ['DECLARE c CURSOR WITH HOLD FOR SELECT 1', /WITH HOLD/],
+  ])('refuses %s', (sql, reason) => {
+    expect(classifySql(sql).refused).toMatch(reason);
+  });
+
+  it.each([
+    'SELECT pg_advisory_xact_lock(1)',
+    "SELECT 'LISTEN x', 'pg_advisory_lock(1)'",
+    '-- LISTEN x\nSELECT 1',
+    "PREPARE TRANSACTION 't1'",
+    'SELECT $$ listen x $$',
+  ])('lets %s through', (sql) => {
+    expect(classifySql(sql).refused).toBeUndefined();
+  });
+
+  it('records a session SET, not SET LOCAL / SET TRANSACTION, and marks state-leaving statements dirty', () => {
+    expect(classifySql('SET search_path TO app, public;')).toEqual({ setting: 'SET search_path TO app, public', dirties: true });
+    expect(classifySql('RESET ALL')).toMatchObject({ setting: 'RESET ALL' });
+    expect(classifySql("SET LOCAL statement_timeout = '1s'")).toEqual({ dirties: false });
+    expect(classifySql('SET TRANSACTION ISOLATION LEVEL SERIALIZABLE')).toEqual({ dirties: false });
+    expect(classifySql('UPDATE t SET x = 1')).toEqual({ dirties: false });
+    expect(classifySql('CREATE TEMP TABLE t (x int)')).toEqual({ dirties: true });
+    expect(classifySql("SELECT set_config('a.b', '1', false)")).toEqual({ dirties: true });
+    expect(classifySql('SELECT 1; SET work_mem = 1024')).toEqual({ dirties: true });
+    expect(classifySql('DISCARD ALL')).toEqual({ discardsAll: true, dirties: true });
+    expect(classifySql('DEALLOCATE ALL')).toEqual({ discardsAll: true, dirties: true });
+  });
+});
+
+describe('classifySql DEALLOCATE', () => {
+  it('reads the statement name of DEALLOCATE [PREPARE] name, leaving DEALLOCATE ALL to discardsAll', () => {
+    expect(classifySql('DEALLOCATE pdo_stmt_00000001')).toEqual({ deallocate: 'pdo_stmt_00000001', dirties: false });
+    expect(classifySql('deallocate prepare "Mixed Name";')).toEqual({ deallocate: 'Mixed Name', dirties: false });
+    expect(classifySql('DEALLOCATE ALL').deallocate).toBeUndefined();
+  });
+});

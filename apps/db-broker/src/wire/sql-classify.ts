@@ -1,0 +1,59 @@
+import { mayHoldSeveralStatements } from '../query/statements';
+
+/** What a statement text means for a server connection shared between clients. */
+export interface SqlClass {
+  /** Set when it cannot be made safe in transaction mode: the reason, for the client. */
+  refused?: string;
+  /** One `SET` / `RESET` statement (not LOCAL): replayed on every later server connection of the client. */
+  setting?: string;
+  /** `DEALLOCATE name`: SQL-level close of a protocol-level statement (PHP PDO does this). */
+  deallocate?: string;
+  /** `DISCARD ALL` / `DEALLOCATE ALL`: the client's statements and settings are forgotten. */
+  discardsAll?: boolean;
+  /** Leaves state on the server connection (temp tables, a setting, a role): it is reset before reuse. */
+  dirties: boolean;
+}
+
+/** Quoted strings, identifiers and comments blanked out, so keywords inside them do not count. */
+function codeOnly(sql: string): string {
+  return sql
+    .replace(/\$([A-Za-z_][A-Za-z0-9_]*)?\$[\s\S]*?\$\1\$/g, ' ')
+    .replace(/'(?:[^']|'')*'?/g, "''")
+    .replace(/"(?:[^"]|"")*"?/g, '""')
+    .replace(/--[^\n]*/g, ' ')
+    .replace(/\/\*[\s\S]*?(\*\/|$)/g, ' ');
+}
+
+const SESSION_LOCK = /\bpg_(try_)?advisory_lock(_shared)?\s*\(/i;
+const LISTEN = /(^|;)\s*listen\b/i;
+const SQL_PREPARE = /(^|;)\s*prepare\b(?!\s+transaction\b)/i;
+const WITH_HOLD = /(^|;)\s*declare\b[^;]*\bwith\s+hold\b/i;
+const LEAVES_STATE = /\bcreate\s+(global\s+|local\s+)?(temp|temporary)\b|\bset_config\s*\(|(^|;)\s*(set|reset)\b(?!\s+(local|transaction|constraints)\b)/i;
+const SETTING = /^\s*(set|reset)\b(?!\s+(local|transaction|constraints|session\s+characteristics)\b)/i;
+const DEALLOCATE = /^\s*deallocate\s+(?:prepare\s+)?(?:([A-Za-z_][A-Za-z0-9_$]*)|"((?:[^"]|"")+)")\s*;?\s*$/i;
+const DISCARD_ALL = /^\s*(discard|deallocate(\s+prepare)?)\s+all\s*;?\s*$/i;
+
+const TRANSACTION_HINT =
+  'the connector pools in transaction mode (a server connection per transaction): set options.poolMode "session" on it for session features';
+
+/** Classifies a query text sent in transaction mode. */
+export function classifySql(sql: string): SqlClass {
+  const code = codeOnly(sql);
+  if (SESSION_LOCK.test(code)) {
+    return { refused: `session-level advisory locks outlive the transaction; use pg_advisory_xact_lock (${TRANSACTION_HINT})`, dirties: false };
+  }
+  if (LISTEN.test(code)) return { refused: `LISTEN needs a session of its own (${TRANSACTION_HINT})`, dirties: false };
+  if (SQL_PREPARE.test(code)) {
+    return {
+      refused: `SQL PREPARE is not kept across transactions; use protocol-level prepared statements, which the broker tracks (${TRANSACTION_HINT})`,
+      dirties: false,
+    };
+  }
+  if (WITH_HOLD.test(code)) return { refused: `cursors WITH HOLD outlive the transaction (${TRANSACTION_HINT})`, dirties: false };
+  const single = !mayHoldSeveralStatements(sql);
+  if (single && DISCARD_ALL.test(code)) return { discardsAll: true, dirties: true };
+  const deallocate = single ? DEALLOCATE.exec(sql) : null;
+  if (deallocate && !DISCARD_ALL.test(code)) return { deallocate: (deallocate[2] ?? (deallocate[1] as string).toLowerCase()).trim(), dirties: false };
+  if (single && SETTING.test(code)) return { setting: sql.trim().replace(/;\s*$/, ''), dirties: true };
+  return { dirties: LEAVES_STATE.test(code) };
+}

@@ -1,0 +1,808 @@
+import { createHash } from 'node:crypto';
+import type { Socket } from 'node:net';
+import { TLSSocket, type SecureContext } from 'node:tls';
+import { hasScope, Scope, type Principal, type TokenStore } from '@patchbay/nest';
+import type { Logger } from 'pino';
+import type { DatabaseBroker, DatabaseConnection } from '../pools/database-driver';
+import { ClientSettings, sameSettingValue } from './client-settings';
+import {
+  AUTH_CLEARTEXT,
+  AUTH_OK,
+  CANCEL_REQUEST,
+  CLOSE_COMPLETE,
+  FrameReader,
+  GSSENC_REQUEST,
+  MAX_CLIENT_MESSAGE,
+  PARSE_COMPLETE,
+  PROTOCOL_V3,
+  SSL_REQUEST,
+  backendKeyData,
+  closeStatement,
+  commandComplete,
+  cstring,
+  errorFields,
+  errorResponse,
+  int32,
+  message,
+  parameterStatus,
+  query,
+  readCString,
+  readyForQuery,
+  type Frame,
+  type TransactionStatus,
+  type WireError,
+} from './protocol';
+import { ServerLink } from './server-link';
+import { classifySql, type SqlClass } from './sql-classify';
+import { wireErrorOf } from './wire-errors';
+
+export type PoolMode = 'transaction' | 'session';
+
+/** What a wire client needs from the front that accepted it. */
+export interface WireContext {
+  pools: DatabaseBroker;
+  tokens: TokenStore;
+  logger: Logger;
+  tls: SecureContext | undefined;
+  /** Cleartext passwords are accepted without TLS (the front listens on loopback only). */
+  plainPasswordsAllowed: boolean;
+  /** Session defaults of the connector's server (ParameterStatus values and a few more). */
+  serverParams(connection: DatabaseConnection): Promise<Map<string, string>>;
+  /** Registers a logged-in client; returns its backend key (for cancel requests). */
+  register(client: WireClient): { pid: number; secret: number };
+  unregister(client: WireClient): void;
+  /** A CancelRequest from a new connection. */
+  cancel(pid: number, secret: number): void;
+}
+
+/** Responses the server (or the broker) still owes the client, in order. */
+type Expect =
+  | { kind: 'parse'; swallow: boolean; prepares: string | undefined }
+  | { kind: 'bind' }
+  | { kind: 'describe' }
+  | { kind: 'execute'; onTag: ((tag: string) => void) | undefined }
+  | { kind: 'close'; swallow: boolean; evicts?: string }
+  | { kind: 'sync' }
+  | { kind: 'query'; internal: boolean; onTag: ((tag: string) => void) | undefined; done: (() => void) | undefined }
+  | { kind: 'fake'; bytes: Buffer };
+
+interface ClientStatement {
+  /** Name on every server connection: a hash of the query text and parameter types. */
+  serverName: string;
+  /** The Parse body after the client's name (query, parameter types). */
+  rest: Buffer;
+  sql: SqlClass;
+}
+
+/** Parameters a server reports at startup; the client gets the server's (or its own requested) values. */
+export const REPORTED_PARAMETERS = [
+  'server_version',
+  'server_encoding',
+  'client_encoding',
+  'DateStyle',
+  'IntervalStyle',
+  'TimeZone',
+  'integer_datetimes',
+  'standard_conforming_strings',
+  'is_superuser',
+] as const;
+
+const LOGIN_TIMEOUT_MS = 60_000;
+/** Client messages buffered before the broker stops reading the client's socket. */
+const MAX_QUEUED_MESSAGES = 1000;
+const NOT_SETTINGS = new Set(['user', 'database', 'application_name', 'replication', 'options', 'fallback_application_name']);
+const SETTING_NAME = /^[A-Za-z_][A-Za-z0-9_.]*$/;
+
+const T = { Q: 0x51, P: 0x50, B: 0x42, D: 0x44, E: 0x45, C: 0x43, S: 0x53, H: 0x48, X: 0x58, F: 0x46, d: 0x64, c: 0x63, f: 0x66, p: 0x70 };
+
+/**
+ * One client of the wire front: startup (TLS, password = Patchbay token), then its
+ * messages relayed to server connections of the connector's pool. In transaction mode a
+ * server connection is held from the first message of a transaction to the
+ * ReadyForQuery that ends it (idle); named prepared statements are kept per client and
+ * prepared, under a content-derived name, on whichever server connection serves them
+ * (PgBouncer 1.21's design).
+ */
+export class WireClient {
+  configId = '';
+  mode: PoolMode = 'transaction';
+  principal: Principal | undefined;
+  /** Waiting for a server connection now. */
+  waiting = false;
+  private socket: Socket;
+  private reader = new FrameReader();
+  private phase: 'startup' | 'password' | 'authenticating' | 'ready' | 'closed' = 'startup';
+  private params = new Map<string, string>();
+  private link: ServerLink | undefined;
+  private serverReader = new FrameReader();
+  private expects: Expect[] = [];
+  private status: TransactionStatus = 'I';
+  private inbound: Frame[] = [];
+  private pumping = false;
+  /** After a message the broker refused inside an extended-protocol batch: skip to Sync. */
+  private skipping = false;
+  private releasing: Promise<void> | undefined;
+  private readonly statements = new Map<string, ClientStatement>();
+  private unnamed: SqlClass = { dirties: false };
+  private readonly portals = new Map<string, SqlClass>();
+  private readonly settings = new ClientSettings();
+  private readonly onData = (chunk: Buffer): void => this.received(chunk);
+
+  constructor(
+    socket: Socket,
+    private readonly context: WireContext,
+  ) {
+    this.socket = socket;
+    socket.setNoDelay(true);
+    socket.on('data', this.onData);
+    socket.on('error', () => this.close());
+    socket.on('close', () => this.close());
+    // As Postgres' authentication_timeout: a connection that never logs in does not hold a socket forever.
+    this.loginTimer = setTimeout(() => {
+      if (this.phase !== 'ready') this.fatal({ severity: 'FATAL', code: '08P01', message: `no login within ${LOGIN_TIMEOUT_MS / 1000} s` });
+    }, LOGIN_TIMEOUT_MS);
+    this.loginTimer.unref();
+  }
+
+  private readonly loginTimer: NodeJS.Timeout;
+
+  get hasServer(): boolean {
+    return this.link !== undefined;
+  }
+
+  /** Forwards a cancel request to the server connection running this client's statement. */
+  cancelRunning(send: (host: string, port: number, pid: number, secret: number) => void): void {
+    const key = this.link?.backendKey;
+    const target = this.link?.generation.spec.target;
+    if (key && target) send(target.host, target.port, key.pid, key.secret);
+  }
+
+  private received(chunk: Buffer): void {
+    this.reader.push(chunk);
+    try {
+      while (this.phase === 'startup' || this.phase === 'password') {
+        if (this.phase === 'startup') {
+          const packet = this.reader.nextUntyped();
+          if (!packet) return;
+          this.startupPacket(packet);
+        } else {
+          const frame = this.reader.next(10_000);
+          if (!frame) return;
+          this.passwordMessage(frame);
+        }
+      }
+      if (this.phase !== 'ready' && this.phase !== 'authenticating') return;
+      for (;;) {
+        const frame = this.reader.next(MAX_CLIENT_MESSAGE);
+        if (!frame) break;
+        this.inbound.push(frame);
+      }
+      // A client pipelining faster than its server connection (or the pool) serves it waits on TCP, not in our memory.
+      if (this.inbound.length > MAX_QUEUED_MESSAGES) this.socket.pause();
+    } catch (error) {
+      this.fatal({ severity: 'FATAL', code: '08P01', message: `protocol violation: ${error instanceof Error ? error.message : String(error)}` });
+      return;
+    }
+    if (this.phase === 'ready') void this.pump();
+  }
+
+  private startupPacket(packet: Buffer): void {
+    const code = packet.readInt32BE(4);
+    if (code === SSL_REQUEST) {
+      if (!this.context.tls || this.socket instanceof TLSSocket) {
+        this.socket.write('N');
+        return;
+      }
+      if (this.reader.buffered > 0) throw new Error('data after SSLRequest');
+      this.socket.write('S');
+      this.socket.removeListener('data', this.onData);
+      const secure = new TLSSocket(this.socket, { isServer: true, secureContext: this.context.tls });
+      secure.on('data', this.onData);
+      secure.on('error', () => this.close());
+      this.socket = secure;
+      return;
+    }
+    if (code === GSSENC_REQUEST) {
+      this.socket.write('N');
+      return;
+    }
+    if (code === CANCEL_REQUEST && packet.length === 16) {
+      this.context.cancel(packet.readInt32BE(8), packet.readInt32BE(12));
+      this.phase = 'closed';
+      this.socket.end();
+      return;
+    }
+    if (code >> 16 !== 3) {
+      this.fatal({ severity: 'FATAL', code: '0A000', message: `unsupported frontend protocol ${code >> 16}.${code & 0xffff}: the broker speaks 3.0` });
+      return;
+    }
+    let offset = 8;
+    while (offset < packet.length && packet[offset] !== 0) {
+      const [name, afterName] = readCString(packet, offset);
+      const [value, afterValue] = readCString(packet, afterName);
+      this.params.set(name, value);
+      offset = afterValue;
+    }
+    if (code !== PROTOCOL_V3) {
+      // Minor versions above 3.0 (libpq 18 may ask for 3.2): answer with the one we speak.
+      this.socket.write(message('v', int32(PROTOCOL_V3), int32(0)));
+    }
+    if (!this.params.get('database')) {
+      this.fatal({ severity: 'FATAL', code: '3D000', message: 'no database given: the database name is the configId of a database connector' });
+      return;
+    }
+    if (!this.context.plainPasswordsAllowed && !(this.socket instanceof TLSSocket)) {
+      this.fatal({
+        severity: 'FATAL',
+        code: '28000',
+        message: 'the broker accepts a token as password only over TLS: connect with sslmode=require',
+      });
+      return;
+    }
+    this.phase = 'password';
+    this.socket.write(AUTH_CLEARTEXT);
+  }
+
+  private passwordMessage(frame: Frame): void {
+    if (frame.type !== T.p) throw new Error(`expected a password message, got '${String.fromCharCode(frame.type)}'`);
+    const [password] = readCString(frame.body, 0);
+    this.phase = 'authenticating';
+    void this.login(password);
+  }
+
+  private async login(token: string): Promise<void> {
+    const principal = this.context.tokens.authenticate(token);
+    const configId = this.params.get('database') ?? '';
+    if (!principal) {
+      this.fatal({
+        severity: 'FATAL',
+        code: '28P01',
+        message: `password authentication failed for database "${configId}": the password must be a Patchbay token`,
+      });
+      return;
+    }
+    if (!hasScope(principal, Scope.USE)) {
+      this.fatal({ severity: 'FATAL', code: '42501', message: `token '${principal.name}' lacks the 'use' scope` });
+      return;
+    }
+    let connection: DatabaseConnection;
+    let defaults: Map<string, string>;
+    try {
+      connection = this.context.pools.connectionFor(principal, configId);
+      defaults = await this.context.serverParams(connection);
+    } catch (error) {
+      this.fatal(wireErrorOf(error, 'FATAL'));
+      return;
+    }
+    if (this.phase === 'closed') return;
+    this.principal = principal;
+    this.configId = configId;
+    this.mode = connection.spec.settings.poolMode;
+    const reported = new Map<string, string>();
+    for (const name of REPORTED_PARAMETERS) {
+      const value = defaults.get(name.toLowerCase());
+      if (value !== undefined) reported.set(name, value);
+    }
+    for (const [name, value] of this.params) {
+      if (NOT_SETTINGS.has(name)) continue;
+      if (!SETTING_NAME.test(name)) {
+        this.fatal({ severity: 'FATAL', code: '42704', message: `unrecognized configuration parameter "${name}"` });
+        return;
+      }
+      const current = defaults.get(name.toLowerCase());
+      if (current !== undefined && sameSettingValue(current, value)) continue;
+      this.settings.set(name, value);
+      const canonical = REPORTED_PARAMETERS.find((p) => p.toLowerCase() === name.toLowerCase());
+      if (canonical) reported.set(canonical, value);
+    }
+    for (const [name, value] of parseOptions(this.params.get('options') ?? '')) {
+      if (SETTING_NAME.test(name)) this.settings.set(name, value);
+    }
+    reported.set('application_name', this.params.get('application_name') ?? this.params.get('fallback_application_name') ?? '');
+    const key = this.context.register(this);
+    this.socket.cork();
+    this.socket.write(AUTH_OK);
+    for (const [name, value] of reported) this.socket.write(parameterStatus(name, value));
+    this.socket.write(backendKeyData(key.pid, key.secret));
+    this.socket.write(readyForQuery('I'));
+    this.socket.uncork();
+    this.phase = 'ready';
+    clearTimeout(this.loginTimer);
+    void this.pump();
+  }
+
+  // ---- client messages --------------------------------------------------------------
+
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (this.inbound.length > 0 && this.phase === 'ready') {
+        const frame = this.inbound.shift() as Frame;
+        // The messages of one batch (Bind/Execute/Sync) leave in one write, as the client sent them.
+        if (this.link && this.corked !== this.link.socket) {
+          this.uncork();
+          this.corked = this.link.socket;
+          this.corked.cork();
+        }
+        await this.handle(frame);
+      }
+      this.uncork();
+      this.resumeWhenServerDrained();
+    } catch (error) {
+      this.uncork();
+      this.context.logger.warn({ configId: this.configId, reason: error instanceof Error ? error.message : String(error) }, 'wire client failed');
+      this.fatal({ severity: 'FATAL', code: '08P01', message: `protocol violation: ${error instanceof Error ? error.message : String(error)}` });
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private async handle(frame: Frame): Promise<void> {
+    const type = frame.type;
+    if (type === T.X) {
+      this.close();
+      return;
+    }
+    if (this.skipping) {
+      if (type !== T.S) return;
+      this.skipping = false;
+      if (!this.link) {
+        this.fake(readyForQuery(this.status));
+        return;
+      }
+      this.link.write(frame.raw);
+      this.expect({ kind: 'sync' });
+      return;
+    }
+    if (type === T.d || type === T.c || type === T.f) {
+      // COPY FROM STDIN data: only meaningful on the server connection running the COPY.
+      this.link?.write(frame.raw);
+      return;
+    }
+    if (type === T.H) {
+      this.link?.write(frame.raw);
+      return;
+    }
+    const transaction = this.mode === 'transaction';
+    switch (type) {
+      case T.Q: {
+        const sql = transaction ? classifySql(readCString(frame.body, 0)[0]) : { dirties: true };
+        if (sql.refused) {
+          this.fake(errorResponse({ severity: 'ERROR', code: '0A000', message: sql.refused }));
+          this.fake(readyForQuery(this.status));
+          return;
+        }
+        if (sql.deallocate !== undefined && this.statements.delete(sql.deallocate)) {
+          this.fake(commandComplete('DEALLOCATE'));
+          this.fake(readyForQuery(this.status));
+          return;
+        }
+        const link = await this.needLink();
+        if (!link) return this.refusedWithoutServer(frame);
+        if (sql.dirties) link.dirty = true;
+        link.write(frame.raw);
+        this.expect({ kind: 'query', internal: false, onTag: this.tagHandler(sql), done: undefined });
+        return;
+      }
+      case T.P:
+        return this.parse(frame, transaction);
+      case T.B:
+        return this.bind(frame, transaction);
+      case T.D: {
+        const what = frame.body[0];
+        const [name] = readCString(frame.body, 1);
+        const statement = transaction && what === T.S && name !== '' ? this.statements.get(name) : undefined;
+        const link = await this.needLink();
+        if (!link) return this.refusedWithoutServer(frame);
+        if (statement) {
+          this.ensurePrepared(link, statement);
+          link.write(message('D', Buffer.from('S'), cstring(statement.serverName)));
+        } else {
+          link.write(frame.raw);
+        }
+        this.expect({ kind: 'describe' });
+        return;
+      }
+      case T.C: {
+        const what = frame.body[0];
+        const [name] = readCString(frame.body, 1);
+        if (transaction && what === T.S && name !== '') {
+          // The server copy stays for other clients (and this one, if it parses the same text again).
+          this.statements.delete(name);
+          this.fake(CLOSE_COMPLETE);
+          return;
+        }
+        const link = await this.needLink();
+        if (!link) return this.refusedWithoutServer(frame);
+        link.write(frame.raw);
+        this.expect({ kind: 'close', swallow: false });
+        return;
+      }
+      case T.E: {
+        const [portal] = readCString(frame.body, 0);
+        const sql = this.portals.get(portal) ?? (transaction ? { dirties: false } : { dirties: true });
+        const link = await this.needLink();
+        if (!link) return this.refusedWithoutServer(frame);
+        if (sql.dirties) link.dirty = true;
+        link.write(frame.raw);
+        this.expect({ kind: 'execute', onTag: this.tagHandler(sql) });
+        return;
+      }
+      case T.S: {
+        if (!this.link && this.expects.length === 0) {
+          this.fake(readyForQuery(this.status));
+          return;
+        }
+        const link = await this.needLink();
+        if (!link) return this.refusedWithoutServer(frame);
+        link.write(frame.raw);
+        this.expect({ kind: 'sync' });
+        return;
+      }
+      case T.F: {
+        const link = await this.needLink();
+        if (!link) return this.refusedWithoutServer(frame);
+        link.dirty = true;
+        link.write(frame.raw);
+        this.expect({ kind: 'query', internal: false, onTag: undefined, done: undefined });
+        return;
+      }
+      default:
+        throw new Error(`unexpected message type '${String.fromCharCode(type)}'`);
+    }
+  }
+
+  private async parse(frame: Frame, transaction: boolean): Promise<void> {
+    const body = frame.body;
+    const [name, afterName] = readCString(body, 0);
+    const [text] = readCString(body, afterName);
+    const sql: SqlClass = transaction ? classifySql(text) : { dirties: true };
+    if (sql.refused) {
+      this.fake(errorResponse({ severity: 'ERROR', code: '0A000', message: sql.refused }));
+      this.skipping = true;
+      return;
+    }
+    if (!transaction || name === '') {
+      this.unnamed = sql;
+      const link = await this.needLink();
+      if (!link) return this.refusedWithoutServer(frame);
+      link.write(frame.raw);
+      this.expect({ kind: 'parse', swallow: false, prepares: undefined });
+      return;
+    }
+    const rest = body.subarray(afterName);
+    const statement: ClientStatement = { serverName: `pb_${createHash('sha256').update(rest).digest('hex').slice(0, 32)}`, rest, sql };
+    this.statements.set(name, statement);
+    const link = await this.needLink();
+    if (!link) return this.refusedWithoutServer(frame);
+    if (link.touch(statement.serverName)) this.fake(PARSE_COMPLETE);
+    else this.prepareOn(link, statement, false);
+  }
+
+  private async bind(frame: Frame, transaction: boolean): Promise<void> {
+    const body = frame.body;
+    const [portal, afterPortal] = readCString(body, 0);
+    const [name, afterName] = readCString(body, afterPortal);
+    const statement = transaction && name !== '' ? this.statements.get(name) : undefined;
+    const link = await this.needLink();
+    if (!link) return this.refusedWithoutServer(frame);
+    if (statement) {
+      this.ensurePrepared(link, statement);
+      link.write(message('B', cstring(portal), cstring(statement.serverName), body.subarray(afterName)));
+      this.portals.set(portal, statement.sql);
+    } else {
+      link.write(frame.raw);
+      this.portals.set(portal, name === '' ? this.unnamed : transaction ? { dirties: false } : { dirties: true });
+    }
+    this.expect({ kind: 'bind' });
+  }
+
+  private ensurePrepared(link: ServerLink, statement: ClientStatement): void {
+    if (!link.touch(statement.serverName)) this.prepareOn(link, statement, true);
+  }
+
+  private prepareOn(link: ServerLink, statement: ClientStatement, swallow: boolean): void {
+    const evicted = link.add(statement.serverName);
+    if (evicted) {
+      link.write(closeStatement(evicted));
+      this.expect({ kind: 'close', swallow: true, evicts: evicted });
+    }
+    link.write(message('P', cstring(statement.serverName), statement.rest));
+    this.expect({ kind: 'parse', swallow, prepares: statement.serverName });
+  }
+
+  /** Records what a completed statement did to the client's session. */
+  private tagHandler(sql: SqlClass): ((tag: string) => void) | undefined {
+    if (sql.setting !== undefined) {
+      const statement = sql.setting;
+      return (tag) => {
+        if (tag === 'SET' || tag === 'RESET') this.settings.record(statement);
+      };
+    }
+    if (sql.discardsAll) {
+      return (tag) => {
+        if (tag === 'DISCARD ALL' || tag === 'DEALLOCATE ALL') {
+          this.statements.clear();
+          this.settings.clear();
+          this.link?.prepared.clear();
+        }
+      };
+    }
+    return undefined;
+  }
+
+  /** A server connection for this client, or undefined after answering the client with why there is none. */
+  private async needLink(): Promise<ServerLink | undefined> {
+    if (this.link && !this.releasing) return this.link;
+    // Waiting below lets server messages in, which may hand the corked connection back to the pool.
+    this.uncork();
+    if (this.releasing) await this.releasing;
+    if (this.link) return this.link;
+    this.waiting = true;
+    try {
+      const connection = this.context.pools.connection(this.configId);
+      const handle = await connection.lease();
+      let link: ServerLink;
+      try {
+        link = new ServerLink(handle, await handle.handle.acquire());
+      } catch (error) {
+        handle.release(error);
+        throw error;
+      }
+      if (this.phase !== 'ready') {
+        link.release();
+        return undefined;
+      }
+      this.link = link;
+      this.serverReader = new FrameReader();
+      link.attach(
+        (chunk) => this.fromServer(link, chunk),
+        () => this.serverLost(link),
+      );
+      const replay = this.settings.replay();
+      if (replay !== undefined) {
+        link.dirty = true;
+        link.write(query(replay));
+        this.expect({ kind: 'query', internal: true, onTag: undefined, done: undefined });
+      }
+      if (this.mode === 'session') link.dirty = true;
+      return link;
+    } catch (error) {
+      this.acquireError = wireErrorOf(error, 'ERROR');
+      return undefined;
+    } finally {
+      this.waiting = false;
+    }
+  }
+
+  private acquireError: WireError | undefined;
+  /** The server socket corked while a batch of client messages is written to it. */
+  private corked: Socket | undefined;
+
+  private awaitingDrain = false;
+
+  /** Reads the client again once its server connection took what was written (the queue is empty here). */
+  private resumeWhenServerDrained(): void {
+    const link = this.link;
+    if (!link?.socket.writableNeedDrain) {
+      this.socket.resume();
+      return;
+    }
+    this.socket.pause();
+    if (this.awaitingDrain) return;
+    this.awaitingDrain = true;
+    link.socket.once('drain', () => {
+      this.awaitingDrain = false;
+      if (this.inbound.length <= MAX_QUEUED_MESSAGES) this.socket.resume();
+    });
+  }
+
+  private uncork(): void {
+    this.corked?.uncork();
+    this.corked = undefined;
+  }
+
+  /** Answers a message that found no server connection: the error, then ReadyForQuery at the next Sync. */
+  private refusedWithoutServer(frame: Frame): void {
+    const error = this.acquireError ?? { severity: 'ERROR', code: '08006', message: 'no server connection' };
+    this.acquireError = undefined;
+    this.fake(errorResponse(error));
+    if (frame.type === T.Q || frame.type === T.S || frame.type === T.F) this.fake(readyForQuery(this.status));
+    else this.skipping = true;
+  }
+
+  private expect(entry: Expect): void {
+    this.expects.push(entry);
+    if (entry.kind === 'fake') this.flushFakes();
+  }
+
+  private fake(bytes: Buffer): void {
+    this.expect({ kind: 'fake', bytes });
+  }
+
+  private flushFakes(): void {
+    while (this.expects.length > 0 && (this.expects[0] as Expect).kind === 'fake') {
+      const entry = this.expects.shift() as { kind: 'fake'; bytes: Buffer };
+      this.socket.write(entry.bytes);
+    }
+  }
+
+  // ---- server messages --------------------------------------------------------------
+
+  private fromServer(link: ServerLink, chunk: Buffer): void {
+    if (link !== this.link) return;
+    this.serverReader.push(chunk);
+    this.socket.cork();
+    try {
+      for (;;) {
+        const frame = this.serverReader.next();
+        if (!frame) break;
+        this.serverFrame(link, frame);
+        if (link !== this.link) break;
+      }
+    } catch (error) {
+      this.context.logger.warn({ configId: this.configId, reason: error instanceof Error ? error.message : String(error) }, 'unreadable server message');
+      link.release(error instanceof Error ? error : new Error(String(error)));
+      this.link = undefined;
+      this.fatal({ severity: 'FATAL', code: '08006', message: 'server connection lost' });
+    } finally {
+      this.socket.uncork();
+    }
+    // A client reading slowly (a large COPY TO STDOUT) holds the server back instead of filling our memory.
+    if (this.socket.writableNeedDrain && link === this.link && !link.socket.isPaused()) {
+      link.socket.pause();
+      this.socket.once('drain', () => link.socket.resume());
+    }
+  }
+
+  private serverFrame(link: ServerLink, frame: Frame): void {
+    this.flushFakes();
+    const head = this.expects[0];
+    const internal = head?.kind === 'query' && head.internal;
+    const send = (): void => {
+      if (!internal && this.phase !== 'closed') this.socket.write(frame.raw);
+    };
+    switch (String.fromCharCode(frame.type)) {
+      case 'Z': {
+        if (head?.kind === 'sync' || head?.kind === 'query') this.expects.shift();
+        this.status = String.fromCharCode(frame.body[0] as number) as TransactionStatus;
+        send();
+        if (head?.kind === 'query') head.done?.();
+        this.flushFakes();
+        const idle = this.status === 'I' && this.expects.length === 0 && link === this.link && !this.releasing;
+        if (idle && (this.mode === 'transaction' || this.phase === 'closed')) this.giveBack(link);
+        return;
+      }
+      case 'E': {
+        if (internal) {
+          const fields = errorFields(frame.body);
+          this.context.logger.warn({ configId: this.configId, sqlstate: fields.get('C'), reason: fields.get('M') }, 'replaying wire client settings failed');
+        }
+        send();
+        if (!head || head.kind === 'query') return;
+        // The server skips everything up to the next Sync.
+        while (this.expects.length > 0 && (this.expects[0] as Expect).kind !== 'sync') {
+          const dropped = this.expects.shift() as Expect;
+          if (dropped.kind === 'parse' && dropped.prepares) link.prepared.delete(dropped.prepares);
+          // Skipped, so the evicted statement is still on the server.
+          if (dropped.kind === 'close' && dropped.evicts) link.prepared.set(dropped.evicts, true);
+        }
+        return;
+      }
+      case 'C': {
+        if (head?.kind === 'query' || head?.kind === 'execute') head.onTag?.(readCString(frame.body, 0)[0]);
+        send();
+        if (head?.kind === 'execute') this.expects.shift();
+        return;
+      }
+      case 'I':
+      case 's':
+        send();
+        if (head?.kind === 'execute') this.expects.shift();
+        return;
+      case '1':
+        if (!(head?.kind === 'parse' && head.swallow)) send();
+        if (head?.kind === 'parse') this.expects.shift();
+        return;
+      case '2':
+        send();
+        if (head?.kind === 'bind') this.expects.shift();
+        return;
+      case '3':
+        if (!(head?.kind === 'close' && head.swallow)) send();
+        if (head?.kind === 'close') this.expects.shift();
+        return;
+      case 'T':
+      case 'n':
+        send();
+        if (head?.kind === 'describe') this.expects.shift();
+        return;
+      default:
+        send();
+    }
+  }
+
+  /** Returns the server connection to the pool, reset first when the client left state on it. */
+  private giveBack(link: ServerLink): void {
+    // Portals end with their transaction.
+    this.portals.clear();
+    if (!link.dirty) {
+      this.link = undefined;
+      link.release();
+      return;
+    }
+    link.dirty = false;
+    this.releasing = new Promise<void>((resolve) => {
+      link.write(query('DISCARD ALL'));
+      this.expects.push({
+        kind: 'query',
+        internal: true,
+        onTag: undefined,
+        done: () => {
+          link.prepared.clear();
+          this.link = undefined;
+          this.releasing = undefined;
+          link.release();
+          resolve();
+        },
+      });
+    });
+  }
+
+  private serverLost(link: ServerLink): void {
+    if (link !== this.link) return;
+    this.link = undefined;
+    link.release(new Error('server connection closed'));
+    const releasing = this.releasing;
+    this.releasing = undefined;
+    if (releasing) {
+      // Lost while being reset: the client was done with it.
+      this.expects = [];
+      return;
+    }
+    this.fatal({ severity: 'FATAL', code: '08006', message: 'the server connection was lost' });
+  }
+
+  // ---- end --------------------------------------------------------------------------
+
+  private fatal(error: WireError): void {
+    if (this.phase !== 'closed') this.socket.end(errorResponse(error));
+    this.close();
+  }
+
+  /** Ends the client; its server connection goes back to the pool only when it is between transactions. */
+  close(): void {
+    if (this.phase === 'closed') return;
+    this.phase = 'closed';
+    clearTimeout(this.loginTimer);
+    this.inbound = [];
+    this.context.unregister(this);
+    const link = this.link;
+    if (link && !this.releasing) {
+      if (this.status === 'I' && this.expects.length === 0) {
+        this.giveBack(link);
+      } else {
+        this.link = undefined;
+        link.release(new Error('wire client left during a transaction'));
+      }
+    }
+    if (!this.socket.destroyed) this.socket.end();
+  }
+}
+
+/** `-c name=value` pairs of the startup `options` parameter (backslash escapes a space). */
+function parseOptions(options: string): [string, string][] {
+  const words = options.match(/(?:\\.|[^\s\\])+/g) ?? [];
+  const pairs: [string, string][] = [];
+  for (let i = 0; i < words.length; i++) {
+    let word = (words[i] as string).replace(/\\(.)/g, '$1');
+    if (word === '-c') word = (words[++i] ?? '').replace(/\\(.)/g, '$1');
+    else if (word.startsWith('-c')) word = word.slice(2);
+    else if (word.startsWith('--')) word = word.slice(2);
+    else continue;
+    const eq = word.indexOf('=');
+    if (eq > 0) pairs.push([word.slice(0, eq).replace(/-/g, '_'), word.slice(eq + 1)]);
+  }
+  return pairs;
+}

@@ -1,0 +1,28 @@
+import { execFile } from 'node:child_process';
+
+export interface ToolResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a Postgres command-line tool (psql, pgbench) without a shell; never rejects. */
+export function runTool(command: string, args: string[], env: Record<string, string> = {}, input?: string): Promise<ToolResult> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      command,
+      args,
+      { env: { ...process.env, PGCONNECT_TIMEOUT: '20', ...env }, maxBuffer: 64 * 1024 * 1024, timeout: 120_000 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof (error as { code?: unknown }).code === 'number' ? (error as { code: number }).code : 1) : 0;
+        resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+      },
+    );
+    if (input !== undefined) child.stdin?.end(input);
+  });
+}
+
+/** A connection URL of the wire front: any user, the token as password, the connector as database. */
+export function wireUrl(port: number, configId: string, token: string, query = ''): string {
+  return `postgres://agent:${encodeURIComponent(token)}@127.0.0.1:${port}/${configId}${query}`;
+}

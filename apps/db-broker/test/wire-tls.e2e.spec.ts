@@ -1,0 +1,53 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createTestDatabase, type TestDatabase } from '@patchbay/testkit';
+import { Client } from 'pg';
+import { TOKENS, startStack, type Stack } from './support/stack';
+import { runTool, wireUrl } from './support/wire-tools';
+
+jest.setTimeout(120_000);
+
+describe('db-broker wire front with TLS, listening beyond loopback', () => {
+  let db: TestDatabase;
+  let stack: Stack;
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'pbwire-tls-'));
+    const cert = join(dir, 'cert.pem');
+    const key = join(dir, 'key.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1'], {
+      stdio: 'ignore',
+    });
+    db = await createTestDatabase('pbwiretls');
+    stack = await startStack({ PATCHBAY_DB_WIRE_HOST: '0.0.0.0', PATCHBAY_DB_WIRE_TLS_CERT: cert, PATCHBAY_DB_WIRE_TLS_KEY: key });
+    await stack.putDatabase('SECURE', db.url, { max: 2 });
+    await stack.waitActive('SECURE');
+  });
+
+  afterAll(async () => {
+    await stack?.stop();
+    await db?.drop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('serves psql and node-postgres over TLS', async () => {
+    const run = await runTool('psql', [wireUrl(stack.wirePort, 'SECURE', TOKENS.alice, '?sslmode=require'), '-XAtc', 'SELECT 40 + 2']);
+    expect(run).toMatchObject({ code: 0, stdout: '42\n' });
+    const client = new Client({ connectionString: wireUrl(stack.wirePort, 'SECURE', TOKENS.alice), ssl: { rejectUnauthorized: false } });
+    await client.connect();
+    try {
+      expect((await client.query({ name: 'q', text: 'SELECT $1::text AS v', values: ['tls'] })).rows).toEqual([{ v: 'tls' }]);
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('refuses a cleartext token without TLS (28000) and says how to connect', async () => {
+    const run = await runTool('psql', [wireUrl(stack.wirePort, 'SECURE', TOKENS.alice, '?sslmode=disable'), '-XAtc', 'SELECT 1']);
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toMatch(/only over TLS: connect with sslmode=require/);
+  });
+});
