@@ -1,5 +1,6 @@
 import { Agent, OpenAIResponsesModel, getDefaultModel, run, setDefaultOpenAIClient, setTracingDisabled, tool } from '@openai/agents';
 import OpenAI from 'openai';
+import { api } from '@patchbay/testkit';
 import { z } from 'zod';
 import { startFake, type FakeOpenAi } from '../../../apps/llm-proxy/test/support/fake-openai';
 import { FAKE_TOOL_ARGUMENTS } from '../../../apps/llm-proxy/test/support/scripted-turn';
@@ -63,6 +64,10 @@ describe('OpenAI Agents SDK through the llm-proxy', () => {
     ]);
     expect(sent[1]?.body?.['messages']).toContainEqual({ role: 'tool', tool_call_id: 'call_fake_1', content: 'sunny in Paris' });
     expect(chatOnly.calls.every((c) => c.headers.authorization === 'Bearer sk-upstream-agents-chat-secret')).toBe(true);
+    // The SDK called the Responses API (its default), not Chat Completions.
+    const metrics = await api(stack.proxy.url, 'GET', '/metrics', { token: null });
+    expect(metrics.text).toMatch(/llm_proxy_requests_total\{route="\/v1\/responses"[^}]*\} 2\b/);
+    expect(metrics.text).not.toMatch(/llm_proxy_requests_total\{route="\/v1\/chat\/completions"/);
   });
 
   it('streams a run with the tool to a connector serving the Responses API natively', async () => {
