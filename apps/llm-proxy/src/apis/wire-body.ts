@@ -5,7 +5,7 @@ import { isObject, type Json } from './sse';
 import type { WireApi } from './wire-api';
 
 /** The pivot of a call: its own body for Chat Completions clients, else its translation. */
-function pivotOf(call: ProxyCall): Json {
+export function pivotOf(call: ProxyCall): Json {
   if (call.api === 'chat') return call.body.json;
   if (call.pivot && 'chat' in call.pivot) return call.pivot.chat;
   throw new Error(`unreachable: a ${call.api} call without a pivot was routed to a translating connector`);

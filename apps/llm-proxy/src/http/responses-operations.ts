@@ -2,6 +2,7 @@ import { ErrorCode, PatchbayError, isPatchbayError } from '@patchbay/core';
 import { Scope, defineOperation, Reply, type Operation, type Principal } from '@patchbay/nest';
 import { z } from 'zod';
 import { responsesCodec } from '../apis/client-codec';
+import { inputItemsList } from '../apis/responses/input-items';
 import { inputItems, responsesRequestToChat } from '../apis/responses/request-to-chat';
 import { echoOf } from '../apis/responses/response-object';
 import type { ResponseStore, StoredResponse } from '../apis/responses/response-store';
@@ -28,6 +29,13 @@ const responseBody = z
 type ResponseBody = z.infer<typeof responseBody>;
 
 const idParams = z.object({ id: z.string().min(1).max(256) });
+
+const inputItemsQuery = z.object({
+  order: z.enum(['asc', 'desc']).default('desc').describe('`asc`: oldest item first; `desc` (default): newest first'),
+  limit: z.coerce.number().int().min(1).max(100).default(20).describe('Items per page, 1 to 100 (default 20)'),
+  after: z.string().min(1).optional().describe('An item id: list the items after it (in this order)'),
+  before: z.string().min(1).optional().describe('An item id: list the items before it (in this order)'),
+});
 
 function notFound(id: string, param: string | null = null): PatchbayError {
   return new PatchbayError(ErrorCode.NOT_FOUND, param ? `Previous response with id '${id}' not found.` : `No response found with id '${id}'.`, {
@@ -62,7 +70,8 @@ function asInputItem(item: Json): Json {
 /**
  * `POST /v1/responses` (translated to Chat Completions, or Anthropic's Messages, for
  * connectors that do not serve it; passed through to those that do), with the proxy's own
- * response store behind `previous_response_id`, and `GET`/`DELETE /v1/responses/{id}`.
+ * response store behind `previous_response_id`, `GET`/`DELETE /v1/responses/{id}` and
+ * `GET /v1/responses/{id}/input_items`.
  */
 export function responsesOperations(deps: ProxyOperationsDeps, store: ResponseStore, log: (error: unknown) => void): Operation[] {
   const common = { tags: ['openai'], scopes: [Scope.USE], errors: openAiErrorRenderer } as const;
@@ -138,5 +147,19 @@ export function responsesOperations(deps: ProxyOperationsDeps, store: ResponseSt
       return new Reply(200, { id: params.id, object: 'response', deleted: true });
     },
   });
-  return [create, retrieve, remove];
+  const listInputItems = defineOperation({
+    ...common,
+    id: 'openai.responses.inputItems.list',
+    method: 'GET',
+    path: '/v1/responses/:id/input_items',
+    summary: 'The input items of a response this token created (the whole conversation it answered)',
+    params: idParams,
+    query: inputItemsQuery,
+    handle: async ({ params, query, principal }) => {
+      const stored = await owned(store, params.id, principal);
+      if (!stored) throw notFound(params.id);
+      return inputItemsList(params.id, stored.input, query);
+    },
+  });
+  return [create, retrieve, listInputItems, remove];
 }

@@ -4,7 +4,9 @@ import type { ConnectorWatcher, Principal } from '@patchbay/nest';
 import type { Logger } from 'pino';
 import type { ProxySettings } from '../config/settings';
 import type { ProxyMetrics } from '../metrics/proxy-metrics';
+import { anthropicRefusal } from '../apis/messages/chat-request-to-anthropic';
 import { WIRE_PATH, upstreamApiFor } from '../apis/wire-api';
+import { pivotOf } from '../apis/wire-body';
 import type { Upstream } from '../upstreams/upstream';
 import type { Route } from '../upstreams/router';
 import type { UpstreamSet } from '../upstreams/upstream-set';
@@ -32,12 +34,20 @@ function modelNotAllowed(principal: Principal, model: string): PatchbayError {
 function servingCandidates(call: ProxyCall, candidates: readonly Upstream[]): Upstream[] {
   const out: Upstream[] = [];
   let untranslatable: PatchbayError | undefined;
+  let toAnthropic: PatchbayError | null | undefined;
   for (const upstream of candidates) {
     const wire = upstreamApiFor(call.api, upstream.options.apis);
     if (wire === undefined) continue;
     if (wire !== call.api && call.pivot && 'error' in call.pivot) {
       untranslatable = call.pivot.error;
       continue;
+    }
+    if (wire === 'messages' && call.api !== 'messages') {
+      toAnthropic ??= anthropicRefusal(pivotOf(call), call.api) ?? null;
+      if (toAnthropic) {
+        untranslatable = toAnthropic;
+        continue;
+      }
     }
     out.push(upstream);
   }

@@ -394,6 +394,68 @@ describe('Chat Completions to an anthropic connector (translated)', () => {
     expect({ name, args, finish, usage }).toEqual({ name: 'get_weather', args: FAKE_TOOL_ARGUMENTS, finish: 'tool_calls', usage: 14 });
   });
 
+  it('refuses what the Messages API cannot answer with a 400 naming the field, never dropping it', async () => {
+    const before = claude.calls.length;
+    const refused = async (extra: Record<string, unknown>): Promise<Record<string, unknown>> => {
+      const error = await openai()
+        .chat.completions.create({ model: 'claude-fake', messages: [{ role: 'user', content: 'hi' }], ...extra })
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(OpenAI.BadRequestError);
+      return (error as InstanceType<typeof OpenAI.BadRequestError>).error as Record<string, unknown>;
+    };
+    expect(await refused({ n: 2 })).toMatchObject({
+      type: 'invalid_request_error',
+      param: 'n',
+      code: 'unsupported_parameter',
+      message: expect.stringContaining('`n`'),
+    });
+    expect(await refused({ logprobs: true })).toMatchObject({ param: 'logprobs', code: 'unsupported_parameter' });
+    expect(await refused({ response_format: { type: 'json_object' } })).toMatchObject({
+      param: 'response_format.type',
+      message: expect.stringContaining('json_schema'),
+    });
+    const streamed = await api(stack.proxy.url, 'POST', '/v1/chat/completions', {
+      token: AGENT,
+      body: { model: 'claude-fake', stream: true, n: 3, messages: [{ role: 'user', content: 'hi' }] },
+    });
+    expect(streamed.status).toBe(400);
+    expect(streamed.body.error).toMatchObject({ param: 'n' });
+    const responses = await openai()
+      .responses.create({ model: 'claude-fake', input: 'hi', text: { format: { type: 'json_object' } } })
+      .catch((e: unknown) => e);
+    expect((responses as InstanceType<typeof OpenAI.BadRequestError>).error).toMatchObject({ param: 'text.format.type' });
+    expect(claude.calls.length).toBe(before);
+    // Harmless values still pass, and a model another connector serves natively goes there instead.
+    await openai().chat.completions.create({
+      model: 'claude-fake',
+      n: 1,
+      logprobs: false,
+      response_format: { type: 'text' },
+      messages: [{ role: 'user', content: 'hi' }],
+    });
+    expect(claude.calls.length).toBe(before + 1);
+    const elsewhere = await openai().chat.completions.create({ model: 'claude-failover', n: 2, messages: [{ role: 'user', content: 'hi' }] });
+    expect(elsewhere.choices[0]?.message.content).toBe('hello from backup');
+    expect(backup.calls.at(-1)?.body?.['n']).toBe(2);
+    expect(claude.calls.length).toBe(before + 1);
+  });
+
+  it('translates a json_schema response_format to the Messages API structured output', async () => {
+    const schema = { type: 'object', properties: { city: { type: 'string' } }, required: ['city'], additionalProperties: false };
+    await openai().chat.completions.create({
+      model: 'claude-fake',
+      messages: [{ role: 'user', content: 'where?' }],
+      response_format: { type: 'json_schema', json_schema: { name: 'place', schema, strict: true } },
+    });
+    expect(claude.calls.at(-1)?.body?.['output_config']).toEqual({ format: { type: 'json_schema', schema } });
+    const noSchema = await api(stack.proxy.url, 'POST', '/v1/chat/completions', {
+      token: AGENT,
+      body: { model: 'claude-fake', messages: [{ role: 'user', content: 'hi' }], response_format: { type: 'json_schema', json_schema: { name: 'x' } } },
+    });
+    expect(noSchema.status).toBe(400);
+    expect(noSchema.body.error).toMatchObject({ param: 'response_format.json_schema.schema' });
+  });
+
   it('lists the anthropic connector models in /v1/models', async () => {
     const ids: string[] = [];
     for await (const model of openai().models.list()) ids.push(model.id);

@@ -134,6 +134,44 @@ describe('POST /v1/responses translated to Chat Completions', () => {
     await expect(client.responses.retrieve(unstored.id)).rejects.toMatchObject({ status: 404 });
   });
 
+  it('lists the input items of a stored response in pages, for its owner only', async () => {
+    const first = await client.responses.create({ model: 'r-chat', instructions: 'Be brief.', input: 'hi' });
+    const second = await client.responses.create({
+      model: 'r-chat',
+      previous_response_id: first.id,
+      input: [{ type: 'message', role: 'user', content: [{ type: 'input_text', text: 'and again' }] }],
+    });
+
+    // Newest first by default: the conversation the second response answered, its predecessor's turns included.
+    const page = await client.responses.inputItems.list(second.id);
+    expect(page.data).toMatchObject([
+      { type: 'message', role: 'user', status: 'completed', content: [{ type: 'input_text', text: 'and again' }] },
+      { type: 'message', role: 'assistant', content: [{ type: 'output_text', text: 'hello from chatonly' }] },
+      { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'hi' }] },
+    ]);
+    expect(page.data.every((item) => typeof item.id === 'string' && item.id.startsWith('msg_'))).toBe(true);
+    const raw = await api(stack.proxy.url, 'GET', `/v1/responses/${second.id}/input_items?order=asc&limit=2`, { token: AGENT });
+    expect(raw.status).toBe(200);
+    expect(raw.body).toMatchObject({ object: 'list', has_more: true, first_id: page.data[2]?.id, last_id: page.data[1]?.id });
+    expect(raw.body.data.map((item: { id: string }) => item.id)).toEqual([page.data[2]?.id, page.data[1]?.id]);
+    const rest = await api(stack.proxy.url, 'GET', `/v1/responses/${second.id}/input_items?order=asc&limit=2&after=${raw.body.last_id}`, { token: AGENT });
+    expect(rest.body).toMatchObject({ object: 'list', has_more: false, first_id: page.data[0]?.id, last_id: page.data[0]?.id });
+
+    // The SDK's auto-pagination walks the same cursors.
+    const all: string[] = [];
+    for await (const item of client.responses.inputItems.list(second.id, { order: 'asc', limit: 1 })) all.push(item.id ?? '');
+    expect(all).toEqual([...page.data].reverse().map((item) => item.id));
+
+    const other = new OpenAI({ apiKey: OTHER, baseURL: `${stack.proxy.url}/v1`, maxRetries: 0 });
+    await expect(other.responses.inputItems.list(second.id)).rejects.toMatchObject({ status: 404 });
+    const badLimit = await api(stack.proxy.url, 'GET', `/v1/responses/${second.id}/input_items?limit=101`, { token: AGENT });
+    expect(badLimit.status).toBe(400);
+    expect(badLimit.body.error).toMatchObject({ type: 'invalid_request_error', param: 'limit' });
+    const badCursor = await api(stack.proxy.url, 'GET', `/v1/responses/${second.id}/input_items?after=msg_nope`, { token: AGENT });
+    expect(badCursor.status).toBe(400);
+    expect(badCursor.body.error).toMatchObject({ param: 'after' });
+  });
+
   it('names the field it cannot translate, in OpenAI shape', async () => {
     const error = await client.responses.create({ model: 'r-chat', input: 'hi', tools: [{ type: 'web_search' }] }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OpenAI.BadRequestError);

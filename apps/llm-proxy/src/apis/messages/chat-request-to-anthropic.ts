@@ -1,4 +1,6 @@
+import { ErrorCode, PatchbayError } from '@patchbay/core';
 import { isObject, parseJsonObject, type Json, str } from '../sse';
+import type { WireApi } from '../wire-api';
 
 /** Anthropic requires `max_tokens`; Chat Completions does not. */
 const DEFAULT_MAX_TOKENS = 4096;
@@ -54,6 +56,42 @@ function toolChoice(choice: unknown, parallel: unknown): Json | undefined {
   return undefined;
 }
 
+function refuse(param: string, message: string): PatchbayError {
+  return new PatchbayError(ErrorCode.VALIDATION, message, { details: { param, code: 'unsupported_parameter' } });
+}
+
+/**
+ * Why a Chat Completions request (the pivot) cannot go to the Messages API: a field Anthropic
+ * has no equivalent for, which dropping would silently change the answer. Named as the client
+ * spelled it (`client` is the API it called: a Responses client said `text.format`).
+ */
+export function anthropicRefusal(chat: Json, client: WireApi): PatchbayError | undefined {
+  const n = chat['n'];
+  if (n !== undefined && n !== null && n !== 1)
+    return refuse('n', '`n` other than 1 cannot be served by an anthropic connector (the Messages API answers one choice); send n separate requests');
+  if (chat['logprobs'] === true)
+    return refuse('logprobs', '`logprobs` cannot be served by an anthropic connector (the Messages API reports no token log probabilities)');
+  if (chat['top_logprobs'] !== undefined && chat['top_logprobs'] !== null && chat['top_logprobs'] !== 0)
+    return refuse('top_logprobs', '`top_logprobs` cannot be served by an anthropic connector (the Messages API reports no token log probabilities)');
+  const format = chat['response_format'];
+  if (format === undefined || format === null) return undefined;
+  const param = client === 'responses' ? 'text.format' : 'response_format';
+  const type = isObject(format) ? format['type'] : undefined;
+  if (type === 'text') return undefined;
+  if (type === 'json_schema') {
+    const spec = isObject(format) ? format['json_schema'] : undefined;
+    if (isObject(spec) && isObject(spec['schema'])) return undefined;
+    return refuse(
+      client === 'responses' ? 'text.format.schema' : 'response_format.json_schema.schema',
+      `${param}: a json_schema needs its schema for an anthropic connector`,
+    );
+  }
+  return refuse(
+    `${param}.type`,
+    `${param}.type '${String(type)}' cannot be served by an anthropic connector: the Messages API constrains output only to a JSON schema (use json_schema with a schema)`,
+  );
+}
+
 /** A Chat Completions request (the pivot) as an Anthropic Messages request for `model`. */
 export function chatRequestToAnthropic(chat: Json, model: string, stream: boolean): Json {
   const system: string[] = [];
@@ -94,6 +132,10 @@ export function chatRequestToAnthropic(chat: Json, model: string, stream: boolea
     const choice = toolChoice(chat['tool_choice'], chat['parallel_tool_calls']);
     if (choice) out['tool_choice'] = choice;
   }
+  const format = chat['response_format'];
+  // anthropicRefusal let only a json_schema with its schema through: the Messages API's structured output.
+  if (isObject(format) && format['type'] === 'json_schema' && isObject(format['json_schema']))
+    out['output_config'] = { format: { type: 'json_schema', schema: format['json_schema']['schema'] } };
   if (typeof chat['user'] === 'string') out['metadata'] = { user_id: chat['user'] };
   if (stream) out['stream'] = true;
   return out;
