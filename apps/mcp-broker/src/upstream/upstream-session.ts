@@ -2,6 +2,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
 import { GroupStdioTransport } from './group-stdio-transport';
 import type { ServerSpec } from './server-spec';
 import { isolatingFetch } from './isolating-fetch';
@@ -22,6 +23,14 @@ export interface UpstreamSession {
 
 export interface OpenOptions {
   connectTimeoutMs: number;
+  /**
+   * What the broker tells the upstream it can do as a client. Nothing by default: only a
+   * session opened for one downstream client declares that client's sampling, elicitation
+   * and roots, so no upstream is promised what its caller cannot do.
+   */
+  capabilities?: ClientCapabilities;
+  /** Installs handlers on the client before it connects (a server may ask or notify at once). */
+  prepare?: (client: Client) => void;
   onStderr?: (line: string) => void;
   /** Called once when the session ends without us closing it (crash, dropped connection). */
   onLost: (session: UpstreamSession, reason: string) => void;
@@ -51,7 +60,8 @@ function suggestsLegacySse(error: unknown): boolean {
 export async function openSession(spec: ServerSpec, options: OpenOptions): Promise<UpstreamSession> {
   let transport: Transport;
   let transportUsed = spec.transport;
-  const client = new Client(CLIENT_INFO, { capabilities: {} });
+  const client = new Client(CLIENT_INFO, { capabilities: options.capabilities ?? {} });
+  options.prepare?.(client);
   if (spec.transport === 'stdio') {
     transport = new GroupStdioTransport({
       command: spec.command ?? '',
