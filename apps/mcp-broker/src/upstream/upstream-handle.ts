@@ -40,6 +40,8 @@ export interface HandleOptions {
   logLevel(): LoggingLevel | undefined;
 }
 
+/** Progress tokens the broker sends upstream (unique per process, so per session too). */
+let progressTokens = 0;
 /** The SDK's "no timeout": its default would cut long tool calls at 60 s. */
 const NO_TIMEOUT = 2_147_483_647;
 const STDERR_LINES_KEPT = 10;
@@ -179,12 +181,20 @@ export class UpstreamHandle {
   private async send(session: UpstreamSession, method: string, params: Record<string, unknown>, options: CallOptions): Promise<unknown> {
     const requestOptions: RequestOptions = { timeout: this.spec.timeoutMs > 0 ? this.spec.timeoutMs : NO_TIMEOUT };
     if (options.signal) requestOptions.signal = options.signal;
-    if (options.onProgress) requestOptions.onprogress = options.onProgress;
+    let token: string | undefined;
+    let sent = params;
+    if (options.onProgress) {
+      token = `pb-${++progressTokens}`;
+      session.progress.set(token, options.onProgress);
+      const meta = typeof params['_meta'] === 'object' && params['_meta'] !== null ? params['_meta'] : {};
+      sent = { ...params, _meta: { ...meta, progressToken: token } };
+    }
     session.inFlight++;
     try {
-      return await session.client.request({ method, params }, ANY_RESULT, requestOptions);
+      return await session.client.request({ method, params: sent }, ANY_RESULT, requestOptions);
     } finally {
       session.inFlight--;
+      if (token !== undefined) session.progress.delete(token);
     }
   }
 

@@ -2,7 +2,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import type { ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
+import { ProgressNotificationSchema, type ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
 import { GroupStdioTransport } from './group-stdio-transport';
 import type { ServerSpec } from './server-spec';
 import { isolatingFetch } from './isolating-fetch';
@@ -19,7 +19,11 @@ export interface UpstreamSession {
   readonly transportUsed: ServerSpec['transport'];
   inFlight: number;
   closed: boolean;
+  /** Progress listeners of calls in flight, by the progress token the broker sent. */
+  readonly progress: Map<string, (progress: ProgressParams) => void>;
 }
+
+export type ProgressParams = { progress: number; total?: number; message?: string };
 
 export interface OpenOptions {
   connectTimeoutMs: number;
@@ -61,6 +65,14 @@ export async function openSession(spec: ServerSpec, options: OpenOptions): Promi
   let transport: Transport;
   let transportUsed = spec.transport;
   const client = new Client(CLIENT_INFO, { capabilities: options.capabilities ?? {} });
+  const progress = new Map<string, (params: ProgressParams) => void>();
+  // The SDK drops a request's progress handler when its response arrives, before it runs
+  // notification handlers (a microtask later): a server's last progress, sent just before
+  // its result, would be lost. Our own tokens stay routable until the call is done.
+  client.setNotificationHandler(ProgressNotificationSchema, (notification) => {
+    const { progressToken, ...params } = notification.params;
+    progress.get(String(progressToken))?.(params);
+  });
   options.prepare?.(client);
   if (spec.transport === 'stdio') {
     transport = new GroupStdioTransport({
@@ -95,6 +107,7 @@ export async function openSession(spec: ServerSpec, options: OpenOptions): Promi
     transportUsed,
     inFlight: 0,
     closed: false,
+    progress,
   };
   client.onclose = () => {
     if (session.closed) return;
