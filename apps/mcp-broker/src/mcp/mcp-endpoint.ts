@@ -12,6 +12,8 @@ import type { UpstreamNotification } from '../upstream/peer-sessions';
 import type { ServerManager } from '../upstream/server-manager';
 import type { CallOptions } from '../upstream/upstream-handle';
 import type { UpstreamServer } from '../upstream/upstream-server';
+import { classifyModern, isModernProblem } from './modern-era';
+import { ModernRequests, modernProblemBody } from './modern-requests';
 import { originAllowed, type OriginPolicy } from './origin-policy';
 import { paramsProblem } from './request-params';
 import { RpcError, toRpcError } from './rpc-errors';
@@ -75,6 +77,7 @@ export class McpEndpoint {
   private readonly limits: SessionLimits;
   private readonly subscriptions = new SharedSubscriptions();
   private readonly servers: SessionServers;
+  private readonly modern: ModernRequests;
 
   constructor(
     private readonly manager: ServerManager,
@@ -89,6 +92,7 @@ export class McpEndpoint {
     });
     manager.on('notification', (serverId, notification) => this.fanOut(serverId, notification));
     this.servers = new SessionServers(manager, calls, this.subscriptions, () => [...this.sessions.values()].map((s) => s.relay.logLevel));
+    this.modern = new ModernRequests(this.servers);
     this.limits = new SessionLimits({ maxSessions: settings.maxSessions, maxSessionsPerToken: settings.maxSessionsPerToken, idleMs: settings.sessionIdleMs });
   }
 
@@ -133,6 +137,13 @@ export class McpEndpoint {
 
   private async handle(request: McpRequest): Promise<void> {
     const { req, res, principal, body } = request;
+    // 2026-07-28 traffic (its _meta envelope or header) is stateless: no session is looked up or made.
+    const modern = req.method === 'POST' ? classifyModern(req, body) : undefined;
+    if (modern) {
+      if (isModernProblem(modern)) return sendJson(res, modern.status, modernProblemBody(modern));
+      const accept = req.headers.accept ?? '';
+      return this.modern.serve({ res, principal, virtual: request.virtual, acceptsSse: accept.includes('text/event-stream') }, modern);
+    }
     let session: DownstreamSession | undefined;
     const header = req.headers['mcp-session-id'];
     const sessionId = Array.isArray(header) ? header[0] : header;

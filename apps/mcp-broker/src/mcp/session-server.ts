@@ -29,7 +29,15 @@ import type { ToolCalls } from './tool-calls';
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
 const EMPTY_VIEW = emptyView();
-const SERVER_INFO = { name: 'patchbay-mcp-broker', version: '0.1.0' };
+export const SERVER_INFO = { name: 'patchbay-mcp-broker', version: '0.1.0' };
+/** What `/mcp` and virtual servers offer (2025 sessions; 2026-07-28 requests get the stateless subset). */
+const SERVER_CAPABILITIES = {
+  tools: { listChanged: true },
+  resources: { listChanged: true, subscribe: true },
+  prompts: { listChanged: true },
+  logging: {},
+  completions: {},
+};
 const INSTRUCTIONS =
   'Tools, prompts and resources of every connected MCP server, named <serverId>__<name>. ' + 'Call patchbay__servers to see the servers and their state.';
 /** Resources pass through unchanged: the downstream client validates them, not us. */
@@ -110,14 +118,8 @@ export class SessionServers {
   private build(base: SessionContext, relayKey: string | undefined): { server: Server; relay: SessionRelay | undefined } {
     const { principal, virtual } = base;
     const server = new Server(SERVER_INFO, {
-      capabilities: {
-        tools: { listChanged: true },
-        resources: { listChanged: true, subscribe: true },
-        prompts: { listChanged: true },
-        logging: {},
-        completions: {},
-      },
-      instructions: virtual === undefined ? INSTRUCTIONS : virtualInstructions(virtual),
+      capabilities: SERVER_CAPABILITIES,
+      instructions: instructionsFor(virtual),
     });
     const relay = relayKey === undefined ? undefined : new SessionRelay(relayKey, server);
     const context: ServedContext = { ...base, relay };
@@ -275,6 +277,12 @@ export class SessionServers {
   private mayUse(principal: Principal, server: UpstreamServer | undefined): server is UpstreamServer {
     return server !== undefined && mayUseConnector(principal, server.spec.configId);
   }
+}
+
+/** The instructions `/mcp` (virtual undefined) or a virtual server gives its clients. */
+export function instructionsFor(virtual: string | undefined): string {
+  if (virtual === undefined) return INSTRUCTIONS;
+  return virtualInstructions(virtual);
 }
 
 function virtualInstructions(configId: string): string {
