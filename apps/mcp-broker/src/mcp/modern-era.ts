@@ -1,15 +1,15 @@
 import type { IncomingMessage } from 'node:http';
 
 /** The stateless protocol revision served beside the 2025 ones (no initialize, no sessions). */
-export const MODERN_VERSION = '2026-07-28';
+const MODERN_VERSION = '2026-07-28';
 export const MODERN_VERSIONS: readonly string[] = [MODERN_VERSION];
-export const PROTOCOL_VERSION_KEY = 'io.modelcontextprotocol/protocolVersion';
-export const CLIENT_CAPABILITIES_KEY = 'io.modelcontextprotocol/clientCapabilities';
+const PROTOCOL_VERSION_KEY = 'io.modelcontextprotocol/protocolVersion';
+const CLIENT_CAPABILITIES_KEY = 'io.modelcontextprotocol/clientCapabilities';
 export const SERVER_INFO_KEY = 'io.modelcontextprotocol/serverInfo';
 /** SEP-2243: a routing header disagrees with the body (HTTP 400). */
-export const HEADER_MISMATCH = -32020;
+const HEADER_MISMATCH = -32020;
 /** The requested revision is not served (HTTP 400, `data.supported` lists those that are). */
-export const UNSUPPORTED_PROTOCOL_VERSION = -32022;
+const UNSUPPORTED_PROTOCOL_VERSION = -32022;
 
 /** Methods of 2026-07-28 the broker answers (ping, logging/setLevel and subscriptions left that revision). */
 export const MODERN_METHODS = new Set([
@@ -88,7 +88,7 @@ export function classifyModern(req: IncomingMessage, body: unknown): ModernMessa
     return refuse(400, -32602, `Invalid params: MCP-Protocol-Version is ${headerVersion ?? ''} but params._meta lacks "${PROTOCOL_VERSION_KEY}"`);
   }
   if (typeof claimed !== 'string' || !MODERN_VERSIONS.includes(claimed)) {
-    return refuse(400, UNSUPPORTED_PROTOCOL_VERSION, `Unsupported protocol version: ${String(claimed).slice(0, 40)}`, {
+    return refuse(400, UNSUPPORTED_PROTOCOL_VERSION, `Unsupported protocol version: ${JSON.stringify(claimed).slice(0, 40)}`, {
       supported: [...MODERN_VERSIONS],
       requested: claimed,
     });

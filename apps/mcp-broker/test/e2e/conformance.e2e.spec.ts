@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import {
   TEST_ADMIN_TOKEN,
   dropSchema,
@@ -16,8 +16,8 @@ import { putConnector, waitAllActive } from './support';
 
 jest.setTimeout(120_000);
 
-const REPO_ROOT = join(__dirname, '..', '..', '..', '..');
-const CONFORMANCE = join(REPO_ROOT, 'node_modules', '@modelcontextprotocol', 'conformance', 'dist', 'index.js');
+// The suite's CLI (its package exports nothing to import).
+const CONFORMANCE = join(dirname(require.resolve('@modelcontextprotocol/conformance/package.json')), 'dist', 'index.js');
 const FIXTURE = join(__dirname, '..', 'fixtures', 'conformance-server.cjs');
 
 /**
