@@ -12,7 +12,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Agent, request } from 'node:http';
 import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -24,7 +24,8 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 1);
 const REPO_ROOT = resolve(__dirname, '..', '..', '..', '..');
 const EVERYTHING = join(REPO_ROOT, 'node_modules', '@modelcontextprotocol', 'server-everything', 'dist', 'index.js');
-const SUPERGATEWAY = join(REPO_ROOT, 'node_modules', 'supergateway', 'dist', 'index.js');
+// Its CLI (the package exports nothing to import).
+const SUPERGATEWAY = join(dirname(require.resolve('supergateway/package.json')), 'dist', 'index.js');
 
 /** supergateway serving server-everything over Streamable HTTP (one child per session). */
 async function startSupergateway(): Promise<{ url: string; child: ChildProcess }> {
