@@ -20,6 +20,8 @@ import { RpcError, toRpcError } from './rpc-errors';
 import { SessionLimits } from './session-limits';
 import type { SessionRelay } from './session-relay';
 import { SessionServers, SharedSubscriptions } from './session-server';
+import { LocalSessionStore, type SessionStore } from './session-store';
+import { AdoptedSessions } from './adopted-sessions';
 import type { ToolCalls } from './tool-calls';
 
 export interface McpEndpointSettings {
@@ -60,6 +62,10 @@ interface DownstreamSession {
   /** Calls answered on the fast path, by JSON-RPC id, so `notifications/cancelled` reaches them. */
   fastCalls: Map<string | number, AbortController>;
   relay: SessionRelay;
+  /** When its record in the shared store was last refreshed. */
+  touched: number;
+  /** Ends here only (idle here, or this replica shutting down): other replicas may go on serving it. */
+  localOnly?: boolean;
 }
 
 const EMPTY_VIEW = emptyView();
@@ -78,12 +84,15 @@ export class McpEndpoint {
   private readonly subscriptions = new SharedSubscriptions();
   private readonly servers: SessionServers;
   private readonly modern: ModernRequests;
+  private readonly adopted: AdoptedSessions;
 
   constructor(
     private readonly manager: ServerManager,
     private readonly calls: ToolCalls,
     private readonly settings: McpEndpointSettings,
     private readonly logger: Logger,
+    /** Where sessions are shared with other replicas. */
+    private readonly store: SessionStore = new LocalSessionStore(),
   ) {
     manager.on('catalog', (view) => this.notifyListChanged(view));
     manager.on('peerCatalog', (_server, key) => {
@@ -93,6 +102,7 @@ export class McpEndpoint {
     manager.on('notification', (serverId, notification) => this.fanOut(serverId, notification));
     this.servers = new SessionServers(manager, calls, this.subscriptions, () => [...this.sessions.values()].map((s) => s.relay.logLevel));
     this.modern = new ModernRequests(this.servers);
+    this.adopted = new AdoptedSessions(store, this.servers, manager, { jsonResponse: settings.jsonResponse, idleMs: settings.sessionIdleMs });
     this.limits = new SessionLimits({ maxSessions: settings.maxSessions, maxSessionsPerToken: settings.maxSessionsPerToken, idleMs: settings.sessionIdleMs });
   }
 
@@ -111,8 +121,10 @@ export class McpEndpoint {
     this.closing = true;
     if (this.sweeper) clearInterval(this.sweeper);
     const sessions = [...this.sessions.values()];
+    for (const session of sessions) session.localOnly = true;
     this.sessions.clear();
     await Promise.all(sessions.map((s) => s.transport.close().catch(() => undefined)));
+    await this.store.close();
   }
 
   /**
@@ -149,11 +161,14 @@ export class McpEndpoint {
     const sessionId = Array.isArray(header) ? header[0] : header;
     if (!this.settings.stateless && sessionId !== undefined) {
       session = this.sessions.get(sessionId);
+      // Opened on another replica: served from its shared record.
+      if (!session && (await this.adopted.serve(request, sessionId))) return;
       // A session belongs to one token and one endpoint: `/mcp` and each virtual server are separate servers.
       if (!session || session.principal.name !== principal.name || session.virtual !== request.virtual) {
         return this.rpcError(res, 404, RpcCode.ConnectionClosed, 'Session not found: initialize a new session');
       }
       session.lastSeen = Date.now();
+      this.touch(session);
     }
     // A peer's requests take the SDK path: what upstreams ask of it needs the request's SSE stream.
     if (req.method === 'POST' && (session || this.settings.stateless) && !session?.relay.peer) {
@@ -175,7 +190,23 @@ export class McpEndpoint {
     if (created.transport.sessionId === undefined) {
       this.forget(created.id);
       void created.transport.close().catch(() => undefined);
+      return;
     }
+    const record = { id: created.id, token: principal.name, virtual: request.virtual ?? null, initialize: body.params as Record<string, unknown> };
+    await this.store.save(record, this.settings.sessionIdleMs).catch((error: unknown) => {
+      this.logger.warn(
+        { session: created.id, reason: error instanceof Error ? error.message : String(error) },
+        'MCP session not shared: other replicas will not know it',
+      );
+    });
+  }
+
+  /** Keeps the shared record of a session in use alive (at most every third of the idle time). */
+  private touch(session: DownstreamSession): void {
+    const now = Date.now();
+    if (now - session.touched < this.settings.sessionIdleMs / 3) return;
+    session.touched = now;
+    void this.store.touch(session.id, this.settings.sessionIdleMs).catch(() => undefined);
   }
 
   /** Answers a request whose params are malformed with -32602 saying what to fix. */
@@ -277,7 +308,8 @@ export class McpEndpoint {
       onsessioninitialized: () => undefined,
     });
     const { server, relay } = this.servers.createSession({ principal, sessionId: id, virtual });
-    const session: DownstreamSession = { id, transport, server, principal, virtual, lastSeen: Date.now(), fastCalls: new Map(), relay };
+    const now = Date.now();
+    const session: DownstreamSession = { id, transport, server, principal, virtual, lastSeen: now, touched: now, fastCalls: new Map(), relay };
     this.sessions.set(id, session);
     this.limits.opened(principal.name);
     transport.onclose = () => this.forget(id);
@@ -290,6 +322,8 @@ export class McpEndpoint {
     if (!session) return;
     this.sessions.delete(id);
     this.limits.closed(session.principal.name);
+    // Ended by the client (DELETE): no replica may serve it any more.
+    if (!session.localOnly) void this.store.remove(id).catch(() => undefined);
     for (const upstream of this.manager.list()) {
       upstream.release(id);
       for (const uri of session.relay.subscriptions) {
@@ -367,10 +401,14 @@ export class McpEndpoint {
   }
 
   private sweep(): void {
-    const cutoff = Date.now() - this.settings.sessionIdleMs;
+    const now = Date.now();
+    const cutoff = now - this.settings.sessionIdleMs;
+    this.adopted.sweep(now);
     for (const session of [...this.sessions.values()]) {
       if (session.lastSeen < cutoff) {
         this.logger.info({ session: session.id }, 'closing idle MCP session');
+        // Idle here; another replica may be serving it (its shared record expires on its own).
+        session.localOnly = true;
         this.forget(session.id);
         void session.transport.close().catch(() => undefined);
       }

@@ -55,6 +55,8 @@ export function relaysFor(capabilities: ClientCapabilities | undefined): RelayCa
 interface PeerEntry {
   session: Promise<UpstreamSession>;
   catalog: ServerCatalog;
+  /** The peer's latest form: a session served request by request (adopted from another replica) brings a new one each time. */
+  latest: { peer: DownstreamPeer };
 }
 
 export interface PeerSessionsOptions {
@@ -84,6 +86,7 @@ export class PeerSessions {
   acquire(peer: DownstreamPeer): Promise<UpstreamSession> {
     const existing = this.entries.get(peer.key);
     if (existing) {
+      existing.latest.peer = peer;
       return existing.session.then((session) => {
         if (!session.closed) return session;
         if (this.entries.get(peer.key) === existing) this.entries.delete(peer.key);
@@ -91,8 +94,9 @@ export class PeerSessions {
       });
     }
     const catalog = new ServerCatalog(this.options.listTimeoutMs, () => this.options.onCatalog(peer.key));
-    const session = this.open(peer, catalog);
-    const entry: PeerEntry = { session, catalog };
+    const latest = { peer };
+    const session = this.open(latest, catalog);
+    const entry: PeerEntry = { session, catalog, latest };
     this.entries.set(peer.key, entry);
     session.catch(() => {
       if (this.entries.get(peer.key) === entry) this.entries.delete(peer.key);
@@ -145,11 +149,12 @@ export class PeerSessions {
     await Promise.all(entries.map((e) => e.session.then((s) => (drainMs === undefined ? closeSession(s) : closeWhenIdle(s, drainMs))).catch(() => undefined)));
   }
 
-  private async open(peer: DownstreamPeer, catalog: ServerCatalog): Promise<UpstreamSession> {
+  private async open(latest: { peer: DownstreamPeer }, catalog: ServerCatalog): Promise<UpstreamSession> {
+    const { peer } = latest;
     const serverId = this.options.serverId;
     const session = await this.options.open({
       capabilities: { ...peer.capabilities },
-      prepare: (client) => relayTo(client, peer, serverId),
+      prepare: (client) => relayTo(client, () => latest.peer, serverId),
     });
     try {
       await catalog.refresh(session.client);
@@ -165,14 +170,15 @@ export class PeerSessions {
 }
 
 /** Hands what the upstream asks and notifies on a peer's session to that peer. */
-function relayTo(client: Client, peer: DownstreamPeer, serverId: string): void {
-  if (peer.capabilities.sampling) {
-    client.setRequestHandler(CreateMessageRequestSchema, (request, extra) => peer.request(request, CreateMessageResultSchema, extra.signal));
+function relayTo(client: Client, peerOf: () => DownstreamPeer, serverId: string): void {
+  const { capabilities } = peerOf();
+  if (capabilities.sampling) {
+    client.setRequestHandler(CreateMessageRequestSchema, (request, extra) => peerOf().request(request, CreateMessageResultSchema, extra.signal));
   }
-  if (peer.capabilities.elicitation) client.setRequestHandler(ElicitRequestSchema, (request, extra) => peer.request(request, ElicitResultSchema, extra.signal));
-  if (peer.capabilities.roots) client.setRequestHandler(ListRootsRequestSchema, (request, extra) => peer.request(request, ListRootsResultSchema, extra.signal));
-  client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => peer.notify(serverId, { method: 'notifications/message', params: n.params }));
+  if (capabilities.elicitation) client.setRequestHandler(ElicitRequestSchema, (request, extra) => peerOf().request(request, ElicitResultSchema, extra.signal));
+  if (capabilities.roots) client.setRequestHandler(ListRootsRequestSchema, (request, extra) => peerOf().request(request, ListRootsResultSchema, extra.signal));
+  client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => peerOf().notify(serverId, { method: 'notifications/message', params: n.params }));
   client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) =>
-    peer.notify(serverId, { method: 'notifications/resources/updated', params: n.params }),
+    peerOf().notify(serverId, { method: 'notifications/resources/updated', params: n.params }),
   );
 }
