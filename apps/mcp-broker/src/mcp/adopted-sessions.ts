@@ -7,7 +7,7 @@ import { ErrorCode, PatchbayError } from '@patchbay/core';
 import { sendJson, type Principal } from '@patchbay/nest';
 import type { ServerManager } from '../upstream/server-manager';
 import type { SessionServers } from './session-server';
-import type { SessionRecord, SessionStore } from './session-store';
+import type { SessionStore } from './session-store';
 
 export interface AdoptedRequest {
   req: IncomingMessage;
@@ -90,7 +90,7 @@ export class AdoptedSessions {
       return true;
     }
     const { server } = this.servers.createSession({ principal: request.principal, sessionId: id, virtual: request.virtual });
-    await replayInitialize(server, record);
+    await replayInitialize(server, record.initialize);
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: this.settings.jsonResponse });
     const open = this.live.get(id) ?? [];
     this.live.set(id, [...open, transport]);
@@ -125,8 +125,8 @@ function responsesIn(body: unknown): JSONRPCMessage[] | undefined {
   return responses.length > 0 && responses.length === messages.length ? responses : undefined;
 }
 
-/** Lets `server` see the session's `initialize` (client capabilities and version), as on the replica that opened it. */
-async function replayInitialize(server: Server, record: SessionRecord): Promise<void> {
+/** Lets `server` see a client's `initialize` (its capabilities and version), as if it had sent it. */
+export async function replayInitialize(server: Server, initialize: Record<string, unknown>): Promise<void> {
   const [client, side] = InMemoryTransport.createLinkedPair();
   const answered = new Promise<void>((resolve) => {
     client.onmessage = (message: JSONRPCMessage) => {
@@ -135,7 +135,7 @@ async function replayInitialize(server: Server, record: SessionRecord): Promise<
   });
   await server.connect(side);
   await client.start();
-  await client.send({ jsonrpc: '2.0', id: 'replay', method: 'initialize', params: record.initialize });
+  await client.send({ jsonrpc: '2.0', id: 'replay', method: 'initialize', params: initialize });
   await answered;
   await client.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
   await server.close();

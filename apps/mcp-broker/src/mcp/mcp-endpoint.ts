@@ -101,7 +101,7 @@ export class McpEndpoint {
     });
     manager.on('notification', (serverId, notification) => this.fanOut(serverId, notification));
     this.servers = new SessionServers(manager, calls, this.subscriptions, () => [...this.sessions.values()].map((s) => s.relay.logLevel));
-    this.modern = new ModernRequests(this.servers);
+    this.modern = new ModernRequests(this.servers, manager);
     this.adopted = new AdoptedSessions(store, this.servers, manager, { jsonResponse: settings.jsonResponse, idleMs: settings.sessionIdleMs });
     this.limits = new SessionLimits({ maxSessions: settings.maxSessions, maxSessionsPerToken: settings.maxSessionsPerToken, idleMs: settings.sessionIdleMs });
   }

@@ -18,8 +18,10 @@ const CURATED_TOKEN = 'pb_test_modern_curated_0123456789abcdef';
 const META = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} };
 
 /** The v2 SDK client pinned to 2026-07-28 (no initialize, no session). */
-async function modernClient(url: string, token = TEST_ADMIN_TOKEN): Promise<ModernClient> {
-  const client = new ModernClient({ name: 'modern-e2e', version: '1.0.0' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } });
+async function modernClient(url: string, token = TEST_ADMIN_TOKEN, prepare?: (client: ModernClient) => void): Promise<ModernClient> {
+  const capabilities = prepare ? { sampling: {}, elicitation: {} } : {};
+  const client = new ModernClient({ name: 'modern-e2e', version: '1.0.0' }, { capabilities, versionNegotiation: { mode: { pin: '2026-07-28' } } });
+  prepare?.(client);
   await client.connect(new ModernTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
   return client;
 }
@@ -100,6 +102,57 @@ describe('mcp-broker speaks MCP 2026-07-28 beside the 2025 revisions', () => {
     expect((await curated.listTools()).tools.map((t) => t.name).sort()).toEqual(expect.arrayContaining(['memory__read_graph', 'remote__echo']));
     expect((await curated.listTools()).tools.some((t) => t.name.startsWith('everything__'))).toBe(false);
     await expect(curated.callTool({ name: 'everything__get-sum', arguments: { a: 1, b: 2 } })).rejects.toThrow(/unknown tool/);
+  });
+
+  it('expresses what 2025 upstreams ask (sampling, elicitation) as input_required rounds the v2 client fulfils', async () => {
+    const asked: string[] = [];
+    const client = await modernClient(`${broker.url}/mcp`, TEST_ADMIN_TOKEN, (c) => {
+      c.setRequestHandler('sampling/createMessage', (request) => {
+        asked.push(`sampling:${JSON.stringify(request.params.messages)}`);
+        return { model: 'mrtr-model', role: 'assistant', content: { type: 'text', text: 'sampled across rounds' } };
+      });
+      c.setRequestHandler('elicitation/create', (request) => {
+        asked.push(`elicitation:${request.params.message}`);
+        return { action: 'accept', content: { name: 'Grace Hopper' } };
+      });
+    });
+    closers.push(() => client.close());
+    const names = (await client.listTools()).tools.map((t) => t.name);
+    expect(names).toEqual(expect.arrayContaining(['everything__trigger-sampling-request', 'remote__trigger-elicitation-request']));
+    const sampled = await client.callTool({ name: 'everything__trigger-sampling-request', arguments: { prompt: 'two rounds', maxTokens: 10 } });
+    expect(textOf(sampled)).toContain('sampled across rounds');
+    const elicited = await client.callTool({ name: 'remote__trigger-elicitation-request', arguments: {} });
+    expect(JSON.stringify(elicited)).toContain('Grace Hopper');
+    expect(asked).toEqual([expect.stringContaining('two rounds'), 'elicitation:Please provide inputs for the following fields:']);
+    // On the wire: the first answer is input_required, the retry with its answers completes.
+    const headers = { 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'everything__trigger-sampling-request' };
+    const params = { name: 'everything__trigger-sampling-request', arguments: { prompt: 'on the wire' } };
+    const meta = { ...META, 'io.modelcontextprotocol/clientCapabilities': { sampling: {} } };
+    const first = (await (await raw({ jsonrpc: '2.0', id: 10, method: 'tools/call', params: { ...params, _meta: meta } }, headers)).json()) as {
+      result: { resultType: string; requestState: string; inputRequests: Record<string, { method: string }> };
+    };
+    expect(first.result.resultType).toBe('input_required');
+    const [key, input] = Object.entries(first.result.inputRequests)[0] ?? [];
+    expect(input?.method).toBe('sampling/createMessage');
+    const inputResponses = { [key ?? '']: { model: 'm', role: 'assistant', content: { type: 'text', text: 'answered by hand' } } };
+    const second = await raw(
+      { jsonrpc: '2.0', id: 11, method: 'tools/call', params: { ...params, inputResponses, requestState: first.result.requestState, _meta: meta } },
+      headers,
+    );
+    const done = (await second.json()) as { id: number; result: { resultType: string } };
+    expect(done).toMatchObject({ id: 11, result: { resultType: 'complete' } });
+    expect(JSON.stringify(done)).toContain('answered by hand');
+    // A retry with a state this broker never issued is refused, not guessed at.
+    const bogus = await raw(
+      {
+        jsonrpc: '2.0',
+        id: 9,
+        method: 'tools/call',
+        params: { name: 'everything__echo', arguments: { message: 'x' }, requestState: 'nosuch', inputResponses: {}, _meta: META },
+      },
+      { 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'everything__echo' },
+    );
+    expect(await bogus.json()).toMatchObject({ error: { code: -32602, message: expect.stringContaining('requestState') } });
   });
 
   it('answers server/discover and stamps resultType and cache hints on the wire', async () => {
