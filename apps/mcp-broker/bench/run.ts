@@ -3,14 +3,20 @@
 //   direct  - the MCP SDK client over stdio, no broker;
 //   /mcp    - through the broker's aggregated endpoint (Streamable HTTP, JSON responses),
 //             with a minimal keep-alive JSON-RPC client, and with the MCP SDK client;
-//   REST    - POST /v1/tools/everything__echo/call.
+//   REST    - POST /v1/tools/everything__echo/call;
+//   the v2 SDK client pinned to MCP 2026-07-28 (stateless) on /mcp;
+//   supergateway (stdio -> Streamable HTTP, the peer) with the v1 SDK client and, when it
+//   speaks 2026-07-28, the v2 client.
 // Each at 1 and 32 concurrent callers; table plus ratios against the direct path.
+// Peers are measured in the same run, alternating rounds with the broker's paths.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { Agent, request } from 'node:http';
-import { join, resolve } from 'node:path';
+import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client';
+import { dirname, join, resolve } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { TEST_ADMIN_TOKEN, api, startService, type ServiceHandle, fmt, interleaved, median, percentile, table } from '@patchbay/testkit';
+import { TEST_ADMIN_TOKEN, api, freePort, startService, type ServiceHandle, fmt, interleaved, median, percentile, table } from '@patchbay/testkit';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 7.5);
 /** Each row is measured in this many rounds, alternating with the other paths, of SECONDS / ROUNDS. */
@@ -18,6 +24,48 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 1);
 const REPO_ROOT = resolve(__dirname, '..', '..', '..', '..');
 const EVERYTHING = join(REPO_ROOT, 'node_modules', '@modelcontextprotocol', 'server-everything', 'dist', 'index.js');
+// Its CLI (the package exports nothing to import).
+const SUPERGATEWAY = join(dirname(require.resolve('supergateway/package.json')), 'dist', 'index.js');
+
+/** supergateway serving server-everything over Streamable HTTP (one child per session). */
+async function startSupergateway(): Promise<{ url: string; child: ChildProcess }> {
+  const port = await freePort();
+  const child = spawn(
+    process.execPath,
+    [
+      SUPERGATEWAY,
+      '--stdio',
+      `"${process.execPath}" "${EVERYTHING}" stdio`,
+      '--outputTransport',
+      'streamableHttp',
+      '--stateful',
+      '--port',
+      String(port),
+      '--logLevel',
+      'none',
+      '--healthEndpoint',
+      '/healthz',
+    ],
+    { stdio: 'ignore' },
+  );
+  for (let i = 0; ; i++) {
+    const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) break;
+    if (i > 300) throw new Error('supergateway did not start');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { url: `http://127.0.0.1:${port}/mcp`, child };
+}
+
+/** The v2 SDK client pinned to 2026-07-28. */
+async function modernClient(url: string, headers: Record<string, string>): Promise<ModernClient> {
+  const client = new ModernClient({ name: 'bench', version: '1' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } });
+  await client.connect(new ModernTransport(new URL(url), { requestInit: { headers } }));
+  return client;
+}
 
 type Call = () => Promise<void>;
 
@@ -123,7 +171,9 @@ function checkEcho(text: string): void {
 async function main(): Promise<void> {
   const results: Result[] = [];
   const services: ServiceHandle[] = [];
-  const clients: Client[] = [];
+  const clients: { close(): Promise<void> }[] = [];
+  const children: ChildProcess[] = [];
+  const notes: string[] = [];
   try {
     // Direct: SDK client over stdio.
     const direct = new Client({ name: 'bench', version: '1' });
@@ -190,18 +240,48 @@ async function main(): Promise<void> {
       checkEcho(r.text);
     };
 
-    for (const concurrency of [1, 32]) {
-      results.push(
-        ...(await measureAll(concurrency, [
-          { path: 'direct stdio (SDK client)', call: directCall },
-          { path: 'broker /mcp (JSON, raw HTTP client)', call: mcpCall },
-          { path: 'broker /mcp (SDK client)', call: sdkCall },
-          { path: 'broker REST', call: restCall },
-        ])),
+    const modern = await modernClient(`${broker.url}/mcp`, { authorization: `Bearer ${TEST_ADMIN_TOKEN}` });
+    clients.push(modern);
+    const modernCall: Call = async () => {
+      const r = await modern.callTool({ name: 'everything__echo', arguments: { message: 'bench' } });
+      checkEcho(JSON.stringify(r));
+    };
+
+    // The peer: supergateway over the same server, with the same clients.
+    const gateway = await startSupergateway();
+    children.push(gateway.child);
+    const peer = new Client({ name: 'bench', version: '1' });
+    clients.push(peer);
+    await peer.connect(new StreamableHTTPClientTransport(new URL(gateway.url)));
+    const peerCall: Call = async () => {
+      const r = await peer.callTool({ name: 'echo', arguments: { message: 'bench' } });
+      checkEcho(JSON.stringify(r));
+    };
+    const paths = [
+      { path: 'direct stdio (SDK client)', call: directCall },
+      { path: 'broker /mcp (JSON, raw HTTP client)', call: mcpCall },
+      { path: 'broker /mcp (SDK client)', call: sdkCall },
+      { path: 'broker /mcp (v2 SDK client, 2026-07-28)', call: modernCall },
+      { path: 'broker REST', call: restCall },
+      { path: 'peer supergateway (SDK client)', call: peerCall },
+    ];
+    try {
+      const peerModern = await modernClient(gateway.url, {});
+      clients.push(peerModern);
+      paths.push({
+        path: 'peer supergateway (v2 SDK client, 2026-07-28)',
+        call: async () => checkEcho(JSON.stringify(await peerModern.callTool({ name: 'echo', arguments: { message: 'bench' } }))),
+      });
+    } catch (error) {
+      notes.push(
+        `supergateway with the v2 client pinned to 2026-07-28: not measured (${error instanceof Error ? error.message.slice(0, 160) : String(error)})`,
       );
     }
+
+    for (const concurrency of [1, 32]) results.push(...(await measureAll(concurrency, paths)));
   } finally {
     await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
+    for (const child of children) child.kill('SIGKILL');
     for (const service of services.reverse()) await service.stop().catch(() => undefined);
   }
 
@@ -217,7 +297,8 @@ async function main(): Promise<void> {
     `\nmcp-broker bench: echo on server-everything, ${SECONDS}s per row in ${ROUNDS} rounds alternating with the other paths, after ${WARMUP_SECONDS}s warm-up, node ${process.version}\n` +
       `(p50 added: median over rounds of the path's p50 minus the direct path's p50 in the same round. Targets: under 1 ms at 1 caller; 1,000 calls/s or more through /mcp at 32)\n\n` +
       table(['path', 'conc', 'calls', 'errors', 'calls/s', 'p50 ms', 'p99 ms', 'p50 added ms', 'throughput vs direct'], rows) +
-      '\n',
+      '\n' +
+      notes.map((n) => `note: ${n}\n`).join(''),
   );
 }
 

@@ -3,6 +3,7 @@ import type { ServiceDefinition } from '@patchbay/nest';
 import { bindMcpGrpc } from './grpc/mcp.grpc';
 import { McpEndpoint } from './mcp/mcp-endpoint';
 import { mcpErrorRenderer } from './mcp/rpc-errors';
+import { LocalSessionStore, RedisSessionStore } from './mcp/session-store';
 import { ToolCalls } from './mcp/tool-calls';
 import { attachServerMetrics } from './metrics';
 import { mcpOperations } from './operations/mcp-operations';
@@ -61,6 +62,8 @@ export const MCP_BROKER: ServiceDefinition<typeof BROKER_ENV> = {
         bodyLimitBytes: config.bodyLimitBytes,
       },
       logger,
+      // Sessions are shared between replicas through the same Redis as the bus.
+      config.redisUrl ? new RedisSessionStore(config.redisUrl, config.busPrefix) : new LocalSessionStore(),
     );
     endpoint.start();
     readiness.register('sessions', async () => ({ open: endpoint.sessionCount }), { required: false });

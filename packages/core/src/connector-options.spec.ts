@@ -53,4 +53,16 @@ describe('connector options', () => {
     expect(api.safeParse({ apiKeyHeader: 'x key' }).success).toBe(false);
     expect(api.safeParse({ maxRetries: 11 }).success).toBe(false);
   });
+
+  it('takes virtual agent_tool servers with select globs, and select only there', () => {
+    const schema = optionsSchemaFor('agent_tool');
+    expect(schema.safeParse({ transport: 'virtual', select: ['everything__get*'], stripPrefix: true }).success).toBe(true);
+    const missing = schema.safeParse({ transport: 'virtual' });
+    expect(missing.success ? [] : missing.error.issues.map((i) => [i.path.join('.'), i.message])).toEqual([
+      ['select', "is required for the 'virtual' transport: globs over <server>__<tool>"],
+    ]);
+    const misplaced = schema.safeParse({ transport: 'stdio', command: 'node', select: ['x'] });
+    expect(misplaced.success ? [] : misplaced.error.issues.map((i) => i.path.join('.'))).toEqual(['select']);
+    expect(schema.safeParse({ transport: 'virtual', select: [] }).success).toBe(false);
+  });
 });

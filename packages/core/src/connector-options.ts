@@ -101,11 +101,21 @@ export const AGENT_TRANSPORTS = ['stdio', 'streamable-http', 'sse'] as const;
 export type AgentTransport = (typeof AGENT_TRANSPORTS)[number];
 export const AGENT_LIFECYCLES = ['persistent', 'per-call'] as const;
 
+/**
+ * `transport: 'virtual'` (connector level only): no server of its own, but a curated view
+ * of the others' tools, prompts and resources served at `/mcp/<configId>` (mcp-broker).
+ */
+export const VIRTUAL_TRANSPORT = 'virtual';
+
 /** `agent_tool` connectors and members: how to reach an MCP server (mcp-broker). */
 export const AGENT_TOOL_OPTIONS = z
   .object({
     ...base,
-    transport: z.enum(AGENT_TRANSPORTS).optional(),
+    transport: z.enum([...AGENT_TRANSPORTS, VIRTUAL_TRANSPORT]).optional(),
+    /** Virtual servers: globs over `<server>__<name>` picking what they serve; `!` excludes. */
+    select: z.array(z.string().min(1).max(300)).min(1).max(1000).optional(),
+    /** Virtual servers: serve names without their `<server>__` prefix where they stay unique. */
+    stripPrefix: z.boolean().optional(),
     command: z.string().min(1).max(4096).optional(),
     args: z.array(z.string().max(65_536)).max(1000).optional(),
     env: stringMap.optional(),
@@ -118,7 +128,16 @@ export const AGENT_TOOL_OPTIONS = z
     pool: count(1, 64).optional(),
     stateful: z.boolean().optional(),
   })
-  .passthrough();
+  .passthrough()
+  .superRefine((o, ctx) => {
+    const virtual = o.transport === VIRTUAL_TRANSPORT;
+    if (virtual && o.select === undefined) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['select'], message: "is required for the 'virtual' transport: globs over <server>__<tool>" });
+    }
+    for (const key of ['select', 'stripPrefix'] as const) {
+      if (!virtual && o[key] !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [key], message: "applies only to the 'virtual' transport" });
+    }
+  });
 
 /** Every other type: headers and a timeout, the rest is the broker's. */
 export const GENERIC_OPTIONS = z.object({ ...base, headers: stringMap.optional(), timeoutMs: durationMs().optional() }).passthrough();

@@ -1,6 +1,8 @@
 export { ConfigError, loadConfig } from './config/config';
 export type { LoadConfigOptions, PatchbayConfig } from './config/config';
-export { ALL_SCOPES, Scope, hasScope, mayUseConnector } from './auth/scopes';
+export { ALL_SCOPES, Scope, hasScope, mayUseConnector, mayUseTool } from './auth/scopes';
+export { compileNameFilter } from './auth/globs';
+export type { NameFilter } from './auth/globs';
 export type { Principal } from './auth/scopes';
 export { TokenStore } from './auth/token-store';
 export { AuthGuard, Public, RequireScopes, assertScopes, authenticateBearer, bearerToken } from './auth/auth.guard';

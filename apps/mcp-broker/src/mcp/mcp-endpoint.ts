@@ -1,33 +1,27 @@
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import {
-  CallToolRequestSchema,
-  GetPromptRequestSchema,
-  ListPromptsRequestSchema,
-  ListResourcesRequestSchema,
-  ListResourceTemplatesRequestSchema,
-  ListToolsRequestSchema,
-  ReadResourceRequestSchema,
-  ErrorCode as RpcCode,
-  SUPPORTED_PROTOCOL_VERSIONS,
-  isInitializeRequest,
-  type ServerNotification,
-  type ServerRequest,
-} from '@modelcontextprotocol/sdk/types.js';
-import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
+import { ErrorCode as RpcCode, SUPPORTED_PROTOCOL_VERSIONS, isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { ErrorCode, PatchbayError } from '@patchbay/core';
 import { mayUseConnector, parseJsonBody, readJsonBody, sendJson, type Principal } from '@patchbay/nest';
 import type { Logger } from 'pino';
+import { emptyView, type CatalogView } from '../curation/catalog-view';
+import type { UpstreamNotification } from '../upstream/peer-sessions';
 import type { ServerManager } from '../upstream/server-manager';
 import type { CallOptions } from '../upstream/upstream-handle';
 import type { UpstreamServer } from '../upstream/upstream-server';
+import { classifyModern, isModernProblem } from './modern-era';
+import { ModernRequests, modernProblemBody } from './modern-requests';
 import { originAllowed, type OriginPolicy } from './origin-policy';
 import { paramsProblem } from './request-params';
 import { RpcError, toRpcError } from './rpc-errors';
 import { SessionLimits } from './session-limits';
+import type { SessionRelay } from './session-relay';
+import { SessionServers, SharedSubscriptions } from './session-server';
+import { LocalSessionStore, type SessionStore } from './session-store';
+import { AdoptedSessions } from './adopted-sessions';
 import type { ToolCalls } from './tool-calls';
 
 export interface McpEndpointSettings {
@@ -53,6 +47,8 @@ interface McpRequest {
   principal: Principal;
   /** The parsed JSON-RPC body of a POST. */
   body: unknown;
+  /** The virtual server addressed (`/mcp/<configId>`), undefined for `/mcp`. */
+  virtual: string | undefined;
 }
 
 interface DownstreamSession {
@@ -60,16 +56,19 @@ interface DownstreamSession {
   transport: StreamableHTTPServerTransport;
   server: Server;
   principal: Principal;
+  /** The virtual server it was opened on, undefined for `/mcp`. */
+  virtual: string | undefined;
   lastSeen: number;
   /** Calls answered on the fast path, by JSON-RPC id, so `notifications/cancelled` reaches them. */
   fastCalls: Map<string | number, AbortController>;
+  relay: SessionRelay;
+  /** When its record in the shared store was last refreshed. */
+  touched: number;
+  /** Ends here only (idle here, or this replica shutting down): other replicas may go on serving it. */
+  localOnly?: boolean;
 }
 
-type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
-
-const SERVER_INFO = { name: 'patchbay-mcp-broker', version: '0.1.0' };
-const INSTRUCTIONS =
-  'Tools, prompts and resources of every connected MCP server, named <serverId>__<name>. ' + 'Call patchbay__servers to see the servers and their state.';
+const EMPTY_VIEW = emptyView();
 
 /**
  * The aggregated MCP endpoint at `/mcp` (Streamable HTTP). The kit's pipeline serves it
@@ -82,14 +81,28 @@ export class McpEndpoint {
   private sweeper: NodeJS.Timeout | undefined;
   private closing = false;
   private readonly limits: SessionLimits;
+  private readonly subscriptions = new SharedSubscriptions();
+  private readonly servers: SessionServers;
+  private readonly modern: ModernRequests;
+  private readonly adopted: AdoptedSessions;
 
   constructor(
     private readonly manager: ServerManager,
     private readonly calls: ToolCalls,
     private readonly settings: McpEndpointSettings,
     private readonly logger: Logger,
+    /** Where sessions are shared with other replicas. */
+    private readonly store: SessionStore = new LocalSessionStore(),
   ) {
-    manager.on('catalog', () => this.notifyListChanged());
+    manager.on('catalog', (view) => this.notifyListChanged(view));
+    manager.on('peerCatalog', (_server, key) => {
+      const session = this.sessions.get(key);
+      if (session) this.peerListChanged(session);
+    });
+    manager.on('notification', (serverId, notification) => this.fanOut(serverId, notification));
+    this.servers = new SessionServers(manager, calls, this.subscriptions, () => [...this.sessions.values()].map((s) => s.relay.logLevel));
+    this.modern = new ModernRequests(this.servers, manager);
+    this.adopted = new AdoptedSessions(store, this.servers, manager, { jsonResponse: settings.jsonResponse, idleMs: settings.sessionIdleMs });
     this.limits = new SessionLimits({ maxSessions: settings.maxSessions, maxSessionsPerToken: settings.maxSessionsPerToken, idleMs: settings.sessionIdleMs });
   }
 
@@ -108,8 +121,10 @@ export class McpEndpoint {
     this.closing = true;
     if (this.sweeper) clearInterval(this.sweeper);
     const sessions = [...this.sessions.values()];
+    for (const session of sessions) session.localOnly = true;
     this.sessions.clear();
     await Promise.all(sessions.map((s) => s.transport.close().catch(() => undefined)));
+    await this.store.close();
   }
 
   /**
@@ -117,7 +132,7 @@ export class McpEndpoint {
    * line has the status and duration of the whole exchange (an SSE stream included).
    * @throws PatchbayError for a refused origin, during shutdown, or a bad body (rendered as JSON-RPC).
    */
-  async serve(req: IncomingMessage, res: ServerResponse, principal: Principal): Promise<void> {
+  async serve(req: IncomingMessage, res: ServerResponse, principal: Principal, virtual?: string): Promise<void> {
     // DNS rebinding: a page of another site, resolved to this host, must not drive it.
     const origin = req.headers.origin;
     if (origin !== undefined && !originAllowed(this.settings.allowedOrigins, origin)) throw originRefused(origin);
@@ -125,25 +140,38 @@ export class McpEndpoint {
       res.setHeader('connection', 'close');
       throw new PatchbayError(ErrorCode.UNAVAILABLE, 'shutting down; retry on another replica', { retryAfterSeconds: 1 });
     }
+    if (virtual !== undefined && !this.manager.virtual(virtual)) throw this.unknownVirtual(virtual);
     const closed = res.closed ? Promise.resolve() : once(res, 'close').then(() => undefined);
     const body = req.method === 'POST' ? parseJsonBody(await readJsonBody(req, this.settings.bodyLimitBytes)) : undefined;
-    await this.handle({ req, res, principal, body });
+    await this.handle({ req, res, principal, body, virtual });
     await closed;
   }
 
   private async handle(request: McpRequest): Promise<void> {
     const { req, res, principal, body } = request;
+    // 2026-07-28 traffic (its _meta envelope or header) is stateless: no session is looked up or made.
+    const modern = req.method === 'POST' ? classifyModern(req, body) : undefined;
+    if (modern) {
+      if (isModernProblem(modern)) return sendJson(res, modern.status, modernProblemBody(modern));
+      const accept = req.headers.accept ?? '';
+      return this.modern.serve({ res, principal, virtual: request.virtual, acceptsSse: accept.includes('text/event-stream') }, modern);
+    }
     let session: DownstreamSession | undefined;
     const header = req.headers['mcp-session-id'];
     const sessionId = Array.isArray(header) ? header[0] : header;
     if (!this.settings.stateless && sessionId !== undefined) {
       session = this.sessions.get(sessionId);
-      if (!session || session.principal.name !== principal.name) {
+      // Opened on another replica: served from its shared record.
+      if (!session && (await this.adopted.serve(request, sessionId))) return;
+      // A session belongs to one token and one endpoint: `/mcp` and each virtual server are separate servers.
+      if (!session || session.principal.name !== principal.name || session.virtual !== request.virtual) {
         return this.rpcError(res, 404, RpcCode.ConnectionClosed, 'Session not found: initialize a new session');
       }
       session.lastSeen = Date.now();
+      this.touch(session);
     }
-    if (req.method === 'POST' && (session || this.settings.stateless)) {
+    // A peer's requests take the SDK path: what upstreams ask of it needs the request's SSE stream.
+    if (req.method === 'POST' && (session || this.settings.stateless) && !session?.relay.peer) {
       const invalid = this.invalidParams(request, session);
       if (invalid) return invalid;
       const fast = this.fastPath(request, session);
@@ -156,13 +184,29 @@ export class McpEndpoint {
       return this.rpcError(res, 400, RpcCode.InvalidRequest, 'Bad Request: no Mcp-Session-Id header; start with an initialize request');
     }
     this.limits.admit(principal.name, (token) => this.nextExpiry(token));
-    const created = await this.createSession(principal);
+    const created = await this.createSession(principal, request.virtual);
     await created.transport.handleRequest(req, res, body);
     // An initialize the transport refused leaves no session behind to count against the caps.
     if (created.transport.sessionId === undefined) {
       this.forget(created.id);
       void created.transport.close().catch(() => undefined);
+      return;
     }
+    const record = { id: created.id, token: principal.name, virtual: request.virtual ?? null, initialize: body.params as Record<string, unknown> };
+    await this.store.save(record, this.settings.sessionIdleMs).catch((error: unknown) => {
+      this.logger.warn(
+        { session: created.id, reason: error instanceof Error ? error.message : String(error) },
+        'MCP session not shared: other replicas will not know it',
+      );
+    });
+  }
+
+  /** Keeps the shared record of a session in use alive (at most every third of the idle time). */
+  private touch(session: DownstreamSession): void {
+    const now = Date.now();
+    if (now - session.touched < this.settings.sessionIdleMs / 3) return;
+    session.touched = now;
+    void this.store.touch(session.id, this.settings.sessionIdleMs).catch(() => undefined);
   }
 
   /** Answers a request whose params are malformed with -32602 saying what to fix. */
@@ -216,7 +260,8 @@ export class McpEndpoint {
       sendJson(res, 200, JSON.stringify(body), session ? { 'mcp-session-id': session.id } : {});
     };
     if (method === 'ping') return answer({ jsonrpc: '2.0', id, result: {} });
-    if (method === 'tools/list') return answer({ jsonrpc: '2.0', id, result: { tools: this.calls.visibleTools(principal) } });
+    const view = this.viewOf(request.virtual);
+    if (method === 'tools/list') return answer({ jsonrpc: '2.0', id, result: { tools: this.calls.visibleTools(principal, view) } });
     if (method !== 'tools/call' || typeof p.name !== 'string' || p._meta?.progressToken !== undefined) return undefined;
     const args = p.arguments;
     if (args !== undefined && (typeof args !== 'object' || args === null || Array.isArray(args))) return undefined;
@@ -228,7 +273,7 @@ export class McpEndpoint {
     session?.fastCalls.set(id, controller);
     const options: CallOptions = { signal: controller.signal };
     if (session && session.id) options.sessionKey = session.id;
-    return this.calls.call(p.name, args as Record<string, unknown> | undefined, principal, options).then(
+    return this.calls.call(p.name, args as Record<string, unknown> | undefined, principal, options, view).then(
       (result) => {
         session?.fastCalls.delete(id);
         return answer({ jsonrpc: '2.0', id, result });
@@ -246,7 +291,7 @@ export class McpEndpoint {
       return this.rpcError(res, 405, RpcCode.InvalidRequest, 'Method not allowed: this endpoint is stateless, use POST');
     }
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: this.settings.jsonResponse });
-    const server = this.createServer(principal, undefined);
+    const server = this.servers.create({ principal, sessionId: undefined, virtual: request.virtual });
     res.on('close', () => {
       void transport.close();
       void server.close();
@@ -255,15 +300,16 @@ export class McpEndpoint {
     await transport.handleRequest(req, res, body);
   }
 
-  private async createSession(principal: Principal): Promise<DownstreamSession> {
+  private async createSession(principal: Principal, virtual: string | undefined): Promise<DownstreamSession> {
     const id = randomUUID();
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => id,
       enableJsonResponse: this.settings.jsonResponse,
       onsessioninitialized: () => undefined,
     });
-    const server = this.createServer(principal, id);
-    const session: DownstreamSession = { id, transport, server, principal, lastSeen: Date.now(), fastCalls: new Map() };
+    const { server, relay } = this.servers.createSession({ principal, sessionId: id, virtual });
+    const now = Date.now();
+    const session: DownstreamSession = { id, transport, server, principal, virtual, lastSeen: now, touched: now, fastCalls: new Map(), relay };
     this.sessions.set(id, session);
     this.limits.opened(principal.name);
     transport.onclose = () => this.forget(id);
@@ -276,80 +322,25 @@ export class McpEndpoint {
     if (!session) return;
     this.sessions.delete(id);
     this.limits.closed(session.principal.name);
-    for (const upstream of this.manager.list()) if (upstream.spec.stateful) upstream.release(id);
-  }
-
-  private createServer(principal: Principal, sessionId: string | undefined): Server {
-    const server = new Server(SERVER_INFO, {
-      capabilities: { tools: { listChanged: true }, resources: { listChanged: true }, prompts: { listChanged: true } },
-      instructions: INSTRUCTIONS,
-    });
-    server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: this.calls.visibleTools(principal) }));
-    server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
-      const options = this.callOptions(extra, request.params._meta?.progressToken, sessionId);
-      try {
-        return (await this.calls.call(request.params.name, request.params.arguments, principal, options)) as { content: [] };
-      } catch (error) {
-        throw toRpcError(error);
-      } finally {
-        await options.flush();
+    // Ended by the client (DELETE): no replica may serve it any more.
+    if (!session.localOnly) void this.store.remove(id).catch(() => undefined);
+    for (const upstream of this.manager.list()) {
+      upstream.release(id);
+      for (const uri of session.relay.subscriptions) {
+        if (this.subscriptions.remove(upstream.id, uri, id)) void upstream.relay('resources/unsubscribe', { uri }).catch(() => undefined);
       }
-    });
-    server.setRequestHandler(ListPromptsRequestSchema, () => ({
-      prompts: this.manager.catalog.prompts.filter((p) => this.mayUse(principal, this.manager.catalog.promptRoutes.get(p.name)?.server)),
-    }));
-    server.setRequestHandler(GetPromptRequestSchema, async (request, extra) => {
-      const route = this.manager.catalog.promptRoutes.get(request.params.name);
-      if (!route || !this.mayUse(principal, route.server)) throw new RpcError(RpcCode.InvalidParams, `unknown prompt '${request.params.name}'`);
-      const options = this.callOptions(extra, request.params._meta?.progressToken, sessionId);
-      try {
-        return (await route.server.getPrompt(route.upstreamName, request.params.arguments, options)) as { messages: [] };
-      } catch (error) {
-        throw toRpcError(error);
-      }
-    });
-    server.setRequestHandler(ListResourcesRequestSchema, () => ({
-      resources: this.manager.catalog.resources.filter((r) => this.mayUse(principal, this.manager.catalog.resourceOwners.get(r.uri))),
-    }));
-    server.setRequestHandler(ListResourceTemplatesRequestSchema, () => ({
-      resourceTemplates: this.manager.catalog.resourceTemplates.filter((t) => this.mayUse(principal, this.manager.catalog.templateServers.get(t))),
-    }));
-    server.setRequestHandler(ReadResourceRequestSchema, async (request, extra) => {
-      const owner = this.resourceOwner(request.params.uri, principal);
-      if (!owner) throw new RpcError(RpcCode.InvalidParams, `unknown resource '${request.params.uri.slice(0, 200)}'`);
-      try {
-        return (await owner.readResource(request.params.uri, this.callOptions(extra, undefined, sessionId))) as { contents: [] };
-      } catch (error) {
-        throw toRpcError(error);
-      }
-    });
-    return server;
-  }
-
-  /**
-   * Call options for one downstream request. Progress is relayed under the caller's own
-   * token; `flush` waits for relayed notifications so none lands after the result
-   * (which would close the response stream first).
-   */
-  private callOptions(extra: Extra, progressToken: string | number | undefined, sessionId: string | undefined): CallOptions & { flush(): Promise<void> } {
-    let pending: Promise<void> = Promise.resolve();
-    const options: CallOptions & { flush(): Promise<void> } = { signal: extra.signal, flush: () => pending };
-    if (sessionId !== undefined) options.sessionKey = sessionId;
-    if (progressToken !== undefined) {
-      options.onProgress = (p) => {
-        const sent = extra.sendNotification({ method: 'notifications/progress', params: { ...p, progressToken } }).catch(() => undefined);
-        pending = Promise.all([pending, sent]).then(() => undefined);
-      };
     }
-    return options;
   }
 
-  /** The server a read of `uri` goes to, among those the principal may use. */
-  private resourceOwner(uri: string, principal: Principal): UpstreamServer | undefined {
-    const catalog = this.manager.catalog;
-    const exact = catalog.resourceOwners.get(uri);
-    if (exact) return this.mayUse(principal, exact) ? exact : undefined;
-    return catalog.templateOwners.find(([prefix, server]) => prefix.length > 0 && uri.startsWith(prefix) && this.mayUse(principal, server))?.[1];
+  /** The view a virtual server serves (empty while its connector is gone, never `/mcp`'s), or undefined for `/mcp`. */
+  private viewOf(virtual: string | undefined): CatalogView | undefined {
+    if (virtual === undefined) return undefined;
+    return this.manager.view(virtual) ?? EMPTY_VIEW;
+  }
+
+  private unknownVirtual(configId: string): PatchbayError {
+    this.calls.assertSynced(`virtual MCP server '${configId}'`);
+    return PatchbayError.notFound(`virtual MCP server '${configId.slice(0, 80)}' (an agent_tool connector with options.transport 'virtual')`);
   }
 
   /** When (epoch ms) the sweeper will next close an idle session of `token` (of anyone when undefined). */
@@ -371,8 +362,36 @@ export class McpEndpoint {
     return server !== undefined && mayUseConnector(principal, server.spec.configId);
   }
 
-  private notifyListChanged(): void {
+  /** A peer's own catalog of a server changed: its view is listed again. */
+  private peerListChanged(session: DownstreamSession): void {
+    session.relay.view = undefined;
+    void session.server.sendToolListChanged().catch(() => undefined);
+    void session.server.sendPromptListChanged().catch(() => undefined);
+    void session.server.sendResourceListChanged().catch(() => undefined);
+  }
+
+  /** A log message or resource update on a shared upstream session, to the sessions that asked for it. */
+  private fanOut(serverId: string, notification: UpstreamNotification): void {
+    const server = this.manager.get(serverId);
+    if (!server) return;
+    if (notification.method === 'notifications/resources/updated') {
+      const uri = notification.params['uri'];
+      if (typeof uri !== 'string') return;
+      for (const key of this.subscriptions.subscribers(serverId, uri)) this.sessions.get(key)?.relay.deliver(serverId, notification);
+      return;
+    }
     for (const session of this.sessions.values()) {
+      // A peer hears its servers on its own sessions.
+      if (session.relay.peer || !mayUseConnector(session.principal, server.spec.configId)) continue;
+      session.relay.deliver(serverId, notification);
+    }
+  }
+
+  private notifyListChanged(view: string | undefined): void {
+    for (const session of this.sessions.values()) {
+      // Any catalog may change what a peer lists on its own sessions.
+      if (session.relay.peer) session.relay.view = undefined;
+      if (session.virtual !== view) continue;
       const server = session.server;
       if (!server.getClientCapabilities()) continue;
       void server.sendToolListChanged().catch(() => undefined);
@@ -382,10 +401,14 @@ export class McpEndpoint {
   }
 
   private sweep(): void {
-    const cutoff = Date.now() - this.settings.sessionIdleMs;
+    const now = Date.now();
+    const cutoff = now - this.settings.sessionIdleMs;
+    this.adopted.sweep(now);
     for (const session of [...this.sessions.values()]) {
       if (session.lastSeen < cutoff) {
         this.logger.info({ session: session.id }, 'closing idle MCP session');
+        // Idle here; another replica may be serving it (its shared record expires on its own).
+        session.localOnly = true;
         this.forget(session.id);
         void session.transport.close().catch(() => undefined);
       }

@@ -1,7 +1,16 @@
 import { ConnectionState, ErrorCode, PatchbayError, isPatchbayError } from '@patchbay/core';
-import { LATENCY_BUCKETS_SECONDS, mayUseConnector, type ConnectorWatcher, type LabeledHistogram, type MetricsService, type Principal } from '@patchbay/nest';
+import {
+  LATENCY_BUCKETS_SECONDS,
+  mayUseConnector,
+  mayUseTool,
+  type ConnectorWatcher,
+  type LabeledHistogram,
+  type MetricsService,
+  type Principal,
+} from '@patchbay/nest';
 import type { Tool } from '@modelcontextprotocol/sdk/types.js';
-import { unknownTool, type ServerManager, type ToolRoute } from '../upstream/server-manager';
+import type { CatalogView, ToolRoute } from '../curation/catalog-view';
+import { unknownTool, type ServerManager } from '../upstream/server-manager';
 import { serverUnavailable } from '../upstream/upstream-errors';
 import type { CallOptions } from '../upstream/upstream-handle';
 import { mayUseServer, visibleStatuses } from './visibility';
@@ -41,11 +50,21 @@ export class ToolCalls {
     });
   }
 
-  /** Tools the principal may see, the management tool first. */
-  visibleTools(principal: Principal | undefined): Tool[] {
-    const tools = this.manager.catalog.tools;
-    if (!principal?.connectors) return [SERVERS_TOOL, ...tools];
-    return [SERVERS_TOOL, ...tools.filter((t) => this.mayUse(principal, this.manager.catalog.toolRoutes.get(t.name)))];
+  /**
+   * Tools the principal may see in a view (`/mcp`'s by default, with the management tool
+   * first): those of servers its connector allow-list names whose qualified names pass
+   * its `tools` globs. What it may not call it does not see.
+   */
+  visibleTools(principal: Principal | undefined, view?: CatalogView): Tool[] {
+    const v = view ?? this.manager.catalog;
+    const tools = principal?.connectors || principal?.toolFilter ? v.tools.filter((t) => this.mayUse(principal, v.toolRoutes.get(t.name))) : v.tools;
+    if (!v.management || (principal && !mayUseTool(principal, SERVERS_TOOL.name))) return tools;
+    return [SERVERS_TOOL, ...tools];
+  }
+
+  /** @throws PatchbayError (503) before the first registry sync, so "not found" is never said too early. */
+  assertSynced(what: string): void {
+    this.registry?.assertSynced(what);
   }
 
   routeOrUndefined(name: string): ToolRoute | undefined {
@@ -55,21 +74,32 @@ export class ToolCalls {
   /**
    * Finds the route of a visible tool.
    * @throws PatchbayError UPSTREAM_UNAVAILABLE when the tool's server is known but not active
-   *   (its tools leave the catalog then), NOT_FOUND otherwise.
+   *   (its tools leave the catalog then), NOT_FOUND otherwise (hidden tools included).
    */
-  route(name: string, principal: Principal | undefined): ToolRoute {
-    const route = this.manager.catalog.toolRoutes.get(name);
+  route(name: string, principal: Principal | undefined, view?: CatalogView): ToolRoute {
+    const route = (view ?? this.manager.catalog).toolRoutes.get(name);
     if (route && this.mayUse(principal, route)) return route;
     if (!route) this.registry?.assertSynced(`tool '${name.slice(0, 100)}'`);
-    const server = route ? undefined : this.manager.serverForName(name);
-    if (server && server.state !== ConnectionState.ACTIVE && mayUseServer(principal, server.spec)) throw serverUnavailable(server.id, server.state, name);
+    // Qualified names only: a virtual server's stripped names say nothing about the server.
+    const server = route || !(view ?? this.manager.catalog).management ? undefined : this.manager.serverForName(name);
+    if (server && server.state !== ConnectionState.ACTIVE && mayUseServer(principal, server.spec) && (!principal || mayUseTool(principal, name))) {
+      throw serverUnavailable(server.id, server.state, name);
+    }
     throw unknownTool(name);
   }
 
   /** Validates and routes one call; resolves with the upstream's MCP result. */
-  async call(name: string, args: Record<string, unknown> | undefined, principal: Principal | undefined, options: CallOptions = {}): Promise<unknown> {
-    if (name === SERVERS_TOOL.name) return this.serversResult(principal);
-    const route = this.route(name, principal);
+  async call(
+    name: string,
+    args: Record<string, unknown> | undefined,
+    principal: Principal | undefined,
+    options: CallOptions = {},
+    view?: CatalogView,
+  ): Promise<unknown> {
+    if ((view ?? this.manager.catalog).management && name === SERVERS_TOOL.name && (!principal || mayUseTool(principal, name))) {
+      return this.serversResult(principal);
+    }
+    const route = this.route(name, principal, view);
     const input = args ?? {};
     if (route.validate) {
       const check = route.validate(input);
@@ -97,7 +127,7 @@ export class ToolCalls {
 
   private mayUse(principal: Principal | undefined, route: ToolRoute | undefined): boolean {
     if (!route) return false;
-    return principal === undefined || mayUseConnector(principal, route.server.spec.configId);
+    return principal === undefined || (mayUseConnector(principal, route.server.spec.configId) && mayUseTool(principal, route.name));
   }
 
   private serversResult(principal: Principal | undefined): unknown {

@@ -7,6 +7,9 @@ import { TEST_SETTINGS } from '../../test/support/servers';
 const driver = new AgentToolDriver(TEST_SETTINGS, new ServerPlanner({ workdir: '/srv', dataDir: '.patchbay', callTimeoutMs: 0 }), {
   catalog: () => undefined,
   lost: () => undefined,
+  notification: () => undefined,
+  peerCatalog: () => undefined,
+  logLevel: () => undefined,
 });
 
 function spec(overrides: Partial<ServerSpec>): ServerSpec {

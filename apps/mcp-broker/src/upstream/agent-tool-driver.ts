@@ -1,6 +1,8 @@
 import { basename } from 'node:path';
 import { ErrorCode, isPatchbayError, type ResolvedConnector } from '@patchbay/core';
 import type { BrokerDriver, CloseReason, ConnectionSettings, ErrorClass, PlannedConnection } from '@patchbay/nest';
+import type { LoggingLevel } from '@modelcontextprotocol/sdk/types.js';
+import type { UpstreamNotification } from './peer-sessions';
 import type { ServerPlanner } from './server-planner';
 import type { ServerSpec } from './server-spec';
 import { UpstreamHandle } from './upstream-handle';
@@ -27,6 +29,12 @@ export interface DriverEvents {
   catalog(id: string): void;
   /** The handle in service lost its connection; the runtime should reconnect. */
   lost(id: string, error: SessionLostError): void;
+  /** A log message or resource update on a shared session of the handle in service. */
+  notification(id: string, notification: UpstreamNotification): void;
+  /** A downstream peer's own catalog of the server changed. */
+  peerCatalog(id: string, key: string): void;
+  /** The log level downstream clients asked for (the lowest), for new sessions. */
+  logLevel(): LoggingLevel | undefined;
 }
 
 export interface ServerDetails {
@@ -104,6 +112,13 @@ export class AgentToolDriver implements BrokerDriver<ServerSpec, UpstreamHandle>
         // A swapped-out handle still draining may lose its process: nothing to reconnect.
         if (this.serving.get(spec.id) === handle) this.events.lost(spec.id, new SessionLostError(reason));
       },
+      onNotification: (handle, notification) => {
+        if (this.serving.get(spec.id) === handle) this.events.notification(spec.id, notification);
+      },
+      onPeerCatalog: (handle, key) => {
+        if (this.serving.get(spec.id) === handle) this.events.peerCatalog(spec.id, key);
+      },
+      logLevel: () => this.events.logLevel(),
     });
   }
 
@@ -155,7 +170,7 @@ export class AgentToolDriver implements BrokerDriver<ServerSpec, UpstreamHandle>
       lifecycle: spec.lifecycle,
       pool: spec.poolSize,
       stateful: spec.stateful,
-      sessions: handle?.pool.size ?? 0,
+      sessions: (handle?.pool.size ?? 0) + (handle?.peers.size ?? 0),
       pids: shared.map((s) => s.pid).filter((p): p is number => p !== undefined),
       tools: catalog?.tools.length ?? 0,
       resources: (catalog?.resources.length ?? 0) + (catalog?.resourceTemplates.length ?? 0),

@@ -1,54 +1,29 @@
 import { EventEmitter } from 'node:events';
-import type { Prompt, Resource, ResourceTemplate, Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { LoggingLevel, Tool } from '@modelcontextprotocol/sdk/types.js';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv-provider.js';
 import type { JsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/types.js';
 import { ConnectionState, ErrorCode, PatchbayError, type Bus, type EnvelopeSource, type ResolvedConnector } from '@patchbay/core';
 import { Broker, type ConnectorSource, type ReadinessService } from '@patchbay/nest';
 import type { Logger } from 'pino';
-import { SEPARATOR, namespacedName } from '../mcp/naming';
+import { buildView, emptyView, type CatalogView, type ViewOptions } from '../curation/catalog-view';
+import type { VirtualSpec } from '../curation/virtual-spec';
+import { SEPARATOR } from '../mcp/naming';
 import { AgentToolDriver, type UpstreamSettings } from './agent-tool-driver';
 import { ServerHistory, type ServerStatus } from './server-history';
 import { ServerPlanner } from './server-planner';
 import type { ServerSpec, SpecDefaults, SpecProblem } from './server-spec';
+import type { Catalog } from './catalog';
+import type { DownstreamPeer, UpstreamNotification } from './peer-sessions';
 import type { UpstreamHandle } from './upstream-handle';
 import { UpstreamServer } from './upstream-server';
 
-/** One aggregated tool: the exposed definition and where calls go. */
-export interface ToolRoute {
-  name: string;
-  server: UpstreamServer;
-  upstreamName: string;
-  tool: Tool;
-  /** Validates arguments against the tool's input schema before anything is sent. */
-  validate: JsonSchemaValidator<unknown> | undefined;
-}
-
-export interface PromptRoute {
-  name: string;
-  server: UpstreamServer;
-  upstreamName: string;
-  prompt: Prompt;
-}
-
-/** The aggregated view over every active server, rebuilt when anything changes. */
-export interface AggregatedCatalog {
-  tools: Tool[];
-  toolRoutes: Map<string, ToolRoute>;
-  prompts: Prompt[];
-  promptRoutes: Map<string, PromptRoute>;
-  resources: Resource[];
-  resourceTemplates: ResourceTemplate[];
-  /** Resource uri -> owning server. */
-  resourceOwners: Map<string, UpstreamServer>;
-  /** Template prefixes (text before the first `{`) -> owning server. */
-  templateOwners: [prefix: string, server: UpstreamServer][];
-  /** Each exposed template (of `resourceTemplates`) -> owning server. */
-  templateServers: Map<ResourceTemplate, UpstreamServer>;
-}
-
 export interface ServerManagerEvents {
-  /** The aggregated tools/resources/prompts changed (names or definitions). */
-  catalog: [];
+  /** What a view lists changed (names or definitions): `/mcp`'s (undefined) or a virtual server's (its configId). */
+  catalog: [view: string | undefined];
+  /** A log message or resource update an upstream sent on a shared session. */
+  notification: [serverId: string, notification: UpstreamNotification];
+  /** What a server offers one downstream peer (its own session) changed. */
+  peerCatalog: [serverId: string, key: string];
 }
 
 /** A connector member that could not become a server. */
@@ -68,10 +43,13 @@ export class ServerManager extends EventEmitter<ServerManagerEvents> {
   private readonly planner: ServerPlanner;
   private readonly servers = new Map<string, UpstreamServer>();
   private readonly histories = new Map<string, ServerHistory>();
-  private aggregated: AggregatedCatalog = emptyAggregate();
-  private signature = '';
+  private aggregated: CatalogView = emptyView();
+  private virtualViews = new Map<string, CatalogView>();
   private readonly validators = new AjvJsonSchemaValidator();
+  /** Per tool definition as listed (a re-listing brings new objects): compiled once, shared by every view. */
+  private readonly compiled = new WeakMap<Tool, JsonSchemaValidator<unknown> | undefined>();
   private rebuildScheduled = false;
+  private logLevel: LoggingLevel | undefined;
 
   constructor(
     private readonly options: {
@@ -87,6 +65,9 @@ export class ServerManager extends EventEmitter<ServerManagerEvents> {
     this.driver = new AgentToolDriver(options.settings, this.planner, {
       catalog: () => this.scheduleRebuild(),
       lost: (id, error) => this.servers.get(id)?.connection.reportError(error),
+      notification: (id, notification) => this.emit('notification', id, notification),
+      peerCatalog: (id, key) => this.emit('peerCatalog', id, key),
+      logLevel: () => this.logLevel,
     });
     this.broker = new Broker({ driver: this.driver, bus: options.bus, logger: options.logger, source: options.source, noun: 'MCP server' });
     this.broker.on('added', (connection) => {
@@ -107,8 +88,50 @@ export class ServerManager extends EventEmitter<ServerManagerEvents> {
     });
   }
 
-  get catalog(): AggregatedCatalog {
+  get catalog(): CatalogView {
     return this.aggregated;
+  }
+
+  /** The view a virtual server serves, or undefined when `configId` declares none. */
+  view(configId: string): CatalogView | undefined {
+    return this.virtualViews.get(configId);
+  }
+
+  /**
+   * Sets the level shared upstream sessions log at (the lowest any downstream client asked
+   * for: each client's own level is applied when relaying), now and on every new session.
+   */
+  async setLogLevel(level: LoggingLevel): Promise<void> {
+    this.logLevel = level;
+    await Promise.all(
+      this.list().map(
+        (s) =>
+          this.driver
+            .current(s.id)
+            ?.setLogLevel(level)
+            .catch(() => undefined) ?? Promise.resolve(),
+      ),
+    );
+  }
+
+  /**
+   * The view a downstream peer gets of `/mcp` or a virtual server: built from its own
+   * sessions' catalogs (opened here if needed) of the servers in service it may use, since
+   * servers list some tools only to clients that can sample, elicit or list roots.
+   * A server whose peer session cannot open is shown as everyone sees it.
+   */
+  async peerView(peer: DownstreamPeer, virtual: VirtualSpec | undefined, mayUse: (server: UpstreamServer) => boolean): Promise<CatalogView> {
+    const servers = this.serving().filter(mayUse);
+    const catalogs = new Map<UpstreamServer, Catalog>();
+    await Promise.all(servers.map(async (s) => catalogs.set(s, await s.peerCatalog(peer).catch(() => s.catalog))));
+    const options: ViewOptions = { validatorFor: (tool) => this.validatorFor(tool), catalogOf: (s) => catalogs.get(s) ?? s.catalog };
+    if (virtual) return buildView(servers, { ...options, select: virtual.selects, stripPrefix: virtual.stripPrefix });
+    return buildView(servers, { ...options, management: true });
+  }
+
+  /** The virtual server a connector declares, if any. */
+  virtual(configId: string): VirtualSpec | undefined {
+    return this.planner.virtual(configId);
   }
 
   get(id: string): UpstreamServer | undefined {
@@ -137,7 +160,11 @@ export class ServerManager extends EventEmitter<ServerManagerEvents> {
   /** Follows the registry (never waits for it). */
   follow(source: ConnectorSource): void {
     source.on('delete', (configId) => this.planner.forget(configId));
+    // Virtual servers plan no connection, so no connection event would rebuild their views.
+    source.on('upsert', () => this.scheduleRebuild());
+    source.on('delete', () => this.scheduleRebuild());
     this.broker.follow(source);
+    this.scheduleRebuild();
   }
 
   /** `registry` (connectors loaded) and `servers` (a summary; some down still serves the others). */
@@ -203,69 +230,35 @@ export class ServerManager extends EventEmitter<ServerManagerEvents> {
   }
 
   private rebuild(): void {
-    const next = emptyAggregate();
-    for (const server of this.list()) {
-      // A server being swapped or restarted keeps serving its tools on the old handle meanwhile.
-      if (server.state !== ConnectionState.ACTIVE && server.state !== ConnectionState.CONNECTING) continue;
-      const { tools, prompts, resources, resourceTemplates } = server.catalog;
-      for (const tool of tools) {
-        const name = namespacedName(server.id, tool.name);
-        if (next.toolRoutes.has(name)) continue;
-        const exposed: Tool = { ...tool, name };
-        if (tool.title === undefined && name !== tool.name) exposed.title = tool.name;
-        next.tools.push(exposed);
-        next.toolRoutes.set(name, { name, server, upstreamName: tool.name, tool: exposed, validate: this.validatorFor(tool) });
-      }
-      for (const prompt of prompts) {
-        const name = namespacedName(server.id, prompt.name);
-        if (next.promptRoutes.has(name)) continue;
-        const exposed: Prompt = { ...prompt, name };
-        next.prompts.push(exposed);
-        next.promptRoutes.set(name, { name, server, upstreamName: prompt.name, prompt: exposed });
-      }
-      for (const resource of resources) {
-        if (next.resourceOwners.has(resource.uri)) continue;
-        next.resourceOwners.set(resource.uri, server);
-        next.resources.push({ ...resource, name: namespacedName(server.id, resource.name) });
-      }
-      for (const template of resourceTemplates) {
-        const exposed: ResourceTemplate = { ...template, name: namespacedName(server.id, template.name) };
-        next.resourceTemplates.push(exposed);
-        next.templateServers.set(exposed, server);
-        next.templateOwners.push([template.uriTemplate.split('{')[0] ?? template.uriTemplate, server]);
-      }
-    }
-    next.templateOwners.sort((a, b) => b[0].length - a[0].length);
-    this.aggregated = next;
-    const signature = JSON.stringify([next.tools, next.prompts, next.resources, next.resourceTemplates]);
-    if (signature !== this.signature) {
-      this.signature = signature;
-      this.emit('catalog');
-    }
+    const serving = this.serving();
+    const validatorFor = (tool: Tool): JsonSchemaValidator<unknown> | undefined => this.validatorFor(tool);
+    const previous = this.aggregated;
+    this.aggregated = buildView(serving, { validatorFor, management: true });
+    const before = this.virtualViews;
+    this.virtualViews = new Map(
+      this.planner.allVirtuals().map((v) => [v.configId, buildView(serving, { select: v.selects, stripPrefix: v.stripPrefix, validatorFor })]),
+    );
+    if (this.aggregated.signature !== previous.signature) this.emit('catalog', undefined);
+    for (const [configId, view] of this.virtualViews) if (before.get(configId)?.signature !== view.signature) this.emit('catalog', configId);
+  }
+
+  /** Servers whose tools are served: a server being swapped or restarted keeps serving on the old handle meanwhile. */
+  private serving(): UpstreamServer[] {
+    return this.list().filter((s) => s.state === ConnectionState.ACTIVE || s.state === ConnectionState.CONNECTING);
   }
 
   private validatorFor(tool: Tool): JsonSchemaValidator<unknown> | undefined {
+    if (this.compiled.has(tool)) return this.compiled.get(tool);
+    let validator: JsonSchemaValidator<unknown> | undefined;
     try {
-      return this.validators.getValidator(tool.inputSchema);
+      validator = this.validators.getValidator(tool.inputSchema);
     } catch {
       // A schema ajv cannot compile is the upstream's business: let the upstream validate.
-      return undefined;
+      validator = undefined;
     }
+    this.compiled.set(tool, validator);
+    return validator;
   }
-}
-
-function emptyAggregate(): AggregatedCatalog {
-  return {
-    tools: [],
-    toolRoutes: new Map(),
-    prompts: [],
-    promptRoutes: new Map(),
-    resources: [],
-    resourceTemplates: [],
-    resourceOwners: new Map(),
-    templateOwners: [],
-    templateServers: new Map(),
-  };
 }
 
 /** @throws PatchbayError NOT_FOUND naming the tool. */

@@ -1,5 +1,5 @@
 import { isAbsolute, resolve } from 'node:path';
-import { AGENT_TOOL_OPTIONS, type AgentTransport, type ResolvedConnector } from '@patchbay/core';
+import { AGENT_TOOL_OPTIONS, VIRTUAL_TRANSPORT, type AgentTransport, type ResolvedConnector } from '@patchbay/core';
 
 export type UpstreamTransport = AgentTransport;
 export type Lifecycle = 'persistent' | 'per-call';
@@ -66,6 +66,7 @@ function buildSpec(
     throw new Error(`options.${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`);
   }
   const o = parsed.data;
+  if (o.transport === VIRTUAL_TRANSPORT) throw new Error("options.transport: 'virtual' is for a whole connector, not a member of an array connector");
   const hinted = transportHint === 'stdio' || transportHint === 'sse' || transportHint === 'streamable-http' ? transportHint : undefined;
   const transport: UpstreamTransport = hinted ?? o.transport ?? (o.command ? 'stdio' : 'streamable-http');
   const cwd = o.cwd ? expand(o.cwd, defaults) : defaults.workdir;

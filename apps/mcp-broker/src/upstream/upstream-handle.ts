@@ -1,17 +1,26 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { RequestOptions } from '@modelcontextprotocol/sdk/shared/protocol.js';
-import { ErrorCode as RpcCode, McpError } from '@modelcontextprotocol/sdk/types.js';
+import {
+  LoggingMessageNotificationSchema,
+  ResourceUpdatedNotificationSchema,
+  ErrorCode as RpcCode,
+  McpError,
+  type LoggingLevel,
+} from '@modelcontextprotocol/sdk/types.js';
 import { ANY_RESULT, ServerCatalog } from './catalog';
 import type { ServerSpec } from './server-spec';
 import { createSessionPool, type SessionPool } from './session-pool';
 import { isSessionExpired, toUpstreamError } from './upstream-errors';
-import { openSession, type UpstreamSession } from './upstream-session';
+import { PeerSessions, type DownstreamPeer, type UpstreamNotification } from './peer-sessions';
+import { openSession, type OpenOptions, type UpstreamSession } from './upstream-session';
 
 export interface CallOptions {
   signal?: AbortSignal;
   onProgress?: (progress: { progress: number; total?: number; message?: string }) => void;
   /** Downstream session, for servers marked `stateful`. */
   sessionKey?: string;
+  /** A downstream client that answers server-to-client requests: the call runs on its own upstream session. */
+  peer?: DownstreamPeer;
 }
 
 export interface HandleOptions {
@@ -23,8 +32,16 @@ export interface HandleOptions {
   onCatalog(handle: UpstreamHandle): void;
   /** A session the connection depends on ended by itself (process exit, dropped stream). */
   onLost(handle: UpstreamHandle, reason: string): void;
+  /** A log message or resource update on a shared session (not one of a peer's). */
+  onNotification(handle: UpstreamHandle, notification: UpstreamNotification): void;
+  /** A peer's own catalog of this server changed. */
+  onPeerCatalog(handle: UpstreamHandle, key: string): void;
+  /** The level downstream clients asked for (the lowest), applied to new shared sessions. */
+  logLevel(): LoggingLevel | undefined;
 }
 
+/** Progress tokens the broker sends upstream (unique per process, so per session too). */
+let progressTokens = 0;
 /** The SDK's "no timeout": its default would cut long tool calls at 60 s. */
 const NO_TIMEOUT = 2_147_483_647;
 const STDERR_LINES_KEPT = 10;
@@ -40,6 +57,7 @@ const STDERR_LINES_QUOTED = 3;
 export class UpstreamHandle {
   readonly catalog: ServerCatalog;
   readonly pool: SessionPool;
+  readonly peers: PeerSessions;
   private readonly stderrTail: string[] = [];
 
   private constructor(
@@ -47,16 +65,25 @@ export class UpstreamHandle {
     private readonly options: HandleOptions,
   ) {
     this.catalog = new ServerCatalog(options.connectTimeoutMs, () => options.onCatalog(this));
+    const open = (extra: Pick<OpenOptions, 'capabilities' | 'prepare'>): Promise<UpstreamSession> =>
+      openSession(spec, {
+        connectTimeoutMs: options.connectTimeoutMs,
+        onStderr: (line) => this.stderr(line),
+        onLost: (session, reason) => this.lost(session, reason),
+        ...extra,
+      });
     this.pool = createSessionPool(spec, {
       id: spec.id,
       drainMs: options.drainMs,
-      open: () =>
-        openSession(spec, {
-          connectTimeoutMs: options.connectTimeoutMs,
-          onStderr: (line) => this.stderr(line),
-          onLost: (session, reason) => this.lost(session, reason),
-        }),
+      open: () => open({ prepare: (client) => this.relayShared(client) }).then((session) => this.applyLogLevel(session)),
       watch: (session) => this.catalog.watch(session.client),
+    });
+    this.peers = new PeerSessions({
+      serverId: spec.id,
+      open,
+      listTimeoutMs: options.connectTimeoutMs,
+      drainMs: options.drainMs,
+      onCatalog: (key) => options.onPeerCatalog(this, key),
     });
   }
 
@@ -77,6 +104,8 @@ export class UpstreamHandle {
   /** Sends one request on a session of the pool; every error comes back as a PatchbayError. */
   async request(method: string, params: Record<string, unknown>, options: CallOptions): Promise<unknown> {
     const id = this.spec.id;
+    const peer = options.peer;
+    if (peer) return this.requestAsPeer(peer, method, params, options);
     const pool = this.pool;
     const session = await pool.acquire(options.sessionKey).catch((error: unknown) => {
       throw toUpstreamError(error, id, options.signal);
@@ -101,25 +130,71 @@ export class UpstreamHandle {
     }
   }
 
+  /** Sets the level on every shared session of a server that logs. */
+  async setLogLevel(level: LoggingLevel): Promise<void> {
+    await Promise.all(this.pool.shared.filter((s) => s.client.getServerCapabilities()?.logging).map((s) => s.client.setLoggingLevel(level)));
+  }
+
   /** `ping` on what the pool keeps open (`tools/list` for servers without ping). */
   probe(): Promise<void> {
     return this.pool.probe((client) => this.ping(client));
   }
 
   /** Closes every session: at once, or after its calls finished (at most `drainMs`). */
-  close(drainMs?: number): Promise<void> {
-    return this.pool.close(drainMs);
+  async close(drainMs?: number): Promise<void> {
+    await Promise.all([this.pool.close(drainMs), this.peers.close(drainMs)]);
+  }
+
+  /** One request on the peer's own session (one retry on a fresh one when an HTTP upstream forgot it). */
+  private async requestAsPeer(peer: DownstreamPeer, method: string, params: Record<string, unknown>, options: CallOptions): Promise<unknown> {
+    const id = this.spec.id;
+    const session = await this.peers.acquire(peer).catch((error: unknown) => {
+      throw toUpstreamError(error, id, options.signal);
+    });
+    try {
+      return await this.send(session, method, params, options);
+    } catch (error) {
+      if (!isSessionExpired(error)) throw toUpstreamError(error, id, options.signal);
+      try {
+        return await this.send(await this.peers.renew(peer, session), method, params, options);
+      } catch (retryError) {
+        throw toUpstreamError(retryError, id, options.signal);
+      }
+    }
+  }
+
+  private relayShared(client: Client): void {
+    client.setNotificationHandler(LoggingMessageNotificationSchema, (n) =>
+      this.options.onNotification(this, { method: 'notifications/message', params: n.params }),
+    );
+    client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) =>
+      this.options.onNotification(this, { method: 'notifications/resources/updated', params: n.params }),
+    );
+  }
+
+  private async applyLogLevel(session: UpstreamSession): Promise<UpstreamSession> {
+    const level = this.options.logLevel();
+    if (level && session.client.getServerCapabilities()?.logging) await session.client.setLoggingLevel(level).catch(() => undefined);
+    return session;
   }
 
   private async send(session: UpstreamSession, method: string, params: Record<string, unknown>, options: CallOptions): Promise<unknown> {
     const requestOptions: RequestOptions = { timeout: this.spec.timeoutMs > 0 ? this.spec.timeoutMs : NO_TIMEOUT };
     if (options.signal) requestOptions.signal = options.signal;
-    if (options.onProgress) requestOptions.onprogress = options.onProgress;
+    let token: string | undefined;
+    let sent = params;
+    if (options.onProgress) {
+      token = `pb-${++progressTokens}`;
+      session.progress.set(token, options.onProgress);
+      const meta = typeof params['_meta'] === 'object' && params['_meta'] !== null ? params['_meta'] : {};
+      sent = { ...params, _meta: { ...meta, progressToken: token } };
+    }
     session.inFlight++;
     try {
-      return await session.client.request({ method, params }, ANY_RESULT, requestOptions);
+      return await session.client.request({ method, params: sent }, ANY_RESULT, requestOptions);
     } finally {
       session.inFlight--;
+      if (token !== undefined) session.progress.delete(token);
     }
   }
 
@@ -137,6 +212,7 @@ export class UpstreamHandle {
   }
 
   private lost(session: UpstreamSession, reason: string): void {
+    this.peers.lost(session);
     if (this.pool.lost(session)) this.options.onLost(this, this.withStderr(reason));
   }
 

@@ -1,7 +1,9 @@
+import type { LoggingLevel } from '@modelcontextprotocol/sdk/types.js';
 import { ConnectionState, type CircuitBreaker } from '@patchbay/core';
 import type { ManagedConnection } from '@patchbay/nest';
 import type { AgentToolDriver } from './agent-tool-driver';
 import { EMPTY_CATALOG, type Catalog } from './catalog';
+import type { DownstreamPeer } from './peer-sessions';
 import type { ServerSpec } from './server-spec';
 import { serverUnavailable } from './upstream-errors';
 import type { CallOptions, UpstreamHandle } from './upstream-handle';
@@ -55,9 +57,27 @@ export class UpstreamServer {
     return this.request('prompts/get', params, options);
   }
 
-  /** Closes the bound upstream session of a downstream session that ended. */
+  /** What the server offers one downstream peer, on the peer's own session (opened if needed). */
+  peerCatalog(peer: DownstreamPeer): Promise<Catalog> {
+    const handle = this.driver.current(this.id);
+    return handle ? handle.peers.catalog(peer) : Promise.resolve(EMPTY_CATALOG);
+  }
+
+  /** Closes the upstream sessions bound to a downstream session that ended (stateful, and its peer's). */
   release(sessionKey: string): void {
-    this.driver.current(this.id)?.pool.release(sessionKey);
+    const handle = this.driver.current(this.id);
+    handle?.pool.release(sessionKey);
+    handle?.peers.release(sessionKey);
+  }
+
+  /** Sets the log level on the peer's own session of this server, if open. */
+  setPeerLogLevel(key: string, level: LoggingLevel): Promise<void> {
+    return this.driver.current(this.id)?.peers.setLogLevel(key, level) ?? Promise.resolve();
+  }
+
+  /** Sends any other request a client may make (completion, subscriptions) to the server. */
+  relay(method: string, params: Record<string, unknown>, options: CallOptions = {}): Promise<unknown> {
+    return this.request(method, params, options);
   }
 
   private request(method: string, params: Record<string, unknown>, options: CallOptions): Promise<unknown> {

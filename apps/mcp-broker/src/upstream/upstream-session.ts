@@ -2,6 +2,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import { ProgressNotificationSchema, type ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
 import { GroupStdioTransport } from './group-stdio-transport';
 import type { ServerSpec } from './server-spec';
 import { isolatingFetch } from './isolating-fetch';
@@ -18,10 +19,22 @@ export interface UpstreamSession {
   readonly transportUsed: ServerSpec['transport'];
   inFlight: number;
   closed: boolean;
+  /** Progress listeners of calls in flight, by the progress token the broker sent. */
+  readonly progress: Map<string, (progress: ProgressParams) => void>;
 }
+
+export type ProgressParams = { progress: number; total?: number; message?: string };
 
 export interface OpenOptions {
   connectTimeoutMs: number;
+  /**
+   * What the broker tells the upstream it can do as a client. Nothing by default: only a
+   * session opened for one downstream client declares that client's sampling, elicitation
+   * and roots, so no upstream is promised what its caller cannot do.
+   */
+  capabilities?: ClientCapabilities;
+  /** Installs handlers on the client before it connects (a server may ask or notify at once). */
+  prepare?: (client: Client) => void;
   onStderr?: (line: string) => void;
   /** Called once when the session ends without us closing it (crash, dropped connection). */
   onLost: (session: UpstreamSession, reason: string) => void;
@@ -51,7 +64,16 @@ function suggestsLegacySse(error: unknown): boolean {
 export async function openSession(spec: ServerSpec, options: OpenOptions): Promise<UpstreamSession> {
   let transport: Transport;
   let transportUsed = spec.transport;
-  const client = new Client(CLIENT_INFO, { capabilities: {} });
+  const client = new Client(CLIENT_INFO, { capabilities: options.capabilities ?? {} });
+  const progress = new Map<string, (params: ProgressParams) => void>();
+  // The SDK drops a request's progress handler when its response arrives, before it runs
+  // notification handlers (a microtask later): a server's last progress, sent just before
+  // its result, would be lost. Our own tokens stay routable until the call is done.
+  client.setNotificationHandler(ProgressNotificationSchema, (notification) => {
+    const { progressToken, ...params } = notification.params;
+    progress.get(String(progressToken))?.(params);
+  });
+  options.prepare?.(client);
   if (spec.transport === 'stdio') {
     transport = new GroupStdioTransport({
       command: spec.command ?? '',
@@ -85,6 +107,7 @@ export async function openSession(spec: ServerSpec, options: OpenOptions): Promi
     transportUsed,
     inFlight: 0,
     closed: false,
+    progress,
   };
   client.onclose = () => {
     if (session.closed) return;

@@ -1,7 +1,5 @@
-import { credentials, Metadata } from '@grpc/grpc-js';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { MCP_SERVICE, loadService } from '@patchbay/proto';
 import {
   TEST_ADMIN_TOKEN,
   api,
@@ -14,7 +12,7 @@ import {
   uniqueSchema,
   type ServiceHandle,
 } from '@patchbay/testkit';
-import { EVERYTHING, MCP_HEADERS, mcpClient, PROBE, putConnector, rawInitialize, rawRequest, rawSession, waitAllActive } from './support';
+import { EVERYTHING, grpcCaller, MCP_HEADERS, mcpClient, PROBE, putConnector, rawInitialize, rawRequest, rawSession, waitAllActive } from './support';
 
 jest.setTimeout(60_000);
 
@@ -22,24 +20,6 @@ jest.setTimeout(60_000);
 const LIMITED_TOKEN = 'pb_test_limited_token_0123456789abcdef';
 const CAP_A_TOKEN = 'pb_test_cap_a_token_0123456789abcdef';
 const CAP_B_TOKEN = 'pb_test_cap_b_token_0123456789abcdef';
-
-type Unary = (method: string, request: unknown, token: string) => Promise<Record<string, unknown>>;
-
-function grpcCaller(address: string): { unary: Unary; close(): void } {
-  const { Client: GrpcClient } = loadService('mcp', MCP_SERVICE);
-  const grpc = new GrpcClient(address, credentials.createInsecure()) as unknown as Record<
-    string,
-    (req: unknown, md: Metadata, cb: (err: Error | null, res: Record<string, unknown>) => void) => void
-  > & { close(): void };
-  return {
-    unary: (method, request, token) => {
-      const metadata = new Metadata();
-      metadata.set('authorization', `Bearer ${token}`);
-      return new Promise((resolve, reject) => grpc[method]?.(request, metadata, (err, res) => (err ? reject(err) : resolve(res))));
-    },
-    close: () => grpc.close(),
-  };
-}
 
 describe('mcp-broker access: origins, visibility, session caps, bad input', () => {
   const tag = `pbmcpacc${randomSuffix()}`;

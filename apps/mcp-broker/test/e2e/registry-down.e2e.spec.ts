@@ -1,6 +1,6 @@
 import { api, eventually, freePort, startService, type ServiceHandle } from '@patchbay/testkit';
 
-jest.setTimeout(90_000);
+jest.setTimeout(150_000);
 
 describe('mcp-broker started before the registry', () => {
   const started: ServiceHandle[] = [];
@@ -19,7 +19,8 @@ describe('mcp-broker started before the registry', () => {
     expect(Number(early.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect(early.body).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', detail: expect.stringContaining("tool 'files__read' cannot be looked up yet") });
 
-    started.push(await startService('config-registry', { port: registryPort }));
+    // The embedded store (PGlite) is slow to start on a loaded machine.
+    started.push(await startService('config-registry', { port: registryPort, timeoutMs: 90_000 }));
     await eventually(async () => (await call()).status === 404, 20_000, 'the broker to sync and answer 404');
     expect((await call()).body).toMatchObject({ code: 'NOT_FOUND' });
   });

@@ -1,7 +1,9 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { credentials, Metadata } from '@grpc/grpc-js';
 import { join, resolve } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { MCP_SERVICE, loadService } from '@patchbay/proto';
 import { TEST_ADMIN_TOKEN, api, eventually, freePort } from '@patchbay/testkit';
 
 const REPO_ROOT = resolve(__dirname, '..', '..', '..', '..');
@@ -40,10 +42,14 @@ export async function startEverythingHttp(tag: string, fixedPort?: number): Prom
   };
 }
 
-/** An MCP SDK client connected to the broker's `/mcp`. */
-export async function mcpClient(brokerUrl: string, token = TEST_ADMIN_TOKEN): Promise<Client> {
-  const client = new Client({ name: 'e2e', version: '1.0.0' });
-  const transport = new StreamableHTTPClientTransport(new URL(`${brokerUrl}/mcp`), {
+/** An MCP SDK client connected to the broker's `/mcp` (or `path`, e.g. a virtual server's `/mcp/<configId>`). */
+export async function mcpClient(
+  brokerUrl: string,
+  token = TEST_ADMIN_TOKEN,
+  path = '/mcp',
+  client = new Client({ name: 'e2e', version: '1.0.0' }),
+): Promise<Client> {
+  const transport = new StreamableHTTPClientTransport(new URL(`${brokerUrl}${path}`), {
     requestInit: { headers: { authorization: `Bearer ${token}` } },
   });
   await client.connect(transport);
@@ -140,4 +146,23 @@ export async function waitAllActive(brokerUrl: string, count: number): Promise<v
     45_000,
     'every server active',
   );
+}
+
+export type Unary = (method: string, request: unknown, token: string) => Promise<Record<string, unknown>>;
+
+/** A client of the broker's gRPC service calling unary methods with a bearer token. */
+export function grpcCaller(address: string): { unary: Unary; close(): void } {
+  const { Client: GrpcClient } = loadService('mcp', MCP_SERVICE);
+  const grpc = new GrpcClient(address, credentials.createInsecure()) as unknown as Record<
+    string,
+    (req: unknown, md: Metadata, cb: (err: Error | null, res: Record<string, unknown>) => void) => void
+  > & { close(): void };
+  return {
+    unary: (method, request, token) => {
+      const metadata = new Metadata();
+      metadata.set('authorization', `Bearer ${token}`);
+      return new Promise((resolve, reject) => grpc[method]?.(request, metadata, (err, res) => (err ? reject(err) : resolve(res))));
+    },
+    close: () => grpc.close(),
+  };
 }

@@ -1,4 +1,5 @@
 import { ErrorCode, PatchbayError } from '@patchbay/core';
+import type { NameFilter } from './globs';
 
 /** Token scopes (ARCHITECTURE.md section 7). `admin` implies every other scope. */
 export enum Scope {
@@ -19,6 +20,12 @@ export interface Principal {
   connectors?: readonly string[];
   /** When set, the token may only use these models (llm-proxy). */
   models?: readonly string[];
+  /**
+   * When set, the token sees and calls only MCP tools whose `<server>__<tool>` name passes
+   * these globs (mcp-broker); `toolFilter` is their compiled form.
+   */
+  tools?: readonly string[];
+  toolFilter?: NameFilter;
 }
 
 /** True when the principal holds `scope` (admin holds all). */
@@ -29,6 +36,11 @@ export function hasScope(principal: Principal, scope: Scope): boolean {
 /** True when the principal may use the connector (no allow-list = all). */
 export function mayUseConnector(principal: Principal, configId: string): boolean {
   return principal.connectors === undefined || principal.connectors.includes(configId);
+}
+
+/** True when the principal may see and call the MCP tool `<server>__<tool>` (no `tools` globs = all). */
+export function mayUseTool(principal: Principal, name: string): boolean {
+  return principal.toolFilter === undefined || principal.toolFilter(name);
 }
 
 /** @throws PatchbayError FORBIDDEN when the token's connector allow-list excludes `configId`. */

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Scope, hasScope, mayUseConnector } from './scopes';
+import { Scope, hasScope, mayUseConnector, mayUseTool } from './scopes';
 import { TokenStore } from './token-store';
 
 const ADMIN = 'admin-token-0123456789';
@@ -48,6 +48,18 @@ describe('TokenStore', () => {
     expect(agent?.name).toBe('agent');
     expect(mayUseConnector(agent!, 'DATABASE')).toBe(true);
     expect(mayUseConnector(agent!, 'OTHER')).toBe(false);
+  });
+
+  it("limits MCP tools by the token's tools globs, all tools without them", () => {
+    const store = TokenStore.fromSources(ADMIN, {
+      inline: JSON.stringify([{ name: 'curated', token: 'curated-token-abcdefgh', scopes: ['use'], tools: ['memory__read_*', 'everything__echo'] }]),
+      file: undefined,
+    });
+    const curated = store.authenticate('curated-token-abcdefgh');
+    expect(mayUseTool(curated!, 'memory__read_graph')).toBe(true);
+    expect(mayUseTool(curated!, 'everything__echo')).toBe(true);
+    expect(mayUseTool(curated!, 'memory__delete_entities')).toBe(false);
+    expect(mayUseTool(store.authenticate(ADMIN)!, 'memory__delete_entities')).toBe(true);
   });
 
   it('names the bad entry without echoing token values', () => {

@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { compileNameFilter } from './globs';
 import { ALL_SCOPES, Scope, type Principal } from './scopes';
 
 const tokenEntrySchema = z
@@ -15,6 +16,8 @@ const tokenEntrySchema = z
     scopes: z.array(z.nativeEnum(Scope)).min(1),
     connectors: z.array(z.string().min(1)).optional(),
     models: z.array(z.string().min(1)).optional(),
+    /** Globs over MCP tool names `<server>__<tool>`; `!` excludes. */
+    tools: z.array(z.string().min(1).max(300)).max(1000).optional(),
   })
   .refine((t) => (t.token === undefined) !== (t.sha256 === undefined), 'give exactly one of `token` or `sha256`');
 
@@ -50,6 +53,10 @@ export class TokenStore {
       const principal: Principal = { name: entry.name, scopes: new Set(entry.scopes) };
       if (entry.connectors) principal.connectors = entry.connectors;
       if (entry.models) principal.models = entry.models;
+      if (entry.tools) {
+        principal.tools = entry.tools;
+        principal.toolFilter = compileNameFilter(entry.tools);
+      }
       const hash = entry.token !== undefined ? sha256(entry.token) : Buffer.from(entry.sha256 ?? '', 'hex');
       this.tokens.push({ hash, principal });
     }

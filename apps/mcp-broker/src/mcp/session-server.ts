@@ -1,0 +1,290 @@
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
+import {
+  CallToolRequestSchema,
+  CompleteRequestSchema,
+  GetPromptRequestSchema,
+  ListPromptsRequestSchema,
+  ListResourcesRequestSchema,
+  ListResourceTemplatesRequestSchema,
+  ListToolsRequestSchema,
+  ReadResourceRequestSchema,
+  ErrorCode as RpcCode,
+  SetLevelRequestSchema,
+  SubscribeRequestSchema,
+  UnsubscribeRequestSchema,
+  type LoggingLevel,
+  type ServerNotification,
+  type ServerRequest,
+} from '@modelcontextprotocol/sdk/types.js';
+import { mayUseConnector, type Principal } from '@patchbay/nest';
+import { emptyView, type CatalogView } from '../curation/catalog-view';
+import type { ServerManager } from '../upstream/server-manager';
+import type { CallOptions } from '../upstream/upstream-handle';
+import type { UpstreamServer } from '../upstream/upstream-server';
+import { RpcError, toRpcError } from './rpc-errors';
+import { SessionRelay, lowestLevel } from './session-relay';
+import type { ToolCalls } from './tool-calls';
+
+type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
+
+const EMPTY_VIEW = emptyView();
+export const SERVER_INFO = { name: 'patchbay-mcp-broker', version: '0.1.0' };
+/** What `/mcp` and virtual servers offer (2025 sessions; 2026-07-28 requests get the stateless subset). */
+const SERVER_CAPABILITIES = {
+  tools: { listChanged: true },
+  resources: { listChanged: true, subscribe: true },
+  prompts: { listChanged: true },
+  logging: {},
+  completions: {},
+};
+const INSTRUCTIONS =
+  'Tools, prompts and resources of every connected MCP server, named <serverId>__<name>. ' + 'Call patchbay__servers to see the servers and their state.';
+/** Resources pass through unchanged: the downstream client validates them, not us. */
+type Passthrough<K extends string> = Record<K, []>;
+
+/** Who a session's server is for. */
+export interface SessionContext {
+  principal: Principal;
+  /** The downstream session's id (undefined when stateless). */
+  sessionId: string | undefined;
+  /** The virtual server addressed, undefined for `/mcp`. */
+  virtual: string | undefined;
+}
+
+interface ServedContext extends SessionContext {
+  /** What the session receives beside answers (undefined when stateless). */
+  relay: SessionRelay | undefined;
+}
+
+/**
+ * Subscriptions made on shared upstream sessions, by server and uri: the upstream is
+ * subscribed once, for as long as any downstream session wants its updates.
+ */
+export class SharedSubscriptions {
+  private readonly byResource = new Map<string, Set<string>>();
+
+  /** True when `key` is the first subscriber (subscribe upstream). */
+  add(serverId: string, uri: string, key: string): boolean {
+    const id = `${serverId}\n${uri}`;
+    let keys = this.byResource.get(id);
+    const first = !keys;
+    if (!keys) this.byResource.set(id, (keys = new Set()));
+    keys.add(key);
+    return first;
+  }
+
+  /** True when `key` was the last subscriber (unsubscribe upstream). */
+  remove(serverId: string, uri: string, key: string): boolean {
+    const id = `${serverId}\n${uri}`;
+    const keys = this.byResource.get(id);
+    if (!keys?.delete(key)) return false;
+    if (keys.size > 0) return false;
+    this.byResource.delete(id);
+    return true;
+  }
+
+  subscribers(serverId: string, uri: string): ReadonlySet<string> {
+    return this.byResource.get(`${serverId}\n${uri}`) ?? new Set();
+  }
+}
+
+/**
+ * Builds the MCP server of one downstream session (or stateless request) over the broker's
+ * views: tools, prompts, resources, completion, subscriptions and logging, each routed to
+ * the owning upstream under the caller's token and, for a peer client, on its own upstream
+ * sessions.
+ */
+export class SessionServers {
+  constructor(
+    private readonly manager: ServerManager,
+    private readonly calls: ToolCalls,
+    private readonly subscriptions: SharedSubscriptions,
+    /** Levels every open session asked for: shared upstream sessions log at the lowest. */
+    private readonly levels: () => Iterable<LoggingLevel | undefined>,
+  ) {}
+
+  /** The server of a stateless request (no relay: nothing reaches it after its answer). */
+  create(context: SessionContext): Server {
+    return this.build(context, undefined).server;
+  }
+
+  /** The server of a downstream session, with the relay of what upstreams send it. */
+  createSession(context: SessionContext & { sessionId: string }): { server: Server; relay: SessionRelay } {
+    const { server, relay } = this.build(context, context.sessionId);
+    return { server, relay: relay as SessionRelay };
+  }
+
+  private build(base: SessionContext, relayKey: string | undefined): { server: Server; relay: SessionRelay | undefined } {
+    const { principal, virtual } = base;
+    const server = new Server(SERVER_INFO, {
+      capabilities: SERVER_CAPABILITIES,
+      instructions: instructionsFor(virtual),
+    });
+    const relay = relayKey === undefined ? undefined : new SessionRelay(relayKey, server);
+    const context: ServedContext = { ...base, relay };
+    const served = (): Promise<CatalogView> => this.served(context);
+    server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: this.calls.visibleTools(principal, await served()) }));
+    server.setRequestHandler(CallToolRequestSchema, (request, extra) =>
+      this.relayed(context, extra, request.params._meta?.progressToken, async (options) => {
+        const result = await this.calls.call(request.params.name, request.params.arguments, principal, options, await served());
+        return result as Passthrough<'content'>;
+      }),
+    );
+    server.setRequestHandler(ListPromptsRequestSchema, async () => {
+      const c = await served();
+      return { prompts: c.prompts.filter((p) => this.mayUse(principal, c.promptRoutes.get(p.name)?.server)) };
+    });
+    server.setRequestHandler(GetPromptRequestSchema, async (request, extra) => {
+      const route = (await served()).promptRoutes.get(request.params.name);
+      if (!route || !this.mayUse(principal, route.server)) throw new RpcError(RpcCode.InvalidParams, `unknown prompt '${request.params.name}'`);
+      return this.relayed(context, extra, request.params._meta?.progressToken, async (options) => {
+        return (await route.server.getPrompt(route.upstreamName, request.params.arguments, options)) as Passthrough<'messages'>;
+      });
+    });
+    server.setRequestHandler(ListResourcesRequestSchema, async () => {
+      const c = await served();
+      return { resources: c.resources.filter((r) => this.mayUse(principal, c.resourceOwners.get(r.uri))) };
+    });
+    server.setRequestHandler(ListResourceTemplatesRequestSchema, async () => {
+      const c = await served();
+      return { resourceTemplates: c.resourceTemplates.filter((t) => this.mayUse(principal, c.templateServers.get(t))) };
+    });
+    server.setRequestHandler(ReadResourceRequestSchema, async (request, extra) => {
+      const owner = this.resourceOwner(await served(), request.params.uri, principal);
+      return this.relayed(context, extra, undefined, async (options) => {
+        return (await owner.readResource(request.params.uri, options)) as Passthrough<'contents'>;
+      });
+    });
+    server.setRequestHandler(CompleteRequestSchema, async (request, extra) => {
+      const { ref, ...rest } = request.params;
+      const view = await served();
+      let owner: UpstreamServer;
+      let upstreamRef: Record<string, unknown>;
+      if (ref.type === 'ref/prompt') {
+        const route = view.promptRoutes.get(ref.name);
+        if (!route || !this.mayUse(principal, route.server)) throw new RpcError(RpcCode.InvalidParams, `unknown prompt '${ref.name.slice(0, 200)}'`);
+        owner = route.server;
+        upstreamRef = { ...ref, name: route.upstreamName };
+      } else {
+        const template = view.resourceTemplates.find((t) => t.uriTemplate === ref.uri);
+        const templateOwner = template ? view.templateServers.get(template) : undefined;
+        owner = templateOwner && this.mayUse(principal, templateOwner) ? templateOwner : this.resourceOwner(view, ref.uri, principal);
+        upstreamRef = { ...ref };
+      }
+      return this.relayed(context, extra, undefined, async (options) => {
+        return (await owner.relay('completion/complete', { ...rest, ref: upstreamRef }, options)) as { completion: { values: [] } };
+      });
+    });
+    server.setRequestHandler(SubscribeRequestSchema, async (request, extra) => {
+      const { uri } = request.params;
+      const owner = this.resourceOwner(await served(), uri, principal);
+      return this.relayed(context, extra, undefined, async (options) => {
+        // Peers subscribe on their own sessions; the rest share one upstream subscription per resource.
+        if (options.peer || !relay || this.subscriptions.add(owner.id, uri, relay.key)) await owner.relay('resources/subscribe', { uri }, options);
+        relay?.subscriptions.add(uri);
+        return {};
+      });
+    });
+    server.setRequestHandler(UnsubscribeRequestSchema, async (request, extra) => {
+      const { uri } = request.params;
+      const owner = this.resourceOwner(await served(), uri, principal);
+      relay?.subscriptions.delete(uri);
+      return this.relayed(context, extra, undefined, async (options) => {
+        if (options.peer || !relay || this.subscriptions.remove(owner.id, uri, relay.key)) await owner.relay('resources/unsubscribe', { uri }, options);
+        return {};
+      });
+    });
+    server.setRequestHandler(SetLevelRequestSchema, async (request) => {
+      const { level } = request.params;
+      if (relay) relay.logLevel = level;
+      const peer = relay?.peer;
+      const shared = lowestLevel(this.levels()) ?? level;
+      await Promise.all([
+        this.manager.setLogLevel(shared),
+        ...(peer ? this.manager.list().map((s) => s.setPeerLogLevel(peer.key, level).catch(() => undefined)) : []),
+      ]);
+      return {};
+    });
+    return { server, relay };
+  }
+
+  /**
+   * The view a session's requests see: a peer's own (listed on its sessions, kept until a
+   * catalog changes), a virtual server's (empty while its connector is gone, never `/mcp`'s),
+   * or `/mcp`'s.
+   */
+  private served(context: ServedContext): Promise<CatalogView> {
+    const { relay, virtual, principal } = context;
+    const peer = relay?.peer;
+    if (relay && peer) {
+      relay.view ??= this.manager.peerView(peer, virtual === undefined ? undefined : this.manager.virtual(virtual), (s) => this.mayUse(principal, s));
+      return relay.view;
+    }
+    if (virtual === undefined) return Promise.resolve(this.manager.catalog);
+    return Promise.resolve(this.manager.view(virtual) ?? EMPTY_VIEW);
+  }
+
+  /**
+   * Runs one upstream request for a downstream one: progress relayed under the caller's own
+   * token, a peer's calls on its own sessions (what upstreams ask meanwhile goes out on this
+   * request's stream), errors in JSON-RPC shape. Relayed notifications are flushed before
+   * the result, which would close the response stream first.
+   */
+  private async relayed<T>(
+    context: ServedContext,
+    extra: Extra,
+    progressToken: string | number | undefined,
+    run: (options: CallOptions) => Promise<T>,
+  ): Promise<T> {
+    let pending: Promise<void> = Promise.resolve();
+    const options: CallOptions = { signal: extra.signal };
+    if (context.sessionId !== undefined) options.sessionKey = context.sessionId;
+    const peer = context.relay?.peer;
+    if (peer) options.peer = peer;
+    if (progressToken !== undefined) {
+      options.onProgress = (p) => {
+        const sent = extra.sendNotification({ method: 'notifications/progress', params: { ...p, progressToken } }).catch(() => undefined);
+        pending = Promise.all([pending, sent]).then(() => undefined);
+      };
+    }
+    const untrack = context.relay?.track(extra);
+    try {
+      return await run(options);
+    } catch (error) {
+      throw toRpcError(error);
+    } finally {
+      untrack?.();
+      await pending;
+    }
+  }
+
+  /**
+   * The server a request about `uri` goes to, among those the view serves and the principal may use.
+   * @throws RpcError -32602 when there is none.
+   */
+  private resourceOwner(catalog: CatalogView, uri: string, principal: Principal): UpstreamServer {
+    const exact = catalog.resourceOwners.get(uri);
+    const owner = exact
+      ? this.mayUse(principal, exact)
+        ? exact
+        : undefined
+      : catalog.templateOwners.find(([prefix, server]) => prefix.length > 0 && uri.startsWith(prefix) && this.mayUse(principal, server))?.[1];
+    if (!owner) throw new RpcError(RpcCode.InvalidParams, `unknown resource '${uri.slice(0, 200)}'`);
+    return owner;
+  }
+
+  private mayUse(principal: Principal, server: UpstreamServer | undefined): server is UpstreamServer {
+    return server !== undefined && mayUseConnector(principal, server.spec.configId);
+  }
+}
+
+/** The instructions `/mcp` (virtual undefined) or a virtual server gives its clients. */
+export function instructionsFor(virtual: string | undefined): string {
+  if (virtual === undefined) return INSTRUCTIONS;
+  return virtualInstructions(virtual);
+}
+
+function virtualInstructions(configId: string): string {
+  return `Virtual MCP server '${configId}' of the Patchbay mcp-broker: a curated selection of tools, prompts and resources of its connected servers.`;
+}
