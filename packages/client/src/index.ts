@@ -13,5 +13,5 @@ export type { ConnectorList, RawRequest, RegistryClientOptions, RegistryReader }
 export type { ApplyResult, ConnectorInput, HistoryEntry, HistoryPage, PutResult } from './types';
 export { watchChanges } from './watch';
 export type { WatchOptions, WatchStatus } from './watch';
-export { ErrorCode, PatchbayError, isPatchbayError } from '@patchbay/core';
+export { CONNECTOR_TYPES, ErrorCode, PatchbayError, isPatchbayError } from '@patchbay/core';
 export type { ChangesPage, Connector, ConnectorChange, ConnectorType, ResolvedConnector, ResolvedMember } from '@patchbay/core';
