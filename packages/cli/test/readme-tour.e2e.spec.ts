@@ -83,6 +83,15 @@ describe('the README five-minute tour', () => {
     const stopped = new Promise<number | null>((resolveExit) => stack.once('exit', (code) => resolveExit(code)));
     try {
       await running;
+      // A second `npm start` on the same data directory refuses at once, naming the first.
+      const second = run(process.execPath, [join(ROOT, 'scripts', 'start.mjs')], env);
+      let secondOutput = '';
+      second.stdout?.on('data', (c: Buffer) => (secondOutput += c.toString()));
+      second.stderr?.on('data', (c: Buffer) => (secondOutput += c.toString()));
+      expect(await new Promise((resolveCode) => second.once('close', resolveCode))).toBe(1);
+      expect(secondOutput).toContain(`✗ Patchbay is already running on this data directory (${dataDir}): pid ${stack.pid}`);
+      expect(secondOutput).toContain(`registry http://127.0.0.1:${7100 + offset}`);
+      expect(secondOutput).not.toContain('building');
       const script = runnable(tourScript(), offset, dataDir);
       // The CLI reads the brokers' URLs from the environment; the tour's own ports are shifted above.
       const at = (port: number): string => `http://127.0.0.1:${port + offset}`;
@@ -117,6 +126,14 @@ describe('the README five-minute tour', () => {
       expect(stdout).toMatch(/DATABASE\s+database\s+1\s+postgres:\/\/127\.0\.0\.1:\d+\/postgres/);
       expect(stdout).toContain('~ GITHUB (update)\n    ~ options.timeoutMs: 10000 -> 5000');
       expect(stdout).toMatch(/db-broker\s+ready\n\s+DATABASE\s+active\s+closed/);
+
+      // npm start: one ready line per service, and the brokers' polling of /v1/changes (every
+      // second without Redis, all through the tour) never reaches the terminal.
+      for (const name of ['config-registry', 'db-broker', 'llm-proxy', 'mcp-broker', 'api-broker']) {
+        expect(stackOutput).toMatch(new RegExp(`✓ ${name}\\s+ready  http://127\\.0\\.0\\.1:\\d+`));
+      }
+      expect(stackOutput).toContain('▸ demo connectors added: DATABASE, agentTools');
+      expect(stackOutput).not.toContain('"route":"/v1/changes"');
     } finally {
       if (stack.exitCode === null) process.kill(-(stack.pid ?? 0), 'SIGTERM');
       await stopped;
