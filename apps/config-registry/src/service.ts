@@ -2,6 +2,7 @@ import type { ServiceDefinition } from '@patchbay/nest';
 import { z } from 'zod';
 import { registerRegistryGrpc } from './grpc/registry.grpc';
 import { changeOperations } from './http/changes.operations';
+import { consoleOperations } from './http/console.operations';
 import { connectorOperations } from './http/connectors.operations';
 import { MemoryFleetStore, RedisFleetStore } from './fleet/fleet-store';
 import { FleetView } from './fleet/fleet-view';
@@ -38,6 +39,7 @@ export const CONFIG_REGISTRY: ServiceDefinition<typeof env> = {
       ...connectorOperations(runtime.service),
       ...changeOperations(runtime.service, runtime.feed),
       ...fleetOperations(fleet, () => runtime.feed.revision),
+      ...consoleOperations(),
     ];
     return {
       operations,
