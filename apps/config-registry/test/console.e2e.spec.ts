@@ -48,6 +48,7 @@ afterAll(async () => {
 
 describe('the web console', () => {
   it('is served by the registry with a strict content security policy', async () => {
+    expect((await fetch(`${registry.url}/console`)).status).toBe(200);
     const response = await fetch(`${registry.url}/console/`);
     expect(response.status).toBe(200);
     expect(response.headers.get('content-security-policy')).toContain("script-src 'self'");

@@ -104,8 +104,8 @@ function report(ctx: Pick<Context, 'stderr' | 'json' | 'tokenSource'>, error: un
     );
   } else {
     ctx.stderr.write(`patchbay: ${message}${patchbay ? ` [${patchbay.code}]` : ''}\n`);
-    const errors = (patchbay?.details as { errors?: Array<{ path?: string; message?: string }> } | undefined)?.errors;
-    for (const e of errors ?? []) ctx.stderr.write(`  ${e.path ?? ''}: ${e.message ?? ''}\n`);
+    const issues = (patchbay?.details as { issues?: Array<{ path?: string; message?: string }> } | undefined)?.issues;
+    for (const issue of issues ?? []) ctx.stderr.write(`  ${issue.path ?? ''}: ${issue.message ?? ''}\n`);
     if (code === Exit.USAGE) ctx.stderr.write('run `patchbay --help` for the commands\n');
   }
   return code;

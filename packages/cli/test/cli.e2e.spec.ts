@@ -122,8 +122,9 @@ describe('patchbay connectors', () => {
   it('exits with codes a script can use, and says what is wrong', async () => {
     const invalid = await patchbay(['connectors', 'put', 'BAD', '--data', '{"type":"llm","options":{"priority":"high"}}']);
     expect(invalid.code).toBe(1);
-    expect(invalid.stderr).toMatch(/priority/);
     expect(invalid.stderr).toContain('[VALIDATION]');
+    // Each bad field on its own line, as the registry named it.
+    expect(invalid.stderr).toMatch(/\n {2}options\.priority: /);
 
     const missing = await patchbay(['connectors', 'get', 'NOPE']);
     expect(missing).toMatchObject({ code: 3, stdout: '' });

@@ -56,10 +56,11 @@ export function problemError(statusCode: number, text: string, what: string): Pa
   let detail = `${what} answered ${statusCode}`;
   let details: Record<string, unknown> | undefined;
   try {
-    const problem = JSON.parse(text) as { code?: string; detail?: string; errors?: unknown };
+    const problem = JSON.parse(text) as { code?: string; detail?: string; details?: Record<string, unknown> };
     if (problem.code && ERROR_CODES.has(problem.code)) code = problem.code as ErrorCode;
     if (problem.detail) detail = problem.detail;
-    if (problem.errors !== undefined) details = { errors: problem.errors, status: statusCode };
+    // The problem's own details (e.g. `issues`: [{path, message}] of a validation error).
+    if (problem.details && typeof problem.details === 'object') details = { ...problem.details, status: statusCode };
   } catch {
     // not a problem document; keep the generic message
   }
