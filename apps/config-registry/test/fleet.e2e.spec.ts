@@ -90,3 +90,29 @@ describe('GET /v1/fleet', () => {
     await eventually(async () => (await fleet(registry.url)).instances.every((i) => i.service !== 'db-broker'), 20_000, 'db-broker gone');
   });
 });
+
+describe('GET /v1/fleet without Redis (embedded defaults)', () => {
+  it('receives the brokers’ reports over HTTP instead of the bus', async () => {
+    const embedded = await startRegistry('pglite', { PATCHBAY_REDIS_URL: undefined });
+    const broker = await startService('db-broker', {
+      timeoutMs: 60_000,
+      env: { PATCHBAY_REGISTRY_URL: embedded.url, PATCHBAY_REDIS_URL: undefined, PATCHBAY_FLEET_REPORT_INTERVAL_MS: '500' },
+    });
+    try {
+      await api(embedded.url, 'PUT', '/v1/connectors/DATABASE', { body: { type: 'database', url: database.url } });
+      const db = await eventually(
+        async () => (await fleet(embedded.url)).instances.find((i) => i.service === 'db-broker' && i.connections.some((c) => c.state === 'active')),
+        30_000,
+        'db-broker reported over HTTP',
+      );
+      expect(db.connections).toEqual([expect.objectContaining({ configId: 'DATABASE', state: 'active', breaker: 'closed' })]);
+      // Only the brokers' token writes the fleet: a read-only token is refused.
+      const envelope = { v: 1, type: 'instance.report.v1', id: 'x', at: new Date().toISOString(), source: { service: 'fake', instance: 'f1' }, data: {} };
+      expect((await api(embedded.url, 'POST', '/v1/fleet/events', { body: envelope, token: TOKENS.reader })).status).toBe(403);
+      expect((await api(embedded.url, 'POST', '/v1/fleet/events', { body: { v: 2 } })).status).toBe(400);
+    } finally {
+      await broker.stop();
+      await embedded.stop();
+    }
+  });
+});

@@ -36,9 +36,13 @@ export class FleetView {
   ) {}
 
   async start(): Promise<void> {
-    this.subscription = await this.bus.subscribe(Channel.STATE, (envelope) => {
-      this.queue = this.queue.then(() => this.apply(envelope)).catch((error: unknown) => this.logger.warn({ err: error }, 'fleet update failed'));
-    });
+    this.subscription = await this.bus.subscribe(Channel.STATE, (envelope) => this.ingest(envelope));
+  }
+
+  /** Takes one state-channel envelope, from the bus or posted by a broker without Redis. */
+  ingest(envelope: Envelope): Promise<void> {
+    this.queue = this.queue.then(() => this.apply(envelope)).catch((error: unknown) => this.logger.warn({ err: error }, 'fleet update failed'));
+    return this.queue;
   }
 
   /** Every known instance, sorted by service and instance; lost ones flagged, long-lost ones dropped. */

@@ -36,7 +36,7 @@ export function FleetView() {
       {instances === null ? (
         <p>Loading…</p>
       ) : instances.length === 0 ? (
-        <p>No broker has reported yet. Brokers report over Redis (set PATCHBAY_REDIS_URL on every service).</p>
+        <p>No broker has reported yet: brokers report within seconds of starting.</p>
       ) : (
         <table class="fleet">
           <thead>
