@@ -161,11 +161,12 @@ function stopAll(code) {
 process.on('SIGINT', () => stopAll(0));
 process.on('SIGTERM', () => stopAll(0));
 
-// Routine traffic between the services (brokers polling the registry's changes without
-// Redis, health probes) would scroll everything else away: only its failures are shown.
+// Routine traffic between the services (without Redis: brokers polling the registry's
+// changes and posting their fleet reports; health probes) would scroll everything else
+// away: only its failures are shown.
 // LOG_LEVEL=debug shows every line.
 const ROUTINE = /"msg":"request"/;
-const ROUTINE_ROUTE = /"route":"(\/v1\/changes|\/health\/live|\/health\/ready|\/metrics)"/;
+const ROUTINE_ROUTE = /"route":"(\/v1\/changes|\/v1\/fleet\/events|\/health\/live|\/health\/ready|\/metrics)"/;
 const quiet = (process.env.LOG_LEVEL ?? 'info') !== 'debug' && (process.env.LOG_LEVEL ?? 'info') !== 'trace';
 function relay(from, to) {
   createInterface({ input: from }).on('line', (line) => {

@@ -122,7 +122,13 @@ describe('the README five-minute tour', () => {
       expect(stdout).toMatch(/"results":\[\{"configId":"REPORTS","action":"created"/);
       // Step 6: the demo database answers.
       expect(stdout).toContain('{"name":"patchbay"},{"name":"pglite"},{"name":"postgres"}');
-      // Step 7: the CLI lists, plans and reports.
+      // Step 7: the CLI lists, plans and reports; the registry's fleet view has every broker.
+      const fleet = (await (
+        await fetch(`http://127.0.0.1:${7100 + offset}/v1/fleet`, {
+          headers: { authorization: `Bearer ${readFileSync(join(dataDir, 'admin-token'), 'utf8').trim()}` },
+        })
+      ).json()) as { instances: Array<{ service: string }> };
+      expect(fleet.instances.map((i) => i.service).sort()).toEqual(['api-broker', 'db-broker', 'llm-proxy', 'mcp-broker']);
       expect(stdout).toMatch(/DATABASE\s+database\s+1\s+postgres:\/\/127\.0\.0\.1:\d+\/postgres/);
       expect(stdout).toContain('~ GITHUB (update)\n    ~ options.timeoutMs: 10000 -> 5000');
       expect(stdout).toMatch(/db-broker\s+ready\n\s+DATABASE\s+active\s+closed/);
@@ -134,6 +140,7 @@ describe('the README five-minute tour', () => {
       }
       expect(stackOutput).toContain('▸ demo connectors added: DATABASE, agentTools');
       expect(stackOutput).not.toContain('"route":"/v1/changes"');
+      expect(stackOutput).not.toContain('"route":"/v1/fleet/events"');
     } finally {
       if (stack.exitCode === null) process.kill(-(stack.pid ?? 0), 'SIGTERM');
       await stopped;
