@@ -13,7 +13,15 @@ interface Connection {
   configId: string;
   state: string;
   breaker?: string;
-  lastError?: { message: string } | null;
+}
+
+/** The brokers' status lists differ in detail (the llm-proxy nests breaker stats): keep what status shows. */
+function connectionOf(raw: Record<string, unknown>): Connection {
+  const configId = String(raw.configId ?? raw.id ?? '?');
+  const breaker = typeof raw.breaker === 'string' ? raw.breaker : (raw.breaker as { state?: unknown } | undefined)?.state;
+  const connection: Connection = { id: typeof raw.id === 'string' ? raw.id : configId, configId, state: String(raw.state ?? 'unknown') };
+  if (typeof breaker === 'string') connection.breaker = breaker;
+  return connection;
 }
 
 export interface ServiceStatus {
@@ -61,7 +69,7 @@ async function check(target: ServiceTarget, token: string | undefined): Promise<
   if (target.connections) {
     try {
       const list = await getJson(`${target.url}${target.connections}`, token);
-      if (list.status === 200) status.connections = (list.body as { items: Connection[] }).items;
+      if (list.status === 200) status.connections = (list.body as { items: Record<string, unknown>[] }).items.map(connectionOf);
       else
         status.connectionsError =
           `${list.status} ${(list.body as { detail?: string; error?: { message?: string } }).detail ?? (list.body as { error?: { message?: string } }).error?.message ?? ''}`.trim();
