@@ -56,7 +56,7 @@ describe('GET /v1/fleet', () => {
         const db = body.instances.find((i) => i.service === 'db-broker');
         return db?.connections.some((c) => c.state === 'active') ? db : undefined;
       },
-      30_000,
+      60_000,
       'db-broker reported with an active connection',
     );
     expect(live).toMatchObject({ status: 'live', revision: expect.any(Number) });
@@ -72,7 +72,7 @@ describe('GET /v1/fleet', () => {
     expect(forced.status).toBe(200);
     await eventually(
       async () => (await fleet(replica!.url)).instances[0]?.connections[0]?.breaker === 'forced_open',
-      20_000,
+      60_000,
       'breaker forced_open on the replica',
     );
   });
@@ -87,7 +87,7 @@ describe('GET /v1/fleet', () => {
   it('drops an instance as soon as it shuts down', async () => {
     await dbBroker?.stop();
     dbBroker = undefined;
-    await eventually(async () => (await fleet(registry.url)).instances.every((i) => i.service !== 'db-broker'), 20_000, 'db-broker gone');
+    await eventually(async () => (await fleet(registry.url)).instances.every((i) => i.service !== 'db-broker'), 60_000, 'db-broker gone');
   });
 });
 
@@ -102,7 +102,7 @@ describe('GET /v1/fleet without Redis (embedded defaults)', () => {
       await api(embedded.url, 'PUT', '/v1/connectors/DATABASE', { body: { type: 'database', url: database.url } });
       const db = await eventually(
         async () => (await fleet(embedded.url)).instances.find((i) => i.service === 'db-broker' && i.connections.some((c) => c.state === 'active')),
-        30_000,
+        60_000,
         'db-broker reported over HTTP',
       );
       expect(db.connections).toEqual([expect.objectContaining({ configId: 'DATABASE', state: 'active', breaker: 'closed' })]);
