@@ -17,9 +17,10 @@ interface Connection {
 
 /** The brokers' status lists differ in detail (the llm-proxy nests breaker stats): keep what status shows. */
 function connectionOf(raw: Record<string, unknown>): Connection {
-  const configId = String(raw.configId ?? raw.id ?? '?');
+  const text = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
+  const configId = text(raw.configId) ?? text(raw.id) ?? '?';
   const breaker = typeof raw.breaker === 'string' ? raw.breaker : (raw.breaker as { state?: unknown } | undefined)?.state;
-  const connection: Connection = { id: typeof raw.id === 'string' ? raw.id : configId, configId, state: String(raw.state ?? 'unknown') };
+  const connection: Connection = { id: typeof raw.id === 'string' ? raw.id : configId, configId, state: text(raw.state) ?? 'unknown' };
   if (typeof breaker === 'string') connection.breaker = breaker;
   return connection;
 }

@@ -1,5 +1,5 @@
 import { Channel, type Bus, type Envelope, type EnvelopeHandler, type Subscription } from '@patchbay/core';
-import { RegistryClient } from '@patchbay/client';
+import type { RegistryClient } from '@patchbay/client';
 import type { Logger } from 'pino';
 
 /**
