@@ -11,6 +11,8 @@ module.exports = {
   },
   moduleFileExtensions: ['ts', 'js', 'json'],
   moduleNameMapper: {
+    '^@patchbay/client$': path.join(__dirname, 'packages/client/src/index.ts'),
+    '^@patchbay/client/pg$': path.join(__dirname, 'packages/client/src/pg/index.ts'),
     '^@patchbay/core$': path.join(__dirname, 'packages/core/src/index.ts'),
     '^@patchbay/core/redis$': path.join(__dirname, 'packages/core/src/redis/index.ts'),
     '^@patchbay/nest$': path.join(__dirname, 'packages/nest/src/index.ts'),

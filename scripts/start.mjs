@@ -3,8 +3,9 @@
 // Postgres/Redis when PATCHBAY_DATABASE_URL / PATCHBAY_REDIS_URL are set.
 // A service joins by declaring `"patchbay": {"order": N, "port": P, "grpcPort": G}` in
 // its package.json. Ctrl-C stops them all cleanly.
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { join, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '..');
@@ -16,15 +17,116 @@ const services = readdirSync(join(root, 'apps'))
   .sort((a, b) => a.pkg.patchbay.order - b.pkg.patchbay.order)
   .map(({ dir, pkg }) => ({ name: dir, ...pkg.patchbay, main: join(root, 'apps', dir, 'dist', 'main.js') }));
 
-if (process.env.PATCHBAY_SKIP_BUILD !== '1') {
-  console.log('▸ building (turbo, cached after the first run)…');
-  const build = spawnSync('npx', ['turbo', 'run', 'build', '--output-logs=errors-only'], { cwd: root, stdio: 'inherit' });
-  if (build.status !== 0) process.exit(build.status ?? 1);
+// PATCHBAY_PORT_OFFSET shifts every port (a second stack beside the first, or tests).
+const portOffset = Number(process.env.PATCHBAY_PORT_OFFSET ?? 0);
+if (!Number.isInteger(portOffset) || portOffset < 0 || portOffset > 50_000) {
+  console.error('✗ PATCHBAY_PORT_OFFSET must be a whole number from 0 to 50000');
+  process.exit(2);
+}
+for (const service of services) {
+  service.port += portOffset;
+  service.grpcPort += portOffset;
+}
+
+// One stack per data directory: a second `npm start` refuses at once, naming the first.
+const lockFile = join(dataDir, 'stack.json');
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return error.code === 'EPERM';
+  }
+}
+mkdirSync(dataDir, { recursive: true });
+if (existsSync(lockFile)) {
+  let running;
+  try {
+    running = JSON.parse(readFileSync(lockFile, 'utf8'));
+  } catch {
+    running = undefined;
+  }
+  if (running && running.pid !== process.pid && alive(running.pid)) {
+    console.error(
+      `✗ Patchbay is already running on this data directory (${dataDir}): pid ${running.pid}, started ${running.startedAt},\n` +
+        `  registry ${running.registry}. Stop it first (Ctrl-C in its terminal, or kill ${running.pid}),\n` +
+        `  or start a second stack with its own PATCHBAY_DATA_DIR and PATCHBAY_PORT_OFFSET.`,
+    );
+    process.exit(1);
+  }
+}
+const registryService = services.find((s) => s.name === 'config-registry');
+writeFileSync(
+  lockFile,
+  JSON.stringify({
+    pid: process.pid,
+    startedAt: new Date().toISOString(),
+    registry: `http://127.0.0.1:${registryService?.port ?? 7100}`,
+    ports: services.map((s) => s.port),
+  }),
+);
+process.on('exit', () => {
+  try {
+    if (JSON.parse(readFileSync(lockFile, 'utf8')).pid === process.pid) rmSync(lockFile);
+  } catch {
+    // already gone
+  }
+});
+
+// A port taken by something else (another stack on another data dir): say which, before building.
+async function portTaken(port) {
+  const { createServer } = await import('node:net');
+  return new Promise((resolvePort) => {
+    const server = createServer();
+    server.once('error', () => resolvePort(true));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolvePort(false)));
+  });
+}
+for (const service of services) {
+  if (await portTaken(service.port)) {
+    console.error(`✗ port ${service.port} (${service.name}) is already in use: is another Patchbay running? Stop it, or set PATCHBAY_PORT_OFFSET.`);
+    process.exit(1);
+  }
+}
+
+if (process.env.PATCHBAY_SKIP_BUILD !== '1') await build();
+
+/**
+ * Builds with turbo and says what it is doing: a line per package as turbo takes it up,
+ * and a heartbeat while the first (uncached, about a minute) build runs. Compiler output
+ * only on failure.
+ */
+async function build() {
+  const started = Date.now();
+  console.log('▸ building (turbo; the first build takes about a minute, later ones are cached)…');
+  const child = spawn('npx', ['turbo', 'run', 'build', '--output-logs=hash-only', '--log-order=stream'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const heartbeat = setInterval(() => console.log(`  … still building (${Math.round((Date.now() - started) / 1000)} s)`), 15_000);
+  for (const stream of [child.stdout, child.stderr]) {
+    createInterface({ input: stream }).on('line', (line) => {
+      output += `${line}\n`;
+      const task = /^(\S+):build: cache (hit|miss)/.exec(line);
+      if (task) console.log(task[2] === 'hit' ? `  · ${task[1]} (cached)` : `  · building ${task[1]}`);
+    });
+  }
+  const code = await new Promise((resolveCode) => child.once('close', resolveCode));
+  clearInterval(heartbeat);
+  if (code !== 0) {
+    console.error(output);
+    console.error('✗ the build failed (output above)');
+    process.exit(code ?? 1);
+  }
+  console.log(`▸ built in ${Math.round((Date.now() - started) / 1000)} s`);
 }
 
 const embedded = !process.env.PATCHBAY_DATABASE_URL;
-const demoPglitePort = process.env.PATCHBAY_DEMO_PGLITE_PORT ?? '7210';
+const demoPglitePort = process.env.PATCHBAY_DEMO_PGLITE_PORT ?? String(7210 + portOffset);
 const env = { ...process.env, PATCHBAY_DATA_DIR: dataDir };
+if (portOffset !== 0) {
+  const at = (name) => `http://127.0.0.1:${services.find((s) => s.name === name)?.port}`;
+  if (!env.PATCHBAY_REGISTRY_URL) env.PATCHBAY_REGISTRY_URL = at('config-registry');
+  if (!env.PATCHBAY_DB_BROKER_URL) env.PATCHBAY_DB_BROKER_URL = at('db-broker');
+}
 // On embedded defaults the db-broker serves a demo PGlite database over the wire.
 if (embedded) env.PATCHBAY_DEMO_PGLITE_PORT = demoPglitePort;
 const children = [];
@@ -46,7 +148,8 @@ function stopAll(code) {
   const exits = children.map((child) =>
     child.exitCode !== null || child.signalCode !== null
       ? { child, code: child.exitCode, signal: child.signalCode }
-      : new Promise((r) => child.once('exit', (exitCode, signal) => r({ child, code: exitCode, signal }))),
+      : // 'close': after the exit and the last of its output relayed.
+        new Promise((r) => child.once('close', (exitCode, signal) => r({ child, code: exitCode, signal }))),
   );
   Promise.all(exits).then((results) => {
     const unclean = results.filter((r) => r.code !== 0);
@@ -57,6 +160,20 @@ function stopAll(code) {
 }
 process.on('SIGINT', () => stopAll(0));
 process.on('SIGTERM', () => stopAll(0));
+
+// Routine traffic between the services (without Redis: brokers polling the registry's
+// changes and posting their fleet reports; health probes) would scroll everything else
+// away: only its failures are shown.
+// LOG_LEVEL=debug shows every line.
+const ROUTINE = /"msg":"request"/;
+const ROUTINE_ROUTE = /"route":"(\/v1\/changes|\/v1\/fleet\/events|\/health\/live|\/health\/ready|\/metrics)"/;
+const quiet = (process.env.LOG_LEVEL ?? 'info') !== 'debug' && (process.env.LOG_LEVEL ?? 'info') !== 'trace';
+function relay(from, to) {
+  createInterface({ input: from }).on('line', (line) => {
+    if (quiet && ROUTINE.test(line) && ROUTINE_ROUTE.test(line) && /"status":[23]\d\d/.test(line)) return;
+    to.write(`${line}\n`);
+  });
+}
 
 async function waitLive(service) {
   const deadline = Date.now() + 60_000;
@@ -82,8 +199,10 @@ for (const service of services) {
   const child = spawn(process.execPath, ['--enable-source-maps', service.main], {
     cwd: root,
     env: { ...env, PORT: String(service.port), GRPC_PORT: String(service.grpcPort) },
-    stdio: ['ignore', 'inherit', 'inherit'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
+  relay(child.stdout, process.stdout);
+  relay(child.stderr, process.stderr);
   service.child = child;
   child.serviceName = service.name;
   children.push(child);
@@ -99,6 +218,7 @@ for (const service of services) {
     stopAll(1);
     break;
   }
+  console.log(`✓ ${service.name.padEnd(16)} ready  http://127.0.0.1:${service.port}`);
 }
 
 /**
@@ -108,11 +228,12 @@ for (const service of services) {
 async function seedDemoConnectors() {
   const registry = services.find((s) => s.name === 'config-registry');
   if (!registry || process.env.PATCHBAY_DEMO === '0') return [];
-  const token = process.env.PATCHBAY_ADMIN_TOKEN ?? readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
+  const token = process.env.PATCHBAY_ADMIN_TOKEN || readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
   const demo = JSON.parse(readFileSync(join(root, 'infra', 'demo', 'connectors.json'), 'utf8'));
   const seeded = [];
   for (const [configId, body] of Object.entries(demo)) {
     if (configId === 'DATABASE' && !embedded) continue;
+    if (configId === 'DATABASE') body.url = body.url.replace(':7210/', `:${demoPglitePort}/`);
     const url = `http://127.0.0.1:${registry.port}/v1/connectors/${configId}`;
     const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
     const existing = await fetch(url, { headers });
@@ -139,13 +260,13 @@ ${services.map((s) => `  ${s.name.padEnd(16)} http://127.0.0.1:${s.port}   gRPC 
 Admin token: ${process.env.PATCHBAY_ADMIN_TOKEN ? 'from PATCHBAY_ADMIN_TOKEN' : tokenFile}
 Try:
   TOKEN=${token}
-  curl -s -X PUT http://127.0.0.1:7100/v1/connectors/LLM -H "authorization: Bearer $TOKEN" \\
+  curl -s -X PUT http://127.0.0.1:${registryService?.port}/v1/connectors/LLM -H "authorization: Bearer $TOKEN" \\
        -H 'content-type: application/json' \\
        -d '{"type":"llm","url":"https://api.openai.com/v1","credentials":{"apiKey":"sk-..."},"options":{"models":["gpt-4o-mini"]}}'
-  curl -s http://127.0.0.1:7100/v1/connectors/LLM/resolve -H "authorization: Bearer $TOKEN"
-  curl -s -X PUT http://127.0.0.1:7100/v1/connectors/GITHUB -H "authorization: Bearer $TOKEN" \\
+  curl -s http://127.0.0.1:${registryService?.port}/v1/connectors/LLM/resolve -H "authorization: Bearer $TOKEN"
+  curl -s -X PUT http://127.0.0.1:${registryService?.port}/v1/connectors/GITHUB -H "authorization: Bearer $TOKEN" \\
        -H 'content-type: application/json' -d '{"type":"api","url":"https://api.github.com"}'
-  curl -s http://127.0.0.1:7500/v1/apis/GITHUB/zen -H "authorization: Bearer $TOKEN"   # via the api-broker
+  curl -s http://127.0.0.1:${services.find((s) => s.name === 'api-broker')?.port}/v1/apis/GITHUB/zen -H "authorization: Bearer $TOKEN"   # via the api-broker
 ${embedded ? `  psql -h 127.0.0.1 -p ${demoPglitePort} -U postgres postgres          # the demo database (connector DATABASE)\n` : ''}Ctrl-C stops everything.
 `);
 }

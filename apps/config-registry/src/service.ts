@@ -2,7 +2,11 @@ import type { ServiceDefinition } from '@patchbay/nest';
 import { z } from 'zod';
 import { registerRegistryGrpc } from './grpc/registry.grpc';
 import { changeOperations } from './http/changes.operations';
+import { consoleOperations } from './http/console.operations';
 import { connectorOperations } from './http/connectors.operations';
+import { MemoryFleetStore, RedisFleetStore } from './fleet/fleet-store';
+import { FleetView } from './fleet/fleet-view';
+import { fleetOperations } from './fleet/fleet.operations';
 import { createRuntime } from './runtime';
 
 const env = {
@@ -28,12 +32,23 @@ export const CONFIG_REGISTRY: ServiceDefinition<typeof env> = {
       await runtime.db.query('SELECT 1');
       return { store: runtime.store, revision: runtime.feed.revision };
     });
-    const operations = [...connectorOperations(runtime.service), ...changeOperations(runtime.service, runtime.feed)];
+    const { redisUrl, busPrefix } = kit.config;
+    const fleet = new FleetView(kit.bus, redisUrl ? new RedisFleetStore(redisUrl, busPrefix, kit.logger) : new MemoryFleetStore(), kit.logger);
+    await fleet.start();
+    const operations = [
+      ...connectorOperations(runtime.service),
+      ...changeOperations(runtime.service, runtime.feed),
+      ...fleetOperations(fleet, () => runtime.feed.revision),
+      ...consoleOperations(),
+    ];
     return {
       operations,
       grpc: (binder) => registerRegistryGrpc(binder, new Map(operations.map((operation) => [operation.id, operation])), runtime.feed),
       describe: () => ({ store: runtime.store, mode: kit.config.mode, adminTokenFile: kit.config.adminTokenFile }),
-      close: () => runtime.close(),
+      close: async () => {
+        await fleet.close();
+        await runtime.close();
+      },
     };
   },
 };

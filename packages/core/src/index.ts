@@ -43,6 +43,8 @@ export type {
   Envelope,
   EnvelopeSource,
   EventTypeName,
+  InstanceReportData,
+  ReportedConnection,
 } from './bus/envelope';
 export type { Bus, EnvelopeHandler, Subscription } from './bus/bus';
 export { InMemoryBus } from './bus/in-memory-bus';

@@ -29,12 +29,12 @@ export { LATENCY_BUCKETS_SECONDS, MetricsService } from './metrics/metrics.servi
 export { HistogramSeries, LabeledHistogram, type HistogramOptions } from './metrics/histogram';
 export { startTracing, stopTracing, tracingRequested } from './telemetry/tracing';
 export { createBus } from './bus/create-bus';
-export { RegistryClient } from './registry/registry-client';
-export type { ConnectorList, RegistryClientOptions, RegistryReader } from './registry/registry-client';
+export { RegistryClient } from '@patchbay/client';
+export type { ConnectorList, RegistryClientOptions, RegistryReader } from '@patchbay/client';
 export { ConnectorWatcher } from './registry/connector-watcher';
 export type { ConnectorWatcherEvents, ConnectorWatcherOptions } from './registry/connector-watcher';
-export { getApiParameters } from './registry/api-parameters';
-export type { ApiParameters, ApiParametersOptions } from './registry/api-parameters';
+export { getApiParameters } from '@patchbay/client';
+export type { ApiParameters, ApiParametersOptions } from '@patchbay/client';
 export { PatchbayKitModule } from './kit.module';
 export type { KitModuleOptions } from './kit.module';
 export { createApp, listen, runService } from './bootstrap';

@@ -8,6 +8,7 @@ export const EventType = {
   CONNECTOR_DELETED: 'connector.deleted.v1',
   BREAKER_CHANGED: 'breaker.changed.v1',
   CONNECTION_STATE: 'connection.state.v1',
+  INSTANCE_REPORT: 'instance.report.v1',
 } as const;
 export type EventTypeName = (typeof EventType)[keyof typeof EventType];
 
@@ -74,6 +75,30 @@ export interface BreakerChangedData {
   to: BreakerState;
   /** ISO-8601 time at which an open breaker lets a probe through. */
   retryAt?: string;
+}
+
+/** One connection in an instance report (no targets, no errors: nothing that could name a secret). */
+export interface ReportedConnection {
+  id: string;
+  configId: string;
+  kind: string;
+  state: ConnectionState;
+  breaker: BreakerState;
+  /** The connector revision this connection runs. */
+  revision: number;
+}
+
+/**
+ * `instance.report.v1`: a broker instance's whole picture, sent on the state channel every
+ * `intervalMs` and soon after any change; `gone` on shutdown. The registry's fleet view.
+ */
+export interface InstanceReportData {
+  /** The registry revision the instance has caught up to. */
+  revision: number;
+  connections: ReportedConnection[];
+  intervalMs: number;
+  startedAt: string;
+  gone?: boolean;
 }
 
 export interface CreateEnvelopeOptions {

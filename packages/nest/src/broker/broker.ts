@@ -18,6 +18,7 @@ import {
   type StateChange,
 } from '@patchbay/core';
 import type { Logger } from 'pino';
+import { FleetReporter, type FleetSnapshot } from './fleet-reporter';
 import { mayUseConnector, type Principal } from '../auth/scopes';
 import type { ReadinessService } from '../health/readiness.service';
 import type { MetricsService } from '../metrics/metrics.service';
@@ -46,6 +47,8 @@ export interface BrokerOptions<Spec, Handle> {
   source: EnvelopeSource;
   /** What a connector is called in errors and logs, e.g. `database`. Default `connector`. */
   noun?: string;
+  /** Fleet report heartbeat (default `PATCHBAY_FLEET_REPORT_INTERVAL_MS`, else 10 000 ms). */
+  reportIntervalMs?: number;
 }
 
 /** Events the broker emits for the app (logs, domain bookkeeping). */
@@ -87,12 +90,26 @@ export class Broker<Spec, Handle> extends EventEmitter<BrokerEvents<Spec, Handle
   private source: ConnectorSource | undefined;
   private metrics: BrokerMetrics | undefined;
   private closing = false;
+  private readonly reporter: FleetReporter;
 
   constructor(private readonly options: BrokerOptions<Spec, Handle>) {
     super();
     this.driver = options.driver;
     this.noun = options.noun ?? 'connector';
     this.observer = this.createObserver();
+    // The registry's fleet view: this instance, the revision it applied, each connection.
+    this.reporter = new FleetReporter(options.bus, options.source, () => this.fleetSnapshot(), options.logger, options.reportIntervalMs);
+    this.reporter.start();
+    for (const event of ['state', 'breaker', 'added', 'removed', 'swapped'] as const) this.on(event, () => this.reporter.changed());
+  }
+
+  private fleetSnapshot(): FleetSnapshot {
+    const statuses = this.statuses();
+    const revision = this.source?.revision ?? Math.max(0, ...statuses.map((s) => s.revision));
+    return {
+      revision,
+      connections: statuses.map(({ id, configId, kind, state, breaker, revision: r }) => ({ id, configId, kind, state, breaker, revision: r })),
+    };
   }
 
   /** Starts following `source` (never waits for it); connectors already known are applied at once. */
@@ -251,6 +268,7 @@ export class Broker<Spec, Handle> extends EventEmitter<BrokerEvents<Spec, Handle
   /** Shutdown: no connector is applied any more; every connection drains (bounded) and closes. */
   async close(drainTimeoutMs: number): Promise<void> {
     this.closing = true;
+    await this.reporter.stop();
     const all = [...this.connections.values()];
     this.connections.clear();
     this.planned.clear();

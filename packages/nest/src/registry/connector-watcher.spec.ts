@@ -12,7 +12,7 @@ import {
   type ResolvedConnector,
 } from '@patchbay/core';
 import { ConnectorWatcher } from './connector-watcher';
-import type { ConnectorList, RegistryReader } from './registry-client';
+import type { ConnectorList, RegistryReader } from '@patchbay/client';
 
 /** An in-memory registry with the same revision semantics as the real one. */
 class FakeRegistry implements RegistryReader {

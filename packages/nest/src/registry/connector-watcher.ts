@@ -13,7 +13,7 @@ import {
   type Subscription,
 } from '@patchbay/core';
 import type { Logger } from 'pino';
-import type { RegistryReader } from './registry-client';
+import type { RegistryReader } from '@patchbay/client';
 
 export interface ConnectorWatcherOptions {
   client: RegistryReader;

@@ -1,0 +1,17 @@
+export { getApiParameters } from './api-parameters';
+export type { ApiParameters, ApiParametersOptions } from './api-parameters';
+export { ConnectorClient, databaseUrlOf } from './connector-client';
+export type { ConnectorClientOptions, FollowOptions, FollowedConnector } from './connector-client';
+export { readClientEnvironment } from './environment';
+export type { ClientEnvironment, Env } from './environment';
+export { openAiSettings } from './llm';
+export type { LlmSettingsOptions, OpenAiSettings } from './llm';
+export { mcpServersFrom } from './mcp';
+export type { McpServerSettings, McpServersOptions } from './mcp';
+export { RegistryClient, problemError } from './registry-client';
+export type { ConnectorList, RawRequest, RegistryClientOptions, RegistryReader } from './registry-client';
+export type { ApplyResult, ConnectorInput, HistoryEntry, HistoryPage, PutResult } from './types';
+export { watchChanges } from './watch';
+export type { WatchOptions, WatchStatus } from './watch';
+export { CONNECTOR_TYPES, ErrorCode, PatchbayError, isPatchbayError } from '@patchbay/core';
+export type { ChangesPage, Connector, ConnectorChange, ConnectorType, ResolvedConnector, ResolvedMember } from '@patchbay/core';

@@ -1,0 +1,2 @@
+export { FollowingPool } from './following-pool';
+export type { FollowingPoolOptions, PoolEvent, PoolState } from './following-pool';
