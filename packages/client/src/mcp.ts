@@ -9,7 +9,8 @@ export interface McpServersOptions {
   /**
    * `direct` (default): each member's own transport (stdio for local servers, Streamable
    * HTTP or SSE for remote ones). `broker`: one entry, `patchbay`, for the mcp-broker's
-   * aggregated endpoint, whose tools are named `<serverId>__<tool>`.
+   * aggregated endpoint, whose tools are named `<serverId>__<tool>`. A virtual server
+   * (`transport: 'virtual'`) is always the broker's `/mcp/<configId>`.
    */
   via?: 'direct' | 'broker';
   /** The mcp-broker (default `PATCHBAY_MCP_BROKER_URL`, else http://127.0.0.1:7400). */
@@ -40,6 +41,9 @@ function settingsFor(
     if (o.cwd) settings.cwd = o.cwd;
     return settings;
   }
+  if (transport === 'virtual') {
+    throw new PatchbayError(ErrorCode.VALIDATION, `MCP server '${id}': a virtual server has no transport of its own; reach it through the mcp-broker`);
+  }
   if (!url) throw new PatchbayError(ErrorCode.VALIDATION, `MCP server '${id}': no url resolved for the ${transport} transport`);
   return { transport, url, headers: { ...(o.headers ?? {}), ...headers } };
 }
@@ -52,8 +56,10 @@ export function mcpServersFrom(connector: ResolvedConnector, options: McpServers
   if (connector.type !== 'agent_tool') {
     throw new PatchbayError(ErrorCode.VALIDATION, `connector '${connector.configId}' is a ${connector.type} connector, not agent_tool`);
   }
-  if (options.via === 'broker') {
-    const endpoint = connector.options.transport === 'virtual' ? `/mcp/${connector.configId}` : '/mcp';
+  const virtual = connector.options.transport === 'virtual';
+  // A virtual server exists only on the broker (a curated view over other servers' tools).
+  if (options.via === 'broker' || virtual) {
+    const endpoint = virtual ? `/mcp/${connector.configId}` : '/mcp';
     return { patchbay: { transport: 'streamable-http', url: `${options.brokerUrl}${endpoint}`, headers: { Authorization: `Bearer ${options.token}` } } };
   }
   const servers: Record<string, McpServerSettings> = {};

@@ -26,6 +26,7 @@ beforeAll(async () => {
       { id: 'remote', url: 'https://tools.example.com/mcp', transport: 'streamable-http', options: { headers: { 'x-api-key': 'tool-key' } } },
     ],
   });
+  await put('curated', { type: 'agent_tool', options: { transport: 'virtual', select: ['memory__read_*'] } });
 }, 90_000);
 
 afterAll(async () => {
@@ -107,6 +108,10 @@ describe('ConnectorClient', () => {
     expect(servers.memory).toMatchObject({ transport: 'stdio', command: process.execPath, args: [MEMORY_SERVER] });
     expect(await c.fetchMcpServers('agentTools', { via: 'broker' })).toEqual({
       patchbay: { transport: 'streamable-http', url: 'http://127.0.0.1:7400/mcp', headers: { Authorization: `Bearer ${TEST_ADMIN_TOKEN}` } },
+    });
+    // A virtual server exists only on the broker, whichever way the caller asked.
+    expect(await c.fetchMcpServers('curated')).toEqual({
+      patchbay: { transport: 'streamable-http', url: 'http://127.0.0.1:7400/mcp/curated', headers: { Authorization: `Bearer ${TEST_ADMIN_TOKEN}` } },
     });
     await expect(c.fetchMcpServers('LLM')).rejects.toThrow("connector 'LLM' is a llm connector, not agent_tool");
 
