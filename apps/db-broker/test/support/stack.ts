@@ -19,6 +19,8 @@ export const TOKENS = {
   bob: `bob_${randomBytes(12).toString('hex')}`,
   reader: `reader_${randomBytes(12).toString('hex')}`,
   limited: `limited_${randomBytes(12).toString('hex')}`,
+  /** Sees only MCP tools named `*__list_*` (mcp-broker tests). */
+  lister: `lister_${randomBytes(12).toString('hex')}`,
 };
 
 /** `PATCHBAY_TOKENS` of the broker: `limited` may use only the connector `OTHER`. Services calling it as the caller (the mcp-broker) take the same. */
@@ -27,6 +29,7 @@ export const TOKENS_ENV = JSON.stringify([
   { name: 'bob', token: TOKENS.bob, scopes: ['use'] },
   { name: 'reader', token: TOKENS.reader, scopes: ['read'] },
   { name: 'limited', token: TOKENS.limited, scopes: ['use', 'read'], connectors: ['OTHER'] },
+  { name: 'lister', token: TOKENS.lister, scopes: ['use'], tools: ['*__list_*'] },
 ]);
 
 export interface Stack {

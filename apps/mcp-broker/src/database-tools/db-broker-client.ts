@@ -88,7 +88,7 @@ export class DbBrokerClient {
     const detail = typeof problem.detail === 'string' ? problem.detail : `db-broker answered ${response.status}`;
     const details = problem.details ?? {};
     // A 403 with a SQLSTATE is the database's (42501 permission denied); without, the token's.
-    if (STATEMENT_CODES.has(code) && (code !== ErrorCode.FORBIDDEN || typeof details.sqlstate === 'string')) {
+    if (STATEMENT_CODES.has(code) && (code !== String(ErrorCode.FORBIDDEN) || typeof details.sqlstate === 'string')) {
       throw new StatementRefused(detail, code, details);
     }
     const known = (Object.values(ErrorCode) as string[]).includes(code) ? (code as ErrorCode) : ErrorCode.UPSTREAM_ERROR;

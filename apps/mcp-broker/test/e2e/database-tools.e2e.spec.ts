@@ -7,6 +7,8 @@ import { mcpClient, textOf } from './support';
 
 jest.setTimeout(90_000);
 
+/** Known to the mcp-broker only: the db-broker, which gets the caller's own token, refuses it. */
+const STRANGER = 'pb_test_stranger_token_0123456789abcdef';
 const TOOLS = ['ledger__describe_table', 'ledger__list_schemas', 'ledger__list_tables', 'ledger__query'];
 
 describe('database connectors as MCP tools (real Postgres, registry, db-broker, mcp-broker)', () => {
@@ -49,7 +51,7 @@ describe('database connectors as MCP tools (real Postgres, registry, db-broker, 
         PATCHBAY_REDIS_URL: testRedisUrl(),
         PATCHBAY_BUS_PREFIX: stack.prefix,
         PATCHBAY_DB_BROKER_URL: stack.broker.url,
-        PATCHBAY_TOKENS: TOKENS_ENV,
+        PATCHBAY_TOKENS: JSON.stringify([...(JSON.parse(TOKENS_ENV) as unknown[]), { name: 'stranger', token: STRANGER, scopes: ['use'] }]),
       },
     });
   }, 120_000);
@@ -156,6 +158,22 @@ describe('database connectors as MCP tools (real Postgres, registry, db-broker, 
     const allowed = await api(broker.url, 'POST', '/v1/tools/ledger__query/call', { body: { arguments: { sql: 'SELECT 1 AS one' } }, token: TOKENS.alice });
     expect(allowed.status).toBe(200);
     expect(allowed.body).toMatchObject({ structuredContent: { rows: [{ one: 1 }] } });
+  });
+
+  it("applies the token's tools globs to these tools like any other", async () => {
+    const lister = await connect(TOKENS.lister);
+    expect(await ledgerTools(lister)).toEqual(['ledger__list_schemas', 'ledger__list_tables']);
+    expect((await call(lister, 'ledger__list_schemas')).structuredContent).toEqual({ schemas: ['billing', 'public'] });
+    await expect(lister.callTool({ name: 'ledger__query', arguments: { sql: 'SELECT 1' } })).rejects.toThrow(/unknown tool 'ledger__query'/);
+  });
+
+  it('runs every call as the caller: the db-broker refuses a token it does not know', async () => {
+    const stranger = await connect(STRANGER);
+    expect(await ledgerTools(stranger)).toEqual(TOOLS);
+    const refused = await stranger.callTool({ name: 'ledger__list_schemas', arguments: {} }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(McpError);
+    expect((refused as McpError).message).toMatch(/database 'ledger': .*token/i);
+    expect((refused as McpError).message).not.toContain(STRANGER);
   });
 
   it('follows mcp.tools and readOnly in the registry live, with list_changed', async () => {
