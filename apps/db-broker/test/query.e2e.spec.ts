@@ -121,6 +121,37 @@ describe('db-broker queries, batches, sessions (real Postgres, Redis, built app)
     expect(after.body.rows[0].t).toBe('30s');
   });
 
+  it('runs readOnly statements in a read-only transaction: Postgres refuses writes', async () => {
+    const read = await query({ sql: 'SELECT name FROM items WHERE id = $1', params: [1], readOnly: true });
+    expect(read.status).toBe(200);
+    expect(read.body.rows).toEqual([{ name: 'ONE' }]);
+    const mode = await query({ sql: "SELECT current_setting('transaction_read_only') AS ro", readOnly: true });
+    expect(mode.body.rows).toEqual([{ ro: 'on' }]);
+    // Writes hidden in a CTE or a function are the database's to catch, not a SQL guess's.
+    for (const sql of ['INSERT INTO items (id, name) VALUES (77, $1)', 'WITH d AS (DELETE FROM items WHERE id = $1::int RETURNING id) SELECT * FROM d']) {
+      const write = await query({ sql, params: [sql.startsWith('INSERT') ? 'ro' : 1], readOnly: true });
+      expect(write.status).toBe(409);
+      expect(write.body).toMatchObject({ details: { sqlstate: '25006' } });
+      expect(write.body.detail).toMatch(/read-only transaction/);
+    }
+    const shortTimeout = await query({ sql: 'SELECT pg_sleep(5)', timeoutMs: 100, readOnly: true });
+    expect(shortTimeout.status).toBe(504);
+    // The connection went back to the pool read-write, with its own timeout.
+    const after = await query({ sql: "SELECT current_setting('transaction_read_only') AS ro, current_setting('statement_timeout') AS t" });
+    expect(after.body.rows).toEqual([{ ro: 'off', t: '30s' }]);
+    expect((await query({ sql: 'SELECT count(*)::int AS n FROM items' })).body.rows).toEqual([{ n: 2 }]);
+    // Sessions run their own transactions: the flag is refused there rather than ignored.
+    const opened = await stack.broker$('POST', '/v1/databases/DATABASE/sessions', {}, TOKENS.alice);
+    const inSession = await stack.broker$(
+      'POST',
+      `/v1/databases/DATABASE/sessions/${opened.body.sessionId}/query`,
+      { sql: 'SELECT 1', readOnly: true },
+      TOKENS.alice,
+    );
+    expect(inSession.status).toBe(400);
+    await stack.broker$('DELETE', `/v1/databases/DATABASE/sessions/${opened.body.sessionId}`, undefined, TOKENS.alice);
+  });
+
   it('refuses bad input with 4xx and leaves the pool untouched', async () => {
     const before = (await stack.broker$('GET', '/v1/databases/DATABASE')).body;
     const cases: [unknown, number][] = [

@@ -9,6 +9,8 @@ import { attachServerMetrics } from './metrics';
 import { mcpOperations } from './operations/mcp-operations';
 import { serverOperations } from './operations/server-operations';
 import { toolOperations } from './operations/tool-operations';
+import { DatabaseTools } from './database-tools/database-tools';
+import { DbBrokerClient } from './database-tools/db-broker-client';
 import { BROKER_ENV } from './settings';
 import { killAllGroups } from './upstream/group-stdio-transport';
 import { ServerManager } from './upstream/server-manager';
@@ -44,8 +46,13 @@ export const MCP_BROKER: ServiceDefinition<typeof BROKER_ENV> = {
       source: { service: config.service.name, instance: config.service.instance },
       logger,
     });
-    const watcher = kit.watch(['agent_tool']);
+    const watcher = kit.watch(['agent_tool', 'database']);
     manager.follow(watcher);
+    const databases = new DatabaseTools(new DbBrokerClient(env.PATCHBAY_DB_BROKER_URL));
+    databases.follow(
+      watcher,
+      manager.serveAlso(() => databases.list()),
+    );
     manager.registerReadiness(readiness);
     attachServerMetrics(metrics, manager);
     const calls = new ToolCalls(manager, metrics, watcher);

@@ -45,6 +45,8 @@ export const BROKER_ENV = {
       ctx.addIssue({ code: z.ZodIssueCode.custom, message: parsed });
       return z.NEVER;
     }),
+  /** The db-broker whose REST query route runs `database` connectors' MCP tools (with the caller's token). */
+  PATCHBAY_DB_BROKER_URL: z.string().url().default('http://127.0.0.1:7200'),
   /** Base for relative stdio `cwd` (default: the broker's working directory). */
   PATCHBAY_MCP_WORKDIR: z.string().min(1).optional(),
 };

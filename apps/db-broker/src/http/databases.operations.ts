@@ -6,7 +6,7 @@ import type { DatabaseBroker } from '../pools/database-driver';
 import { serializeBody } from '../query/execute';
 import type { QueryService } from '../query/query.service';
 import type { SessionService } from '../sessions/session.service';
-import { batchBodySchema, queryBodySchema, sessionBodySchema } from './schemas';
+import { batchBodySchema, queryBodySchema, sessionBodySchema, sessionQueryBodySchema } from './schemas';
 
 export interface DatabaseOperationsDeps {
   pools: DatabaseBroker;
@@ -92,7 +92,7 @@ export function databaseOperations(deps: DatabaseOperationsDeps): Operation[] {
       scopes: [Scope.USE],
       connector: CONNECTOR,
       params: sessionParams,
-      body: queryBodySchema,
+      body: sessionQueryBodySchema,
       response: sessionQueryResult,
       serialize,
       handle: ({ params, body, principal }) => sessions.query(principal, params.configId, params.sessionId, body),

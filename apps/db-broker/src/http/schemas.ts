@@ -12,8 +12,13 @@ export const queryBodySchema = z
     params,
     rowMode: z.enum(['object', 'array']).optional(),
     timeoutMs,
+    /** In a read-only transaction: Postgres refuses writes (25006); the mcp-broker's database tools ask for it. */
+    readOnly: z.boolean().optional(),
   })
   .strict();
+
+/** In a session the caller runs its own transactions (`BEGIN READ ONLY` included). */
+export const sessionQueryBodySchema = queryBodySchema.omit({ readOnly: true });
 
 export const batchBodySchema = z
   .object({

@@ -1,5 +1,6 @@
 import { ErrorCode, PatchbayError } from '@patchbay/core';
 import type { Principal } from '@patchbay/nest';
+import type { PoolClient } from 'pg';
 import type { BrokerSettings } from '../config/broker-settings';
 import { isPgServerError, toBrokerError } from '../errors/pg-errors';
 import { DbMetrics } from '../metrics/db-metrics';
@@ -18,6 +19,8 @@ export interface QueryInput {
   /** Every field attribute (table, column, size, modifier, format) beside name and type. */
   allFields?: boolean | undefined;
   timeoutMs?: number | undefined;
+  /** Runs the statement in `BEGIN READ ONLY`, so Postgres itself refuses any write (25006). */
+  readOnly?: boolean | undefined;
 }
 
 export interface QueryOutput extends StatementResult {
@@ -35,6 +38,25 @@ export interface BatchInput {
 export interface BatchOutput {
   results: StatementResult[];
   durationMs: number;
+}
+
+/**
+ * Runs `work` in a read-only transaction: the database, not a guess at the SQL, decides what
+ * is a write (a function or CTE that writes is refused too). `SET LOCAL` keeps the timeout
+ * to this transaction, so the pooled connection's default is untouched afterwards.
+ */
+async function inReadOnlyTransaction<T>(client: PoolClient, timeoutMs: number, connectionDefaultMs: number, work: () => Promise<T>): Promise<T> {
+  const control = (sql: string): Promise<unknown> => runStatement(client, sql, connectionDefaultMs);
+  await control('BEGIN READ ONLY');
+  try {
+    if (timeoutMs !== connectionDefaultMs) await control(`SET LOCAL statement_timeout = ${Math.floor(timeoutMs)}`);
+    const result = await work();
+    await control('COMMIT');
+    return result;
+  } catch (error) {
+    await control('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
 }
 
 function elapsedMs(started: number): number {
@@ -76,7 +98,10 @@ export class QueryService {
     try {
       const result = await withLease(
         pool,
-        (lease) => withStatementTimeout(lease.client, timeout, defaultTimeout, () => execute(lease.client, input, timeout)),
+        (lease) =>
+          input.readOnly
+            ? inReadOnlyTransaction(lease.client, timeout, defaultTimeout, () => execute(lease.client, input, timeout))
+            : withStatementTimeout(lease.client, timeout, defaultTimeout, () => execute(lease.client, input, timeout)),
         { timeoutCounts: input.timeoutMs === undefined },
       );
       const shaped = shapeResult(result, this.settings.maxRows, input.allFields === true);

@@ -19,7 +19,18 @@ export const TOKENS = {
   bob: `bob_${randomBytes(12).toString('hex')}`,
   reader: `reader_${randomBytes(12).toString('hex')}`,
   limited: `limited_${randomBytes(12).toString('hex')}`,
+  /** Sees only MCP tools named `*__list_*` (mcp-broker tests). */
+  lister: `lister_${randomBytes(12).toString('hex')}`,
 };
+
+/** `PATCHBAY_TOKENS` of the broker: `limited` may use only the connector `OTHER`. Services calling it as the caller (the mcp-broker) take the same. */
+export const TOKENS_ENV = JSON.stringify([
+  { name: 'alice', token: TOKENS.alice, scopes: ['use'] },
+  { name: 'bob', token: TOKENS.bob, scopes: ['use'] },
+  { name: 'reader', token: TOKENS.reader, scopes: ['read'] },
+  { name: 'limited', token: TOKENS.limited, scopes: ['use', 'read'], connectors: ['OTHER'] },
+  { name: 'lister', token: TOKENS.lister, scopes: ['use'], tools: ['*__list_*'] },
+]);
 
 export interface Stack {
   registry: ServiceHandle;
@@ -55,12 +66,7 @@ export async function startStack(brokerEnv: Record<string, string> = {}): Promis
         ...shared,
         PATCHBAY_REGISTRY_URL: registry.url,
         PATCHBAY_DB_WIRE_PORT: String(wirePort),
-        PATCHBAY_TOKENS: JSON.stringify([
-          { name: 'alice', token: TOKENS.alice, scopes: ['use'] },
-          { name: 'bob', token: TOKENS.bob, scopes: ['use'] },
-          { name: 'reader', token: TOKENS.reader, scopes: ['read'] },
-          { name: 'limited', token: TOKENS.limited, scopes: ['use', 'read'], connectors: ['OTHER'] },
-        ]),
+        PATCHBAY_TOKENS: TOKENS_ENV,
         ...brokerEnv,
       },
     });

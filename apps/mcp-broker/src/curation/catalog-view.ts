@@ -3,13 +3,27 @@ import type { JsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/t
 import type { NameFilter } from '@patchbay/nest';
 import { namespacedName } from '../mcp/naming';
 import type { Catalog } from '../upstream/catalog';
+import type { CallOptions } from '../upstream/upstream-handle';
 import type { UpstreamServer } from '../upstream/upstream-server';
+
+/** What a tool call goes to: an upstream MCP server, or one the broker serves itself (a database's tools). */
+export interface ToolOwner {
+  readonly id: string;
+  /** The connector whose allow-list entry the caller needs. */
+  readonly spec: { readonly configId: string };
+  callTool(name: string, args: Record<string, unknown> | undefined, options?: CallOptions): Promise<unknown>;
+}
+
+/** A tool owner that is no upstream: its tools are its own, the same for every caller. */
+export interface ToolSource extends ToolOwner {
+  readonly tools: readonly Tool[];
+}
 
 /** One served tool: the exposed definition and where calls go. */
 export interface ToolRoute {
   /** The tool's qualified name `<server>__<tool>` (what token `tools` globs match), whatever name it is served under. */
   name: string;
-  server: UpstreamServer;
+  server: ToolOwner;
   upstreamName: string;
   /** The definition served (its `name` is the one clients call). */
   tool: Tool;
@@ -56,11 +70,13 @@ export interface ViewOptions {
   management?: boolean;
   /** What each server offers (default: its shared catalog; a downstream peer's own session may list more). */
   catalogOf?: (server: UpstreamServer) => Catalog;
+  /** Tools served beside the upstreams' (databases as tools), in id order with them. */
+  toolSources?: readonly ToolSource[];
   validatorFor(tool: Tool): JsonSchemaValidator<unknown> | undefined;
 }
 
-interface Candidate<T> {
-  server: UpstreamServer;
+interface Candidate<T, S extends ToolOwner = UpstreamServer> {
+  server: S;
   item: T;
   /** The upstream's own name. */
   own: string;
@@ -68,7 +84,7 @@ interface Candidate<T> {
 }
 
 /** Served names: qualified, or the upstream's own where `strip` and it is unique among the candidates. */
-function servedNames<T>(candidates: Candidate<T>[], strip: boolean): string[] {
+function servedNames<T, S extends ToolOwner>(candidates: Candidate<T, S>[], strip: boolean): string[] {
   if (!strip) return candidates.map((c) => c.qualified);
   const counts = new Map<string, number>();
   for (const c of candidates) counts.set(c.own, (counts.get(c.own) ?? 0) + 1);
@@ -76,13 +92,13 @@ function servedNames<T>(candidates: Candidate<T>[], strip: boolean): string[] {
   return candidates.map((c) => ((counts.get(c.own) ?? 0) === 1 && (!qualified.has(c.own) || c.own === c.qualified) ? c.own : c.qualified));
 }
 
-function candidates<T>(
-  servers: UpstreamServer[],
-  items: (s: UpstreamServer) => T[],
+function candidates<T, S extends ToolOwner = UpstreamServer>(
+  servers: readonly S[],
+  items: (s: S) => readonly T[],
   nameOf: (item: T) => string,
   select: NameFilter | undefined,
-): Candidate<T>[] {
-  const out: Candidate<T>[] = [];
+): Candidate<T, S>[] {
+  const out: Candidate<T, S>[] = [];
   const seen = new Set<string>();
   for (const server of servers) {
     for (const item of items(server)) {
@@ -113,14 +129,16 @@ export function buildView(servers: UpstreamServer[], options: ViewOptions): Cata
     management: options.management ?? false,
     signature: '',
   };
-  const tools = candidates(
-    servers,
-    (s) => of(s).tools,
+  const sources = new Set<ToolOwner>(options.toolSources);
+  const owners: ToolOwner[] = [...servers, ...sources].sort((a, b) => a.id.localeCompare(b.id));
+  const tools = candidates<Tool, ToolOwner>(
+    owners,
+    (s) => (sources.has(s) ? (s as ToolSource).tools : of(s as UpstreamServer).tools),
     (t) => t.name,
     options.select,
   );
   servedNames(tools, strip).forEach((name, i) => {
-    const { server, item: tool, own, qualified } = tools[i] as Candidate<Tool>;
+    const { server, item: tool, own, qualified } = tools[i] as Candidate<Tool, ToolOwner>;
     const exposed: Tool = { ...tool, name };
     if (tool.title === undefined && name !== own) exposed.title = own;
     view.tools.push(exposed);

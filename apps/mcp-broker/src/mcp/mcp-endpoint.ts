@@ -273,6 +273,7 @@ export class McpEndpoint {
     session?.fastCalls.set(id, controller);
     const options: CallOptions = { signal: controller.signal };
     if (session && session.id) options.sessionKey = session.id;
+    if (req.headers.authorization !== undefined) options.authorization = req.headers.authorization;
     return this.calls.call(p.name, args as Record<string, unknown> | undefined, principal, options, view).then(
       (result) => {
         session?.fastCalls.delete(id);

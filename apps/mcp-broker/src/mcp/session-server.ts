@@ -242,6 +242,8 @@ export class SessionServers {
     if (context.sessionId !== undefined) options.sessionKey = context.sessionId;
     const peer = context.relay?.peer;
     if (peer) options.peer = peer;
+    const authorization = extra.requestInfo?.headers.authorization;
+    if (typeof authorization === 'string') options.authorization = authorization;
     if (progressToken !== undefined) {
       options.onProgress = (p) => {
         const sent = extra.sendNotification({ method: 'notifications/progress', params: { ...p, progressToken } }).catch(() => undefined);

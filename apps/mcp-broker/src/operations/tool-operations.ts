@@ -58,7 +58,13 @@ export function toolOperations(calls: ToolCalls): { list: Operation; call: Opera
     body: callBodySchema,
     response: callResultSchema,
     // A caller that hangs up cancels the upstream call (ctx.signal).
-    handle: ({ params, body, principal, signal }) => calls.call(params.name, body.arguments, principal, { signal }),
+    handle: ({ params, body, principal, signal, headers }) =>
+      calls.call(
+        params.name,
+        body.arguments,
+        principal,
+        typeof headers.authorization === 'string' ? { signal, authorization: headers.authorization } : { signal },
+      ),
   });
   return { list, call };
 }

@@ -5,7 +5,7 @@ import type { JsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/t
 import { ConnectionState, ErrorCode, PatchbayError, type Bus, type EnvelopeSource, type ResolvedConnector } from '@patchbay/core';
 import { Broker, type ConnectorSource, type ReadinessService } from '@patchbay/nest';
 import type { Logger } from 'pino';
-import { buildView, emptyView, type CatalogView, type ViewOptions } from '../curation/catalog-view';
+import { buildView, emptyView, type CatalogView, type ToolSource, type ViewOptions } from '../curation/catalog-view';
 import type { VirtualSpec } from '../curation/virtual-spec';
 import { SEPARATOR } from '../mcp/naming';
 import { AgentToolDriver, type UpstreamSettings } from './agent-tool-driver';
@@ -50,6 +50,7 @@ export class ServerManager extends EventEmitter<ServerManagerEvents> {
   private readonly compiled = new WeakMap<Tool, JsonSchemaValidator<unknown> | undefined>();
   private rebuildScheduled = false;
   private logLevel: LoggingLevel | undefined;
+  private toolSources: () => readonly ToolSource[] = () => [];
 
   constructor(
     private readonly options: {
@@ -124,9 +125,24 @@ export class ServerManager extends EventEmitter<ServerManagerEvents> {
     const servers = this.serving().filter(mayUse);
     const catalogs = new Map<UpstreamServer, Catalog>();
     await Promise.all(servers.map(async (s) => catalogs.set(s, await s.peerCatalog(peer).catch(() => s.catalog))));
-    const options: ViewOptions = { validatorFor: (tool) => this.validatorFor(tool), catalogOf: (s) => catalogs.get(s) ?? s.catalog };
+    const options: ViewOptions = {
+      validatorFor: (tool) => this.validatorFor(tool),
+      catalogOf: (s) => catalogs.get(s) ?? s.catalog,
+      toolSources: this.toolSources(),
+    };
     if (virtual) return buildView(servers, { ...options, select: virtual.selects, stripPrefix: virtual.stripPrefix });
     return buildView(servers, { ...options, management: true });
+  }
+
+  /**
+   * Serves `sources()` (tools the broker answers itself: databases) in every view beside
+   * the upstreams'; call the returned function whenever they change, to rebuild the views
+   * and send `list_changed`.
+   */
+  serveAlso(sources: () => readonly ToolSource[]): () => void {
+    this.toolSources = sources;
+    this.scheduleRebuild();
+    return () => this.scheduleRebuild();
   }
 
   /** The virtual server a connector declares, if any. */
@@ -232,11 +248,12 @@ export class ServerManager extends EventEmitter<ServerManagerEvents> {
   private rebuild(): void {
     const serving = this.serving();
     const validatorFor = (tool: Tool): JsonSchemaValidator<unknown> | undefined => this.validatorFor(tool);
+    const toolSources = this.toolSources();
     const previous = this.aggregated;
-    this.aggregated = buildView(serving, { validatorFor, management: true });
+    this.aggregated = buildView(serving, { validatorFor, management: true, toolSources });
     const before = this.virtualViews;
     this.virtualViews = new Map(
-      this.planner.allVirtuals().map((v) => [v.configId, buildView(serving, { select: v.selects, stripPrefix: v.stripPrefix, validatorFor })]),
+      this.planner.allVirtuals().map((v) => [v.configId, buildView(serving, { select: v.selects, stripPrefix: v.stripPrefix, validatorFor, toolSources })]),
     );
     if (this.aggregated.signature !== previous.signature) this.emit('catalog', undefined);
     for (const [configId, view] of this.virtualViews) if (before.get(configId)?.signature !== view.signature) this.emit('catalog', configId);

@@ -21,6 +21,8 @@ export interface CallOptions {
   sessionKey?: string;
   /** A downstream client that answers server-to-client requests: the call runs on its own upstream session. */
   peer?: DownstreamPeer;
+  /** The caller's own `Authorization` header, for calls served by another Patchbay service (database tools): its scopes and allow-lists apply there too. */
+  authorization?: string;
 }
 
 export interface HandleOptions {
