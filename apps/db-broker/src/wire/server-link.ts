@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import type { ConnectionLease } from '@patchbay/nest';
 import type { PoolClient } from 'pg';
 import type { Lease, PoolGeneration } from '../pools/pool-generation';
+import { Outbox } from './outbox';
 
 /** The parts of node-postgres' Client the link reads; not in its type definitions. */
 interface PgInternals {
@@ -34,6 +35,7 @@ export class ServerLink {
   private onData: ((chunk: Buffer) => void) | undefined;
   private onClose: (() => void) | undefined;
   private released = false;
+  private readonly out: Outbox;
 
   constructor(
     readonly handle: ConnectionLease<PoolGeneration>,
@@ -41,6 +43,8 @@ export class ServerLink {
   ) {
     const internals = lease.client as unknown as PgInternals;
     this.socket = internals.connection.stream;
+    const socket = this.socket;
+    this.out = new Outbox(() => socket);
     let prepared = preparedByClient.get(lease.client);
     if (!prepared) {
       prepared = new Map();
@@ -70,13 +74,24 @@ export class ServerLink {
   }
 
   write(bytes: Buffer): void {
-    this.socket.write(bytes);
+    this.out.write(bytes);
+  }
+
+  /** Holds writes until {@link flush}: a client's batch reaches the server in one write. */
+  hold(): void {
+    this.out.hold();
+  }
+
+  flush(): void {
+    this.out.flush();
   }
 
   /** Gives pg its parser back and the connection to the pool; with `error` the connection is destroyed instead. */
   release(error?: Error): void {
     if (this.released) return;
     this.released = true;
+    if (error) this.out.discard();
+    else this.out.flush();
     if (this.onData) this.socket.removeListener('data', this.onData);
     if (this.onClose) this.socket.removeListener('close', this.onClose);
     for (const listener of this.saved) this.socket.on('data', listener);
