@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import type { ConnectionLease } from '@patchbay/nest';
 import type { PoolClient } from 'pg';
 import type { Lease, PoolGeneration } from '../pools/pool-generation';
+import { Outbox } from './outbox';
 
 /** The parts of node-postgres' Client the link reads; not in its type definitions. */
 interface PgInternals {
@@ -10,8 +11,35 @@ interface PgInternals {
   secretKey: number | null;
 }
 
-/** Server-side statements a pooled connection holds for wire clients, oldest first (LRU). */
-const preparedByClient = new WeakMap<PoolClient, Map<string, true>>();
+/**
+ * What the wire front keeps per pooled connection: the statements it prepared there, and
+ * who reads the socket. pg's `data` listeners are moved behind one router the first time
+ * the wire front leases the connection, so a lease only sets `relay` (adding a `data`
+ * listener resumes the stream on the next tick, twice per transaction with a listener swap).
+ */
+interface SocketRoute {
+  /** Broker-named statements on this server connection, oldest first (LRU). */
+  prepared: Map<string, true>;
+  /** The wire client's reader while leased; pg's parser otherwise. */
+  relay: ((chunk: Buffer) => void) | undefined;
+  closed: (() => void) | undefined;
+}
+const routes = new WeakMap<PoolClient, SocketRoute>();
+
+function routeOf(client: PoolClient, socket: Socket): SocketRoute {
+  const known = routes.get(client);
+  if (known) return known;
+  const route: SocketRoute = { prepared: new Map(), relay: undefined, closed: undefined };
+  const pgListeners = socket.listeners('data') as ((chunk: Buffer) => void)[];
+  socket.removeAllListeners('data');
+  socket.on('data', (chunk: Buffer) => {
+    if (route.relay) route.relay(chunk);
+    else for (const listener of pgListeners) listener.call(socket, chunk);
+  });
+  socket.on('close', () => route.closed?.());
+  routes.set(client, route);
+  return route;
+}
 
 /** Most broker-named statements kept per server connection (PgBouncer's max_prepared_statements is 200). */
 const MAX_PREPARED_PER_CONNECTION = 200;
@@ -19,8 +47,8 @@ const MAX_PREPARED_PER_CONNECTION = 200;
 /**
  * A server connection of the connector's own pool, lent to one wire client. The pool
  * hands out node-postgres clients; between two of pg's queries the socket carries no
- * unread bytes, so the link takes the socket's `data` listeners off, relays raw protocol
- * bytes while it holds the lease, and puts pg's parser back before the lease returns. The
+ * unread bytes, so the link turns the socket's bytes away from pg's parser, relays raw
+ * protocol bytes while it holds the lease, and turns them back before the lease returns. The
  * REST route, the gRPC route and the wire front therefore share one pool, one size limit,
  * one health check and one hot swap.
  */
@@ -30,10 +58,9 @@ export class ServerLink {
   readonly prepared: Map<string, true>;
   /** The client's session settings were applied here, or it left state behind: reset before reuse. */
   dirty = false;
-  private saved: ((...args: unknown[]) => void)[] = [];
-  private onData: ((chunk: Buffer) => void) | undefined;
-  private onClose: (() => void) | undefined;
+  private readonly route: SocketRoute;
   private released = false;
+  private readonly out: Outbox;
 
   constructor(
     readonly handle: ConnectionLease<PoolGeneration>,
@@ -41,12 +68,10 @@ export class ServerLink {
   ) {
     const internals = lease.client as unknown as PgInternals;
     this.socket = internals.connection.stream;
-    let prepared = preparedByClient.get(lease.client);
-    if (!prepared) {
-      prepared = new Map();
-      preparedByClient.set(lease.client, prepared);
-    }
-    this.prepared = prepared;
+    const socket = this.socket;
+    this.out = new Outbox(() => socket);
+    this.route = routeOf(lease.client, socket);
+    this.prepared = this.route.prepared;
   }
 
   get generation(): PoolGeneration {
@@ -61,27 +86,33 @@ export class ServerLink {
 
   /** Starts relaying: `data` gets every byte the server sends; `closed` fires once if the server goes away. */
   attach(data: (chunk: Buffer) => void, closed: () => void): void {
-    this.saved = this.socket.listeners('data') as ((...args: unknown[]) => void)[];
-    this.socket.removeAllListeners('data');
-    this.onData = data;
-    this.onClose = closed;
-    this.socket.on('data', data);
-    this.socket.once('close', closed);
+    this.route.relay = data;
+    this.route.closed = closed;
   }
 
   write(bytes: Buffer): void {
-    this.socket.write(bytes);
+    this.out.write(bytes);
+  }
+
+  /** Holds writes until {@link flush}: a client's batch reaches the server in one write. */
+  hold(): void {
+    this.out.hold();
+  }
+
+  flush(): void {
+    this.out.flush();
   }
 
   /** Gives pg its parser back and the connection to the pool; with `error` the connection is destroyed instead. */
   release(error?: Error): void {
     if (this.released) return;
     this.released = true;
-    if (this.onData) this.socket.removeListener('data', this.onData);
-    if (this.onClose) this.socket.removeListener('close', this.onClose);
-    for (const listener of this.saved) this.socket.on('data', listener);
+    if (error) this.out.discard();
+    else this.out.flush();
+    this.route.relay = undefined;
+    this.route.closed = undefined;
     // Paused while a slow client drained: pg reads it again.
-    this.socket.resume();
+    if (this.socket.isPaused()) this.socket.resume();
     if (error) this.prepared.clear();
     this.lease.release(error);
     this.handle.release();

@@ -32,6 +32,7 @@ import {
   type TransactionStatus,
   type WireError,
 } from './protocol';
+import { Outbox } from './outbox';
 import { ServerLink } from './server-link';
 import { classifySql, type SqlClass } from './sql-classify';
 import { wireErrorOf } from './wire-errors';
@@ -69,6 +70,8 @@ type Expect =
 interface ClientStatement {
   /** Name on every server connection: a hash of the query text and parameter types. */
   serverName: string;
+  /** `serverName` as the NUL-terminated bytes Bind and Describe carry. */
+  serverNameBytes: Buffer;
   /** The Parse body after the client's name (query, parameter types). */
   rest: Buffer;
   sql: SqlClass;
@@ -127,6 +130,8 @@ export class WireClient {
   private readonly portals = new Map<string, SqlClass>();
   private readonly settings = new ClientSettings();
   private readonly onData = (chunk: Buffer): void => this.received(chunk);
+  /** What goes to the client, written once per batch. */
+  private readonly out = new Outbox(() => this.socket);
 
   constructor(
     socket: Socket,
@@ -319,18 +324,15 @@ export class WireClient {
     try {
       while (this.inbound.length > 0 && this.phase === 'ready') {
         const frame = this.inbound.shift() as Frame;
-        // The messages of one batch (Bind/Execute/Sync) leave in one write, as the client sent them.
-        if (this.link && this.corked !== this.link.socket) {
-          this.uncork();
-          this.corked = this.link.socket;
-          this.corked.cork();
-        }
+        // The messages of one batch (Bind/Describe/Execute/Sync) leave in one write, as the client sent them.
+        this.out.hold();
+        this.link?.hold();
         await this.handle(frame);
       }
-      this.uncork();
+      this.flushOut();
       this.resumeWhenServerDrained();
     } catch (error) {
-      this.uncork();
+      this.flushOut();
       this.context.logger.warn({ configId: this.configId, reason: error instanceof Error ? error.message : String(error) }, 'wire client failed');
       this.fatal({ severity: 'FATAL', code: '08P01', message: `protocol violation: ${error instanceof Error ? error.message : String(error)}` });
     } finally {
@@ -397,7 +399,7 @@ export class WireClient {
         if (!link) return this.refusedWithoutServer(frame);
         if (statement) {
           this.ensurePrepared(link, statement);
-          link.write(message('D', Buffer.from('S'), cstring(statement.serverName)));
+          link.write(message('D', Buffer.from('S'), statement.serverNameBytes));
         } else {
           link.write(frame.raw);
         }
@@ -472,7 +474,8 @@ export class WireClient {
       return;
     }
     const rest = body.subarray(afterName);
-    const statement: ClientStatement = { serverName: `pb_${createHash('sha256').update(rest).digest('hex').slice(0, 32)}`, rest, sql };
+    const serverName = `pb_${createHash('sha256').update(rest).digest('hex').slice(0, 32)}`;
+    const statement: ClientStatement = { serverName, serverNameBytes: cstring(serverName), rest, sql };
     this.statements.set(name, statement);
     const link = await this.needLink();
     if (!link) return this.refusedWithoutServer(frame);
@@ -489,7 +492,7 @@ export class WireClient {
     if (!link) return this.refusedWithoutServer(frame);
     if (statement) {
       this.ensurePrepared(link, statement);
-      link.write(message('B', cstring(portal), cstring(statement.serverName), body.subarray(afterName)));
+      link.write(message('B', cstring(portal), statement.serverNameBytes, body.subarray(afterName)));
       this.portals.set(portal, statement.sql);
     } else {
       link.write(frame.raw);
@@ -508,7 +511,7 @@ export class WireClient {
       link.write(closeStatement(evicted));
       this.expect({ kind: 'close', swallow: true, evicts: evicted });
     }
-    link.write(message('P', cstring(statement.serverName), statement.rest));
+    link.write(message('P', statement.serverNameBytes, statement.rest));
     this.expect({ kind: 'parse', swallow, prepares: statement.serverName });
   }
 
@@ -535,8 +538,8 @@ export class WireClient {
   /** A server connection for this client, or undefined after answering the client with why there is none. */
   private async needLink(): Promise<ServerLink | undefined> {
     if (this.link && !this.releasing) return this.link;
-    // Waiting below lets server messages in, which may hand the corked connection back to the pool.
-    this.uncork();
+    // Waiting below lets server messages in, which may hand the held connection back to the pool.
+    this.flushOut();
     if (this.releasing) await this.releasing;
     if (this.link) return this.link;
     this.waiting = true;
@@ -567,6 +570,9 @@ export class WireClient {
         this.expect({ kind: 'query', internal: true, onTag: undefined, done: undefined });
       }
       if (this.mode === 'session') link.dirty = true;
+      // Called from the pump: the rest of the batch joins the first message's write.
+      link.hold();
+      this.out.hold();
       return link;
     } catch (error) {
       this.acquireError = wireErrorOf(error, 'ERROR');
@@ -577,8 +583,6 @@ export class WireClient {
   }
 
   private acquireError: WireError | undefined;
-  /** The server socket corked while a batch of client messages is written to it. */
-  private corked: Socket | undefined;
 
   private awaitingDrain = false;
 
@@ -598,9 +602,9 @@ export class WireClient {
     });
   }
 
-  private uncork(): void {
-    this.corked?.uncork();
-    this.corked = undefined;
+  private flushOut(): void {
+    this.link?.flush();
+    this.out.flush();
   }
 
   /** Answers a message that found no server connection: the error, then ReadyForQuery at the next Sync. */
@@ -624,7 +628,7 @@ export class WireClient {
   private flushFakes(): void {
     while (this.expects.length > 0 && (this.expects[0] as Expect).kind === 'fake') {
       const entry = this.expects.shift() as { kind: 'fake'; bytes: Buffer };
-      this.socket.write(entry.bytes);
+      this.out.write(entry.bytes);
     }
   }
 
@@ -633,7 +637,7 @@ export class WireClient {
   private fromServer(link: ServerLink, chunk: Buffer): void {
     if (link !== this.link) return;
     this.serverReader.push(chunk);
-    this.socket.cork();
+    this.out.hold();
     try {
       for (;;) {
         const frame = this.serverReader.next();
@@ -647,7 +651,7 @@ export class WireClient {
       this.link = undefined;
       this.fatal({ severity: 'FATAL', code: '08006', message: 'server connection lost' });
     } finally {
-      this.socket.uncork();
+      this.out.flush();
     }
     // A client reading slowly (a large COPY TO STDOUT) holds the server back instead of filling our memory.
     if (this.socket.writableNeedDrain && link === this.link && !link.socket.isPaused()) {
@@ -661,7 +665,7 @@ export class WireClient {
     const head = this.expects[0];
     const internal = head?.kind === 'query' && head.internal;
     const send = (): void => {
-      if (!internal && this.phase !== 'closed') this.socket.write(frame.raw);
+      if (!internal && this.phase !== 'closed') this.out.write(frame.raw);
     };
     switch (String.fromCharCode(frame.type)) {
       case 'Z': {
@@ -735,6 +739,7 @@ export class WireClient {
     link.dirty = false;
     this.releasing = new Promise<void>((resolve) => {
       link.write(query('DISCARD ALL'));
+      link.flush();
       this.expects.push({
         kind: 'query',
         internal: true,
@@ -767,7 +772,10 @@ export class WireClient {
   // ---- end --------------------------------------------------------------------------
 
   private fatal(error: WireError): void {
-    if (this.phase !== 'closed') this.socket.end(errorResponse(error));
+    if (this.phase !== 'closed') {
+      this.out.flush();
+      this.socket.end(errorResponse(error));
+    }
     this.close();
   }
 
