@@ -1,30 +1,22 @@
 import { createHash } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { TLSSocket, type SecureContext } from 'node:tls';
-import { hasScope, Scope, type Principal, type TokenStore } from '@patchbay/nest';
+import type { SecureContext } from 'node:tls';
+import type { Principal, TokenStore } from '@patchbay/nest';
 import type { Logger } from 'pino';
 import type { DatabaseBroker, DatabaseConnection } from '../pools/database-driver';
-import { ClientSettings, sameSettingValue } from './client-settings';
+import { ClientSettings } from './client-settings';
+import { WireLogin, type LoggedIn, type LoginHost } from './login';
 import {
-  AUTH_CLEARTEXT,
-  AUTH_OK,
-  CANCEL_REQUEST,
   CLOSE_COMPLETE,
   FrameReader,
-  GSSENC_REQUEST,
   MAX_CLIENT_MESSAGE,
   PARSE_COMPLETE,
-  PROTOCOL_V3,
-  SSL_REQUEST,
-  backendKeyData,
   closeStatement,
   commandComplete,
   cstring,
   errorFields,
   errorResponse,
-  int32,
   message,
-  parameterStatus,
   query,
   readCString,
   readyForQuery,
@@ -77,24 +69,9 @@ interface ClientStatement {
   sql: SqlClass;
 }
 
-/** Parameters a server reports at startup; the client gets the server's (or its own requested) values. */
-export const REPORTED_PARAMETERS = [
-  'server_version',
-  'server_encoding',
-  'client_encoding',
-  'DateStyle',
-  'IntervalStyle',
-  'TimeZone',
-  'integer_datetimes',
-  'standard_conforming_strings',
-  'is_superuser',
-] as const;
-
 const LOGIN_TIMEOUT_MS = 60_000;
 /** Client messages buffered before the broker stops reading the client's socket. */
 const MAX_QUEUED_MESSAGES = 1000;
-const NOT_SETTINGS = new Set(['user', 'database', 'application_name', 'replication', 'options', 'fallback_application_name']);
-const SETTING_NAME = /^[A-Za-z_][A-Za-z0-9_.]*$/;
 
 const T = { Q: 0x51, P: 0x50, B: 0x42, D: 0x44, E: 0x45, C: 0x43, S: 0x53, H: 0x48, X: 0x58, F: 0x46, d: 0x64, c: 0x63, f: 0x66, p: 0x70 };
 
@@ -114,8 +91,7 @@ export class WireClient {
   waiting = false;
   private socket: Socket;
   private reader = new FrameReader();
-  private phase: 'startup' | 'password' | 'authenticating' | 'ready' | 'closed' = 'startup';
-  private params = new Map<string, string>();
+  private phase: 'login' | 'ready' | 'closed' = 'login';
   private link: ServerLink | undefined;
   private serverReader = new FrameReader();
   private expects: Expect[] = [];
@@ -132,12 +108,14 @@ export class WireClient {
   private readonly onData = (chunk: Buffer): void => this.received(chunk);
   /** What goes to the client, written once per batch. */
   private readonly out = new Outbox(() => this.socket);
+  private readonly login: WireLogin;
 
   constructor(
     socket: Socket,
     private readonly context: WireContext,
   ) {
     this.socket = socket;
+    this.login = new WireLogin(context, this.loginHost());
     socket.setNoDelay(true);
     socket.on('data', this.onData);
     socket.on('error', () => this.close());
@@ -165,18 +143,9 @@ export class WireClient {
   private received(chunk: Buffer): void {
     this.reader.push(chunk);
     try {
-      while (this.phase === 'startup' || this.phase === 'password') {
-        if (this.phase === 'startup') {
-          const packet = this.reader.nextUntyped();
-          if (!packet) return;
-          this.startupPacket(packet);
-        } else {
-          const frame = this.reader.next(10_000);
-          if (!frame) return;
-          this.passwordMessage(frame);
-        }
-      }
-      if (this.phase !== 'ready' && this.phase !== 'authenticating') return;
+      if (this.login.reading) this.login.read(this.reader);
+      // Messages sent right after the password wait in `inbound` while the token is checked.
+      if (this.login.reading || this.phase === 'closed') return;
       for (;;) {
         const frame = this.reader.next(MAX_CLIENT_MESSAGE);
         if (!frame) break;
@@ -191,126 +160,28 @@ export class WireClient {
     if (this.phase === 'ready') void this.pump();
   }
 
-  private startupPacket(packet: Buffer): void {
-    const code = packet.readInt32BE(4);
-    if (code === SSL_REQUEST) {
-      if (!this.context.tls || this.socket instanceof TLSSocket) {
-        this.socket.write('N');
-        return;
-      }
-      if (this.reader.buffered > 0) throw new Error('data after SSLRequest');
-      this.socket.write('S');
-      this.socket.removeListener('data', this.onData);
-      const secure = new TLSSocket(this.socket, { isServer: true, secureContext: this.context.tls });
-      secure.on('data', this.onData);
-      secure.on('error', () => this.close());
-      this.socket = secure;
-      return;
-    }
-    if (code === GSSENC_REQUEST) {
-      this.socket.write('N');
-      return;
-    }
-    if (code === CANCEL_REQUEST && packet.length === 16) {
-      this.context.cancel(packet.readInt32BE(8), packet.readInt32BE(12));
-      this.phase = 'closed';
-      this.socket.end();
-      return;
-    }
-    if (code >> 16 !== 3) {
-      this.fatal({ severity: 'FATAL', code: '0A000', message: `unsupported frontend protocol ${code >> 16}.${code & 0xffff}: the broker speaks 3.0` });
-      return;
-    }
-    let offset = 8;
-    while (offset < packet.length && packet[offset] !== 0) {
-      const [name, afterName] = readCString(packet, offset);
-      const [value, afterValue] = readCString(packet, afterName);
-      this.params.set(name, value);
-      offset = afterValue;
-    }
-    if (code !== PROTOCOL_V3) {
-      // Minor versions above 3.0 (libpq 18 may ask for 3.2): answer with the one we speak.
-      this.socket.write(message('v', int32(PROTOCOL_V3), int32(0)));
-    }
-    if (!this.params.get('database')) {
-      this.fatal({ severity: 'FATAL', code: '3D000', message: 'no database given: the database name is the configId of a database connector' });
-      return;
-    }
-    if (!this.context.plainPasswordsAllowed && !(this.socket instanceof TLSSocket)) {
-      this.fatal({
-        severity: 'FATAL',
-        code: '28000',
-        message: 'the broker accepts a token as password only over TLS: connect with sslmode=require',
-      });
-      return;
-    }
-    this.phase = 'password';
-    this.socket.write(AUTH_CLEARTEXT);
+  private loginHost(): LoginHost {
+    return {
+      socket: () => this.socket,
+      closed: () => this.phase === 'closed',
+      upgraded: (secure) => {
+        this.socket.removeListener('data', this.onData);
+        secure.on('data', this.onData);
+        secure.on('error', () => this.close());
+        this.socket = secure;
+      },
+      fatal: (error) => this.fatal(error),
+      close: () => this.close(),
+      loggedIn: (result) => this.loggedIn(result),
+    };
   }
 
-  private passwordMessage(frame: Frame): void {
-    if (frame.type !== T.p) throw new Error(`expected a password message, got '${String.fromCharCode(frame.type)}'`);
-    const [password] = readCString(frame.body, 0);
-    this.phase = 'authenticating';
-    void this.login(password);
-  }
-
-  private async login(token: string): Promise<void> {
-    const principal = this.context.tokens.authenticate(token);
-    const configId = this.params.get('database') ?? '';
-    if (!principal) {
-      this.fatal({
-        severity: 'FATAL',
-        code: '28P01',
-        message: `password authentication failed for database "${configId}": the password must be a Patchbay token`,
-      });
-      return;
-    }
-    if (!hasScope(principal, Scope.USE)) {
-      this.fatal({ severity: 'FATAL', code: '42501', message: `token '${principal.name}' lacks the 'use' scope` });
-      return;
-    }
-    let connection: DatabaseConnection;
-    let defaults: Map<string, string>;
-    try {
-      connection = this.context.pools.connectionFor(principal, configId);
-      defaults = await this.context.serverParams(connection);
-    } catch (error) {
-      this.fatal(wireErrorOf(error, 'FATAL'));
-      return;
-    }
-    if (this.phase === 'closed') return;
-    this.principal = principal;
-    this.configId = configId;
-    this.mode = connection.spec.settings.poolMode;
-    const reported = new Map<string, string>();
-    for (const name of REPORTED_PARAMETERS) {
-      const value = defaults.get(name.toLowerCase());
-      if (value !== undefined) reported.set(name, value);
-    }
-    for (const [name, value] of this.params) {
-      if (NOT_SETTINGS.has(name)) continue;
-      if (!SETTING_NAME.test(name)) {
-        this.fatal({ severity: 'FATAL', code: '42704', message: `unrecognized configuration parameter "${name}"` });
-        return;
-      }
-      const current = defaults.get(name.toLowerCase());
-      if (current !== undefined && sameSettingValue(current, value)) continue;
-      this.settings.set(name, value);
-      const canonical = REPORTED_PARAMETERS.find((p) => p.toLowerCase() === name.toLowerCase());
-      if (canonical) reported.set(canonical, value);
-    }
-    for (const [name, value] of parseOptions(this.params.get('options') ?? '')) {
-      if (SETTING_NAME.test(name)) this.settings.set(name, value);
-    }
-    reported.set('application_name', this.params.get('application_name') ?? this.params.get('fallback_application_name') ?? '');
-    const key = this.context.register(this);
-    this.socket.cork();
-    this.socket.write(AUTH_OK);
-    for (const [name, value] of reported) this.socket.write(parameterStatus(name, value));
-    this.socket.write(backendKeyData(key.pid, key.secret));
-    this.socket.write(readyForQuery('I'));
-    this.socket.uncork();
+  private loggedIn(result: LoggedIn): void {
+    this.principal = result.principal;
+    this.configId = result.configId;
+    this.mode = result.mode;
+    for (const [name, value] of result.settings) this.settings.set(name, value);
+    result.greet(this.context.register(this));
     this.phase = 'ready';
     clearTimeout(this.loginTimer);
     void this.pump();
@@ -797,20 +668,4 @@ export class WireClient {
     }
     if (!this.socket.destroyed) this.socket.end();
   }
-}
-
-/** `-c name=value` pairs of the startup `options` parameter (backslash escapes a space). */
-function parseOptions(options: string): [string, string][] {
-  const words = options.match(/(?:\\.|[^\s\\])+/g) ?? [];
-  const pairs: [string, string][] = [];
-  for (let i = 0; i < words.length; i++) {
-    let word = (words[i] as string).replace(/\\(.)/g, '$1');
-    if (word === '-c') word = (words[++i] ?? '').replace(/\\(.)/g, '$1');
-    else if (word.startsWith('-c')) word = word.slice(2);
-    else if (word.startsWith('--')) word = word.slice(2);
-    else continue;
-    const eq = word.indexOf('=');
-    if (eq > 0) pairs.push([word.slice(0, eq).replace(/-/g, '_'), word.slice(eq + 1)]);
-  }
-  return pairs;
 }

@@ -7,7 +7,8 @@ import type { Logger } from 'pino';
 import type { DatabaseBroker, DatabaseConnection } from '../pools/database-driver';
 import { withLease } from '../pools/leased';
 import { cancelRequest } from './protocol';
-import { REPORTED_PARAMETERS, WireClient, type WireContext } from './wire-client';
+import { REPORTED_PARAMETERS } from './login';
+import { WireClient, type WireContext } from './wire-client';
 
 /** Where and how the wire front listens (from the environment). */
 export interface WireSettings {
