@@ -45,9 +45,34 @@ describe('db-broker wire front with TLS, listening beyond loopback', () => {
     }
   });
 
-  it('refuses a cleartext token without TLS (28000) and says how to connect', async () => {
+  it('binds SCRAM-SHA-256-PLUS to the TLS channel (tls-server-end-point) for psql and node-postgres', async () => {
+    const run = await runTool('psql', [wireUrl(stack.wirePort, 'SECURE', TOKENS.alice, '?sslmode=require&channel_binding=require'), '-XAtc', 'SELECT 1']);
+    expect(run).toMatchObject({ code: 0, stdout: '1\n' });
+    const client = new Client({
+      connectionString: wireUrl(stack.wirePort, 'SECURE', TOKENS.bob),
+      ssl: { rejectUnauthorized: false },
+      enableChannelBinding: true,
+    });
+    await client.connect();
+    try {
+      expect((await client.query('SELECT 2 AS v')).rows).toEqual([{ v: 2 }]);
+    } finally {
+      await client.end();
+    }
+    const wrong = new Client({
+      connectionString: wireUrl(stack.wirePort, 'SECURE', `${TOKENS.bob}x`),
+      ssl: { rejectUnauthorized: false },
+      enableChannelBinding: true,
+    });
+    await expect(wrong.connect()).rejects.toMatchObject({ code: '28P01' });
+    await wrong.end().catch(() => undefined);
+  });
+
+  it('without TLS (off loopback: no cleartext) logs in with SCRAM-SHA-256, without channel binding', async () => {
     const run = await runTool('psql', [wireUrl(stack.wirePort, 'SECURE', TOKENS.alice, '?sslmode=disable'), '-XAtc', 'SELECT 1']);
-    expect(run.code).not.toBe(0);
-    expect(run.stderr).toMatch(/only over TLS: connect with sslmode=require/);
+    expect(run).toMatchObject({ code: 0, stdout: '1\n' });
+    const plus = await runTool('psql', [wireUrl(stack.wirePort, 'SECURE', TOKENS.alice, '?sslmode=disable&channel_binding=require'), '-XAtc', 'SELECT 1']);
+    expect(plus.code).not.toBe(0);
+    expect(plus.stderr).toMatch(/channel binding/);
   });
 });

@@ -5,6 +5,8 @@ export { compileNameFilter } from './auth/globs';
 export type { NameFilter } from './auth/globs';
 export type { Principal } from './auth/scopes';
 export { TokenStore } from './auth/token-store';
+export { scramKeys } from './auth/scram-keys';
+export type { ScramVerifiers } from './auth/scram-keys';
 export { AuthGuard, Public, RequireScopes, assertScopes, authenticateBearer, bearerToken } from './auth/auth.guard';
 export { toPatchbayError, toProblem } from './errors/problem';
 export type { ErrorMapper, ProblemDocument } from './errors/problem';

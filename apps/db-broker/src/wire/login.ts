@@ -11,6 +11,7 @@ import {
   PROTOCOL_V3,
   SSL_REQUEST,
   backendKeyData,
+  cstring,
   int32,
   message,
   parameterStatus,
@@ -19,6 +20,7 @@ import {
   type FrameReader,
   type WireError,
 } from './protocol';
+import { ScramError, ScramServer } from './scram';
 import type { PoolMode, WireContext } from './wire-client';
 import { wireErrorOf } from './wire-errors';
 
@@ -38,6 +40,9 @@ export const REPORTED_PARAMETERS = [
 const NOT_SETTINGS = new Set(['user', 'database', 'application_name', 'replication', 'options', 'fallback_application_name']);
 const SETTING_NAME = /^[A-Za-z_][A-Za-z0-9_.]*$/;
 const PASSWORD_MESSAGE = 0x70;
+const AUTH_SASL = 10;
+const AUTH_SASL_CONTINUE = 11;
+const AUTH_SASL_FINAL = 12;
 /** Longest password / SASL message accepted during login. */
 const MAX_LOGIN_MESSAGE = 10_000;
 
@@ -72,7 +77,8 @@ export interface LoginHost {
  * The database name is the connector's configId, the password a Patchbay token.
  */
 export class WireLogin {
-  private state: 'startup' | 'password' | 'checking' | 'done' = 'startup';
+  private state: 'startup' | 'password' | 'sasl-first' | 'sasl-final' | 'checking' | 'done' = 'startup';
+  private scram: ScramServer | undefined;
   private readonly params = new Map<string, string>();
 
   constructor(
@@ -82,7 +88,7 @@ export class WireLogin {
 
   /** True until the client's login messages are all read. */
   get reading(): boolean {
-    return this.state === 'startup' || this.state === 'password';
+    return this.state !== 'checking' && this.state !== 'done';
   }
 
   /**
@@ -99,7 +105,8 @@ export class WireLogin {
         const frame = reader.next(MAX_LOGIN_MESSAGE);
         if (!frame) return;
         if (frame.type !== PASSWORD_MESSAGE) throw new Error(`expected a password message, got '${String.fromCharCode(frame.type)}'`);
-        this.passwordMessage(frame.body);
+        if (this.state === 'password') this.passwordMessage(frame.body);
+        else this.saslMessage(frame.body);
       }
     }
   }
@@ -146,7 +153,18 @@ export class WireLogin {
       this.host.fatal({ severity: 'FATAL', code: '3D000', message: 'no database given: the database name is the configId of a database connector' });
       return;
     }
-    if (!this.context.plainPasswordsAllowed && !(socket instanceof TLSSocket)) {
+    const secure = socket instanceof TLSSocket;
+    const cleartextAllowed = secure || this.context.plainPasswordsAllowed;
+    const tokens = this.context.tokens;
+    // Cleartext (over TLS or loopback) serves every token, SCRAM only those configured by value:
+    // SCRAM whenever it serves them all, and wherever cleartext is not allowed.
+    if (tokens.scram.verifiers.length > 0 && !(cleartextAllowed && tokens.hasTokensWithoutScram)) {
+      this.scram = new ScramServer(tokens.scram, secure ? this.context.tlsEndPoint : undefined);
+      this.state = 'sasl-first';
+      socket.write(message('R', int32(AUTH_SASL), ...this.scram.mechanisms.map(cstring), Buffer.alloc(1)));
+      return;
+    }
+    if (!cleartextAllowed) {
       this.host.fatal({
         severity: 'FATAL',
         code: '28000',
@@ -158,16 +176,49 @@ export class WireLogin {
     socket.write(AUTH_CLEARTEXT);
   }
 
+  /** SASLInitialResponse (mechanism, client-first-message), then SASLResponse (client-final-message). */
+  private saslMessage(body: Buffer): void {
+    const scram = this.scram as ScramServer;
+    try {
+      if (this.state === 'sasl-first') {
+        const [mechanism, afterMechanism] = readCString(body, 0);
+        if (body.length < afterMechanism + 4) throw new Error('SASLInitialResponse without a length');
+        const length = body.readInt32BE(afterMechanism);
+        const data = length < 0 ? '' : body.toString('utf8', afterMechanism + 4, afterMechanism + 4 + length);
+        const serverFirst = scram.start(mechanism, data);
+        this.state = 'sasl-final';
+        this.host.socket().write(message('R', int32(AUTH_SASL_CONTINUE), Buffer.from(serverFirst)));
+        return;
+      }
+      this.state = 'checking';
+      const { principal, serverFinal } = scram.finish(body.toString('utf8'));
+      if (!principal) {
+        this.wrongPassword(this.context.tokens.hasTokensWithoutScram ? ' (a token configured only by its sha256 logs in over TLS)' : '');
+        return;
+      }
+      this.host.socket().write(message('R', int32(AUTH_SASL_FINAL), Buffer.from(serverFinal)));
+      void this.accept(principal);
+    } catch (error) {
+      if (!(error instanceof ScramError)) throw error;
+      this.state = 'done';
+      this.host.fatal(error.wire);
+    }
+  }
+
+  private wrongPassword(hint = ''): void {
+    this.host.fatal({
+      severity: 'FATAL',
+      code: '28P01',
+      message: `password authentication failed for database "${this.params.get('database') ?? ''}": the password must be a Patchbay token${hint}`,
+    });
+  }
+
   private passwordMessage(body: Buffer): void {
     const [password] = readCString(body, 0);
     this.state = 'checking';
     const principal = this.context.tokens.authenticate(password);
     if (!principal) {
-      this.host.fatal({
-        severity: 'FATAL',
-        code: '28P01',
-        message: `password authentication failed for database "${this.params.get('database') ?? ''}": the password must be a Patchbay token`,
-      });
+      this.wrongPassword();
       return;
     }
     void this.accept(principal);

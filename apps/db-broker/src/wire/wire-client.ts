@@ -37,7 +37,9 @@ export interface WireContext {
   tokens: TokenStore;
   logger: Logger;
   tls: SecureContext | undefined;
-  /** Cleartext passwords are accepted without TLS (the front listens on loopback only). */
+  /** Channel binding data of the TLS certificate (SCRAM-SHA-256-PLUS), when it has one. */
+  tlsEndPoint: Buffer | undefined;
+  /** Cleartext passwords are accepted without TLS (the front listens on loopback only); SCRAM is accepted everywhere. */
   plainPasswordsAllowed: boolean;
   /** Session defaults of the connector's server (ParameterStatus values and a few more). */
   serverParams(connection: DatabaseConnection): Promise<Map<string, string>>;

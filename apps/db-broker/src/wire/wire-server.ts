@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { DatabaseBroker, DatabaseConnection } from '../pools/database-driver';
 import { withLease } from '../pools/leased';
 import { cancelRequest } from './protocol';
+import { tlsServerEndPoint } from './tls-end-point';
 import { REPORTED_PARAMETERS } from './login';
 import { WireClient, type WireContext } from './wire-client';
 
@@ -65,6 +66,7 @@ export class WireServer {
   private readonly byClient = new Map<WireClient, number>();
   private readonly params = new Map<string, Promise<Map<string, string>>>();
   private readonly tls: SecureContext | undefined;
+  private readonly tlsEndPoint: Buffer | undefined;
   private readonly sockets = new Set<Socket>();
   private boundPort = 0;
 
@@ -74,13 +76,15 @@ export class WireServer {
     private readonly tokens: TokenStore,
     private readonly logger: Logger,
   ) {
-    this.tls =
-      settings.tlsCert && settings.tlsKey ? createSecureContext({ cert: readFileSync(settings.tlsCert), key: readFileSync(settings.tlsKey) }) : undefined;
+    const cert = settings.tlsCert ? readFileSync(settings.tlsCert) : undefined;
+    this.tls = cert && settings.tlsKey ? createSecureContext({ cert, key: readFileSync(settings.tlsKey) }) : undefined;
+    this.tlsEndPoint = cert && this.tls ? tlsServerEndPoint(cert) : undefined;
     const context: WireContext = {
       pools,
       tokens,
       logger,
       tls: this.tls,
+      tlsEndPoint: this.tlsEndPoint,
       plainPasswordsAllowed: isLoopback(settings.host),
       serverParams: (connection) => this.serverParams(connection),
       register: (client) => this.register(client),
@@ -108,9 +112,12 @@ export class WireServer {
     const address = this.server.address();
     this.boundPort = typeof address === 'object' && address ? address.port : this.settings.port;
     if (!this.tls && !isLoopback(this.settings.host)) {
+      const scramOnly = this.tokens.scram.verifiers.length > 0;
       this.logger.warn(
         { host: this.settings.host },
-        'wire front without TLS on a non-loopback address: every login is refused (set PATCHBAY_DB_WIRE_TLS_CERT/_KEY)',
+        scramOnly
+          ? 'wire front without TLS on a non-loopback address: only SCRAM-SHA-256 logins, with tokens configured by value (set PATCHBAY_DB_WIRE_TLS_CERT/_KEY for the others)'
+          : 'wire front without TLS on a non-loopback address: every login is refused (set PATCHBAY_DB_WIRE_TLS_CERT/_KEY)',
       );
     }
   }

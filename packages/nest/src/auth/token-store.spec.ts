@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Scope, hasScope, mayUseConnector, mayUseTool } from './scopes';
+import { scramKeys } from './scram-keys';
 import { TokenStore } from './token-store';
 
 const ADMIN = 'admin-token-0123456789';
@@ -70,5 +71,20 @@ describe('TokenStore', () => {
       /PATCHBAY_TOKENS: 0\.scopes\.0/,
     );
     expect(() => TokenStore.fromSources(ADMIN, { inline: '{not json', file: undefined })).toThrow(/PATCHBAY_TOKENS: not valid JSON/);
+  });
+
+  it('keeps SCRAM verifiers (never the value) for tokens given by value, none for sha256-only ones', () => {
+    const hashed = 'hashed-token-abcdefghij';
+    const store = new TokenStore(ADMIN, [
+      { name: 'reader', token: 'reader-token-abcdefgh', scopes: [Scope.READ] },
+      { name: 'hashed', sha256: createHash('sha256').update(hashed).digest('hex'), scopes: [Scope.USE] },
+    ]);
+    expect(store.scram.iterations).toBe(4096);
+    expect(store.scram.verifiers.map((v) => v.principal.name)).toEqual(['admin', 'reader']);
+    const reader = store.scram.verifiers[1]!;
+    expect(reader.storedKey).toEqual(scramKeys('reader-token-abcdefgh', store.scram.salt, 4096).storedKey);
+    expect(JSON.stringify(store.scram)).not.toContain('reader-token-abcdefgh');
+    expect(store.hasTokensWithoutScram).toBe(true);
+    expect(new TokenStore(ADMIN).hasTokensWithoutScram).toBe(false);
   });
 });

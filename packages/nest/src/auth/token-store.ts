@@ -1,8 +1,9 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { compileNameFilter } from './globs';
+import { SCRAM_ITERATIONS, saslprepInvariant, scramKeys, type ScramVerifier, type ScramVerifiers } from './scram-keys';
 import { ALL_SCOPES, Scope, type Principal } from './scopes';
 
 const tokenEntrySchema = z
@@ -46,9 +47,22 @@ export class TokenStore {
    * one entry per configured token; unknown tokens always take the constant-time scan.
    */
   private readonly known = new Map<string, Principal>();
+  /** SCRAM-SHA-256 verifiers of the tokens configured by value (the db-broker's wire front logs in with them). */
+  readonly scram: ScramVerifiers;
+  /** Some token is known only by its sha256 (or is not printable ASCII): it has no SCRAM verifier. */
+  readonly hasTokensWithoutScram: boolean;
 
   constructor(adminToken: string, entries: readonly z.infer<typeof tokenEntrySchema>[] = []) {
-    this.tokens.push({ hash: sha256(adminToken), principal: { name: 'admin', scopes: new Set(ALL_SCOPES) } });
+    const salt = randomBytes(16);
+    const verifiers: ScramVerifier[] = [];
+    let withoutScram = false;
+    const addScram = (token: string | undefined, principal: Principal): void => {
+      if (token !== undefined && saslprepInvariant(token)) verifiers.push({ ...scramKeys(token, salt, SCRAM_ITERATIONS), principal });
+      else withoutScram = true;
+    };
+    const admin: Principal = { name: 'admin', scopes: new Set(ALL_SCOPES) };
+    this.tokens.push({ hash: sha256(adminToken), principal: admin });
+    addScram(adminToken, admin);
     for (const entry of entries) {
       const principal: Principal = { name: entry.name, scopes: new Set(entry.scopes) };
       if (entry.connectors) principal.connectors = entry.connectors;
@@ -59,7 +73,10 @@ export class TokenStore {
       }
       const hash = entry.token !== undefined ? sha256(entry.token) : Buffer.from(entry.sha256 ?? '', 'hex');
       this.tokens.push({ hash, principal });
+      addScram(entry.token, principal);
     }
+    this.scram = { salt, iterations: SCRAM_ITERATIONS, verifiers };
+    this.hasTokensWithoutScram = withoutScram;
   }
 
   /**
