@@ -22,6 +22,24 @@ describe('ClientSettings', () => {
     expect(settings.replay()).toBe(`SET "DateStyle" = 'ISO, ''MDY'''`);
   });
 
+  it('takes a read-back snapshot as set_config calls, and reads custom settings back by name', () => {
+    const settings = new ClientSettings();
+    settings.set('app.tenant', 'acme');
+    settings.record("SET statement_timeout = '1s'");
+    settings.noteCustom(['My.Flag', 'work_mem']);
+    expect(settings.readBackQuery()).toContain("unnest(ARRAY['app.tenant', 'my.flag']::text[])");
+    settings.replaceWith([
+      ['search_path', '"$user", public'],
+      ['app.tenant', "o'neil"],
+    ]);
+    expect(settings.replay()).toBe(
+      `SELECT pg_catalog.set_config('search_path', '"$user", public', false); SELECT pg_catalog.set_config('app.tenant', 'o''neil', false)`,
+    );
+    settings.replaceWith([]);
+    expect(settings.replay()).toBeUndefined();
+    expect(new ClientSettings().readBackQuery()).not.toContain('unnest');
+  });
+
   it('compares values as Postgres does', () => {
     expect(sameSettingValue('UTF8', 'utf-8')).toBe(true);
     expect(sameSettingValue('UNICODE', 'UTF8')).toBe(true);

@@ -9,6 +9,8 @@
 export class ClientSettings {
   /** Setting name (lower case) -> the statement that sets it. */
   private readonly statements = new Map<string, string>();
+  /** Custom (`x.y`) settings the client touched: pg_settings does not list them, so they are read back by name. */
+  private readonly custom = new Set<string>();
 
   get size(): number {
     return this.statements.size;
@@ -24,16 +26,49 @@ export class ClientSettings {
       return;
     }
     const name = nameOfSet(statement);
-    if (name !== undefined) this.statements.set(name, statement);
+    if (name === undefined) return;
+    this.statements.set(name, statement);
+    this.noteCustom([name]);
+  }
+
+  /** Remembers custom settings a statement may have changed (for {@link readBackQuery}). */
+  noteCustom(names: readonly string[]): void {
+    for (const name of names) if (name.includes('.')) this.custom.add(name.replace(/^"|"$/g, '').toLowerCase());
   }
 
   /** Adds a startup parameter as `SET name = 'value'`. */
   set(name: string, value: string): void {
     this.statements.set(settingKey(name.toLowerCase()), `SET ${quoteIdent(name)} = ${quoteLiteral(value)}`);
+    this.noteCustom([name]);
+  }
+
+  /** The session settings now in effect on a server connection (SET, set_config, replayed startup values), in their base units. */
+  readBackQuery(): string {
+    const custom = [...this.custom].map(quoteLiteral).join(', ');
+    const byName = custom === '' ? '' : ` UNION ALL SELECT n, pg_catalog.current_setting(n, true) FROM unnest(ARRAY[${custom}]::text[]) AS n`;
+    return (
+      "SELECT name, setting FROM (SELECT name, setting FROM pg_catalog.pg_settings WHERE source = 'session' AND name NOT LIKE 'transaction\\_%'" +
+      byName +
+      // SET SESSION AUTHORIZATION resets the role: replayed first.
+      ") AS s WHERE setting IS NOT NULL ORDER BY name = 'session_authorization' DESC, name = 'role' DESC, name"
+    );
   }
 
   clear(): void {
     this.statements.clear();
+  }
+
+  /**
+   * Replaces everything with the session settings read back from the server
+   * ({@link readBackQuery}): exact after `set_config`, a SET among several
+   * statements, or a SET its transaction rolled back.
+   */
+  replaceWith(snapshot: readonly [string, string][]): void {
+    this.statements.clear();
+    for (const [name, value] of snapshot) {
+      // set_config takes the value as SHOW prints it (a list such as search_path stays a list).
+      this.statements.set(settingKey(name.toLowerCase()), `SELECT pg_catalog.set_config(${quoteLiteral(name)}, ${quoteLiteral(value)}, false)`);
+    }
   }
 
   /** One simple-protocol query restoring every setting, or undefined when there is none. */

@@ -2,8 +2,8 @@ import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypt
 import type { Principal, ScramVerifiers } from '@patchbay/nest';
 import type { WireError } from './protocol';
 
-export const SCRAM_SHA_256 = 'SCRAM-SHA-256';
-export const SCRAM_SHA_256_PLUS = 'SCRAM-SHA-256-PLUS';
+const SCRAM_SHA_256 = 'SCRAM-SHA-256';
+const SCRAM_SHA_256_PLUS = 'SCRAM-SHA-256-PLUS';
 
 /** A client message the exchange cannot go on with. */
 export class ScramError extends Error {

@@ -29,8 +29,12 @@ describe('classifySql (transaction mode)', () => {
     expect(classifySql('SET TRANSACTION ISOLATION LEVEL SERIALIZABLE')).toEqual({ dirties: false });
     expect(classifySql('UPDATE t SET x = 1')).toEqual({ dirties: false });
     expect(classifySql('CREATE TEMP TABLE t (x int)')).toEqual({ dirties: true });
-    expect(classifySql("SELECT set_config('a.b', '1', false)")).toEqual({ dirties: true });
-    expect(classifySql('SELECT 1; SET work_mem = 1024')).toEqual({ dirties: true });
+    expect(classifySql("SELECT set_config('a.b', '1', false)")).toEqual({ dirties: true, changesSettings: true, customSettings: ['a.b'] });
+    expect(classifySql('SET App.Mode = 1; SELECT 1').customSettings).toEqual(['app.mode']);
+    expect(classifySql('SELECT 1; SET work_mem = 1024')).toEqual({ dirties: true, changesSettings: true });
+    expect(classifySql('SET work_mem = 1024; SELECT 1')).toEqual({ dirties: true, changesSettings: true });
+    expect(classifySql('BEGIN; SET LOCAL work_mem = 1024; COMMIT')).toEqual({ dirties: false });
+    expect(classifySql("SELECT 'set_config(' AS t")).toEqual({ dirties: false });
     expect(classifySql('DISCARD ALL')).toEqual({ discardsAll: true, dirties: true });
     expect(classifySql('DEALLOCATE ALL')).toEqual({ discardsAll: true, dirties: true });
   });

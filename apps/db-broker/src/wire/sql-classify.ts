@@ -12,6 +12,13 @@ export interface SqlClass {
   discardsAll?: boolean;
   /** Leaves state on the server connection (temp tables, a setting, a role): it is reset before reuse. */
   dirties: boolean;
+  /**
+   * May change session settings in a way the text alone does not tell (`set_config`, a SET
+   * among several statements): the broker reads the settings back before the reset.
+   */
+  changesSettings?: true;
+  /** Custom (`x.y`) settings named in it: read back by name, since pg_settings does not list them. */
+  customSettings?: string[];
 }
 
 /** Quoted strings, identifiers and comments blanked out, so keywords inside them do not count. */
@@ -29,6 +36,9 @@ const LISTEN = /(^|;)\s*listen\b/i;
 const SQL_PREPARE = /(^|;)\s*prepare\b(?!\s+transaction\b)/i;
 const WITH_HOLD = /(^|;)\s*declare\b[^;]*\bwith\s+hold\b/i;
 const LEAVES_STATE = /\bcreate\s+(global\s+|local\s+)?(temp|temporary)\b|\bset_config\s*\(|(^|;)\s*(set|reset)\b(?!\s+(local|transaction|constraints)\b)/i;
+const CHANGES_SETTINGS = /\bset_config\s*\(|(^|;)\s*(set|reset|discard)\b(?!\s+(local|transaction|constraints)\b)/i;
+/** The literal name of set_config, or a SET / RESET of a dotted name (approximate: read on the raw text). */
+const CUSTOM_SETTING = /\bset_config\s*\(\s*'([^']+)'|(?:^|;)\s*(?:set|reset)\s+(?:session\s+)?"?([A-Za-z_][\w$]*\.[\w$.]+)/gi;
 const SETTING = /^\s*(set|reset)\b(?!\s+(local|transaction|constraints|session\s+characteristics)\b)/i;
 const DEALLOCATE = /^\s*deallocate\s+(?:prepare\s+)?(?:([A-Za-z_][A-Za-z0-9_$]*)|"((?:[^"]|"")+)")\s*;?\s*$/i;
 const DISCARD_ALL = /^\s*(discard|deallocate(\s+prepare)?)\s+all\s*;?\s*$/i;
@@ -55,5 +65,9 @@ export function classifySql(sql: string): SqlClass {
   const deallocate = single ? DEALLOCATE.exec(sql) : null;
   if (deallocate && !DISCARD_ALL.test(code)) return { deallocate: (deallocate[2] ?? (deallocate[1] as string).toLowerCase()).trim(), dirties: false };
   if (single && SETTING.test(code)) return { setting: sql.trim().replace(/;\s*$/, ''), dirties: true };
+  if (CHANGES_SETTINGS.test(code)) {
+    const custom = [...sql.matchAll(CUSTOM_SETTING)].map((m) => (m[1] ?? m[2] ?? '').toLowerCase()).filter((name) => name.includes('.'));
+    return custom.length > 0 ? { dirties: true, changesSettings: true, customSettings: custom } : { dirties: true, changesSettings: true };
+  }
   return { dirties: LEAVES_STATE.test(code) };
 }

@@ -58,7 +58,14 @@ type Expect =
   | { kind: 'execute'; onTag: ((tag: string) => void) | undefined }
   | { kind: 'close'; swallow: boolean; evicts?: string }
   | { kind: 'sync' }
-  | { kind: 'query'; internal: boolean; onTag: ((tag: string) => void) | undefined; done: (() => void) | undefined }
+  | {
+      kind: 'query';
+      internal: boolean;
+      onTag: ((tag: string) => void) | undefined;
+      done: (() => void) | undefined;
+      /** DataRow bodies of an internal query. */
+      onRow?: (body: Buffer) => void;
+    }
   | { kind: 'fake'; bytes: Buffer };
 
 interface ClientStatement {
@@ -107,6 +114,8 @@ export class WireClient {
   private unnamed: SqlClass = { dirties: false };
   private readonly portals = new Map<string, SqlClass>();
   private readonly settings = new ClientSettings();
+  /** Something on the current server connection may have changed settings untracked: read them back before the reset. */
+  private settingsUnsure = false;
   private readonly onData = (chunk: Buffer): void => this.received(chunk);
   /** What goes to the client, written once per batch. */
   private readonly out = new Outbox(() => this.socket);
@@ -256,6 +265,7 @@ export class WireClient {
         const link = await this.needLink();
         if (!link) return this.refusedWithoutServer(frame);
         if (sql.dirties) link.dirty = true;
+        if (sql.changesSettings) this.settingsChanged(sql);
         link.write(frame.raw);
         this.expect({ kind: 'query', internal: false, onTag: this.tagHandler(sql), done: undefined });
         return;
@@ -300,6 +310,7 @@ export class WireClient {
         const link = await this.needLink();
         if (!link) return this.refusedWithoutServer(frame);
         if (sql.dirties) link.dirty = true;
+        if (sql.changesSettings) this.settingsChanged(sql);
         link.write(frame.raw);
         this.expect({ kind: 'execute', onTag: this.tagHandler(sql) });
         return;
@@ -393,7 +404,10 @@ export class WireClient {
     if (sql.setting !== undefined) {
       const statement = sql.setting;
       return (tag) => {
-        if (tag === 'SET' || tag === 'RESET') this.settings.record(statement);
+        if (tag !== 'SET' && tag !== 'RESET') return;
+        // Inside a transaction block it may yet be rolled back.
+        if (this.status === 'I') this.settings.record(statement);
+        else this.settingsUnsure = true;
       };
     }
     if (sql.discardsAll) {
@@ -567,6 +581,10 @@ export class WireClient {
         }
         return;
       }
+      case 'D':
+        if (internal) head.onRow?.(frame.body);
+        else send();
+        return;
       case 'C': {
         if (head?.kind === 'query' || head?.kind === 'execute') head.onTag?.(readCString(frame.body, 0)[0]);
         send();
@@ -610,6 +628,8 @@ export class WireClient {
       return;
     }
     link.dirty = false;
+    if (this.settingsUnsure && this.phase !== 'closed') this.readSettingsBack(link);
+    this.settingsUnsure = false;
     this.releasing = new Promise<void>((resolve) => {
       link.write(query('DISCARD ALL'));
       link.flush();
@@ -625,6 +645,27 @@ export class WireClient {
           resolve();
         },
       });
+    });
+  }
+
+  private settingsChanged(sql: SqlClass): void {
+    this.settingsUnsure = true;
+    if (sql.customSettings) this.settings.noteCustom(sql.customSettings);
+  }
+
+  /** Queues reading the session's settings into the client's, ahead of the reset (one write, one round trip with it). */
+  private readSettingsBack(link: ServerLink): void {
+    const snapshot: [string, string][] = [];
+    link.write(query(this.settings.readBackQuery()));
+    this.expects.push({
+      kind: 'query',
+      internal: true,
+      onRow: (body) => snapshot.push(textColumns(body) as [string, string]),
+      // Only a complete answer replaces what the client had.
+      onTag: (tag) => {
+        if (tag.startsWith('SELECT')) this.settings.replaceWith(snapshot);
+      },
+      done: undefined,
     });
   }
 
@@ -670,4 +711,18 @@ export class WireClient {
     }
     if (!this.socket.destroyed) this.socket.end();
   }
+}
+
+/** The text columns of a DataRow body (NULL as the empty string). */
+function textColumns(body: Buffer): string[] {
+  const count = body.readInt16BE(0);
+  const values: string[] = [];
+  let at = 2;
+  for (let i = 0; i < count; i++) {
+    const length = body.readInt32BE(at);
+    at += 4;
+    values.push(length < 0 ? '' : body.toString('utf8', at, at + length));
+    if (length > 0) at += length;
+  }
+  return values;
 }
