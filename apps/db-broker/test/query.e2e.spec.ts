@@ -392,6 +392,18 @@ describe('db-broker queries, batches, sessions (real Postgres, Redis, built app)
       await expect(call('Query', { configId: 'DATABASE', sql: 'SELECT 1' }, TOKENS.reader)).rejects.toMatchObject({ code: 7 });
       await expect(call('Query', { configId: 'DATABASE', sql: 'SELEC' })).rejects.toMatchObject({ code: 3 });
       await expect(call('Query', { configId: 'NOPE', sql: 'SELECT 1' })).rejects.toMatchObject({ code: 5 });
+
+      // readOnly as on REST: the database refuses the write (25006), ABORTED as REST's 409.
+      const readOnly = await call<{ rowsJson: string }>('Query', {
+        configId: 'DATABASE',
+        sql: "SELECT current_setting('transaction_read_only') AS ro",
+        readOnly: true,
+      });
+      expect(JSON.parse(readOnly.rowsJson)).toEqual([{ ro: 'on' }]);
+      const write = call('Query', { configId: 'DATABASE', sql: 'INSERT INTO items (id, name) VALUES (78, $1)', paramsJson: '["grpc"]', readOnly: true });
+      await expect(write).rejects.toMatchObject({ code: 10, details: expect.stringMatching(/read-only transaction/) });
+      const readWrite = await call<{ rowsJson: string }>('Query', { configId: 'DATABASE', sql: "SELECT current_setting('transaction_read_only') AS ro" });
+      expect(JSON.parse(readWrite.rowsJson)).toEqual([{ ro: 'off' }]);
     } finally {
       client.close();
     }

@@ -11,6 +11,7 @@ interface QueryRequest {
   paramsJson: string;
   rowMode: string;
   timeoutMs: number;
+  readOnly: boolean;
 }
 
 interface BatchRequest {
@@ -83,6 +84,7 @@ export function bindDbGrpc(grpc: GrpcBinder, operations: readonly Operation[], s
           // proto3 defaults ('' and 0) mean "not set".
           rowMode: request.rowMode === '' ? undefined : request.rowMode,
           timeoutMs: request.timeoutMs > 0 ? request.timeoutMs : undefined,
+          readOnly: request.readOnly ? true : undefined,
         },
       }),
       output: (result) => {
