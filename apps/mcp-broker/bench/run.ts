@@ -5,18 +5,37 @@
 //             with a minimal keep-alive JSON-RPC client, and with the MCP SDK client;
 //   REST    - POST /v1/tools/everything__echo/call;
 //   the v2 SDK client pinned to MCP 2026-07-28 (stateless) on /mcp;
+//   the minimal client speaking 2026-07-28 on /mcp (the broker's own cost of that revision,
+//   without the v2 client's);
 //   supergateway (stdio -> Streamable HTTP, the peer) with the v1 SDK client and, when it
-//   speaks 2026-07-28, the v2 client.
-// Each at 1 and 32 concurrent callers; table plus ratios against the direct path.
-// Peers are measured in the same run, alternating rounds with the broker's paths.
+//   speaks 2026-07-28, the v2 client;
+//   a plain v2 SDK server (createMcpHandler, an in-process echo tool) with the v2 client and
+//   with the minimal client: the floor of what the v2 client and the v2 SDK cost themselves.
+// Each at 1 and 32 concurrent callers; table plus ratios against the direct path, and the
+// CPU the serving process (broker, supergateway, v2 server; not their stdio children) spent
+// per call. Peers are measured in the same run, alternating rounds with the broker's paths.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { Agent, request } from 'node:http';
 import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client';
 import { dirname, join, resolve } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { TEST_ADMIN_TOKEN, api, freePort, startService, type ServiceHandle, fmt, interleaved, median, percentile, table } from '@patchbay/testkit';
+import {
+  TEST_ADMIN_TOKEN,
+  api,
+  freePort,
+  startService,
+  type ServiceHandle,
+  fmt,
+  interleaved,
+  median,
+  percentile,
+  processCpuMs,
+  table,
+} from '@patchbay/testkit';
+import { isolatingFetch } from '../src/upstream/isolating-fetch';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 7.5);
 /** Each row is measured in this many rounds, alternating with the other paths, of SECONDS / ROUNDS. */
@@ -60,6 +79,24 @@ async function startSupergateway(): Promise<{ url: string; child: ChildProcess }
   return { url: `http://127.0.0.1:${port}/mcp`, child };
 }
 
+/** A plain v2 SDK server with an echo tool, in a process of its own (the v2 client's floor). */
+async function startV2Server(): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, [join(__dirname, 'v2-echo-server.js'), '0'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let seen = '';
+  for (;;) {
+    const [chunk] = (await once(child.stdout ?? child, 'data')) as [Buffer];
+    seen += chunk.toString('utf8');
+    const port = /listening (\d+)/.exec(seen)?.[1];
+    if (port) return { url: `http://127.0.0.1:${port}/mcp`, child };
+  }
+}
+
+/** The headers and `_meta` a 2026-07-28 request carries (what the v2 client sends), for the minimal client. */
+const MODERN_META = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} };
+function modernHeaders(tool: string): Record<string, string> {
+  return { 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': tool };
+}
+
 /** The v2 SDK client pinned to 2026-07-28. */
 async function modernClient(url: string, headers: Record<string, string>): Promise<ModernClient> {
   const client = new ModernClient({ name: 'bench', version: '1' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } });
@@ -68,6 +105,13 @@ async function modernClient(url: string, headers: Record<string, string>): Promi
 }
 
 type Call = () => Promise<void>;
+
+/** One measured path: its call, and the process serving it (undefined for direct). */
+interface Path {
+  path: string;
+  call: Call;
+  pid?: number;
+}
 
 interface Result {
   path: string;
@@ -79,12 +123,19 @@ interface Result {
   p99: number;
   /** p50 of each round, to pair with the direct path's round. */
   roundP50: number[];
+  /** CPU the serving process spent per call, in ms: the median over rounds. */
+  cpuPerCall: number;
 }
 
 /** Closed loop: `concurrency` callers, each calling again when its last call finished. */
-async function run(concurrency: number, call: Call, seconds: number): Promise<{ latencies: number[]; errors: number; elapsed: number }> {
+async function run(
+  concurrency: number,
+  { call, pid }: Path,
+  seconds: number,
+): Promise<{ latencies: number[]; errors: number; elapsed: number; cpuMs: number }> {
   const latencies: number[] = [];
   let errors = 0;
+  const cpuBefore = pid === undefined ? NaN : processCpuMs(pid);
   const started = performance.now();
   const end = started + seconds * 1000;
   await Promise.all(
@@ -100,22 +151,18 @@ async function run(concurrency: number, call: Call, seconds: number): Promise<{ 
       }
     }),
   );
-  return { latencies, errors, elapsed: (performance.now() - started) / 1000 };
+  return { latencies, errors, elapsed: (performance.now() - started) / 1000, cpuMs: pid === undefined ? NaN : processCpuMs(pid) - cpuBefore };
 }
 
 /**
  * Measures every path at one concurrency in ROUNDS alternating rounds, so drift on a
  * shared machine hits all paths alike; a row merges its rounds.
  */
-async function measureAll(concurrency: number, paths: readonly { path: string; call: Call }[]): Promise<Result[]> {
-  for (const { call } of paths) await run(concurrency, call, WARMUP_SECONDS);
+async function measureAll(concurrency: number, paths: readonly Path[]): Promise<Result[]> {
+  for (const path of paths) await run(concurrency, path, WARMUP_SECONDS);
   const rounds = await interleaved(
     ROUNDS,
-    paths.map(
-      ({ call }) =>
-        () =>
-          run(concurrency, call, SECONDS / ROUNDS),
-    ),
+    paths.map((path) => () => run(concurrency, path, SECONDS / ROUNDS)),
   );
   return paths.map(({ path }, index) => {
     const mine = rounds[index] ?? [];
@@ -130,6 +177,7 @@ async function measureAll(concurrency: number, paths: readonly { path: string; c
       p50: percentile(latencies, 50),
       p99: percentile(latencies, 99),
       roundP50: mine.map((r) => percentile(r.latencies, 50)),
+      cpuPerCall: median(mine.map((r) => r.cpuMs / Math.max(1, r.latencies.length))),
     };
   });
 }
@@ -223,11 +271,28 @@ async function main(): Promise<void> {
       checkEcho(r.text);
     };
 
-    // /mcp with the MCP SDK client.
+    // /mcp with the minimal client speaking 2026-07-28: no session, the revision's headers and _meta.
+    const modernPost = jsonPoster(broker.url, '/mcp', { ...auth, ...modernHeaders('everything__echo') });
+    const mcpModernCall: Call = async () => {
+      const r = await modernPost({
+        jsonrpc: '2.0',
+        id: id++,
+        method: 'tools/call',
+        params: { name: 'everything__echo', arguments: { message: 'bench' }, _meta: MODERN_META },
+      });
+      if (r.status !== 200) throw new Error(`status ${r.status}: ${r.text.slice(0, 200)}`);
+      checkEcho(r.text);
+    };
+
+    // /mcp with the MCP SDK client. isolatingFetch: the SDK transport's one shared AbortSignal
+    // would otherwise collect a listener per call (MaxListenersExceededWarning), as the broker's own upstream clients do.
     const sdk = new Client({ name: 'bench', version: '1' });
     clients.push(sdk);
     await sdk.connect(
-      new StreamableHTTPClientTransport(new URL(`${broker.url}/mcp`), { requestInit: { headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } } }),
+      new StreamableHTTPClientTransport(new URL(`${broker.url}/mcp`), {
+        fetch: isolatingFetch(),
+        requestInit: { headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } },
+      }),
     );
     const sdkCall: Call = async () => {
       const r = await sdk.callTool({ name: 'everything__echo', arguments: { message: 'bench' } });
@@ -252,18 +317,37 @@ async function main(): Promise<void> {
     children.push(gateway.child);
     const peer = new Client({ name: 'bench', version: '1' });
     clients.push(peer);
-    await peer.connect(new StreamableHTTPClientTransport(new URL(gateway.url)));
+    await peer.connect(new StreamableHTTPClientTransport(new URL(gateway.url), { fetch: isolatingFetch() }));
     const peerCall: Call = async () => {
       const r = await peer.callTool({ name: 'echo', arguments: { message: 'bench' } });
       checkEcho(JSON.stringify(r));
     };
-    const paths = [
+    // The floor: the v2 client against a plain v2 SDK server, and the minimal client against it.
+    const floor = await startV2Server();
+    children.push(floor.child);
+    const floorClient = await modernClient(floor.url, {});
+    clients.push(floorClient);
+    const floorPost = jsonPoster(floor.url, '/mcp', { accept: auth.accept, ...modernHeaders('echo') });
+    const floorRaw: Call = async () => {
+      const r = await floorPost({
+        jsonrpc: '2.0',
+        id: id++,
+        method: 'tools/call',
+        params: { name: 'echo', arguments: { message: 'bench' }, _meta: MODERN_META },
+      });
+      if (r.status !== 200) throw new Error(`status ${r.status}: ${r.text.slice(0, 200)}`);
+      checkEcho(r.text);
+    };
+
+    const brokerPid = broker.pid;
+    const paths: Path[] = [
       { path: 'direct stdio (SDK client)', call: directCall },
-      { path: 'broker /mcp (JSON, raw HTTP client)', call: mcpCall },
-      { path: 'broker /mcp (SDK client)', call: sdkCall },
-      { path: 'broker /mcp (v2 SDK client, 2026-07-28)', call: modernCall },
-      { path: 'broker REST', call: restCall },
-      { path: 'peer supergateway (SDK client)', call: peerCall },
+      { path: 'broker /mcp (JSON, raw HTTP client)', call: mcpCall, pid: brokerPid },
+      { path: 'broker /mcp (JSON, raw HTTP client, 2026-07-28)', call: mcpModernCall, pid: brokerPid },
+      { path: 'broker /mcp (SDK client)', call: sdkCall, pid: brokerPid },
+      { path: 'broker /mcp (v2 SDK client, 2026-07-28)', call: modernCall, pid: brokerPid },
+      { path: 'broker REST', call: restCall, pid: brokerPid },
+      { path: 'peer supergateway (SDK client)', call: peerCall, pid: gateway.child.pid },
     ];
     try {
       const peerModern = await modernClient(gateway.url, {});
@@ -271,12 +355,22 @@ async function main(): Promise<void> {
       paths.push({
         path: 'peer supergateway (v2 SDK client, 2026-07-28)',
         call: async () => checkEcho(JSON.stringify(await peerModern.callTool({ name: 'echo', arguments: { message: 'bench' } }))),
+        pid: gateway.child.pid,
       });
     } catch (error) {
       notes.push(
         `supergateway with the v2 client pinned to 2026-07-28: not measured (${error instanceof Error ? error.message.slice(0, 160) : String(error)})`,
       );
     }
+
+    paths.push(
+      {
+        path: 'floor: plain v2 SDK server (v2 SDK client, 2026-07-28)',
+        call: async () => checkEcho(JSON.stringify(await floorClient.callTool({ name: 'echo', arguments: { message: 'bench' } }))),
+        pid: floor.child.pid,
+      },
+      { path: 'floor: plain v2 SDK server (JSON, raw HTTP client, 2026-07-28)', call: floorRaw, pid: floor.child.pid },
+    );
 
     for (const concurrency of [1, 32]) results.push(...(await measureAll(concurrency, paths)));
   } finally {
@@ -291,12 +385,13 @@ async function main(): Promise<void> {
     // Added latency: the median over rounds of (this path's p50 - direct's p50 in the same round).
     const added = base && !r.path.startsWith('direct') ? `+${fmt(median(r.roundP50.map((p50, round) => p50 - (base.roundP50[round] ?? NaN))), 3)}` : '';
     const ratio = base ? fmt(r.perSecond / base.perSecond, 2) : '';
-    return [r.path, r.concurrency, r.calls, r.errors, fmt(r.perSecond, 0), fmt(r.p50, 3), fmt(r.p99, 3), added, ratio];
+    return [r.path, r.concurrency, r.calls, r.errors, fmt(r.perSecond, 0), fmt(r.p50, 3), fmt(r.p99, 3), added, ratio, fmt(r.cpuPerCall, 3)];
   });
   process.stdout.write(
     `\nmcp-broker bench: echo on server-everything, ${SECONDS}s per row in ${ROUNDS} rounds alternating with the other paths, after ${WARMUP_SECONDS}s warm-up, node ${process.version}\n` +
-      `(p50 added: median over rounds of the path's p50 minus the direct path's p50 in the same round. Targets: under 1 ms at 1 caller; 1,000 calls/s or more through /mcp at 32)\n\n` +
-      table(['path', 'conc', 'calls', 'errors', 'calls/s', 'p50 ms', 'p99 ms', 'p50 added ms', 'throughput vs direct'], rows) +
+      `(p50 added: median over rounds of the path's p50 minus the direct path's p50 in the same round. Targets: under 1 ms at 1 caller; 1,000 calls/s or more through /mcp at 32;\n` +
+      ` the 2026-07-28 path on par with the peer or better. server CPU: utime+stime of the serving process per call, median over rounds; 10 ms tick resolution per round)\n\n` +
+      table(['path', 'conc', 'calls', 'errors', 'calls/s', 'p50 ms', 'p99 ms', 'p50 added ms', 'throughput vs direct', 'server CPU ms/call'], rows) +
       '\n' +
       notes.map((n) => `note: ${n}\n`).join(''),
   );

@@ -5,7 +5,7 @@ export { freePort, startService } from './service';
 export type { ServiceHandle, StartServiceOptions } from './service';
 export { api, eventually } from './http';
 export type { JsonResponse } from './http';
-export { fmt, interleaved, median, percentile, summarizeRounds, table } from './bench';
+export { fmt, interleaved, median, percentile, processCpuMs, summarizeRounds, table } from './bench';
 export { rawHttp } from './raw-http';
 export type { RawExchange, RawResponse } from './raw-http';
 export { TcpProxy } from './tcp-proxy';

@@ -154,7 +154,8 @@ export class McpEndpoint {
     if (modern) {
       if (isModernProblem(modern)) return sendJson(res, modern.status, modernProblemBody(modern));
       const accept = req.headers.accept ?? '';
-      return this.modern.serve({ res, principal, virtual: request.virtual, acceptsSse: accept.includes('text/event-stream') }, modern);
+      const { authorization } = req.headers;
+      return this.modern.serve({ res, principal, virtual: request.virtual, acceptsSse: accept.includes('text/event-stream'), authorization }, modern);
     }
     let session: DownstreamSession | undefined;
     const header = req.headers['mcp-session-id'];

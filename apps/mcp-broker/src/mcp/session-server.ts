@@ -1,4 +1,12 @@
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import {
+  getLiteralValue,
+  getObjectShape,
+  getParseErrorMessage,
+  safeParse,
+  type AnyObjectSchema,
+  type SchemaOutput,
+} from '@modelcontextprotocol/sdk/server/zod-compat.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import {
   CallToolRequestSchema,
@@ -16,9 +24,11 @@ import {
   type LoggingLevel,
   type ServerNotification,
   type ServerRequest,
+  type ServerResult,
 } from '@modelcontextprotocol/sdk/types.js';
 import { mayUseConnector, type Principal } from '@patchbay/nest';
 import { emptyView, type CatalogView } from '../curation/catalog-view';
+import type { DownstreamPeer } from '../upstream/peer-sessions';
 import type { ServerManager } from '../upstream/server-manager';
 import type { CallOptions } from '../upstream/upstream-handle';
 import type { UpstreamServer } from '../upstream/upstream-server';
@@ -52,9 +62,44 @@ export interface SessionContext {
   virtual: string | undefined;
 }
 
-interface ServedContext extends SessionContext {
-  /** What the session receives beside answers (undefined when stateless). */
+/** Who a request is answered for: a 2025 session's (or stateless request's) server, or one 2026-07-28 request. */
+export interface ServedContext extends SessionContext {
+  /** What the session receives beside answers (undefined when stateless and for 2026-07-28 requests). */
   relay: SessionRelay | undefined;
+  /** A 2026-07-28 client that declared what the broker relays: a peer for its request's length. */
+  peer?: DownstreamPeer;
+  /** That peer's own view, listed once for the request. */
+  peerView?: Promise<CatalogView>;
+}
+
+/**
+ * What a handler may use of the request beside its params. The SDK gives it to 2025
+ * sessions' servers; the 2026-07-28 pipeline makes it from the HTTP exchange itself.
+ */
+export interface RequestScope {
+  signal: AbortSignal;
+  /** The caller's own `Authorization` header (calls served by another Patchbay service run as the caller). */
+  authorization: string | undefined;
+  /** Sends a notification (progress) on the request's answer stream. */
+  notify(notification: ServerNotification): Promise<void>;
+  /** Marks the request running on its session's relay until the returned function is called. */
+  track?(): () => void;
+}
+
+/** One MCP method, declared once: registered on 2025 sessions' SDK servers, dispatched directly for 2026-07-28. */
+interface Declared {
+  register(server: Server, context: ServedContext): void;
+  run(request: { method: string; params: Record<string, unknown> }, context: ServedContext, scope: RequestScope): Promise<ServerResult>;
+}
+
+function scopeOf(extra: Extra, relay: SessionRelay | undefined): RequestScope {
+  const authorization = extra.requestInfo?.headers.authorization;
+  return {
+    signal: extra.signal,
+    authorization: typeof authorization === 'string' ? authorization : undefined,
+    notify: (notification) => extra.sendNotification(notification),
+    ...(relay ? { track: () => relay.track(extra) } : {}),
+  };
 }
 
 /**
@@ -96,13 +141,18 @@ export class SharedSubscriptions {
  * sessions.
  */
 export class SessionServers {
+  /** Every method a session's server answers, by name. */
+  private readonly methods = new Map<string, Declared>();
+
   constructor(
     private readonly manager: ServerManager,
     private readonly calls: ToolCalls,
     private readonly subscriptions: SharedSubscriptions,
     /** Levels every open session asked for: shared upstream sessions log at the lowest. */
     private readonly levels: () => Iterable<LoggingLevel | undefined>,
-  ) {}
+  ) {
+    this.declareAll();
+  }
 
   /** The server of a stateless request (no relay: nothing reaches it after its answer). */
   create(context: SessionContext): Server {
@@ -115,50 +165,83 @@ export class SessionServers {
     return { server, relay: relay as SessionRelay };
   }
 
+  /**
+   * Answers one request with the handler a session's server would use, without a server:
+   * the 2026-07-28 pipeline (stateless, so nothing of a session is needed). Its params are
+   * checked against the method's schema as the SDK checks them.
+   * @throws RpcError -32602 when they do not fit, or what the handler throws (in JSON-RPC shape).
+   */
+  dispatch(request: { method: string; params: Record<string, unknown> }, context: ServedContext, scope: RequestScope): Promise<ServerResult> {
+    const declared = this.methods.get(request.method);
+    if (!declared) return Promise.reject(new RpcError(RpcCode.MethodNotFound, `Method not found: ${request.method.slice(0, 100)}`));
+    return declared.run(request, context, scope);
+  }
+
   private build(base: SessionContext, relayKey: string | undefined): { server: Server; relay: SessionRelay | undefined } {
-    const { principal, virtual } = base;
     const server = new Server(SERVER_INFO, {
       capabilities: SERVER_CAPABILITIES,
-      instructions: instructionsFor(virtual),
+      instructions: instructionsFor(base.virtual),
     });
     const relay = relayKey === undefined ? undefined : new SessionRelay(relayKey, server);
     const context: ServedContext = { ...base, relay };
-    const served = (): Promise<CatalogView> => this.served(context);
-    server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: this.calls.visibleTools(principal, await served()) }));
-    server.setRequestHandler(CallToolRequestSchema, (request, extra) =>
-      this.relayed(context, extra, request.params._meta?.progressToken, async (options) => {
-        const result = await this.calls.call(request.params.name, request.params.arguments, principal, options, await served());
+    for (const declared of this.methods.values()) declared.register(server, context);
+    return { server, relay };
+  }
+
+  private on<S extends AnyObjectSchema>(
+    schema: S,
+    handle: (request: SchemaOutput<S>, context: ServedContext, scope: RequestScope) => Promise<ServerResult>,
+  ): void {
+    const literal = getObjectShape(schema)?.['method'];
+    const method = literal ? getLiteralValue(literal) : undefined;
+    if (typeof method !== 'string') throw new Error('a request schema names its method');
+    this.methods.set(method, {
+      register: (server, context) => server.setRequestHandler(schema, (request, extra) => handle(request, context, scopeOf(extra, context.relay))),
+      run: async (request, context, scope) => {
+        const parsed = safeParse(schema, request);
+        if (!parsed.success) throw new RpcError(RpcCode.InvalidParams, `Invalid params of ${method}: ${getParseErrorMessage(parsed.error).slice(0, 500)}`);
+        return handle(parsed.data, context, scope);
+      },
+    });
+  }
+
+  private declareAll(): void {
+    this.on(ListToolsRequestSchema, async (_request, context) => ({ tools: this.calls.visibleTools(context.principal, await this.served(context)) }));
+    this.on(CallToolRequestSchema, (request, context, scope) =>
+      this.relayed(context, scope, request.params._meta?.progressToken, async (options) => {
+        const result = await this.calls.call(request.params.name, request.params.arguments, context.principal, options, await this.served(context));
         return result as Passthrough<'content'>;
       }),
     );
-    server.setRequestHandler(ListPromptsRequestSchema, async () => {
-      const c = await served();
-      return { prompts: c.prompts.filter((p) => this.mayUse(principal, c.promptRoutes.get(p.name)?.server)) };
+    this.on(ListPromptsRequestSchema, async (_request, context) => {
+      const c = await this.served(context);
+      return { prompts: c.prompts.filter((p) => this.mayUse(context.principal, c.promptRoutes.get(p.name)?.server)) };
     });
-    server.setRequestHandler(GetPromptRequestSchema, async (request, extra) => {
-      const route = (await served()).promptRoutes.get(request.params.name);
-      if (!route || !this.mayUse(principal, route.server)) throw new RpcError(RpcCode.InvalidParams, `unknown prompt '${request.params.name}'`);
-      return this.relayed(context, extra, request.params._meta?.progressToken, async (options) => {
+    this.on(GetPromptRequestSchema, async (request, context, scope) => {
+      const route = (await this.served(context)).promptRoutes.get(request.params.name);
+      if (!route || !this.mayUse(context.principal, route.server)) throw new RpcError(RpcCode.InvalidParams, `unknown prompt '${request.params.name}'`);
+      return this.relayed(context, scope, request.params._meta?.progressToken, async (options) => {
         return (await route.server.getPrompt(route.upstreamName, request.params.arguments, options)) as Passthrough<'messages'>;
       });
     });
-    server.setRequestHandler(ListResourcesRequestSchema, async () => {
-      const c = await served();
-      return { resources: c.resources.filter((r) => this.mayUse(principal, c.resourceOwners.get(r.uri))) };
+    this.on(ListResourcesRequestSchema, async (_request, context) => {
+      const c = await this.served(context);
+      return { resources: c.resources.filter((r) => this.mayUse(context.principal, c.resourceOwners.get(r.uri))) };
     });
-    server.setRequestHandler(ListResourceTemplatesRequestSchema, async () => {
-      const c = await served();
-      return { resourceTemplates: c.resourceTemplates.filter((t) => this.mayUse(principal, c.templateServers.get(t))) };
+    this.on(ListResourceTemplatesRequestSchema, async (_request, context) => {
+      const c = await this.served(context);
+      return { resourceTemplates: c.resourceTemplates.filter((t) => this.mayUse(context.principal, c.templateServers.get(t))) };
     });
-    server.setRequestHandler(ReadResourceRequestSchema, async (request, extra) => {
-      const owner = this.resourceOwner(await served(), request.params.uri, principal);
-      return this.relayed(context, extra, undefined, async (options) => {
+    this.on(ReadResourceRequestSchema, async (request, context, scope) => {
+      const owner = this.resourceOwner(await this.served(context), request.params.uri, context.principal);
+      return this.relayed(context, scope, undefined, async (options) => {
         return (await owner.readResource(request.params.uri, options)) as Passthrough<'contents'>;
       });
     });
-    server.setRequestHandler(CompleteRequestSchema, async (request, extra) => {
+    this.on(CompleteRequestSchema, async (request, context, scope) => {
+      const { principal } = context;
       const { ref, ...rest } = request.params;
-      const view = await served();
+      const view = await this.served(context);
       let owner: UpstreamServer;
       let upstreamRef: Record<string, unknown>;
       if (ref.type === 'ref/prompt') {
@@ -172,30 +255,33 @@ export class SessionServers {
         owner = templateOwner && this.mayUse(principal, templateOwner) ? templateOwner : this.resourceOwner(view, ref.uri, principal);
         upstreamRef = { ...ref };
       }
-      return this.relayed(context, extra, undefined, async (options) => {
+      return this.relayed(context, scope, undefined, async (options) => {
         return (await owner.relay('completion/complete', { ...rest, ref: upstreamRef }, options)) as { completion: { values: [] } };
       });
     });
-    server.setRequestHandler(SubscribeRequestSchema, async (request, extra) => {
+    this.on(SubscribeRequestSchema, async (request, context, scope) => {
+      const { relay } = context;
       const { uri } = request.params;
-      const owner = this.resourceOwner(await served(), uri, principal);
-      return this.relayed(context, extra, undefined, async (options) => {
+      const owner = this.resourceOwner(await this.served(context), uri, context.principal);
+      return this.relayed(context, scope, undefined, async (options) => {
         // Peers subscribe on their own sessions; the rest share one upstream subscription per resource.
         if (options.peer || !relay || this.subscriptions.add(owner.id, uri, relay.key)) await owner.relay('resources/subscribe', { uri }, options);
         relay?.subscriptions.add(uri);
         return {};
       });
     });
-    server.setRequestHandler(UnsubscribeRequestSchema, async (request, extra) => {
+    this.on(UnsubscribeRequestSchema, async (request, context, scope) => {
+      const { relay } = context;
       const { uri } = request.params;
-      const owner = this.resourceOwner(await served(), uri, principal);
+      const owner = this.resourceOwner(await this.served(context), uri, context.principal);
       relay?.subscriptions.delete(uri);
-      return this.relayed(context, extra, undefined, async (options) => {
+      return this.relayed(context, scope, undefined, async (options) => {
         if (options.peer || !relay || this.subscriptions.remove(owner.id, uri, relay.key)) await owner.relay('resources/unsubscribe', { uri }, options);
         return {};
       });
     });
-    server.setRequestHandler(SetLevelRequestSchema, async (request) => {
+    this.on(SetLevelRequestSchema, async (request, context) => {
+      const { relay } = context;
       const { level } = request.params;
       if (relay) relay.logLevel = level;
       const peer = relay?.peer;
@@ -206,7 +292,6 @@ export class SessionServers {
       ]);
       return {};
     });
-    return { server, relay };
   }
 
   /**
@@ -216,10 +301,12 @@ export class SessionServers {
    */
   private served(context: ServedContext): Promise<CatalogView> {
     const { relay, virtual, principal } = context;
-    const peer = relay?.peer;
-    if (relay && peer) {
-      relay.view ??= this.manager.peerView(peer, virtual === undefined ? undefined : this.manager.virtual(virtual), (s) => this.mayUse(principal, s));
-      return relay.view;
+    const peer = relay?.peer ?? context.peer;
+    if (peer) {
+      const list = (): Promise<CatalogView> =>
+        this.manager.peerView(peer, virtual === undefined ? undefined : this.manager.virtual(virtual), (s) => this.mayUse(principal, s));
+      if (relay) return (relay.view ??= list());
+      return (context.peerView ??= list());
     }
     if (virtual === undefined) return Promise.resolve(this.manager.catalog);
     return Promise.resolve(this.manager.view(virtual) ?? EMPTY_VIEW);
@@ -233,24 +320,23 @@ export class SessionServers {
    */
   private async relayed<T>(
     context: ServedContext,
-    extra: Extra,
+    scope: RequestScope,
     progressToken: string | number | undefined,
     run: (options: CallOptions) => Promise<T>,
   ): Promise<T> {
     let pending: Promise<void> = Promise.resolve();
-    const options: CallOptions = { signal: extra.signal };
+    const options: CallOptions = { signal: scope.signal };
     if (context.sessionId !== undefined) options.sessionKey = context.sessionId;
-    const peer = context.relay?.peer;
+    const peer = context.relay?.peer ?? context.peer;
     if (peer) options.peer = peer;
-    const authorization = extra.requestInfo?.headers.authorization;
-    if (typeof authorization === 'string') options.authorization = authorization;
+    if (scope.authorization !== undefined) options.authorization = scope.authorization;
     if (progressToken !== undefined) {
       options.onProgress = (p) => {
-        const sent = extra.sendNotification({ method: 'notifications/progress', params: { ...p, progressToken } }).catch(() => undefined);
+        const sent = scope.notify({ method: 'notifications/progress', params: { ...p, progressToken } }).catch(() => undefined);
         pending = Promise.all([pending, sent]).then(() => undefined);
       };
     }
-    const untrack = context.relay?.track(extra);
+    const untrack = scope.track?.();
     try {
       return await run(options);
     } catch (error) {

@@ -181,6 +181,86 @@ describe('mcp-broker speaks MCP 2026-07-28 beside the 2025 revisions', () => {
     expect((await legacy.listTools()).tools.length).toBeGreaterThan(3);
   });
 
+  it('keeps concurrent 2026-07-28 callers apart: each sees and calls only what its token and endpoint allow', async () => {
+    const admin = await modernClient(`${broker.url}/mcp`);
+    const curated = await modernClient(`${broker.url}/mcp`, CURATED_TOKEN);
+    const virtual = await modernClient(`${broker.url}/mcp/curated`);
+    closers.push(
+      () => admin.close(),
+      () => curated.close(),
+      () => virtual.close(),
+    );
+    const rounds = Array.from({ length: 8 }, (_, i) =>
+      Promise.all([
+        admin.listTools(),
+        curated.listTools(),
+        virtual.listTools(),
+        admin.callTool({ name: 'everything__echo', arguments: { message: `admin ${i}` } }),
+        curated.callTool({ name: 'remote__echo', arguments: { message: `curated ${i}` } }),
+        curated.callTool({ name: 'everything__echo', arguments: { message: `leak ${i}` } }).then(
+          () => 'answered',
+          (error: unknown) => String(error),
+        ),
+        virtual.callTool({ name: 'get-sum', arguments: { a: i, b: 100 } }),
+      ]),
+    );
+    for (const [i, [adminTools, curatedTools, virtualTools, adminEcho, curatedEcho, leak, sum]] of (await Promise.all(rounds)).entries()) {
+      expect(adminTools.tools.map((t) => t.name)).toEqual(expect.arrayContaining(['patchbay__servers', 'everything__echo', 'remote__echo']));
+      const curatedNames = curatedTools.tools.map((t) => t.name);
+      expect(curatedNames).toEqual(expect.arrayContaining(['remote__echo', 'memory__read_graph']));
+      expect(curatedNames.filter((n) => n !== 'remote__echo' && !n.startsWith('memory__'))).toEqual([]);
+      expect(virtualTools.tools.map((t) => t.name).sort()).toEqual(expect.arrayContaining(['get-sum', 'read_graph']));
+      expect(virtualTools.tools.filter((t) => !t.name.startsWith('get-') && t.name !== 'read_graph')).toEqual([]);
+      expect(textOf(adminEcho)).toBe(`Echo: admin ${i}`);
+      expect(textOf(curatedEcho)).toBe(`Echo: curated ${i}`);
+      expect(leak).toMatch(/unknown tool/);
+      expect(textOf(sum)).toContain(String(i + 100));
+    }
+  });
+
+  it('streams progress of a 2026-07-28 call as SSE before its stamped result, and answers bad params with -32602', async () => {
+    const tool = 'everything__trigger-long-running-operation';
+    const headers = { 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': tool };
+    const answer = await raw(
+      {
+        jsonrpc: '2.0',
+        id: 21,
+        method: 'tools/call',
+        params: { name: tool, arguments: { duration: 0.2, steps: 2 }, _meta: { ...META, progressToken: 'p21' } },
+      },
+      headers,
+    );
+    expect(answer.headers.get('content-type')).toContain('text/event-stream');
+    const events = (await answer.text())
+      .split('\n')
+      .filter((line) => line.startsWith('data: '))
+      .map((line) => JSON.parse(line.slice(6)) as { method?: string; id?: number; params?: { progressToken?: string }; result?: Record<string, unknown> });
+    expect(events.filter((e) => e.method === 'notifications/progress').map((e) => e.params?.progressToken)).toEqual(['p21', 'p21']);
+    expect(events.at(-1)).toMatchObject({ id: 21, result: { resultType: 'complete', content: [expect.objectContaining({ type: 'text' })] } });
+    // A client that reads JSON only gets the result alone.
+    const json = await raw(
+      {
+        jsonrpc: '2.0',
+        id: 22,
+        method: 'tools/call',
+        params: { name: tool, arguments: { duration: 0.1, steps: 1 }, _meta: { ...META, progressToken: 'p22' } },
+      },
+      { ...headers, accept: 'application/json' },
+    );
+    expect(await json.json()).toMatchObject({ id: 22, result: { resultType: 'complete' } });
+
+    const unnamed = await raw(
+      { jsonrpc: '2.0', id: 23, method: 'prompts/get', params: { name: 'everything__simple-prompt', arguments: { n: 1 }, _meta: META } },
+      { 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'prompts/get', 'mcp-name': 'everything__simple-prompt' },
+    );
+    expect(await unnamed.json()).toMatchObject({ id: 23, error: { code: -32602, message: expect.stringContaining('string values') } });
+    const unknownPrompt = await raw(
+      { jsonrpc: '2.0', id: 24, method: 'prompts/get', params: { name: 'nosuch__prompt', _meta: META } },
+      { 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'prompts/get', 'mcp-name': 'nosuch__prompt' },
+    );
+    expect(await unknownPrompt.json()).toMatchObject({ id: 24, error: { code: -32602, message: "unknown prompt 'nosuch__prompt'" } });
+  });
+
   it('refuses header/body mismatches and unsupported versions with 400 and the revision’s error codes', async () => {
     const call = { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'everything__echo', arguments: { message: 'x' }, _meta: META } };
     const cases: [Record<string, string>, number, string][] = [
