@@ -102,7 +102,12 @@ export function registerLlmGrpc(binder: GrpcBinder, engine: ProxyEngine, listMod
         failure = error.code === ErrorCode.UPSTREAM_ERROR ? new PatchbayError(ErrorCode.UPSTREAM_UNAVAILABLE, error.message) : error;
       };
       const sink: StreamSink = { write: forward, onDrain: () => undefined, end: () => undefined, fail };
-      const out: TextOut = { write: (text) => forward(Buffer.from(text)), onDrain: () => undefined, end: () => undefined, closed: false };
+      const out: TextOut = {
+        write: (text) => forward(Buffer.from(text)),
+        onDrain: () => undefined,
+        end: (last) => void (last ? forward(Buffer.from(last)) : undefined),
+        closed: false,
+      };
       await engine.relay(answer, answer.api === 'chat' ? sink : { ...translatingSink(out, answer.api, chatCodec(proxied.body.model, false)), fail });
       if (failure) throw failure;
     }),

@@ -196,6 +196,21 @@ describe('POST /v1/messages translated to an OpenAI-compatible connector', () =>
     expect((document as InstanceType<typeof Anthropic.BadRequestError>).error).toMatchObject({
       error: { message: expect.stringContaining('messages.0.content.0.type') },
     });
+    // A field this SDK version does not type yet (a variable, not a literal: no excess-property check).
+    const withTopK: Anthropic.MessageCreateParamsNonStreaming & { top_k: number } = {
+      model: 'm-compat',
+      max_tokens: 5,
+      top_k: 5,
+      messages: [{ role: 'user', content: 'hi' }],
+    };
+    const topK = await anthropic()
+      .messages.create(withTopK)
+      .catch((e: unknown) => e);
+    expect(topK).toBeInstanceOf(Anthropic.BadRequestError);
+    expect((topK as InstanceType<typeof Anthropic.BadRequestError>).error).toMatchObject({
+      type: 'error',
+      error: { type: 'invalid_request_error', message: expect.stringContaining('top_k') },
+    });
     const unknown = await anthropic()
       .messages.create({ model: 'nope', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] })
       .catch((e: unknown) => e);
@@ -410,6 +425,8 @@ describe('Chat Completions to an anthropic connector (translated)', () => {
       message: expect.stringContaining('`n`'),
     });
     expect(await refused({ logprobs: true })).toMatchObject({ param: 'logprobs', code: 'unsupported_parameter' });
+    for (const [field, value] of Object.entries({ seed: 7, frequency_penalty: 0.5, presence_penalty: 0.5, logit_bias: { '50256': -100 }, temperature: 1.5 }))
+      expect(await refused({ [field]: value })).toMatchObject({ param: field, code: 'unsupported_parameter', message: expect.stringContaining(field) });
     expect(await refused({ response_format: { type: 'json_object' } })).toMatchObject({
       param: 'response_format.type',
       message: expect.stringContaining('json_schema'),
@@ -431,9 +448,17 @@ describe('Chat Completions to an anthropic connector (translated)', () => {
       n: 1,
       logprobs: false,
       response_format: { type: 'text' },
+      frequency_penalty: 0,
+      presence_penalty: 0,
+      logit_bias: {},
+      seed: null,
+      user: 'end-user-1',
+      stop: ['END'],
       messages: [{ role: 'user', content: 'hi' }],
     });
     expect(claude.calls.length).toBe(before + 1);
+    expect(claude.calls.at(-1)?.body).toMatchObject({ metadata: { user_id: 'end-user-1' }, stop_sequences: ['END'] });
+    expect(claude.calls.at(-1)?.body).not.toHaveProperty('frequency_penalty');
     const elsewhere = await openai().chat.completions.create({ model: 'claude-failover', n: 2, messages: [{ role: 'user', content: 'hi' }] });
     expect(elsewhere.choices[0]?.message.content).toBe('hello from backup');
     expect(backup.calls.at(-1)?.body?.['n']).toBe(2);

@@ -179,6 +179,16 @@ describe('POST /v1/responses translated to Chat Completions', () => {
     const noModel = await api(stack.proxy.url, 'POST', '/v1/responses', { token: AGENT, body: { input: 'hi' } });
     expect(noModel.status).toBe(400);
     expect(noModel.body.error).toMatchObject({ param: 'model' });
+    // A field Chat Completions cannot carry is refused by name, never dropped.
+    const withMaxToolCalls: OpenAI.Responses.ResponseCreateParamsNonStreaming & { max_tool_calls: number } = {
+      model: 'r-chat',
+      input: 'hi',
+      max_tool_calls: 2,
+    };
+    const toolCalls = await client.responses.create(withMaxToolCalls).catch((e: unknown) => e);
+    expect((toolCalls as InstanceType<typeof OpenAI.BadRequestError>).error).toMatchObject({ param: 'max_tool_calls', code: 'unsupported_parameter' });
+    const summary = await client.responses.create({ model: 'r-chat', input: 'hi', reasoning: { effort: 'low', summary: 'auto' } }).catch((e: unknown) => e);
+    expect((summary as InstanceType<typeof OpenAI.BadRequestError>).error).toMatchObject({ param: 'reasoning.summary' });
   });
 
   it('turns a cut upstream stream into an error event, never a clean end', async () => {

@@ -1,4 +1,5 @@
 import { ErrorCode, PatchbayError } from '@patchbay/core';
+import { droppedField, isEmptyObject, isFalse, isZero, never, type FieldRule } from '../field-audit';
 import { isObject, parseJsonObject, type Json, str } from '../sse';
 import type { WireApi } from '../wire-api';
 
@@ -44,6 +45,7 @@ function tool(value: unknown): Json | undefined {
     name: fn['name'],
     ...(fn['description'] !== undefined ? { description: fn['description'] } : {}),
     input_schema: fn['parameters'] ?? { type: 'object', properties: {} },
+    ...(typeof fn['strict'] === 'boolean' ? { strict: fn['strict'] } : {}),
   };
 }
 
@@ -61,11 +63,110 @@ function refuse(param: string, message: string): PatchbayError {
 }
 
 /**
+ * Each Chat Completions field an anthropic connector can be asked for: carried over by
+ * {@link chatRequestToAnthropic} (`mapped`, value checks in {@link anthropicRefusal}), or
+ * harmless only at its no-op default. Any other field set is refused, never dropped.
+ */
+const CHAT_FIELDS: Readonly<Record<string, FieldRule>> = {
+  model: 'mapped',
+  messages: 'mapped',
+  max_tokens: 'mapped',
+  max_completion_tokens: 'mapped',
+  temperature: 'mapped',
+  top_p: 'mapped',
+  top_k: 'mapped',
+  stop: 'mapped',
+  tools: 'mapped',
+  tool_choice: 'mapped',
+  parallel_tool_calls: 'mapped',
+  response_format: 'mapped',
+  user: 'mapped',
+  safety_identifier: 'mapped',
+  service_tier: 'mapped',
+  stream: 'mapped',
+  stream_options: 'mapped',
+  n: 'mapped',
+  logprobs: 'mapped',
+  top_logprobs: 'mapped',
+  // A key for OpenAI's prompt cache routing: it never changes an answer.
+  prompt_cache_key: () => true,
+  frequency_penalty: isZero,
+  presence_penalty: isZero,
+  logit_bias: isEmptyObject,
+  store: isFalse,
+  metadata: isEmptyObject,
+  modalities: (value) => Array.isArray(value) && value.every((m) => m === 'text'),
+  verbosity: (value) => value === 'medium',
+  seed: never,
+  audio: never,
+  prediction: never,
+  reasoning_effort: never,
+  functions: never,
+  function_call: never,
+  web_search_options: never,
+};
+
+/** The Responses spelling of the pivot fields a Responses client set under another name. */
+const RESPONSES_NAMES: Readonly<Record<string, string>> = {
+  max_tokens: 'max_output_tokens',
+  response_format: 'text.format',
+  reasoning_effort: 'reasoning.effort',
+  verbosity: 'text.verbosity',
+};
+
+const SERVICE_TIERS: Readonly<Record<string, string>> = { auto: 'auto', default: 'standard_only' };
+
+/** Why a message of the pivot has no Messages equivalent (its role, a content part, a legacy field). */
+function messageRefusal(messages: unknown): PatchbayError | undefined {
+  if (!Array.isArray(messages)) return undefined;
+  for (const [i, message] of messages.entries()) {
+    if (!isObject(message)) continue;
+    const role = message['role'];
+    if (role !== 'system' && role !== 'developer' && role !== 'user' && role !== 'assistant' && role !== 'tool')
+      return refuse(
+        `messages[${i}].role`,
+        `messages[${i}].role '${String(role)}' cannot be served by an anthropic connector (system, developer, user, assistant, tool)`,
+      );
+    for (const legacy of ['function_call', 'audio'])
+      if (message[legacy] !== undefined && message[legacy] !== null)
+        return refuse(`messages[${i}].${legacy}`, `messages[${i}].${legacy} cannot be served by an anthropic connector`);
+    const content = message['content'];
+    if (!Array.isArray(content)) continue;
+    for (const [j, part] of content.entries()) {
+      const type = isObject(part) ? part['type'] : undefined;
+      if (type === 'text' || (type === 'image_url' && role === 'user')) continue;
+      return refuse(
+        `messages[${i}].content[${j}].type`,
+        `messages[${i}].content[${j}].type '${String(type)}' cannot be served by an anthropic connector (text${role === 'user' ? ' and image_url' : ''} parts in ${String(role)} messages)`,
+      );
+    }
+  }
+  return undefined;
+}
+
+function toolsRefusal(tools: unknown, choice: unknown): PatchbayError | undefined {
+  if (Array.isArray(tools))
+    for (const [i, value] of tools.entries())
+      if (tool(value) === undefined) return refuse(`tools[${i}].type`, `tools[${i}]: only function tools can be served by an anthropic connector`);
+  if (choice === undefined || choice === null || choice === 'auto' || choice === 'none' || choice === 'required') return undefined;
+  if (isObject(choice) && choice['type'] === 'function' && isObject(choice['function'])) return undefined;
+  return refuse('tool_choice', '`tool_choice` must be auto, none, required or {type: "function", function: {name}} for an anthropic connector');
+}
+
+/**
  * Why a Chat Completions request (the pivot) cannot go to the Messages API: a field Anthropic
  * has no equivalent for, which dropping would silently change the answer. Named as the client
  * spelled it (`client` is the API it called: a Responses client said `text.format`).
  */
 export function anthropicRefusal(chat: Json, client: WireApi): PatchbayError | undefined {
+  const dropped = droppedField(chat, CHAT_FIELDS);
+  if (dropped !== undefined) {
+    const param = client === 'responses' ? (RESPONSES_NAMES[dropped] ?? dropped) : dropped;
+    return refuse(
+      param,
+      `\`${param}\` cannot be served by an anthropic connector: the Messages API has no equivalent (leave it out or at its default, or use a model an OpenAI-compatible connector serves)`,
+    );
+  }
   const n = chat['n'];
   if (n !== undefined && n !== null && n !== 1)
     return refuse('n', '`n` other than 1 cannot be served by an anthropic connector (the Messages API answers one choice); send n separate requests');
@@ -73,6 +174,14 @@ export function anthropicRefusal(chat: Json, client: WireApi): PatchbayError | u
     return refuse('logprobs', '`logprobs` cannot be served by an anthropic connector (the Messages API reports no token log probabilities)');
   if (chat['top_logprobs'] !== undefined && chat['top_logprobs'] !== null && chat['top_logprobs'] !== 0)
     return refuse('top_logprobs', '`top_logprobs` cannot be served by an anthropic connector (the Messages API reports no token log probabilities)');
+  const temperature = chat['temperature'];
+  if (typeof temperature === 'number' && temperature > 1)
+    return refuse('temperature', '`temperature` above 1 cannot be served by an anthropic connector (the Messages API takes 0 to 1)');
+  const tier = chat['service_tier'];
+  if (tier !== undefined && tier !== null && (typeof tier !== 'string' || SERVICE_TIERS[tier] === undefined))
+    return refuse('service_tier', `\`service_tier\` '${String(tier)}' cannot be served by an anthropic connector (auto or default)`);
+  const refused = messageRefusal(chat['messages']) ?? toolsRefusal(chat['tools'], chat['tool_choice']);
+  if (refused) return refused;
   const format = chat['response_format'];
   if (format === undefined || format === null) return undefined;
   const param = client === 'responses' ? 'text.format' : 'response_format';
@@ -121,8 +230,12 @@ export function chatRequestToAnthropic(chat: Json, model: string, stream: boolea
   }
   const out: Json = { model, messages, max_tokens: chat['max_completion_tokens'] ?? chat['max_tokens'] ?? DEFAULT_MAX_TOKENS };
   if (system.length > 0) out['system'] = system.join('\n');
-  if (chat['temperature'] != null) out['temperature'] = Math.min(1, Number(chat['temperature']));
+  // anthropicRefusal let through only what maps: temperature within 0..1, a known service tier.
+  if (chat['temperature'] != null) out['temperature'] = chat['temperature'];
   if (chat['top_p'] != null) out['top_p'] = chat['top_p'];
+  if (chat['top_k'] != null) out['top_k'] = chat['top_k'];
+  const tier = chat['service_tier'];
+  if (typeof tier === 'string' && SERVICE_TIERS[tier]) out['service_tier'] = SERVICE_TIERS[tier];
   const stop = chat['stop'];
   if (typeof stop === 'string') out['stop_sequences'] = [stop];
   else if (Array.isArray(stop) && stop.length > 0) out['stop_sequences'] = stop;
@@ -136,7 +249,8 @@ export function chatRequestToAnthropic(chat: Json, model: string, stream: boolea
   // anthropicRefusal let only a json_schema with its schema through: the Messages API's structured output.
   if (isObject(format) && format['type'] === 'json_schema' && isObject(format['json_schema']))
     out['output_config'] = { format: { type: 'json_schema', schema: format['json_schema']['schema'] } };
-  if (typeof chat['user'] === 'string') out['metadata'] = { user_id: chat['user'] };
+  const user = typeof chat['user'] === 'string' ? chat['user'] : chat['safety_identifier'];
+  if (typeof user === 'string') out['metadata'] = { user_id: user };
   if (stream) out['stream'] = true;
   return out;
 }

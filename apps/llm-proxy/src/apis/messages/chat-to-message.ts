@@ -10,7 +10,15 @@ function toolInput(call: ChatToolCall): Json {
   return isObject(parsed) ? parsed : { arguments: call.arguments };
 }
 
-export function messageUsage(usage: ChatAnswer['usage']): Json {
+/** Anthropic's `usage` of a message. */
+export interface MessageUsage {
+  input_tokens: number;
+  output_tokens: number;
+  cache_read_input_tokens: number;
+  cache_creation_input_tokens: number;
+}
+
+export function messageUsage(usage: ChatAnswer['usage']): MessageUsage {
   return {
     input_tokens: (usage?.input ?? 0) - (usage?.cached ?? 0),
     output_tokens: usage?.output ?? 0,

@@ -1,5 +1,75 @@
 import { ErrorCode, PatchbayError } from '@patchbay/core';
+import { droppedField, never, type FieldRule } from '../field-audit';
 import { isObject, type Json, str } from '../sse';
+
+/**
+ * Each Messages field a Chat Completions upstream can be asked for: carried over (`mapped`),
+ * or harmless only at its no-op default. Any other field set is refused, never dropped.
+ * (`cache_control` marks inside blocks are Anthropic's prompt-cache hints: they change no answer.)
+ */
+const MESSAGES_FIELDS: Readonly<Record<string, FieldRule>> = {
+  model: 'mapped',
+  messages: 'mapped',
+  max_tokens: 'mapped',
+  system: 'mapped',
+  temperature: 'mapped',
+  top_p: 'mapped',
+  stop_sequences: 'mapped',
+  tools: 'mapped',
+  tool_choice: 'mapped',
+  metadata: 'mapped',
+  stream: 'mapped',
+  thinking: 'mapped',
+  service_tier: 'mapped',
+  output_format: 'mapped',
+  output_config: 'mapped',
+  top_k: never,
+  container: never,
+  mcp_servers: never,
+  context_management: never,
+};
+
+const SERVICE_TIERS: Readonly<Record<string, string>> = { auto: 'auto', standard_only: 'default' };
+
+/** Chat Completions' reasoning effort for an extended-thinking budget (Anthropic's minimum budget is 1024). */
+function effortFor(budget: unknown): string {
+  const tokens = typeof budget === 'number' ? budget : 0;
+  return tokens < 4096 ? 'low' : tokens < 16384 ? 'medium' : 'high';
+}
+
+/** The top-level fields of a Messages request that do not map one to one. */
+function extras(body: Json): Json {
+  const dropped = droppedField(body, MESSAGES_FIELDS);
+  if (dropped !== undefined)
+    throw invalid(dropped, `${dropped}: cannot be translated to Chat Completions for this model's connector (leave it out)`, 'unsupported_parameter');
+  const out: Json = {};
+  const metadata = body['metadata'];
+  if (isObject(metadata)) {
+    const other = Object.keys(metadata).find((key) => key !== 'user_id' && metadata[key] !== undefined && metadata[key] !== null);
+    if (other) throw invalid(`metadata.${other}`, `metadata.${other}: only metadata.user_id can be translated`, 'unsupported_parameter');
+    if (typeof metadata['user_id'] === 'string') out['user'] = metadata['user_id'];
+  }
+  const thinking = body['thinking'];
+  if (isObject(thinking) && thinking['type'] === 'enabled') out['reasoning_effort'] = effortFor(thinking['budget_tokens']);
+  else if (thinking !== undefined && thinking !== null && !(isObject(thinking) && thinking['type'] === 'disabled'))
+    throw invalid('thinking.type', 'thinking.type must be enabled or disabled', 'unsupported_parameter');
+  const tier = body['service_tier'];
+  if (tier !== undefined && tier !== null) {
+    if (typeof tier !== 'string' || SERVICE_TIERS[tier] === undefined) throw invalid('service_tier', 'service_tier must be auto or standard_only');
+    out['service_tier'] = SERVICE_TIERS[tier];
+  }
+  const config = isObject(body['output_config']) ? body['output_config'] : {};
+  const other = Object.keys(config).find((key) => key !== 'format' && config[key] !== undefined && config[key] !== null);
+  if (other) throw invalid(`output_config.${other}`, `output_config.${other}: cannot be translated to Chat Completions`, 'unsupported_parameter');
+  const format = config['format'] ?? body['output_format'];
+  if (format !== undefined && format !== null) {
+    const param = config['format'] !== undefined ? 'output_config.format' : 'output_format';
+    if (!isObject(format) || format['type'] !== 'json_schema' || !isObject(format['schema']))
+      throw invalid(param, `${param} must be {type: "json_schema", schema}`, 'unsupported_parameter');
+    out['response_format'] = { type: 'json_schema', json_schema: { name: 'output', schema: format['schema'] } };
+  }
+  return out;
+}
 
 function invalid(param: string, message: string, code?: string): PatchbayError {
   return new PatchbayError(ErrorCode.VALIDATION, message, { details: { param, ...(code ? { code } : {}) } });
@@ -21,10 +91,21 @@ function imageUrl(block: Json, param: string): string {
   throw invalid(`${param}.source`, `${param}.source must be {type: "base64", media_type, data} or {type: "url", url}`);
 }
 
-function toolResultText(content: unknown): string {
+/** A tool result's text: Chat Completions tool messages carry text only, so other blocks are refused. */
+function toolResultText(content: unknown, param: string): string {
   if (typeof content === 'string') return content;
-  if (Array.isArray(content)) return content.map((b) => (isObject(b) && b['type'] === 'text' ? str(b['text']) : '')).join('');
-  return '';
+  if (!Array.isArray(content)) return '';
+  return content
+    .map((block, i) => {
+      if (isObject(block) && block['type'] === 'text') return str(block['text']);
+      const type = isObject(block) ? String(block['type']) : typeof block;
+      throw invalid(
+        `${param}.${i}.type`,
+        `${param}.${i}.type '${type}' cannot be translated: tool results reach this model's connector as text only`,
+        'unsupported_content',
+      );
+    })
+    .join('');
 }
 
 function systemText(system: unknown): string | undefined {
@@ -47,7 +128,7 @@ function userMessages(content: unknown, param: string): Json[] {
         parts.push({ type: 'image_url', image_url: { url: imageUrl(block, at) } });
         break;
       case 'tool_result': {
-        const text = toolResultText(block['content']);
+        const text = toolResultText(block['content'], `${at}.content`);
         // Tool results answer the assistant's tool calls: in Chat Completions they are `tool` messages.
         out.push({ role: 'tool', tool_call_id: str(block['tool_use_id']), content: block['is_error'] === true ? `Error: ${text}` : text });
         break;
@@ -141,8 +222,7 @@ export function messagesRequestToChat(body: Json): Json {
   if (Array.isArray(body['stop_sequences']) && body['stop_sequences'].length > 0) chat['stop'] = body['stop_sequences'];
   const translated = tools(body['tools']);
   if (translated && translated.length > 0) Object.assign(chat, { tools: translated }, toolChoice(body['tool_choice']));
-  const metadata = body['metadata'];
-  if (isObject(metadata) && typeof metadata['user_id'] === 'string') chat['user'] = metadata['user_id'];
+  Object.assign(chat, extras(body));
   if (body['stream'] === true) chat['stream'] = true;
   return chat;
 }

@@ -1,5 +1,63 @@
 import { ErrorCode, PatchbayError } from '@patchbay/core';
+import { droppedField, isFalse, isZero, never, type FieldRule } from '../field-audit';
 import { isObject, type Json, str } from '../sse';
+
+/**
+ * Each Responses field a Chat Completions upstream can be asked for: carried over
+ * (`mapped`; the proxy itself serves `store`, `previous_response_id` and `metadata`), or
+ * harmless only at its no-op default. Any other field set is refused, never dropped.
+ */
+const RESPONSES_FIELDS: Readonly<Record<string, FieldRule>> = {
+  model: 'mapped',
+  input: 'mapped',
+  instructions: 'mapped',
+  temperature: 'mapped',
+  top_p: 'mapped',
+  max_output_tokens: 'mapped',
+  parallel_tool_calls: 'mapped',
+  user: 'mapped',
+  seed: 'mapped',
+  tools: 'mapped',
+  tool_choice: 'mapped',
+  text: 'mapped',
+  reasoning: 'mapped',
+  stream: 'mapped',
+  store: 'mapped',
+  previous_response_id: 'mapped',
+  metadata: 'mapped',
+  prompt_cache_key: 'mapped',
+  safety_identifier: 'mapped',
+  service_tier: 'mapped',
+  // Stream padding against side channels: no content is lost without it.
+  stream_options: () => true,
+  // A Chat Completions upstream makes no reasoning items, so there is no encrypted reasoning to include.
+  include: (value) => Array.isArray(value) && value.every((entry) => entry === 'reasoning.encrypted_content'),
+  truncation: (value) => value === 'disabled',
+  background: isFalse,
+  top_logprobs: isZero,
+  max_tool_calls: never,
+  conversation: never,
+  prompt: never,
+};
+
+/** The fields of `text` and `reasoning` that map (`format`, `verbosity`; `effort`). */
+const TEXT_FIELDS: Readonly<Record<string, FieldRule>> = { format: 'mapped', verbosity: 'mapped' };
+const REASONING_FIELDS: Readonly<Record<string, FieldRule>> = { effort: 'mapped', summary: never, generate_summary: never };
+
+function untranslatable(body: Json): PatchbayError | undefined {
+  const dropped = droppedField(body, RESPONSES_FIELDS);
+  const nested = (name: 'text' | 'reasoning', rules: Readonly<Record<string, FieldRule>>): string | undefined => {
+    const value = body[name];
+    const field = isObject(value) ? droppedField(value, rules) : undefined;
+    return field === undefined ? undefined : `${name}.${field}`;
+  };
+  const param = dropped ?? nested('text', TEXT_FIELDS) ?? nested('reasoning', REASONING_FIELDS);
+  if (param === undefined) return undefined;
+  return unsupported(
+    param,
+    `\`${param}\` cannot be translated to Chat Completions for this model's connector (leave it out or at its default, or use a connector that serves the Responses API natively)`,
+  );
+}
 
 function unsupported(param: string, message: string): PatchbayError {
   return new PatchbayError(ErrorCode.VALIDATION, message, { details: { param, code: 'unsupported_parameter' } });
@@ -133,6 +191,8 @@ function responseFormat(text: unknown): unknown {
  * @throws PatchbayError VALIDATION naming the field that cannot be translated.
  */
 export function responsesRequestToChat(body: Json, history: readonly Json[]): Json {
+  const refused = untranslatable(body);
+  if (refused) throw refused;
   const messages: Json[] = [];
   if (typeof body['instructions'] === 'string' && body['instructions'].length > 0) messages.push({ role: 'system', content: body['instructions'] });
   messages.push(...itemsToMessages([...history, ...inputItems(body['input'])]));
@@ -147,12 +207,16 @@ export function responsesRequestToChat(body: Json, history: readonly Json[]): Js
   copy('parallel_tool_calls');
   copy('user');
   copy('seed');
+  copy('prompt_cache_key');
+  copy('safety_identifier');
+  copy('service_tier');
   const translatedTools = tools(body['tools']);
   if (translatedTools && translatedTools.length > 0) chat['tools'] = translatedTools;
   const choice = toolChoice(body['tool_choice']);
   if (choice !== undefined && translatedTools && translatedTools.length > 0) chat['tool_choice'] = choice;
   const format = responseFormat(body['text']);
   if (format) chat['response_format'] = format;
+  if (isObject(body['text']) && typeof body['text']['verbosity'] === 'string') chat['verbosity'] = body['text']['verbosity'];
   const reasoning = body['reasoning'];
   if (isObject(reasoning) && typeof reasoning['effort'] === 'string') chat['reasoning_effort'] = reasoning['effort'];
   if (body['stream'] === true) chat['stream'] = true;

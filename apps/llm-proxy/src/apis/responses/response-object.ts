@@ -19,7 +19,7 @@ export function messageItem(id: string, text: string, status: 'in_progress' | 'c
   return { id, type: 'message', status, role: 'assistant', content: status === 'completed' ? [outputTextPart(text)] : [] };
 }
 
-export function outputTextPart(text: string): Json {
+function outputTextPart(text: string): Json {
   return { type: 'output_text', text, annotations: [], logprobs: [] };
 }
 
