@@ -191,11 +191,11 @@ export class PgliteFront {
           session.closed = true;
           session.socket.end();
           this.sessions.delete(session.id);
-          return;
+          break;
         }
         if (this.owner !== session) {
           const refused = await this.acquire(session);
-          if (session.closed) return;
+          if (session.closed) break;
           if (refused) {
             this.refuseUnit(session, refused);
             continue;
