@@ -33,7 +33,19 @@ export const DB_BROKER: ServiceDefinition<typeof BROKER_ENV> = {
     const { config, logger } = kit;
     const settings = settingsFromEnv(kit.env);
     const port = kit.env.PATCHBAY_DEMO_PGLITE_PORT;
-    const demo = port === undefined ? undefined : await startDemoDatabase(config.dataDir, port, logger);
+    const demo =
+      port === undefined
+        ? undefined
+        : await startDemoDatabase(
+            {
+              dataDir: config.dataDir,
+              port,
+              engine: kit.env.PATCHBAY_DEMO_DB,
+              postgresBin: kit.env.PATCHBAY_DEMO_PG_BIN,
+              waitTimeoutMs: kit.env.PATCHBAY_DEMO_DB_WAIT_MS,
+            },
+            logger,
+          );
     // The gauges and the driver read the session counts lazily, at scrape and status time.
     const metrics: DbMetrics = new DbMetrics(kit.metrics, { figures: () => driver.figuresByConnector(), openSessions: (id) => sessions.openOn(id) });
     const driver: DatabaseDriver = new DatabaseDriver(settings, {
@@ -64,7 +76,7 @@ export const DB_BROKER: ServiceDefinition<typeof BROKER_ENV> = {
     return {
       operations,
       grpc: (binder) => bindDbGrpc(binder, operations, settings),
-      describe: () => ({ demoDatabase: demo?.url, wire: wire.url, adminTokenFile: config.adminTokenFile }),
+      describe: () => ({ demoDatabase: demo?.url, demoDatabaseEngine: demo?.engine, wire: wire.url, adminTokenFile: config.adminTokenFile }),
       async close(): Promise<void> {
         await wire.close();
         await sessions.closeAll();

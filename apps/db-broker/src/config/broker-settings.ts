@@ -37,8 +37,14 @@ export const BROKER_ENV = {
   /** PEM certificate and key files: the wire front offers TLS and may listen beyond loopback. */
   PATCHBAY_DB_WIRE_TLS_CERT: z.string().min(1).optional(),
   PATCHBAY_DB_WIRE_TLS_KEY: z.string().min(1).optional(),
-  /** When set: serve an embedded PGlite over the wire on 127.0.0.1:<port> (demo). */
+  /** When set: serve the demo database on 127.0.0.1:<port> (`npm start`; the name predates real Postgres). */
   PATCHBAY_DEMO_PGLITE_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+  /** The demo database's engine: `auto` = a private PostgreSQL cluster when a server is installed, else PGlite. */
+  PATCHBAY_DEMO_DB: z.enum(['auto', 'postgres', 'pglite']).default('auto'),
+  /** Where initdb, pg_ctl and postgres are (default: /usr/lib/postgresql/<newest>/bin, then PATH). */
+  PATCHBAY_DEMO_PG_BIN: z.string().min(1).optional(),
+  /** PGlite demo only: how long a statement waits for another session's open transaction (then 53300). */
+  PATCHBAY_DEMO_DB_WAIT_MS: z.coerce.number().int().min(1).default(10_000),
 };
 
 /** Limits and timings shared by every pool and request. */

@@ -1,5 +1,6 @@
 import { ErrorCode, PatchbayError } from '@patchbay/core';
 import type { PoolClient, QueryConfig, QueryResult } from 'pg';
+import { isConnectionError } from '../errors/pg-errors';
 import { readTimeoutFor, runQuery } from './run-query';
 import { mayHoldSeveralStatements } from './statements';
 
@@ -72,12 +73,24 @@ export function withStatementTimeout<T>(client: PoolClient, timeoutMs: number, c
 }
 
 async function withOwnTimeout<T>(client: PoolClient, timeoutMs: number, connectionDefaultMs: number, work: () => Promise<T>): Promise<T> {
+  const reset = (): Promise<unknown> =>
+    runQuery(client, "SELECT set_config('statement_timeout', $1, false)", [String(connectionDefaultMs)], readTimeoutFor(connectionDefaultMs));
   await runQuery(client, "SELECT set_config('statement_timeout', $1, false)", [String(timeoutMs)], readTimeoutFor(connectionDefaultMs));
+  let result: T;
   try {
-    return await work();
-  } finally {
-    await runQuery(client, "SELECT set_config('statement_timeout', $1, false)", [String(connectionDefaultMs)], readTimeoutFor(connectionDefaultMs));
+    result = await work();
+  } catch (error) {
+    // The statement's own error stays the answer (a timeout, not the reset's "connection
+    // terminated" after a server that closed the session at its deadline). A connection
+    // lost meanwhile is ended, so pg-pool never hands it out again; a server error here
+    // means an aborted transaction, whose rollback undoes the SET as well.
+    await reset().catch((resetError: unknown) => {
+      if (isConnectionError(resetError)) client.end().catch(() => undefined);
+    });
+    throw error;
   }
+  await reset();
+  return result;
 }
 
 /**
