@@ -126,7 +126,7 @@ function responsesIn(body: unknown): JSONRPCMessage[] | undefined {
 }
 
 /** Lets `server` see a client's `initialize` (its capabilities and version), as if it had sent it. */
-export async function replayInitialize(server: Server, initialize: Record<string, unknown>): Promise<void> {
+async function replayInitialize(server: Server, initialize: Record<string, unknown>): Promise<void> {
   const [client, side] = InMemoryTransport.createLinkedPair();
   const answered = new Promise<void>((resolve) => {
     client.onmessage = (message: JSONRPCMessage) => {
