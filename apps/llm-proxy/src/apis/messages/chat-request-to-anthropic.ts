@@ -179,7 +179,7 @@ export function anthropicRefusal(chat: Json, client: WireApi): PatchbayError | u
     return refuse('temperature', '`temperature` above 1 cannot be served by an anthropic connector (the Messages API takes 0 to 1)');
   const tier = chat['service_tier'];
   if (tier !== undefined && tier !== null && (typeof tier !== 'string' || SERVICE_TIERS[tier] === undefined))
-    return refuse('service_tier', `\`service_tier\` '${String(tier)}' cannot be served by an anthropic connector (auto or default)`);
+    return refuse('service_tier', `\`service_tier\` ${JSON.stringify(tier)} cannot be served by an anthropic connector (auto or default)`);
   const refused = messageRefusal(chat['messages']) ?? toolsRefusal(chat['tools'], chat['tool_choice']);
   if (refused) return refused;
   const format = chat['response_format'];
