@@ -82,9 +82,15 @@ async function portTaken(port) {
     server.listen(port, '127.0.0.1', () => server.close(() => resolvePort(false)));
   });
 }
-for (const service of services) {
-  if (await portTaken(service.port)) {
-    console.error(`✗ port ${service.port} (${service.name}) is already in use: is another Patchbay running? Stop it, or set PATCHBAY_PORT_OFFSET.`);
+const wantedPorts = services.flatMap((s) => [
+  [s.port, s.name],
+  [s.grpcPort, `${s.name} gRPC`],
+]);
+if (!process.env.PATCHBAY_DB_WIRE_PORT) wantedPorts.push([7202 + portOffset, 'db-broker Postgres wire front']);
+if (!process.env.PATCHBAY_DATABASE_URL && !process.env.PATCHBAY_DEMO_PGLITE_PORT) wantedPorts.push([7210 + portOffset, 'demo database']);
+for (const [port, name] of wantedPorts) {
+  if (port && (await portTaken(port))) {
+    console.error(`✗ port ${port} (${name}) is already in use: is another Patchbay running? Stop it, or set PATCHBAY_PORT_OFFSET.`);
     process.exit(1);
   }
 }
@@ -126,6 +132,7 @@ if (portOffset !== 0) {
   const at = (name) => `http://127.0.0.1:${services.find((s) => s.name === name)?.port}`;
   if (!env.PATCHBAY_REGISTRY_URL) env.PATCHBAY_REGISTRY_URL = at('config-registry');
   if (!env.PATCHBAY_DB_BROKER_URL) env.PATCHBAY_DB_BROKER_URL = at('db-broker');
+  if (!env.PATCHBAY_DB_WIRE_PORT) env.PATCHBAY_DB_WIRE_PORT = String(7202 + portOffset);
 }
 // On embedded defaults the db-broker serves a demo PGlite database over the wire.
 if (embedded) env.PATCHBAY_DEMO_PGLITE_PORT = demoPglitePort;
@@ -168,8 +175,12 @@ process.on('SIGTERM', () => stopAll(0));
 const ROUTINE = /"msg":"request"/;
 const ROUTINE_ROUTE = /"route":"(\/v1\/changes|\/v1\/fleet\/events|\/health\/live|\/health\/ready|\/metrics)"/;
 const quiet = (process.env.LOG_LEVEL ?? 'info') !== 'debug' && (process.env.LOG_LEVEL ?? 'info') !== 'trace';
+/** Which engine the db-broker chose for the demo database (its own log line says), for the banner. */
+let demoEngine;
+
 function relay(from, to) {
   createInterface({ input: from }).on('line', (line) => {
+    if (line.includes('"demo database listening')) demoEngine = /"engine":"(\w+)"/.exec(line)?.[1];
     if (quiet && ROUTINE.test(line) && ROUTINE_ROUTE.test(line) && /"status":[23]\d\d/.test(line)) return;
     to.write(`${line}\n`);
   });
@@ -245,6 +256,12 @@ async function seedDemoConnectors() {
   return seeded;
 }
 
+function demoEngineName() {
+  if (demoEngine === 'postgres') return 'a private PostgreSQL server';
+  if (demoEngine === 'pglite') return 'PGlite: one transaction at a time; install PostgreSQL for a real server';
+  return 'engine not reported';
+}
+
 if (!stopping) {
   const seeded = await seedDemoConnectors().catch((error) => {
     console.error(`(could not seed demo connectors: ${error.message})`);
@@ -267,6 +284,6 @@ Try:
   curl -s -X PUT http://127.0.0.1:${registryService?.port}/v1/connectors/GITHUB -H "authorization: Bearer $TOKEN" \\
        -H 'content-type: application/json' -d '{"type":"api","url":"https://api.github.com"}'
   curl -s http://127.0.0.1:${services.find((s) => s.name === 'api-broker')?.port}/v1/apis/GITHUB/zen -H "authorization: Bearer $TOKEN"   # via the api-broker
-${embedded ? `  psql -h 127.0.0.1 -p ${demoPglitePort} -U postgres postgres          # the demo database (connector DATABASE)\n` : ''}Ctrl-C stops everything.
+${embedded ? `  psql -h 127.0.0.1 -p ${demoPglitePort} -U postgres postgres          # the demo database (connector DATABASE; ${demoEngineName()})\n` : ''}Ctrl-C stops everything.
 `);
 }

@@ -367,6 +367,47 @@ describe.each<StoreKind>(['postgres', 'pglite'])('config-registry e2e on %s', (s
     expect(again.body.results).toEqual([expect.objectContaining({ configId: 'DOC_A', action: 'unchanged' })]);
   });
 
+  it('answers a dry run with what would change, validated, and writes nothing', async () => {
+    await api(url, 'PUT', '/v1/connectors/DRY_KEEP', { body: { type: 'llm', url: 'http://keep.local/v1', credentials: { apiKey: 'sk-dry-old' } } });
+    await api(url, 'PUT', '/v1/connectors/DRY_GONE', { body: { type: 'api', url: 'http://gone.local' } });
+    const head = (await api(url, 'GET', '/v1/changes?since=0&limit=1')).body.head as number;
+    const published = busMessages.length;
+    const document = {
+      connectors: {
+        DRY_KEEP: { type: 'llm', url: 'http://keep.local/v2', credentials: { apiKey: 'sk-dry-new' } },
+        DRY_NEW: { type: 'api', url: 'http://new.local' },
+      },
+    };
+    const dry = await api(url, 'POST', '/v1/apply?dryRun=true&prune=true', { body: document });
+    expect(dry.status).toBe(200);
+    expect(dry.body.dryRun).toBe(true);
+    expect(dry.body.revision).toBe(head);
+    const byId = Object.fromEntries((dry.body.results as Array<{ configId: string }>).map((r) => [r.configId, r]));
+    expect(byId.DRY_KEEP).toMatchObject({ action: 'updated', changed: ['url'], credentialsChanged: ['apiKey'] });
+    expect(byId.DRY_NEW).toMatchObject({ action: 'created', revision: 0 });
+    expect(byId.DRY_GONE).toMatchObject({ action: 'deleted' });
+    expect(dry.text).not.toContain('sk-dry-new');
+
+    // Nothing was written, no revision burnt, nothing announced.
+    expect((await api(url, 'GET', '/v1/changes?since=0&limit=1')).body.head).toBe(head);
+    expectProblem(await api(url, 'GET', '/v1/connectors/DRY_NEW'), 404, 'NOT_FOUND');
+    expect((await api(url, 'GET', '/v1/connectors/DRY_GONE')).status).toBe(200);
+    expect((await api(url, 'GET', '/v1/connectors/DRY_KEEP')).body.url).toBe('http://keep.local/v1');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(busMessages.length).toBe(published);
+
+    // The same secret again is no change: compared by fingerprint, not shown.
+    const same = await api(url, 'POST', '/v1/apply?dryRun=true', {
+      body: { connectors: { DRY_KEEP: { type: 'llm', url: 'http://keep.local/v1', credentials: { apiKey: 'sk-dry-old' } } } },
+    });
+    expect(same.body.results).toEqual([expect.objectContaining({ configId: 'DRY_KEEP', action: 'unchanged', changed: [], credentialsChanged: [] })]);
+    // A bad document fails the dry run as it would fail the apply.
+    const bad = await api(url, 'POST', '/v1/apply?dryRun=true', { body: { connectors: { DRY_BAD: { type: 'database', url: 'http://not-postgres' } } } });
+    expectProblem(bad, 400, 'VALIDATION');
+    expect(bad.body.detail).toContain('DRY_BAD');
+    expectProblem(await api(url, 'POST', '/v1/apply?dryRun=maybe', { body: document }), 400, 'VALIDATION');
+  });
+
   it('rolls back to an earlier revision, secrets included, as a new revision', async () => {
     const v1 = await api(url, 'PUT', '/v1/connectors/ROLLME', { body: { ...llmBody, credentials: { apiKey: 'key-one-1111' } } });
     const v2 = await api(url, 'PUT', '/v1/connectors/ROLLME', {

@@ -2,17 +2,19 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { TEST_ADMIN_TOKEN, TEST_SECRET_KEY } from '@patchbay/testkit';
+import { TEST_ADMIN_TOKEN, TEST_SECRET_KEY, freeStackOffset } from '@patchbay/testkit';
 
 jest.setTimeout(120_000);
 
 const ROOT = resolve(__dirname, '..', '..', '..');
 
-// `npm start` on its fixed ports (7100-7400), stopped the way container runtimes and
-// process managers do it: SIGTERM to the whole process group.
+// `npm start` (on a free block of ports, so a stack already running on 7100-7599 is left
+// alone), stopped the way container runtimes and process managers do it: SIGTERM to the
+// whole process group.
 describe('the start script (`npm start`)', () => {
   it('stops every service gracefully on SIGTERM to its process group', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'pb-start-'));
+    const offset = await freeStackOffset();
     const child = spawn(process.execPath, [join(ROOT, 'scripts', 'start.mjs')], {
       cwd: ROOT,
       detached: true,
@@ -21,6 +23,7 @@ describe('the start script (`npm start`)', () => {
         PATCHBAY_SKIP_BUILD: '1',
         PATCHBAY_DEMO: '0',
         PATCHBAY_DATA_DIR: dataDir,
+        PATCHBAY_PORT_OFFSET: String(offset),
         PATCHBAY_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
         PATCHBAY_SECRET_KEY: TEST_SECRET_KEY,
         PATCHBAY_DATABASE_URL: '',

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -180,9 +180,28 @@ describe('patchbay apply', () => {
     const applied = await patchbay(['apply', '-f', doc, '--json']);
     const result = JSON.parse(applied.stdout) as { results: Array<{ configId: string; action: string }> };
     expect(Object.fromEntries(result.results.map((r) => [r.configId, r.action]))).toEqual({ KEEP: 'unchanged', OLD: 'updated', FRESH: 'created' });
+    // The registry compares write-only secrets by fingerprint: the same key is no change...
     const again = await patchbay(['apply', '-f', doc, '--dry-run']);
-    expect(again.stdout).toContain('? credentials.apiKey: already set (write-only: not compared)');
+    expect(again.stdout).not.toContain('credentials.apiKey');
     expect(again.stdout).toContain('0 to create, 0 to update, 0 to delete, 3 to unchanged');
+    // ...and a new one is, shown without its value.
+    const rotated = await patchbay(['apply', '-f', file('rotated.yaml', readFileSync(doc, 'utf8').replace('sk-fresh', 'sk-rotated')), '--dry-run', '--json']);
+    const plan = JSON.parse(rotated.stdout) as { dryRun: boolean; results: Array<{ configId: string; action: string; credentialsChanged: string[] }> };
+    expect(plan.dryRun).toBe(true);
+    expect(plan.results.find((r) => r.configId === 'FRESH')).toMatchObject({ action: 'updated', credentialsChanged: ['apiKey'] });
+    expect(rotated.stdout).not.toContain('sk-rotated');
+    const rotatedText = await patchbay(['apply', '-f', file('rotated2.yaml', readFileSync(doc, 'utf8').replace('sk-fresh', 'sk-rotated')), '--dry-run']);
+    expect(rotatedText.stdout).toContain('~ FRESH (update)\n    ~ credentials.apiKey: changed');
+
+    // A dry run is checked by the registry: what only it can validate fails before anything is written.
+    const invalid = await patchbay([
+      'apply',
+      '-f',
+      file('invalid.yaml', 'connectors:\n  SLOW: {type: api, url: "https://s.example.com", options: {timeoutMs: soon}}\n'),
+      '--dry-run',
+    ]);
+    expect(invalid.code).toBe(1);
+    expect(invalid.stderr).toMatch(/timeoutMs/);
 
     const bad = await patchbay(['apply', '-f', file('bad.yaml', 'connectors:\n  A: {type: api, url: "https://a.example.com"}\n  B: {type: nope}\n')]);
     expect(bad.code).toBe(1);

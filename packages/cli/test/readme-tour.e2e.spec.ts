@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { freeStackOffset } from '@patchbay/testkit';
 
 jest.setTimeout(240_000);
 
@@ -61,8 +62,8 @@ describe('the README five-minute tour', () => {
   it('runs top to bottom on a fresh data directory, every call succeeding', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'pb-tour-'));
     const bin = strictCurl(mkdtempSync(join(tmpdir(), 'pb-tour-bin-')));
-    // A random block of ports away from the default stack's (and from other test runs).
-    const offset = 20_000 + Math.floor(Math.random() * 200) * 100;
+    // A free block of ports away from the default stack's (and from other test runs).
+    const offset = await freeStackOffset();
     const env = {
       PATCHBAY_SKIP_BUILD: '1',
       PATCHBAY_DATA_DIR: dataDir,

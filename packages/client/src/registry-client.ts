@@ -134,10 +134,17 @@ export class RegistryClient implements RegistryReader {
     });
   }
 
-  /** Applies a document of many connectors atomically: YAML text or the parsed JSON document. */
-  async apply(document: string | { connectors: unknown }, options: { prune?: boolean } = {}): Promise<ApplyResult> {
+  /**
+   * Applies a document of many connectors atomically: YAML text or the parsed JSON document.
+   * With `dryRun` the registry validates it and reports what would change, writing nothing.
+   */
+  async apply(document: string | { connectors: unknown }, options: { prune?: boolean; dryRun?: boolean } = {}): Promise<ApplyResult> {
     const yaml = typeof document === 'string';
-    return this.json<ApplyResult>(`/v1/apply${options.prune ? '?prune=true' : ''}`, {
+    const query = new URLSearchParams();
+    if (options.prune) query.set('prune', 'true');
+    if (options.dryRun) query.set('dryRun', 'true');
+    const search = query.size > 0 ? `?${query.toString()}` : '';
+    return this.json<ApplyResult>(`/v1/apply${search}`, {
       method: 'POST',
       body: yaml ? document : JSON.stringify(document),
       headers: { 'content-type': yaml ? 'application/yaml' : 'application/json' },

@@ -49,6 +49,15 @@ export interface HistoryPage {
 
 export interface ApplyResult {
   revision: number;
-  results: Array<{ configId: string; action: 'created' | 'updated' | 'unchanged' | 'deleted'; revision: number }>;
+  results: Array<{
+    configId: string;
+    action: 'created' | 'updated' | 'unchanged' | 'deleted';
+    /** In a dry run: the connector's current revision (0 = it does not exist yet). */
+    revision: number;
+    /** The fields, and the secrets (paths, never values), that change (or would, in a dry run). */
+    changed?: string[];
+    credentialsChanged?: string[];
+  }>;
   warnings: string[];
+  dryRun?: true;
 }

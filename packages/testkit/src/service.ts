@@ -7,6 +7,29 @@ import { TEST_ADMIN_TOKEN, TEST_SECRET_KEY } from './env';
 
 const REPO_ROOT = resolve(__dirname, '..', '..', '..');
 
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolveBindable) => {
+    const server = createServer();
+    server.once('error', () => resolveBindable(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolveBindable(true)));
+  });
+}
+
+/**
+ * A `PATCHBAY_PORT_OFFSET` for a whole `npm start` stack (ports 7100-7599 shifted) whose ports
+ * are all free now. Offsets stay below 25 000 so the block ends under Linux's ephemeral range
+ * (32768+), where outgoing connections would otherwise take a port the stack wants.
+ */
+export async function freeStackOffset(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const offset = 1_000 + Math.floor(Math.random() * 241) * 100;
+    let free = true;
+    for (let port = 7_100 + offset; free && port < 7_600 + offset; port++) free = await bindable(port);
+    if (free) return offset;
+  }
+  throw new Error('no free block of 500 ports for a test stack');
+}
+
 /** A free TCP port on 127.0.0.1. */
 export function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {

@@ -58,6 +58,8 @@ export interface ApplyOptions {
   /** Delete the connectors the document does not name (only those the caller may see). */
   prune?: boolean;
   caller?: Caller;
+  /** Validate and compute what would change, write nothing (`POST /v1/apply?dryRun=true`). */
+  dryRun?: boolean;
 }
 
 export interface PutResult {
@@ -88,16 +90,23 @@ export interface HistoryPage {
 export type ApplyAction = 'created' | 'updated' | 'unchanged' | 'deleted';
 
 export interface ApplyResult {
-  /** The registry's head revision after the apply. */
+  /** The registry's head revision after the apply (unchanged by a dry run). */
   revision: number;
-  results: { configId: string; action: ApplyAction; revision: number }[];
+  /** In a dry run, `revision` of an entry is its current one (0 = does not exist yet). */
+  // `changed` / `credentialsChanged`: field names and secret paths only, never values.
+  results: ({ configId: string; action: ApplyAction; revision: number } & Partial<SpecChanges>)[];
   warnings: string[];
+  dryRun?: true;
 }
+
+type SpecChanges = ReturnType<typeof diffSpecs>;
+const NO_CHANGES: SpecChanges = { changed: [], credentialsChanged: [] };
 
 interface WriteOutcome {
   row: ConnectorRow;
   created: boolean;
   changed: boolean;
+  diff?: SpecChanges;
 }
 
 const MAX_PAGE = 1000;
@@ -212,6 +221,7 @@ export class ConnectorService {
   /** Same as {@link apply} for entries already validated (the config-file loader). */
   async applyParsed(entries: readonly ParsedConnector[], actor: string, options: ApplyOptions = {}): Promise<ApplyResult> {
     for (const { input } of entries) forbiddenUnlessWritable(options.caller, input.configId);
+    if (options.dryRun) return this.planApply(entries, options);
     const { results, anyChange } = await this.writeTransaction(async (repo) => {
       await repo.lockWrites();
       const existing = new Map((await repo.list()).map((row) => [row.configId, row]));
@@ -222,7 +232,7 @@ export class ConnectorService {
         const outcome = await this.write(repo, input, current, actor, 'apply');
         const action: ApplyAction = outcome.created ? 'created' : outcome.changed ? 'updated' : 'unchanged';
         anyChange ||= outcome.changed;
-        results.push({ configId: input.configId, action, revision: outcome.row.revision });
+        results.push({ configId: input.configId, action, revision: outcome.row.revision, ...(outcome.diff ?? NO_CHANGES) });
       }
       if (options.prune) {
         const wanted = new Set(entries.map((e) => e.input.configId));
@@ -241,6 +251,30 @@ export class ConnectorService {
       results,
       warnings: entries.flatMap((e) => e.warnings),
     };
+  }
+
+  /**
+   * What {@link applyParsed} would do, computed the same way (specs built and sealed, checksums
+   * compared, secrets fingerprinted) without a transaction: a dry run burns no revision.
+   */
+  private async planApply(entries: readonly ParsedConnector[], options: ApplyOptions): Promise<ApplyResult> {
+    const [rows, head] = await Promise.all([this.repository.list(), this.repository.headRevision()]);
+    const existing = new Map(rows.map((row) => [row.configId, row]));
+    const results: ApplyResult['results'] = entries.map(({ input }) => {
+      const current = existing.get(input.configId);
+      const spec = this.toSpec(input, current?.spec);
+      const unchanged = current?.checksum === connectorChecksum(input.configId, spec, this.fingerprint);
+      const action: ApplyAction = !current ? 'created' : unchanged ? 'unchanged' : 'updated';
+      return { configId: input.configId, action, revision: current?.revision ?? 0, ...diffSpecs(current?.spec, spec, this.fingerprint) };
+    });
+    if (options.prune) {
+      const wanted = new Set(entries.map((e) => e.input.configId));
+      for (const row of existing.values()) {
+        if (wanted.has(row.configId) || !maySee(options.caller, row.configId)) continue;
+        results.push({ configId: row.configId, action: 'deleted', revision: row.revision });
+      }
+    }
+    return { revision: head, results, warnings: entries.flatMap((e) => e.warnings), dryRun: true };
   }
 
   /** Changes after `since`, of the connectors the caller may see; `head` is the registry's. */
@@ -429,7 +463,7 @@ export class ConnectorService {
     });
     const data: ConnectorChangedData = { configId, type: spec.type, revision, checksum };
     await repo.insertOutbox(Channel.CONFIG, createEnvelope(EventType.CONNECTOR_CHANGED, data, this.envelopeOptions(revision, createdAt)));
-    return { row, created: !current, changed: true };
+    return { row, created: !current, changed: true, diff };
   }
 
   private async remove(repo: ConnectorRepository, current: ConnectorRow, actor: string): Promise<number> {

@@ -16,7 +16,8 @@ export function changeOperations(connectors: ConnectorService, feed: ChangeFeed)
       id: 'changes.apply',
       method: 'POST',
       path: '/v1/apply',
-      summary: 'Apply a YAML or JSON document of many connectors atomically (all or nothing); ?prune=true deletes the rest',
+      summary:
+        'Apply a YAML or JSON document of many connectors atomically (all or nothing); ?prune=true deletes the rest; ?dryRun=true validates and reports what would change, writing nothing',
       tags,
       scopes: [Scope.ADMIN],
       query: applyQuerySchema,
@@ -24,7 +25,11 @@ export function changeOperations(connectors: ConnectorService, feed: ChangeFeed)
       response: applyResultSchema,
       handle: ({ body, query, principal }) => {
         const document = parseApplyBody(body);
-        return connectors.applyParsed(document.connectors, principal.name, { prune: query.prune === 'true', caller: principal });
+        return connectors.applyParsed(document.connectors, principal.name, {
+          prune: query.prune === 'true',
+          dryRun: query.dryRun === 'true',
+          caller: principal,
+        });
       },
     }),
     defineOperation({

@@ -89,8 +89,17 @@ const historyEntrySchema = z.object({
 export const historyPageSchema = z.object({ configId: z.string(), revisions: z.array(historyEntrySchema), more: z.boolean() });
 export const applyResultSchema = z.object({
   revision: z.number().int(),
-  results: z.array(z.object({ configId: z.string(), action: z.enum(['created', 'updated', 'unchanged', 'deleted']), revision: z.number().int() })),
+  results: z.array(
+    z.object({
+      configId: z.string(),
+      action: z.enum(['created', 'updated', 'unchanged', 'deleted']),
+      revision: z.number().int(),
+      changed: z.array(z.string()).optional().describe('the fields that change (or would, in a dry run)'),
+      credentialsChanged: z.array(z.string()).optional().describe('the secrets that change (paths only, never values)'),
+    }),
+  ),
   warnings: z.array(z.string()),
+  dryRun: z.literal(true).optional(),
 });
 
 // Inputs. Query values arrive as strings; the params helpers keep the messages callers know.
@@ -109,7 +118,7 @@ export const listQuerySchema = z.object({
 export const historyQuerySchema = z.object({ limit: queryInt('limit', { min: 1, max: 1000 }), before: queryInt('before', { min: 1 }) });
 export const changesQuerySchema = z.object({ since: queryInt('since'), limit: queryInt('limit', { min: 1, max: 1000 }) });
 export const watchQuerySchema = z.object({ since: queryInt('since') });
-export const applyQuerySchema = z.object({ prune: z.enum(['true', 'false']).optional() });
+export const applyQuerySchema = z.object({ prune: z.enum(['true', 'false']).optional(), dryRun: z.enum(['true', 'false']).optional() });
 export const rollbackBodySchema = z
   .object({ revision: z.number().int().min(1).optional(), toRevision: z.number().int().min(1).optional() })
   .refine((body) => (body.revision ?? body.toRevision) !== undefined, {

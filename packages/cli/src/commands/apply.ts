@@ -1,4 +1,4 @@
-import type { Connector } from '@patchbay/client';
+import type { ApplyResult, Connector } from '@patchbay/client';
 import { print, type Context } from '../context';
 import { UsageError } from '../exit-codes';
 import { readDocument } from '../input';
@@ -42,22 +42,48 @@ function plan(current: Connector[], desired: Map<string, Record<string, unknown>
 }
 
 const SIGN = { create: '+', update: '~', unchanged: '=', delete: '-' } as const;
+const ACTION = { created: 'create', updated: 'update', unchanged: 'unchanged', deleted: 'delete' } as const;
 
-/** `patchbay apply -f FILE [--dry-run] [--prune]`: the diff, then (unless dry) the atomic apply. */
+/** The registry names a connector's own secrets `apiKey`, a member's `members.ID.apiKey`; the diff says `credentials.`. */
+function credentialPath(path: string): string {
+  const parts = path.split('.');
+  if (parts.includes('options')) return path;
+  return [...parts.slice(0, -1), 'credentials', parts[parts.length - 1]].join('.');
+}
+
+/**
+ * The registry's verdict over the local field diff: it validated the document, and only it can
+ * compare write-only secrets (by fingerprint), so a `?` line becomes changed or disappears.
+ */
+function settle(planned: PlannedChange[], result: ApplyResult): PlannedChange[] {
+  const local = new Map(planned.map((p) => [p.configId, p]));
+  return result.results.map((entry) => {
+    const secrets = new Set((entry.credentialsChanged ?? []).map(credentialPath));
+    const changes = (local.get(entry.configId)?.changes ?? []).flatMap((c): FieldChange[] =>
+      c.op !== '?' ? [c] : secrets.has(c.path) ? [{ op: '~', path: c.path, secret: true }] : [],
+    );
+    // Secrets the local diff cannot see at all (values of `options.env`, members' credentials).
+    const shown = new Set(changes.map((c) => c.path));
+    for (const path of secrets) if (!shown.has(path) && entry.action === 'updated') changes.push({ op: '~', path, secret: true });
+    return { configId: entry.configId, action: ACTION[entry.action], changes };
+  });
+}
+
+/** `patchbay apply -f FILE [--dry-run] [--prune]`: the registry checks (or applies) it atomically, then the diff. */
 export async function apply(ctx: Context, flags: { file?: string | undefined; dryRun: boolean; prune: boolean }): Promise<number> {
   if (!flags.file) throw new UsageError('apply needs -f FILE (YAML or JSON, - for stdin)');
   const { text, value } = readDocument(flags.file);
-  const planned = plan((await ctx.client.registry.list()).items, entriesOf(value), flags.prune);
-  const lines = planned.map((p) => [`${SIGN[p.action]} ${p.configId} (${p.action})`, ...p.changes.map(formatChange)].join('\n'));
-  const counts = ['create', 'update', 'delete', 'unchanged'].map((a) => `${planned.filter((p) => p.action === a).length} to ${a}`).join(', ');
+  const desired = entriesOf(value);
+  const planned = plan((await ctx.client.registry.list()).items, desired, flags.prune);
+  const result = await ctx.client.registry.apply(text, { prune: flags.prune, dryRun: flags.dryRun });
+  const settled = settle(planned, result);
+  const lines = settled.map((p) => [`${SIGN[p.action]} ${p.configId} (${p.action})`, ...p.changes.map(formatChange)].join('\n'));
+  const counts = ['create', 'update', 'delete', 'unchanged'].map((a) => `${settled.filter((p) => p.action === a).length} to ${a}`).join(', ');
+  const warnings = result.warnings.map((w) => `\nwarning: ${w}`).join('');
   if (flags.dryRun) {
-    print(ctx, `${lines.join('\n')}\ndry run: ${counts}; nothing written`, { dryRun: true, plan: planned });
+    print(ctx, `${lines.join('\n')}\ndry run: ${counts}; nothing written${warnings}`, { dryRun: true, plan: settled, ...result });
     return 0;
   }
-  const result = await ctx.client.registry.apply(text, { prune: flags.prune });
-  print(ctx, `${lines.join('\n')}\napplied at revision ${result.revision}: ${counts}${result.warnings.map((w) => `\nwarning: ${w}`).join('')}`, {
-    plan: planned,
-    ...result,
-  });
+  print(ctx, `${lines.join('\n')}\napplied at revision ${result.revision}: ${counts}${warnings}`, { plan: settled, ...result });
   return 0;
 }

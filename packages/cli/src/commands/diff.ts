@@ -5,6 +5,8 @@ export interface FieldChange {
   /** `?` = cannot be compared (a write-only value that is already set): shown, not counted. */
   op: '+' | '-' | '~' | '?';
   path: string;
+  /** A write-only value: shown as set, cleared or changed, never printed. */
+  secret?: boolean;
   from?: unknown;
   to?: unknown;
 }
@@ -73,5 +75,6 @@ export function formatChange(change: FieldChange): string {
   if (change.op === '+') return `    + ${change.path}: ${change.path.startsWith('credentials.') ? 'set' : show(change.to)}`;
   if (change.op === '-') return `    - ${change.path}: ${change.path.startsWith('credentials.') ? 'cleared' : show(change.from)}`;
   if (change.op === '?') return `    ? ${change.path}: ${String(change.to)}`;
+  if (change.secret) return `    ~ ${change.path}: changed`;
   return `    ~ ${change.path}: ${show(change.from)} -> ${show(change.to)}`;
 }
