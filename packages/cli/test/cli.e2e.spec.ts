@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   TEST_ADMIN_TOKEN,
+  api,
   createTestDatabase,
   dropSchema,
   eventually,
@@ -24,6 +25,7 @@ let dbBroker: ServiceHandle;
 let database: TestDatabase;
 let schema: string;
 let closedPort: number;
+let busPrefix: string;
 
 interface Run {
   code: number | null;
@@ -61,7 +63,7 @@ function file(name: string, text: string): string {
 
 beforeAll(async () => {
   schema = uniqueSchema('pbcli');
-  const busPrefix = uniquePrefix();
+  busPrefix = uniquePrefix();
   database = await createTestDatabase('pbcli');
   registry = await startService('config-registry', {
     timeoutMs: 60_000,
@@ -275,5 +277,34 @@ describe('patchbay resolve, watch and status', () => {
     const human = await patchbay(['status'], brokers);
     expect(human.stdout).toMatch(/db-broker\s+ready\n\s+DATABASE\s+active\s+closed/);
     expect(human.stdout).toMatch(/llm-proxy\s+unreachable/);
+  });
+
+  it("reads the llm-proxy's nested breaker figures and shows an operator's forced-open breaker", async () => {
+    await patchbay([
+      'connectors',
+      'put',
+      'LLM',
+      '--data',
+      JSON.stringify({ type: 'llm', url: `http://127.0.0.1:${closedPort}/v1`, options: { models: ['m'] } }),
+    ]);
+    const llmProxy = await startService('llm-proxy', {
+      timeoutMs: 60_000,
+      env: { PATCHBAY_REGISTRY_URL: registry.url, PATCHBAY_REDIS_URL: testRedisUrl(), PATCHBAY_BUS_PREFIX: busPrefix },
+    });
+    try {
+      await eventually(async () => (await api(llmProxy.url, 'GET', '/v1/upstreams/LLM')).status === 200, 30_000, 'llm-proxy knows LLM');
+      const forced = await api(llmProxy.url, 'POST', '/v1/upstreams/LLM/breaker', { body: { action: 'open' } });
+      expect(forced.status).toBe(200);
+      const brokers = { PATCHBAY_DB_BROKER_URL: dbBroker.url, PATCHBAY_LLM_PROXY_URL: llmProxy.url };
+      const run = await patchbay(['status', '--json'], brokers);
+      const body = JSON.parse(run.stdout) as { services: Array<{ name: string; connections?: Array<{ configId: string; breaker?: string }> }> };
+      const llm = body.services.find((s) => s.name === 'llm-proxy')?.connections ?? [];
+      expect(llm.find((c) => c.configId === 'LLM')).toMatchObject({ breaker: 'forced_open' });
+      expect(llm.filter((c) => c.configId !== 'LLM').map((c) => c.breaker)).not.toContain('forced_open');
+      expect((await patchbay(['status'], brokers)).stdout).toMatch(/\n\s+LLM\s+\S+\s+forced_open\n/);
+    } finally {
+      await llmProxy.stop();
+      await patchbay(['connectors', 'rm', 'LLM']);
+    }
   });
 });
