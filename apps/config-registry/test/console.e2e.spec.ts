@@ -113,6 +113,7 @@ describe('the web console', () => {
     await page.getByRole('status').getByText(`Rolled back to revision ${first}`).waitFor();
     await page.getByText('https://api.github.com', { exact: true }).waitFor();
     expect((await api(registry.url, 'GET', '/v1/connectors/GITHUB')).body.url).toBe('https://api.github.com');
+    await page.getByRole('cell', { name: `rollback to ${first}: url, options` }).waitFor();
   });
 
   it('creates a connector and shows the live fleet', async () => {

@@ -116,6 +116,7 @@ describe('patchbay connectors', () => {
     const rolled = await patchbay(['connectors', 'rollback', 'LLM', String(firstRevision)]);
     expect(rolled.stdout).toMatch(new RegExp(`^rolled LLM back to revision ${firstRevision} \\(now revision \\d+\\)`));
     expect((await patchbay(['resolve', 'LLM', '--json'])).stdout).toContain('https://a.example.com/v1');
+    expect((await patchbay(['connectors', 'history', 'LLM'])).stdout).toMatch(new RegExp(`\\n\\d+\\s+upsert\\s+admin\\s+\\S+\\s+rollback to ${firstRevision}: url, options\\n`));
 
     expect((await patchbay(['connectors', 'rm', 'LLM'])).stdout).toMatch(/^deleted LLM/);
     expect((await patchbay(['connectors', 'get', 'LLM'])).code).toBe(3);
@@ -176,7 +177,7 @@ describe('patchbay apply', () => {
     expect(dry.stdout).toContain('+ FRESH (create)');
     expect(dry.stdout).toContain('+ credentials.apiKey: set');
     expect(dry.stdout).not.toContain('sk-fresh');
-    expect(dry.stdout).toContain('dry run: 1 to create, 1 to update, 0 to delete, 1 to unchanged; nothing written');
+    expect(dry.stdout).toContain('dry run: 1 to create, 1 to update, 0 to delete, 1 unchanged; nothing written');
     expect((await patchbay(['connectors', 'get', 'FRESH'])).code).toBe(3);
 
     const applied = await patchbay(['apply', '-f', doc, '--json']);
@@ -185,7 +186,7 @@ describe('patchbay apply', () => {
     // The registry compares write-only secrets by fingerprint: the same key is no change...
     const again = await patchbay(['apply', '-f', doc, '--dry-run']);
     expect(again.stdout).not.toContain('credentials.apiKey');
-    expect(again.stdout).toContain('0 to create, 0 to update, 0 to delete, 3 to unchanged');
+    expect(again.stdout).toContain('0 to create, 0 to update, 0 to delete, 3 unchanged');
     // ...and a new one is, shown without its value.
     const rotated = await patchbay(['apply', '-f', file('rotated.yaml', readFileSync(doc, 'utf8').replace('sk-fresh', 'sk-rotated')), '--dry-run', '--json']);
     const plan = JSON.parse(rotated.stdout) as { dryRun: boolean; results: Array<{ configId: string; action: string; credentialsChanged: string[] }> };

@@ -94,6 +94,9 @@ export async function startService(app: string, options: StartServiceOptions = {
     PATCHBAY_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
     PATCHBAY_SECRET_KEY: TEST_SECRET_KEY,
     PATCHBAY_SHUTDOWN_TIMEOUT_MS: '5000',
+    // The db-broker's wire front would take its fixed 7202: a running `npm start` or a second
+    // broker of the same test would then keep it from starting.
+    PATCHBAY_DB_WIRE_PORT: '0',
     LOG_LEVEL: 'info',
     ...options.env,
   };

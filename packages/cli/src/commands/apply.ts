@@ -78,7 +78,8 @@ export async function apply(ctx: Context, flags: { file?: string | undefined; dr
   const result = await ctx.client.registry.apply(text, { prune: flags.prune, dryRun: flags.dryRun });
   const settled = settle(planned, result);
   const lines = settled.map((p) => [`${SIGN[p.action]} ${p.configId} (${p.action})`, ...p.changes.map(formatChange)].join('\n'));
-  const counts = ['create', 'update', 'delete', 'unchanged'].map((a) => `${settled.filter((p) => p.action === a).length} to ${a}`).join(', ');
+  const count = (action: string): number => settled.filter((p) => p.action === action).length;
+  const counts = `${['create', 'update', 'delete'].map((a) => `${count(a)} to ${a}`).join(', ')}, ${count('unchanged')} unchanged`;
   const warnings = result.warnings.map((w) => `\nwarning: ${w}`).join('');
   if (flags.dryRun) {
     print(ctx, `${lines.join('\n')}\ndry run: ${counts}; nothing written${warnings}`, { dryRun: true, plan: settled, ...result });

@@ -68,8 +68,9 @@ export async function history(ctx: Context, configId: string | undefined, flags:
     r.action,
     r.actor,
     r.at,
-    [...(r.changed ?? []), ...(r.credentialsChanged ?? []).map((c) => `credentials.${c}`)].join(', ') ||
-      (r.fromRevision ? `rollback to ${r.fromRevision}` : ''),
+    [r.fromRevision ? `rollback to ${r.fromRevision}` : '', [...(r.changed ?? []), ...(r.credentialsChanged ?? []).map((c) => `credentials.${c}`)].join(', ')]
+      .filter(Boolean)
+      .join(': '),
   ]);
   print(ctx, table([['REVISION', 'ACTION', 'ACTOR', 'AT', 'CHANGED'], ...rows]), page);
   return 0;

@@ -121,8 +121,12 @@ export function ConnectorDetail({ configId, revision }: { configId: string; revi
                 <td>{r.actor}</td>
                 <td>{new Date(r.at).toLocaleString()}</td>
                 <td>
-                  {[...(r.changed ?? []), ...(r.credentialsChanged ?? []).map((c) => `credentials.${c}`)].join(', ') ||
-                    (r.fromRevision ? `rollback to ${r.fromRevision}` : '')}
+                  {[
+                    r.fromRevision ? `rollback to ${r.fromRevision}` : '',
+                    [...(r.changed ?? []), ...(r.credentialsChanged ?? []).map((c) => `credentials.${c}`)].join(', '),
+                  ]
+                    .filter(Boolean)
+                    .join(': ')}
                 </td>
                 <td>
                   <input
