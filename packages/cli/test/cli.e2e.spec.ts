@@ -116,7 +116,9 @@ describe('patchbay connectors', () => {
     const rolled = await patchbay(['connectors', 'rollback', 'LLM', String(firstRevision)]);
     expect(rolled.stdout).toMatch(new RegExp(`^rolled LLM back to revision ${firstRevision} \\(now revision \\d+\\)`));
     expect((await patchbay(['resolve', 'LLM', '--json'])).stdout).toContain('https://a.example.com/v1');
-    expect((await patchbay(['connectors', 'history', 'LLM'])).stdout).toMatch(new RegExp(`\\n\\d+\\s+upsert\\s+admin\\s+\\S+\\s+rollback to ${firstRevision}: url, options\\n`));
+    expect((await patchbay(['connectors', 'history', 'LLM'])).stdout).toMatch(
+      new RegExp(`\\n\\d+\\s+upsert\\s+admin\\s+\\S+\\s+rollback to ${firstRevision}: url, options\\n`),
+    );
 
     expect((await patchbay(['connectors', 'rm', 'LLM'])).stdout).toMatch(/^deleted LLM/);
     expect((await patchbay(['connectors', 'get', 'LLM'])).code).toBe(3);
