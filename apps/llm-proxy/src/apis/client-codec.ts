@@ -3,6 +3,7 @@ import type { PatchbayError } from '@patchbay/core';
 import type { JsonAnswer, StreamSink } from '../proxy/proxy-call';
 import { readChatAnswer, type ChatAnswer, type ChatChunkStage } from './chat/chat-stage';
 import { ChatStreamWriter } from './chat/chat-stream-writer';
+import { plainTextDelta } from './chat/plain-text-delta';
 import { errorBodyFor } from './error-shapes';
 import { AnthropicToChatStream, anthropicMessageToChatAnswer, chatCompletionBody } from './messages/anthropic-to-chat';
 import { chatAnswerToMessage } from './messages/chat-to-message';
@@ -107,8 +108,12 @@ export function translatingSink(out: TextOut, upstreamApi: WireApi, codec: Clien
     for (const event of parser.push(bytes)) {
       if (anthropic) anthropic.event(event);
       else if (event.data !== '[DONE]' && event.data.trim() !== '[DONE]') {
-        const chunk = parseJsonObject(event.data);
-        if (chunk) stage.chunk(chunk);
+        const text = stage.plainText ? plainTextDelta(event.data) : undefined;
+        if (text !== undefined) stage.plainText?.(text);
+        else {
+          const chunk = parseJsonObject(event.data);
+          if (chunk) stage.chunk(chunk);
+        }
       }
     }
   };

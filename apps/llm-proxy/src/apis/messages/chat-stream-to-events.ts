@@ -44,14 +44,16 @@ export class ChatToMessagesStream implements ChatChunkStage {
     const delta = choice['delta'];
     if (isObject(delta)) {
       const content = delta['content'];
-      if (typeof content === 'string' && content.length > 0) {
-        if (this.open !== 'text') this.block('{"type":"text","text":""}', 'text');
-        this.emit('content_block_delta', `"index":${this.index},"delta":{"type":"text_delta","text":${JSON.stringify(content)}}`);
-      }
+      if (typeof content === 'string' && content.length > 0) this.textDelta(content);
       const calls = delta['tool_calls'];
       if (Array.isArray(calls)) for (const call of calls) if (isObject(call)) this.toolDelta(call);
     }
     if (choice['finish_reason'] != null) this.finish = finishReasonOf(choice['finish_reason']);
+  }
+
+  plainText(content: string): void {
+    this.start();
+    if (content.length > 0) this.textDelta(content);
   }
 
   end(): void {
@@ -68,6 +70,11 @@ export class ChatToMessagesStream implements ChatChunkStage {
 
   fail(error: PatchbayError): void {
     this.write(sseEvent('error', anthropicError(error).body));
+  }
+
+  private textDelta(content: string): void {
+    if (this.open !== 'text') this.block('{"type":"text","text":""}', 'text');
+    this.emit('content_block_delta', `"index":${this.index},"delta":{"type":"text_delta","text":${JSON.stringify(content)}}`);
   }
 
   private toolDelta(call: Json): void {

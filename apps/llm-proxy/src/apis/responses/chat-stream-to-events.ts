@@ -67,6 +67,11 @@ export class ChatToResponsesStream implements ChatChunkStage {
     if (choice['finish_reason'] != null) this.finish = finishReasonOf(choice['finish_reason']);
   }
 
+  plainText(content: string): void {
+    this.start();
+    if (content.length > 0) this.textDelta(content);
+  }
+
   end(): void {
     this.start();
     this.closeText();
