@@ -1,3 +1,4 @@
+import { ErrorCode, PatchbayError } from '@patchbay/core';
 import { messagesCodec, responsesCodec, translatingSink, type TextOut } from './client-codec';
 import { echoOf } from './responses/response-object';
 import { SseParser, type Json } from './sse';
@@ -45,5 +46,17 @@ describe('translatingSink', () => {
       delta: { stop_reason: 'tool_use' },
       usage: { input_tokens: 3, output_tokens: 5 },
     });
+  });
+});
+
+describe('responsesCodec on a native Responses stream', () => {
+  it('numbers the error event that reports a cut stream after the events relayed before it', () => {
+    const codec = responsesCodec(echoOf({ model: 'm', input: 'hi' }, 'm'), undefined);
+    for (const [n, type] of ['response.created', 'response.in_progress', 'response.output_item.added'].entries())
+      codec.observeEvent?.({ event: type, data: `{"type":"${type}","sequence_number":${n}}` });
+    let text = '';
+    codec.stage((t) => (text += t)).fail(new PatchbayError(ErrorCode.UPSTREAM_ERROR, 'upstream stream was cut'));
+    const [error] = new SseParser().push(text).map((e) => JSON.parse(e.data) as Json);
+    expect(error).toMatchObject({ type: 'error', sequence_number: 3, message: 'upstream stream was cut' });
   });
 });
