@@ -70,7 +70,7 @@ export function messagesCodec(model: string): ClientCodec {
   return {
     api: 'messages',
     model,
-    fromChat: (answer) => JSON.stringify(chatAnswerToMessage(answer, model)),
+    fromChat: (answer) => chatAnswerToMessage(answer, model),
     stage: (write) => new ChatToMessagesStream(model, write),
   };
 }

@@ -3,7 +3,7 @@ import { chatUsage, finishReasonOf, type ChatAnswer, type ChatChunkStage, type F
 import { newId } from '../ids';
 import { isObject, sseEvent, str, type Json } from '../sse';
 import { anthropicError } from './anthropic-errors';
-import { messageUsage } from './chat-to-message';
+import { messageUsageJson } from './chat-to-message';
 import { stopReasonFor } from './stop-reason';
 
 const PING = 'event: ping\ndata: {"type":"ping"}\n\n';
@@ -60,11 +60,7 @@ export class ChatToMessagesStream implements ChatChunkStage {
     this.start();
     this.close();
     this.ping();
-    const u = messageUsage(this.usage);
-    this.emit(
-      'message_delta',
-      `"delta":{"stop_reason":"${stopReasonFor(this.finish)}","stop_sequence":null},"usage":{"input_tokens":${u.input_tokens},"output_tokens":${u.output_tokens},"cache_read_input_tokens":${u.cache_read_input_tokens},"cache_creation_input_tokens":${u.cache_creation_input_tokens}}`,
-    );
+    this.emit('message_delta', `"delta":{"stop_reason":"${stopReasonFor(this.finish)}","stop_sequence":null},"usage":${messageUsageJson(this.usage)}`);
     this.write(MESSAGE_STOP);
   }
 
