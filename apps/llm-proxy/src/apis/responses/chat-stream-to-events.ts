@@ -20,7 +20,7 @@ interface OpenText {
 }
 
 /** An empty `output_text` part, as `content_part.added` announces it. */
-const EMPTY_PART = outputTextPart('');
+const EMPTY_PART = outputTextPart('""');
 
 /**
  * Chat Completions chunks as the Responses event stream: `response.created`,
@@ -111,7 +111,7 @@ export class ChatToResponsesStream implements ChatChunkStage {
     if (!text) {
       text = { itemId: newId('msg'), outputIndex: this.output.length, text: '' };
       this.text = text;
-      const item = messageItem(text.itemId, '', 'in_progress');
+      const item = messageItem(text.itemId);
       this.output.push(item);
       this.emit('response.output_item.added', `"output_index":${text.outputIndex},"item":${item}`);
       this.emit('response.content_part.added', `"item_id":"${text.itemId}","output_index":${text.outputIndex},"content_index":0,"part":${EMPTY_PART}`);
@@ -128,9 +128,11 @@ export class ChatToResponsesStream implements ChatChunkStage {
     if (!text) return;
     this.text = undefined;
     const at = `"item_id":"${text.itemId}","output_index":${text.outputIndex},"content_index":0`;
-    const item = messageItem(text.itemId, text.text, 'completed');
-    this.emit('response.output_text.done', `${at},"text":${JSON.stringify(text.text)},"logprobs":[]`);
-    this.emit('response.content_part.done', `${at},"part":${outputTextPart(text.text)}`);
+    const json = JSON.stringify(text.text);
+    const part = outputTextPart(json);
+    const item = messageItem(text.itemId, part);
+    this.emit('response.output_text.done', `${at},"text":${json},"logprobs":[]`);
+    this.emit('response.content_part.done', `${at},"part":${part}`);
     this.output[text.outputIndex] = item;
     this.emit('response.output_item.done', `"output_index":${text.outputIndex},"item":${item}`);
   }

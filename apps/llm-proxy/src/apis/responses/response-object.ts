@@ -50,14 +50,14 @@ function echoJson(echo: ResponseEcho): EchoJson {
   return echo.json;
 }
 
-/** An `output_text` part (JSON text). */
-export function outputTextPart(text: string): string {
-  return `{"type":"output_text","text":${JSON.stringify(text)},"annotations":[],"logprobs":[]}`;
+/** An `output_text` part (JSON text) of `text`, given JSON-encoded (a long answer's text is encoded once for all its events). */
+export function outputTextPart(textJson: string): string {
+  return `{"type":"output_text","text":${textJson},"annotations":[],"logprobs":[]}`;
 }
 
-/** A message output item (JSON text; `id` is the proxy's own). */
-export function messageItem(id: string, text: string, status: 'in_progress' | 'completed'): string {
-  return `{"id":"${id}","type":"message","status":"${status}","role":"assistant","content":[${status === 'completed' ? outputTextPart(text) : ''}]}`;
+/** A message output item (JSON text; `id` is the proxy's own): in progress and empty, or completed with its `output_text` part. */
+export function messageItem(id: string, part?: string): string {
+  return `{"id":"${id}","type":"message","status":"${part === undefined ? 'in_progress' : 'completed'}","role":"assistant","content":[${part ?? ''}]}`;
 }
 
 /** A function_call output item (JSON text; `id` is the proxy's own). */
