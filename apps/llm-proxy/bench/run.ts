@@ -3,12 +3,12 @@
 // then streaming time-to-first-chunk against a paced SSE upstream. Beside the proxy's chat
 // rows, /v1/responses and /v1/messages translated to the same upstream. One run, one table.
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
-import { freePort, interleaved, median, percentile, summarizeRounds } from '@patchbay/testkit';
+import { freePort, interleaved, median, percentile, processCpuMs, summarizeRounds } from '@patchbay/testkit';
 
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 6000);
 /** Each cell is measured in this many rounds (direct, floor, proxy, direct, ...) of DURATION_MS / ROUNDS. */
@@ -59,15 +59,9 @@ interface Result {
   cpuUs: number;
 }
 
-/** utime + stime of a process in ms, from /proc (clock ticks at the usual 100 Hz). */
+/** utime + stime of a process in ms (NaN for a target without one of its own: direct). */
 function cpuMs(pid: number | undefined): number {
-  if (pid === undefined) return NaN;
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return NaN;
-  }
+  return pid === undefined ? NaN : processCpuMs(pid);
 }
 
 function forkReady(script: string, env: Record<string, string>): Promise<ChildProcess> {

@@ -3,6 +3,7 @@ import type { PatchbayError } from '@patchbay/core';
 import type { JsonAnswer, StreamSink } from '../proxy/proxy-call';
 import { readChatAnswer, type ChatAnswer, type ChatChunkStage } from './chat/chat-stage';
 import { ChatStreamWriter } from './chat/chat-stream-writer';
+import { plainTextDelta } from './chat/plain-text-delta';
 import { errorBodyFor } from './error-shapes';
 import { AnthropicToChatStream, anthropicMessageToChatAnswer, chatCompletionBody } from './messages/anthropic-to-chat';
 import { chatAnswerToMessage } from './messages/chat-to-message';
@@ -21,7 +22,8 @@ export interface ClientCodec {
   api: WireApi;
   /** The model as the client named it (echoed in translated answers). */
   model: string;
-  fromChat(answer: ChatAnswer): Json;
+  /** A translated answer, as the JSON text of the client's API. */
+  fromChat(answer: ChatAnswer): string;
   stage(write: (text: string) => void): ChatChunkStage;
   /** Sees a native (untranslated) JSON answer. */
   observeJson?: (body: Buffer) => void;
@@ -29,27 +31,35 @@ export interface ClientCodec {
   observeEvent?: (event: SseEvent) => void;
 }
 
+const SEQUENCE_NUMBER = /"sequence_number":\s*(\d+)/;
+
 /** Chat Completions (and the legacy completions and embeddings, which are never translated). */
 export function chatCodec(model: string, wantsUsage: boolean, api: WireApi = 'chat'): ClientCodec {
-  return { api, model, fromChat: (answer) => chatCompletionBody(answer, model), stage: (write) => new ChatStreamWriter(write, wantsUsage) };
+  return { api, model, fromChat: (answer) => JSON.stringify(chatCompletionBody(answer, model)), stage: (write) => new ChatStreamWriter(write, wantsUsage) };
 }
 
-export function responsesCodec(echo: ResponseEcho, completed: (response: Json) => void): ClientCodec {
+/** `completed` receives each finished response to store (undefined: none is stored, so no object is made). */
+export function responsesCodec(echo: ResponseEcho, completed: ((response: Json) => void) | undefined): ClientCodec {
+  // The `error` event that reports a broken native stream numbers on from the events relayed before it.
+  let nextSequence = 0;
   return {
     api: 'responses',
     model: echo.model,
     fromChat: (answer) => {
       const response = chatAnswerToResponse(answer, echo);
-      completed(response);
+      completed?.(JSON.parse(response) as Json);
       return response;
     },
-    stage: (write) => new ChatToResponsesStream(echo, write, completed),
+    stage: (write) => new ChatToResponsesStream(echo, write, completed, nextSequence),
     observeJson: (body) => {
+      if (!completed) return;
       const response = parseJsonObject(body.toString('utf8'));
       if (response) completed(response);
     },
     observeEvent: (event) => {
-      if (!event.data.includes('"response.completed"')) return;
+      const sequence = SEQUENCE_NUMBER.exec(event.data);
+      if (sequence) nextSequence = Number(sequence[1]) + 1;
+      if (!completed || !event.data.includes('"response.completed"')) return;
       const data = parseJsonObject(event.data);
       if (data?.['type'] === 'response.completed' && isObject(data['response'])) completed(data['response']);
     },
@@ -57,7 +67,12 @@ export function responsesCodec(echo: ResponseEcho, completed: (response: Json) =
 }
 
 export function messagesCodec(model: string): ClientCodec {
-  return { api: 'messages', model, fromChat: (answer) => chatAnswerToMessage(answer, model), stage: (write) => new ChatToMessagesStream(model, write) };
+  return {
+    api: 'messages',
+    model,
+    fromChat: (answer) => chatAnswerToMessage(answer, model),
+    stage: (write) => new ChatToMessagesStream(model, write),
+  };
 }
 
 /** A JSON answer in the client's API: as it came when the upstream spoke it, else translated (a 4xx into the client's error shape). */
@@ -66,7 +81,7 @@ export function translateJson(answer: JsonAnswer, codec: ClientCodec): Buffer {
   if (answer.status >= 400) return Buffer.from(JSON.stringify(errorBodyFor(codec.api, answer.body, answer.status)));
   const json = parseJsonObject(answer.body.toString('utf8')) ?? {};
   const pivot = answer.api === 'messages' ? anthropicMessageToChatAnswer(json) : readChatAnswer(json);
-  return Buffer.from(JSON.stringify(codec.fromChat(pivot)));
+  return Buffer.from(codec.fromChat(pivot));
 }
 
 /** Where a translated stream's text goes (an HTTP response, a gRPC stream). */
@@ -107,8 +122,12 @@ export function translatingSink(out: TextOut, upstreamApi: WireApi, codec: Clien
     for (const event of parser.push(bytes)) {
       if (anthropic) anthropic.event(event);
       else if (event.data !== '[DONE]' && event.data.trim() !== '[DONE]') {
-        const chunk = parseJsonObject(event.data);
-        if (chunk) stage.chunk(chunk);
+        const text = stage.plainText ? plainTextDelta(event.data) : undefined;
+        if (text !== undefined) stage.plainText?.(text);
+        else {
+          const chunk = parseJsonObject(event.data);
+          if (chunk) stage.chunk(chunk);
+        }
       }
     }
   };

@@ -35,6 +35,8 @@ export class SseParser {
 }
 
 function parseEvent(block: string): SseEvent | undefined {
+  // The usual event of a chat stream is one `data: ` line: no split for it.
+  if (block.startsWith('data: ') && block.indexOf('\n') < 0 && block.indexOf('\r') < 0) return { event: undefined, data: block.slice(6) };
   let event: string | undefined;
   let data: string | undefined;
   for (const line of block.split(/\r?\n/)) {

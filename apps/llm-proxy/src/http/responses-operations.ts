@@ -112,11 +112,15 @@ export function responsesOperations(deps: ProxyOperationsDeps, store: ResponseSt
         }
         const input = [...history, ...inputItems(body.input)];
         const keep = body.store !== false;
-        const codec = responsesCodec(echoOf(body, body.model), (response) => {
-          const id = response['id'];
-          if (!keep || typeof id !== 'string') return;
-          store.put(id, { owner: principal.name, response, input }).catch(log);
-        });
+        const codec = responsesCodec(
+          echoOf(body, body.model),
+          keep
+            ? (response) => {
+                const id = response['id'];
+                if (typeof id === 'string') store.put(id, { owner: principal.name, response, input }).catch(log);
+              }
+            : undefined,
+        );
         return { codec, pivot, body: requestBodyOf({ ...json, model: body.model, stream: body.stream }, forwarded) };
       },
     }),

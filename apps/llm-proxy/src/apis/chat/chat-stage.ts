@@ -8,6 +8,8 @@ import { str, type Json } from '../sse';
  */
 export interface ChatChunkStage {
   chunk(chunk: Json): void;
+  /** A chunk that carries only this text (see `plainTextDelta`): the same as `chunk` of it, without the object. */
+  plainText?(content: string): void;
   end(): void;
   fail(error: PatchbayError): void;
 }

@@ -3,7 +3,7 @@ import { chatUsage, finishReasonOf, type ChatAnswer, type ChatChunkStage, type F
 import { newId } from '../ids';
 import { isObject, sseEvent, str, type Json } from '../sse';
 import { anthropicError } from './anthropic-errors';
-import { messageUsage } from './chat-to-message';
+import { messageUsageJson } from './chat-to-message';
 import { stopReasonFor } from './stop-reason';
 
 const PING = 'event: ping\ndata: {"type":"ping"}\n\n';
@@ -44,30 +44,33 @@ export class ChatToMessagesStream implements ChatChunkStage {
     const delta = choice['delta'];
     if (isObject(delta)) {
       const content = delta['content'];
-      if (typeof content === 'string' && content.length > 0) {
-        if (this.open !== 'text') this.block('{"type":"text","text":""}', 'text');
-        this.emit('content_block_delta', `"index":${this.index},"delta":{"type":"text_delta","text":${JSON.stringify(content)}}`);
-      }
+      if (typeof content === 'string' && content.length > 0) this.textDelta(content);
       const calls = delta['tool_calls'];
       if (Array.isArray(calls)) for (const call of calls) if (isObject(call)) this.toolDelta(call);
     }
     if (choice['finish_reason'] != null) this.finish = finishReasonOf(choice['finish_reason']);
   }
 
+  plainText(content: string): void {
+    this.start();
+    if (content.length > 0) this.textDelta(content);
+  }
+
   end(): void {
     this.start();
     this.close();
     this.ping();
-    const u = messageUsage(this.usage);
-    this.emit(
-      'message_delta',
-      `"delta":{"stop_reason":"${stopReasonFor(this.finish)}","stop_sequence":null},"usage":{"input_tokens":${u.input_tokens},"output_tokens":${u.output_tokens},"cache_read_input_tokens":${u.cache_read_input_tokens},"cache_creation_input_tokens":${u.cache_creation_input_tokens}}`,
-    );
+    this.emit('message_delta', `"delta":{"stop_reason":"${stopReasonFor(this.finish)}","stop_sequence":null},"usage":${messageUsageJson(this.usage)}`);
     this.write(MESSAGE_STOP);
   }
 
   fail(error: PatchbayError): void {
     this.write(sseEvent('error', anthropicError(error).body));
+  }
+
+  private textDelta(content: string): void {
+    if (this.open !== 'text') this.block('{"type":"text","text":""}', 'text');
+    this.emit('content_block_delta', `"index":${this.index},"delta":{"type":"text_delta","text":${JSON.stringify(content)}}`);
   }
 
   private toolDelta(call: Json): void {

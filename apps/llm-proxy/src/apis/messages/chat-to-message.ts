@@ -27,19 +27,22 @@ export function messageUsage(usage: ChatAnswer['usage']): MessageUsage {
   };
 }
 
-/** A translated `chat.completion` as an Anthropic `message`. */
-export function chatAnswerToMessage(answer: ChatAnswer, model: string): Json {
-  const content: Json[] = [];
-  if (answer.text.length > 0) content.push({ type: 'text', text: answer.text });
-  for (const call of answer.toolCalls) content.push({ type: 'tool_use', id: call.id || newId('toolu'), name: call.name, input: toolInput(call) });
-  return {
-    id: newId('msg'),
-    type: 'message',
-    role: 'assistant',
-    model,
-    content,
-    stop_reason: stopReasonFor(answer.finishReason),
-    stop_sequence: null,
-    usage: messageUsage(answer.usage),
-  };
+/** Anthropic's `usage` as JSON text (the same members as {@link messageUsage}). */
+export function messageUsageJson(usage: ChatAnswer['usage']): string {
+  const u = messageUsage(usage);
+  return `{"input_tokens":${u.input_tokens},"output_tokens":${u.output_tokens},"cache_read_input_tokens":${u.cache_read_input_tokens},"cache_creation_input_tokens":${u.cache_creation_input_tokens}}`;
+}
+
+/**
+ * A translated `chat.completion` as an Anthropic `message`, as JSON text over its fixed shape
+ * (this runs on every translated answer); what came from outside goes through JSON.stringify.
+ */
+export function chatAnswerToMessage(answer: ChatAnswer, model: string): string {
+  const content: string[] = [];
+  if (answer.text.length > 0) content.push(`{"type":"text","text":${JSON.stringify(answer.text)}}`);
+  for (const call of answer.toolCalls)
+    content.push(
+      `{"type":"tool_use","id":${JSON.stringify(call.id || newId('toolu'))},"name":${JSON.stringify(call.name)},"input":${JSON.stringify(toolInput(call))}}`,
+    );
+  return `{"id":"${newId('msg')}","type":"message","role":"assistant","model":${JSON.stringify(model)},"content":[${content.join(',')}],"stop_reason":"${stopReasonFor(answer.finishReason)}","stop_sequence":null,"usage":${messageUsageJson(answer.usage)}}`;
 }

@@ -3,7 +3,7 @@ import { openAiError } from '../../http/openai-errors';
 import { chatUsage, finishReasonOf, type ChatAnswer, type ChatChunkStage, type FinishReason } from '../chat/chat-stage';
 import { newId } from '../ids';
 import { isObject, str, type Json } from '../sse';
-import { functionCallItem, messageItem, responseObject, responseUsage, statusFor, type ResponseEcho } from './response-object';
+import { functionCallItem, messageItem, outputTextPart, responseObject, responseUsage, statusFor, type ResponseEcho } from './response-object';
 
 interface OpenCall {
   itemId: string;
@@ -20,7 +20,7 @@ interface OpenText {
 }
 
 /** An empty `output_text` part, as `content_part.added` announces it. */
-const EMPTY_PART = '{"type":"output_text","text":"","annotations":[],"logprobs":[]}';
+const EMPTY_PART = outputTextPart('""');
 
 /**
  * Chat Completions chunks as the Responses event stream: `response.created`,
@@ -32,12 +32,13 @@ const EMPTY_PART = '{"type":"output_text","text":"","annotations":[],"logprobs":
  *
  * Events are template strings over their fixed shapes (this runs per chunk of every
  * translated stream); ids are the proxy's own hex, everything from outside goes through
- * JSON.stringify. The output items are kept as objects only for the final response.
+ * JSON.stringify. The output items are kept as JSON text for the final response, which is made
+ * an object only when it is stored (`completed`).
  */
 export class ChatToResponsesStream implements ChatChunkStage {
-  private sequence = 0;
+  private sequence: number;
   private started = false;
-  private readonly output: Json[] = [];
+  private readonly output: string[] = [];
   private text: OpenText | undefined;
   private readonly calls = new Map<number, OpenCall>();
   private current: OpenCall | undefined;
@@ -47,9 +48,13 @@ export class ChatToResponsesStream implements ChatChunkStage {
   constructor(
     private readonly echo: ResponseEcho,
     private readonly write: (text: string) => void,
-    /** The finished Responses object (for the store). */
-    private readonly completed: (response: Json) => void,
-  ) {}
+    /** The finished Responses object, when it is stored. */
+    private readonly completed: ((response: Json) => void) | undefined,
+    /** The number of the first event written (after the events a native stream relayed already). */
+    firstSequence = 0,
+  ) {
+    this.sequence = firstSequence;
+  }
 
   chunk(chunk: Json): void {
     this.start();
@@ -67,13 +72,19 @@ export class ChatToResponsesStream implements ChatChunkStage {
     if (choice['finish_reason'] != null) this.finish = finishReasonOf(choice['finish_reason']);
   }
 
+  plainText(content: string): void {
+    this.start();
+    if (content.length > 0) this.textDelta(content);
+  }
+
   end(): void {
     this.start();
     this.closeText();
     this.closeCall();
-    const response = responseObject(this.echo, statusFor(this.finish), this.output, responseUsage(this.usage), this.finish);
-    this.emit(response['status'] === 'completed' ? 'response.completed' : 'response.incomplete', `"response":${JSON.stringify(response)}`);
-    this.completed(response);
+    const status = statusFor(this.finish);
+    const response = responseObject(this.echo, status, this.output, responseUsage(this.usage), this.finish);
+    this.emit(status === 'completed' ? 'response.completed' : 'response.incomplete', `"response":${response}`);
+    this.completed?.(JSON.parse(response) as Json);
   }
 
   fail(error: PatchbayError): void {
@@ -84,7 +95,7 @@ export class ChatToResponsesStream implements ChatChunkStage {
   private start(): void {
     if (this.started) return;
     this.started = true;
-    const response = `"response":${JSON.stringify(responseObject(this.echo, 'in_progress', [], null))}`;
+    const response = `"response":${responseObject(this.echo, 'in_progress', [], null)}`;
     this.emit('response.created', response);
     this.emit('response.in_progress', response);
   }
@@ -100,11 +111,9 @@ export class ChatToResponsesStream implements ChatChunkStage {
     if (!text) {
       text = { itemId: newId('msg'), outputIndex: this.output.length, text: '' };
       this.text = text;
-      this.output.push(messageItem(text.itemId, '', 'in_progress'));
-      this.emit(
-        'response.output_item.added',
-        `"output_index":${text.outputIndex},"item":{"id":"${text.itemId}","type":"message","status":"in_progress","role":"assistant","content":[]}`,
-      );
+      const item = messageItem(text.itemId);
+      this.output.push(item);
+      this.emit('response.output_item.added', `"output_index":${text.outputIndex},"item":${item}`);
       this.emit('response.content_part.added', `"item_id":"${text.itemId}","output_index":${text.outputIndex},"content_index":0,"part":${EMPTY_PART}`);
     }
     text.text += delta;
@@ -120,14 +129,12 @@ export class ChatToResponsesStream implements ChatChunkStage {
     this.text = undefined;
     const at = `"item_id":"${text.itemId}","output_index":${text.outputIndex},"content_index":0`;
     const json = JSON.stringify(text.text);
-    const part = `{"type":"output_text","text":${json},"annotations":[],"logprobs":[]}`;
+    const part = outputTextPart(json);
+    const item = messageItem(text.itemId, part);
     this.emit('response.output_text.done', `${at},"text":${json},"logprobs":[]`);
     this.emit('response.content_part.done', `${at},"part":${part}`);
-    this.output[text.outputIndex] = messageItem(text.itemId, text.text, 'completed');
-    this.emit(
-      'response.output_item.done',
-      `"output_index":${text.outputIndex},"item":{"id":"${text.itemId}","type":"message","status":"completed","role":"assistant","content":[${part}]}`,
-    );
+    this.output[text.outputIndex] = item;
+    this.emit('response.output_item.done', `"output_index":${text.outputIndex},"item":${item}`);
   }
 
   private toolDelta(call: Json): void {
@@ -142,7 +149,7 @@ export class ChatToResponsesStream implements ChatChunkStage {
       this.current = open;
       const item = functionCallItem(open.itemId, { id: open.callId, name: open.name, arguments: '' }, 'in_progress');
       this.output.push(item);
-      this.emit('response.output_item.added', `"output_index":${open.outputIndex},"item":${JSON.stringify(item)}`);
+      this.emit('response.output_item.added', `"output_index":${open.outputIndex},"item":${item}`);
     }
     const args = fn?.['arguments'];
     if (typeof args === 'string' && args.length > 0) {
@@ -159,6 +166,6 @@ export class ChatToResponsesStream implements ChatChunkStage {
     this.emit('response.function_call_arguments.done', `${at},"name":${JSON.stringify(open.name)},"arguments":${JSON.stringify(open.args)}`);
     const item = functionCallItem(open.itemId, { id: open.callId, name: open.name, arguments: open.args }, 'completed');
     this.output[open.outputIndex] = item;
-    this.emit('response.output_item.done', `"output_index":${open.outputIndex},"item":${JSON.stringify(item)}`);
+    this.emit('response.output_item.done', `"output_index":${open.outputIndex},"item":${item}`);
   }
 }

@@ -9,75 +9,86 @@ export interface ResponseEcho {
   /** The model as the client named it. */
   model: string;
   request: Json;
+  /** The repeated members as JSON text, made on first use (a native pass-through never needs them). */
+  json?: EchoJson;
+}
+
+/** The members a Responses object repeats of its request, as JSON text: before `output`, between it and `usage`, after `usage`. */
+interface EchoJson {
+  head: string;
+  middle: string;
+  tail: string;
 }
 
 export function echoOf(request: Json, model: string): ResponseEcho {
   return { id: newId('resp'), createdAt: Math.floor(Date.now() / 1000), model, request };
 }
 
-export function messageItem(id: string, text: string, status: 'in_progress' | 'completed'): Json {
-  return { id, type: 'message', status, role: 'assistant', content: status === 'completed' ? [outputTextPart(text)] : [] };
+function echoJson(echo: ResponseEcho): EchoJson {
+  if (echo.json) return echo.json;
+  const r = echo.request;
+  const pick = (name: string, fallback: string): string => {
+    const value = r[name];
+    return `"${name}":${value === undefined ? fallback : JSON.stringify(value)}`;
+  };
+  echo.json = {
+    head: `${pick('instructions', 'null')},${pick('max_output_tokens', 'null')},"model":${JSON.stringify(echo.model)}`,
+    middle: [
+      pick('parallel_tool_calls', 'true'),
+      pick('previous_response_id', 'null'),
+      '"reasoning":{"effort":null,"summary":null}',
+      pick('store', 'true'),
+      pick('temperature', '1'),
+      pick('text', '{"format":{"type":"text"}}'),
+      pick('tool_choice', '"auto"'),
+      pick('tools', '[]'),
+      pick('top_p', '1'),
+      pick('truncation', '"disabled"'),
+    ].join(','),
+    tail: `${pick('user', 'null')},${pick('metadata', '{}')}`,
+  };
+  return echo.json;
 }
 
-function outputTextPart(text: string): Json {
-  return { type: 'output_text', text, annotations: [], logprobs: [] };
+/** An `output_text` part (JSON text) of `text`, given JSON-encoded (a long answer's text is encoded once for all its events). */
+export function outputTextPart(textJson: string): string {
+  return `{"type":"output_text","text":${textJson},"annotations":[],"logprobs":[]}`;
 }
 
-export function functionCallItem(id: string, call: ChatToolCall, status: 'in_progress' | 'completed'): Json {
-  return { id, type: 'function_call', status, arguments: call.arguments, call_id: call.id, name: call.name };
+/** A message output item (JSON text; `id` is the proxy's own): in progress and empty, or completed with its `output_text` part. */
+export function messageItem(id: string, part?: string): string {
+  return `{"id":"${id}","type":"message","status":"${part === undefined ? 'in_progress' : 'completed'}","role":"assistant","content":[${part ?? ''}]}`;
+}
+
+/** A function_call output item (JSON text; `id` is the proxy's own). */
+export function functionCallItem(id: string, call: ChatToolCall, status: 'in_progress' | 'completed'): string {
+  return `{"id":"${id}","type":"function_call","status":"${status}","arguments":${JSON.stringify(call.arguments)},"call_id":${JSON.stringify(call.id)},"name":${JSON.stringify(call.name)}}`;
 }
 
 /**
- * The Responses usage object from the pivot's usage. A finished response always has one
- * (clients such as the AI SDK require it): zeros when the upstream reported none.
+ * The Responses usage object from the pivot's usage (JSON text). A finished response always
+ * has one (clients such as the AI SDK require it): zeros when the upstream reported none.
  */
-export function responseUsage(usage: ChatAnswer['usage']): Json {
+export function responseUsage(usage: ChatAnswer['usage']): string {
   const u = usage ?? { input: 0, output: 0, cached: 0, reasoning: 0 };
-  return {
-    input_tokens: u.input,
-    input_tokens_details: { cached_tokens: u.cached },
-    output_tokens: u.output,
-    output_tokens_details: { reasoning_tokens: u.reasoning },
-    total_tokens: u.input + u.output,
-  };
+  return `{"input_tokens":${u.input},"input_tokens_details":{"cached_tokens":${u.cached}},"output_tokens":${u.output},"output_tokens_details":{"reasoning_tokens":${u.reasoning}},"total_tokens":${u.input + u.output}}`;
 }
 
-/** A whole Responses object, as `POST /v1/responses` answers and its events carry it. */
+/**
+ * A whole Responses object, as `POST /v1/responses` answers and its events carry it, as JSON
+ * text over its fixed shape (this runs once or twice per translated request; the object itself
+ * is only made when the response is stored). `output` holds the items' JSON texts.
+ */
 export function responseObject(
   echo: ResponseEcho,
   status: 'in_progress' | 'completed' | 'incomplete' | 'failed',
-  output: Json[],
-  usage: Json | null,
+  output: readonly string[],
+  usage: string | null,
   finish?: FinishReason,
-): Json {
-  const r = echo.request;
-  const pick = (name: string, fallback: unknown): unknown => (r[name] === undefined ? fallback : r[name]);
-  return {
-    id: echo.id,
-    object: 'response',
-    created_at: echo.createdAt,
-    status,
-    background: false,
-    error: null,
-    incomplete_details: status === 'incomplete' ? { reason: finish === 'content_filter' ? 'content_filter' : 'max_output_tokens' } : null,
-    instructions: pick('instructions', null),
-    max_output_tokens: pick('max_output_tokens', null),
-    model: echo.model,
-    output,
-    parallel_tool_calls: pick('parallel_tool_calls', true),
-    previous_response_id: pick('previous_response_id', null),
-    reasoning: { effort: null, summary: null },
-    store: pick('store', true),
-    temperature: pick('temperature', 1),
-    text: pick('text', { format: { type: 'text' } }),
-    tool_choice: pick('tool_choice', 'auto'),
-    tools: pick('tools', []),
-    top_p: pick('top_p', 1),
-    truncation: pick('truncation', 'disabled'),
-    usage,
-    user: pick('user', null),
-    metadata: pick('metadata', {}),
-  };
+): string {
+  const { head, middle, tail } = echoJson(echo);
+  const incomplete = status === 'incomplete' ? `{"reason":"${finish === 'content_filter' ? 'content_filter' : 'max_output_tokens'}"}` : 'null';
+  return `{"id":"${echo.id}","object":"response","created_at":${echo.createdAt},"status":"${status}","background":false,"error":null,"incomplete_details":${incomplete},${head},"output":[${output.join(',')}],${middle},"usage":${usage ?? 'null'},${tail}}`;
 }
 
 export function statusFor(finish: FinishReason): 'completed' | 'incomplete' {
