@@ -1,10 +1,12 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createTestDatabase, type TestDatabase } from '@patchbay/testkit';
+import { createTestDatabase, eventually, type TestDatabase } from '@patchbay/testkit';
 import { Client } from 'pg';
 import { TOKENS, startStack, type Stack } from './support/stack';
+import { startTlsOnlyProxy, type TlsOnlyProxy } from './support/tls-only-proxy';
 import { runTool, wireUrl } from './support/wire-tools';
 
 jest.setTimeout(120_000);
@@ -13,6 +15,7 @@ describe('db-broker wire front with TLS, listening beyond loopback', () => {
   let db: TestDatabase;
   let stack: Stack;
   let dir: string;
+  let tlsOnly: TlsOnlyProxy;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'pbwire-tls-'));
@@ -25,10 +28,18 @@ describe('db-broker wire front with TLS, listening beyond loopback', () => {
     stack = await startStack({ PATCHBAY_DB_WIRE_HOST: '0.0.0.0', PATCHBAY_DB_WIRE_TLS_CERT: cert, PATCHBAY_DB_WIRE_TLS_KEY: key });
     await stack.putDatabase('SECURE', db.url, { max: 2 });
     await stack.waitActive('SECURE');
+    // The same database behind a front that speaks TLS only, like a managed service's.
+    tlsOnly = await startTlsOnlyProxy(Number(new URL(db.url).port || 5432), cert, key);
+    const behind = new URL(db.url);
+    behind.port = String(tlsOnly.port);
+    behind.searchParams.set('sslmode', 'require');
+    await stack.putDatabase('MANAGED', behind.toString(), { max: 2 });
+    await stack.waitActive('MANAGED');
   });
 
   afterAll(async () => {
     await stack?.stop();
+    await tlsOnly?.close();
     await db?.drop();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -74,5 +85,35 @@ describe('db-broker wire front with TLS, listening beyond loopback', () => {
     const plus = await runTool('psql', [wireUrl(stack.wirePort, 'SECURE', TOKENS.alice, '?sslmode=disable&channel_binding=require'), '-XAtc', 'SELECT 1']);
     expect(plus.code).not.toBe(0);
     expect(plus.stderr).toMatch(/channel binding/);
+  });
+
+  it('forwards a cancel over TLS to a server that takes TLS only (57014)', async () => {
+    const c = new Client({ connectionString: wireUrl(stack.wirePort, 'MANAGED', TOKENS.alice), ssl: { rejectUnauthorized: false } });
+    c.on('error', () => undefined);
+    await c.connect();
+    try {
+      const running = c.query('SELECT pg_sleep(20)').then(
+        () => ({ code: 'finished without a cancel', message: '' }),
+        (error: { code?: string; message: string }) => ({ code: error.code, message: error.message }),
+      );
+      await eventually(async () => (await stack.broker$('GET', '/v1/databases/MANAGED')).body.wire.serverConnections === 1, 10_000, 'statement running');
+      const key = c as unknown as { processID: number; secretKey: number };
+      await new Promise<void>((resolve, reject) => {
+        const packet = Buffer.alloc(16);
+        packet.writeInt32BE(16, 0);
+        packet.writeInt32BE(80877102, 4);
+        packet.writeInt32BE(key.processID, 8);
+        packet.writeInt32BE(key.secretKey, 12);
+        const socket = connect(stack.wirePort, '127.0.0.1', () => socket.end(packet));
+        socket.on('close', () => resolve());
+        socket.on('error', reject);
+      });
+      // The user's cancel, not the statement timeout (also 57014).
+      expect(await running).toEqual({ code: '57014', message: 'canceling statement due to user request' });
+      expect(tlsOnly.plaintextRefused).toBe(0);
+      expect((await c.query('SELECT 3 AS three')).rows).toEqual([{ three: 3 }]);
+    } finally {
+      await c.end();
+    }
   });
 });

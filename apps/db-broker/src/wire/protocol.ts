@@ -158,6 +158,14 @@ export function closeStatement(name: string): Buffer {
   return message('C', Buffer.from('S'), cstring(name));
 }
 
+/** SSLRequest: asks a server to switch the connection to TLS (it answers `S` or `N`). */
+export function sslRequest(): Buffer {
+  const buffer = Buffer.alloc(8);
+  buffer.writeInt32BE(8, 0);
+  buffer.writeInt32BE(SSL_REQUEST, 4);
+  return buffer;
+}
+
 /** CancelRequest to a server for its backend key. */
 export function cancelRequest(pid: number, secret: number): Buffer {
   const buffer = Buffer.alloc(16);

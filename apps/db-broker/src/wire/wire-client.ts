@@ -4,6 +4,7 @@ import type { SecureContext } from 'node:tls';
 import type { Principal, TokenStore } from '@patchbay/nest';
 import type { Logger } from 'pino';
 import type { DatabaseBroker, DatabaseConnection } from '../pools/database-driver';
+import type { PoolTarget } from '../pools/pool-target';
 import { ClientSettings } from './client-settings';
 import { WireLogin, type LoggedIn, type LoginHost } from './login';
 import {
@@ -145,10 +146,10 @@ export class WireClient {
   }
 
   /** Forwards a cancel request to the server connection running this client's statement. */
-  cancelRunning(send: (host: string, port: number, pid: number, secret: number) => void): void {
+  cancelRunning(send: (target: PoolTarget, pid: number, secret: number) => void): void {
     const key = this.link?.backendKey;
     const target = this.link?.generation.spec.target;
-    if (key && target) send(target.host, target.port, key.pid, key.secret);
+    if (key && target) send(target, key.pid, key.secret);
   }
 
   private received(chunk: Buffer): void {

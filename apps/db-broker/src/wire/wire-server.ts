@@ -1,12 +1,12 @@
 import { randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import type { TokenStore } from '@patchbay/nest';
 import type { Logger } from 'pino';
 import type { DatabaseBroker, DatabaseConnection } from '../pools/database-driver';
 import { withLease } from '../pools/leased';
-import { cancelRequest } from './protocol';
+import { forwardCancel } from './forward-cancel';
 import { tlsServerEndPoint } from './tls-end-point';
 import { REPORTED_PARAMETERS } from './login';
 import { WireClient, type WireContext } from './wire-client';
@@ -165,10 +165,9 @@ export class WireServer {
   private cancel(pid: number, secret: number): void {
     const entry = this.clients.get(pid);
     if (!entry || entry.secret !== secret) return;
-    entry.client.cancelRunning((host, port, serverPid, serverSecret) => {
-      const socket = connect(port, host, () => socket.end(cancelRequest(serverPid, serverSecret)));
-      socket.on('error', (error) => this.logger.warn({ reason: error.message }, 'forwarding a cancel request failed'));
-    });
+    entry.client.cancelRunning((target, serverPid, serverSecret) =>
+      forwardCancel(target, serverPid, serverSecret, (reason) => this.logger.warn({ reason }, 'forwarding a cancel request failed')),
+    );
   }
 
   /** Session defaults of the connector's server, read once per pool spec (a URL change reads them again). */
