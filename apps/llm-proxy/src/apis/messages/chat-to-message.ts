@@ -18,7 +18,7 @@ export interface MessageUsage {
   cache_creation_input_tokens: number;
 }
 
-export function messageUsage(usage: ChatAnswer['usage']): MessageUsage {
+function messageUsage(usage: ChatAnswer['usage']): MessageUsage {
   return {
     input_tokens: (usage?.input ?? 0) - (usage?.cached ?? 0),
     output_tokens: usage?.output ?? 0,
