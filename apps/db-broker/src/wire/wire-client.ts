@@ -420,7 +420,7 @@ export class WireClient {
     if (!link) return this.refusedWithoutServer(frame);
     if (statement) {
       this.ensurePrepared(link, statement);
-      link.write(message('B', cstring(portal), statement.serverNameBytes, body.subarray(afterName)));
+      link.write(renamedBind(frame.raw, afterPortal, afterName, statement.serverNameBytes));
       this.portals.set(portal, statement.sql);
     } else {
       link.write(frame.raw);
@@ -784,6 +784,21 @@ export class WireClient {
     }
     if (!this.socket.destroyed) this.socket.end();
   }
+}
+
+/**
+ * The Bind message `raw` with the statement name between body offsets `nameStart` and
+ * `nameEnd` replaced by `serverName` (NUL-terminated): one buffer, written once.
+ */
+function renamedBind(raw: Buffer, nameStart: number, nameEnd: number, serverName: Buffer): Buffer {
+  const head = 5 + nameStart;
+  const tail = raw.length - 5 - nameEnd;
+  const out = Buffer.allocUnsafe(head + serverName.length + tail);
+  raw.copy(out, 0, 0, head);
+  out.writeInt32BE(out.length - 1, 1);
+  serverName.copy(out, head);
+  raw.copy(out, head + serverName.length, 5 + nameEnd);
+  return out;
 }
 
 /** The text columns of a DataRow body (NULL as the empty string). */
