@@ -78,6 +78,11 @@ interface ClientStatement {
   sql: SqlClass;
 }
 
+/** The answers that carry nothing but their kind: one object each, not one per message. */
+const BIND: Expect = { kind: 'bind' };
+const DESCRIBE: Expect = { kind: 'describe' };
+const SYNC: Expect = { kind: 'sync' };
+
 /** {@link WireClient.linkNow}: the message waits for a server connection. */
 const WAIT = Symbol('wait');
 
@@ -270,7 +275,7 @@ export class WireClient {
         return true;
       }
       this.link.write(frame.raw);
-      this.expect({ kind: 'sync' });
+      this.expect(SYNC);
       return true;
     }
     if (type === T.d || type === T.c || type === T.f) {
@@ -310,9 +315,10 @@ export class WireClient {
       case T.B:
         return this.bind(frame, transaction);
       case T.D: {
-        const what = frame.body[0];
-        const [name] = readCString(frame.body, 1);
-        const statement = transaction && what === T.S && name !== '' ? this.statements.get(name) : undefined;
+        // Offsets into `raw` (type and length first): no view or string per message unless a statement is named.
+        const raw = frame.raw;
+        const named = transaction && raw[5] === T.S && raw[6] !== 0;
+        const statement = named ? this.statements.get(readCString(raw, 6)[0]) : undefined;
         const link = this.linkNow();
         if (link === WAIT) return false;
         if (!link) return this.refusedWithoutServer(frame);
@@ -322,7 +328,7 @@ export class WireClient {
         } else {
           link.write(frame.raw);
         }
-        this.expect({ kind: 'describe' });
+        this.expect(DESCRIBE);
         return true;
       }
       case T.C: {
@@ -342,7 +348,7 @@ export class WireClient {
         return true;
       }
       case T.E: {
-        const [portal] = readCString(frame.body, 0);
+        const portal = frame.raw[5] === 0 ? '' : readCString(frame.raw, 5)[0];
         const sql = this.portals.get(portal) ?? (transaction ? { dirties: false } : { dirties: true });
         const link = this.linkNow();
         if (link === WAIT) return false;
@@ -362,7 +368,7 @@ export class WireClient {
         if (link === WAIT) return false;
         if (!link) return this.refusedWithoutServer(frame);
         link.write(frame.raw);
-        this.expect({ kind: 'sync' });
+        this.expect(SYNC);
         return true;
       }
       case T.F: {
@@ -426,7 +432,7 @@ export class WireClient {
       link.write(frame.raw);
       this.portals.set(portal, name === '' ? this.unnamed : transaction ? { dirties: false } : { dirties: true });
     }
-    this.expect({ kind: 'bind' });
+    this.expect(BIND);
     return true;
   }
 
@@ -630,7 +636,7 @@ export class WireClient {
     switch (String.fromCharCode(frame.type)) {
       case 'Z': {
         if (head?.kind === 'sync' || head?.kind === 'query') this.expects.shift();
-        this.status = String.fromCharCode(frame.body[0] as number) as TransactionStatus;
+        this.status = String.fromCharCode(frame.raw[5] as number) as TransactionStatus;
         if (relay) this.out.write(frame.raw);
         if (head?.kind === 'query') head.done?.();
         this.flushFakes();
