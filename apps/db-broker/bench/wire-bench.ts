@@ -1,12 +1,13 @@
 // pgbench -S at 20 clients against Postgres directly, against a PgBouncer this bench
 // starts on a free port (same pool size), and against the broker's wire front; then one
 // client for the added latency. Debian's PgBouncer 1.18 tracks no prepared statements in
-// transaction mode, so its `-M prepared` row runs in session mode.
+// transaction mode, so its `-M prepared` row runs in session mode. The three targets run in
+// alternating rounds (BENCH_WIRE_ROUNDS) and ratios are the medians of per-round ratios.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '@patchbay/testkit';
+import { freePort, interleaved, median } from '@patchbay/testkit';
 
 export interface WireBenchTargets {
   /** `postgres://user@host:port/db` of the bench database. */
@@ -24,6 +25,7 @@ interface PgbenchResult {
   processed: string;
 }
 
+/** pgbench seconds per cell and target, split over the rounds. */
 const SECONDS = Number(process.env.BENCH_PGBENCH_SECONDS ?? 10);
 const CLIENTS = 20;
 
@@ -35,8 +37,8 @@ function run(command: string, args: string[]): Promise<{ code: number; stdout: s
   });
 }
 
-async function pgbench(url: string, mode: 'simple' | 'prepared', clients: number): Promise<PgbenchResult> {
-  const result = await run('pgbench', ['-n', '-S', '-M', mode, '-c', String(clients), '-j', String(Math.min(clients, 4)), '-T', String(SECONDS), url]);
+async function pgbench(url: string, mode: 'simple' | 'prepared', clients: number, seconds: number): Promise<PgbenchResult> {
+  const result = await run('pgbench', ['-n', '-S', '-M', mode, '-c', String(clients), '-j', String(Math.min(clients, 2)), '-T', String(seconds), url]);
   const number = (pattern: RegExp): number => Number(pattern.exec(result.stdout)?.[1] ?? NaN);
   if (result.code !== 0) console.error(`pgbench ${mode} c=${clients} failed: ${result.stderr.split('\n').slice(-3).join(' ')}`);
   return {
@@ -97,6 +99,35 @@ async function startPgbouncer(databaseUrl: string, poolSize: number): Promise<{ 
 
 const fmt = (n: number, digits = 0): string => (Number.isFinite(n) ? n.toFixed(digits) : '-');
 
+/** pgbench rounds per cell: direct, PgBouncer and the wire front alternate, so drift on a shared machine stays out of the ratios. */
+const ROUNDS = Number(process.env.BENCH_WIRE_ROUNDS ?? 5);
+
+interface Scenario {
+  name: string;
+  mode: 'simple' | 'prepared';
+  clients: number;
+  /** Postgres, PgBouncer, wire front. */
+  urls: [string, string, string];
+  bouncerPath: string;
+}
+
+interface ScenarioResult {
+  scenario: Scenario;
+  /** By target (direct, PgBouncer, wire), by round. */
+  rounds: PgbenchResult[][];
+}
+
+const summary = (rounds: PgbenchResult[]): PgbenchResult => ({
+  tps: median(rounds.map((r) => r.tps)),
+  latencyMs: median(rounds.map((r) => r.latencyMs)),
+  failed: rounds.reduce((sum, r) => sum + r.failed, 0),
+  processed: String(rounds.reduce((sum, r) => sum + Number(r.processed), 0)),
+});
+
+/** The median over rounds of a figure of two targets measured back to back. */
+const paired = (result: ScenarioResult, a: number, b: number, figure: (x: PgbenchResult, y: PgbenchResult) => number): number =>
+  median((result.rounds[a] as PgbenchResult[]).map((x, round) => figure(x, (result.rounds[b] as PgbenchResult[])[round] as PgbenchResult)));
+
 /** Runs the pgbench rows and prints their table; returns the summary lines. */
 export async function runWireBench(targets: WireBenchTargets): Promise<string[]> {
   const init = await run('pgbench', ['-i', '-q', '-s', '1', targets.databaseUrl]);
@@ -107,33 +138,42 @@ export async function runWireBench(targets: WireBenchTargets): Promise<string[]>
     const wire = `postgres://bench:${encodeURIComponent(targets.token)}@127.0.0.1:${targets.wirePort}/${targets.configId}`;
     const bouncerTx = `postgres://bench@127.0.0.1:${bouncer.port}/bench_tx`;
     const bouncerSession = `postgres://bench@127.0.0.1:${bouncer.port}/bench_session`;
-    const rows: { name: string; path: string; result: PgbenchResult }[] = [];
-    const cell = async (name: string, path: string, url: string, mode: 'simple' | 'prepared', clients: number): Promise<PgbenchResult> => {
-      const result = await pgbench(url, mode, clients);
-      rows.push({ name, path, result });
-      return result;
-    };
-    const directSimple = await cell(`-S simple c=${CLIENTS}`, 'postgres', direct, 'simple', CLIENTS);
-    const bouncerSimple = await cell(`-S simple c=${CLIENTS}`, 'pgbouncer tx', bouncerTx, 'simple', CLIENTS);
-    const wireSimple = await cell(`-S simple c=${CLIENTS}`, 'wire tx', wire, 'simple', CLIENTS);
-    const directPrepared = await cell(`-S prepared c=${CLIENTS}`, 'postgres', direct, 'prepared', CLIENTS);
-    const bouncerPrepared = await cell(`-S prepared c=${CLIENTS}`, 'pgbouncer sess', bouncerSession, 'prepared', CLIENTS);
-    const wirePrepared = await cell(`-S prepared c=${CLIENTS}`, 'wire tx', wire, 'prepared', CLIENTS);
-    const directOne = await cell('-S simple c=1', 'postgres', direct, 'simple', 1);
-    const bouncerOne = await cell('-S simple c=1', 'pgbouncer tx', bouncerTx, 'simple', 1);
-    const wireOne = await cell('-S simple c=1', 'wire tx', wire, 'simple', 1);
-    console.log(`\nwire front: pgbench -S, ${SECONDS} s per cell, pool ${targets.poolSize} (broker and PgBouncer)`);
-    console.log(`${'scenario'.padEnd(22)}${'path'.padEnd(16)}${'tps'.padStart(9)}${'lat ms'.padStart(9)}${'failed'.padStart(8)}${'processed'.padStart(12)}`);
-    for (const { name, path, result } of rows) {
-      console.log(
-        `${name.padEnd(22)}${path.padEnd(16)}${fmt(result.tps).padStart(9)}${fmt(result.latencyMs, 3).padStart(9)}${String(result.failed).padStart(8)}${result.processed.padStart(12)}`,
+    const scenarios: Scenario[] = [
+      { name: `-S simple c=${CLIENTS}`, mode: 'simple', clients: CLIENTS, urls: [direct, bouncerTx, wire], bouncerPath: 'pgbouncer tx' },
+      { name: `-S prepared c=${CLIENTS}`, mode: 'prepared', clients: CLIENTS, urls: [direct, bouncerSession, wire], bouncerPath: 'pgbouncer sess' },
+      { name: '-S simple c=1', mode: 'simple', clients: 1, urls: [direct, bouncerTx, wire], bouncerPath: 'pgbouncer tx' },
+    ];
+    const seconds = Math.max(1, Math.round(SECONDS / ROUNDS));
+    const results: ScenarioResult[] = [];
+    for (const scenario of scenarios) {
+      const rounds = await interleaved(
+        ROUNDS,
+        scenario.urls.map((url) => () => pgbench(url, scenario.mode, scenario.clients, seconds)),
       );
+      results.push({ scenario, rounds });
     }
-    const ratio = (a: number, b: number): string => `${fmt((a / b) * 100)} %`;
+    console.log(`\nwire front: pgbench -S, ${ROUNDS} alternating rounds of ${seconds} s per cell (medians), pool ${targets.poolSize} (broker and PgBouncer)`);
+    console.log(`${'scenario'.padEnd(22)}${'path'.padEnd(16)}${'tps'.padStart(9)}${'lat ms'.padStart(9)}${'failed'.padStart(8)}${'processed'.padStart(12)}`);
+    for (const { scenario, rounds } of results) {
+      ['postgres', scenario.bouncerPath, 'wire tx'].forEach((path, index) => {
+        const result = summary(rounds[index] as PgbenchResult[]);
+        console.log(
+          `${scenario.name.padEnd(22)}${path.padEnd(16)}${fmt(result.tps).padStart(9)}${fmt(result.latencyMs, 3).padStart(9)}${String(result.failed).padStart(8)}${result.processed.padStart(12)}`,
+        );
+      });
+    }
+    const [simple, prepared, one] = results as [ScenarioResult, ScenarioResult, ScenarioResult];
+    const percent = (value: number): string => `${fmt(value * 100)} %`;
+    const tpsRatio = (x: PgbenchResult, y: PgbenchResult): number => x.tps / y.tps;
+    const perRound = (result: ScenarioResult, a: number, b: number): string =>
+      (result.rounds[a] as PgbenchResult[])
+        .map((x, round) => fmt((x.tps / ((result.rounds[b] as PgbenchResult[])[round] as PgbenchResult).tps) * 100))
+        .join(' / ');
+    const added = (index: number): number => paired(one, index, 0, (x, y) => x.latencyMs - y.latencyMs);
     return [
-      `wire -S simple c=${CLIENTS}: ${ratio(wireSimple.tps, bouncerSimple.tps)} of PgBouncer (target >= 80 %), ${ratio(wireSimple.tps, directSimple.tps)} of direct`,
-      `wire -S prepared c=${CLIENTS} (transaction mode): ${ratio(wirePrepared.tps, bouncerPrepared.tps)} of PgBouncer 1.18 in session mode (target >= 80 %), ${ratio(wirePrepared.tps, directPrepared.tps)} of direct`,
-      `added latency at 1 client: wire ${fmt(wireOne.latencyMs - directOne.latencyMs, 3)} ms (target < 0.3 ms), PgBouncer ${fmt(bouncerOne.latencyMs - directOne.latencyMs, 3)} ms`,
+      `wire -S simple c=${CLIENTS}: ${percent(paired(simple, 2, 1, tpsRatio))} of PgBouncer (target >= 80 %; per round ${perRound(simple, 2, 1)} %), ${percent(paired(simple, 2, 0, tpsRatio))} of direct`,
+      `wire -S prepared c=${CLIENTS} (transaction mode): ${percent(paired(prepared, 2, 1, tpsRatio))} of PgBouncer 1.18 in session mode (target >= 80 %; per round ${perRound(prepared, 2, 1)} %), ${percent(paired(prepared, 2, 0, tpsRatio))} of direct`,
+      `added latency at 1 client: wire ${fmt(added(2), 3)} ms (target < 0.3 ms), PgBouncer ${fmt(added(1), 3)} ms`,
     ];
   } finally {
     bouncer.stop();

@@ -71,4 +71,20 @@ describe('PoolGeneration (real Postgres)', () => {
     lease.release();
     spy.mockRestore();
   });
+
+  it('checks out an idle connection synchronously with acquireNow, and none when nothing is idle', async () => {
+    const pool = generation({ max: 1, acquireTimeoutMs: 200 });
+    expect(pool.acquireNow()).toBeUndefined();
+    const first = await pool.acquire();
+    const client = first.client;
+    expect(pool.acquireNow()).toBeUndefined();
+    first.release();
+    const now = pool.acquireNow();
+    expect(now?.client).toBe(client);
+    expect(pool.figures()).toMatchObject({ idle: 0, inUse: 1 });
+    expect((await now?.client.query('SELECT 2 AS two'))?.rows).toEqual([{ two: 2 }]);
+    now?.release();
+    expect(pool.figures()).toMatchObject({ idle: 1, inUse: 0 });
+    (await pool.acquire()).release();
+  });
 });

@@ -3,6 +3,24 @@ import { Pool, types, type PoolClient, type PoolConfig } from 'pg';
 import { runStatement } from '../query/run-query';
 import type { PoolSpec } from './pool-target';
 
+/** The parts of pg-pool that {@link PoolGeneration.acquireNow} uses; not in its type definitions. */
+interface PgIdleItem {
+  client: PoolClient & { ref?: () => void };
+  idleListener: unknown;
+  timeoutId: NodeJS.Timeout | undefined;
+}
+interface PgPoolInternals {
+  ending: boolean;
+  _idle: PgIdleItem[] | undefined;
+  _pendingQueue: unknown[] | undefined;
+  _acquireClient(
+    client: PoolClient,
+    pending: { timedOut: boolean; callback: (error: unknown, client?: PoolClient) => void },
+    idleListener: unknown,
+    isNew: boolean,
+  ): void;
+}
+
 /** Figures shown in status answers and exported as gauges. */
 export interface PoolFigures {
   total: number;
@@ -122,6 +140,29 @@ export class PoolGeneration {
       }
       return this.leaseOf(client);
     }
+  }
+
+  /**
+   * {@link acquire} without a promise, a timer or a tick when an idle connection is free,
+   * nobody waits for one, and it needs no health check: pg-pool's own checkout of an idle
+   * client (the same `_acquireClient` its queue runs), called directly. Undefined
+   * otherwise (or on a pg-pool without these internals): the caller takes {@link acquire}.
+   */
+  acquireNow(): Lease | undefined {
+    const pool = this.pool as unknown as PgPoolInternals;
+    if (this.ended || pool.ending || pool._pendingQueue?.length !== 0 || !pool._idle?.length || typeof pool._acquireClient !== 'function') return undefined;
+    const item = pool._idle[pool._idle.length - 1] as PgIdleItem;
+    const checkAfter = this.spec.settings.healthCheckIdleMs;
+    const idleSince = this.lastReleased.get(item.client);
+    if (idleSince !== undefined && checkAfter > 0 && Date.now() - idleSince > checkAfter) return undefined;
+    pool._idle.pop();
+    clearTimeout(item.timeoutId);
+    item.client.ref?.();
+    let acquired: PoolClient | undefined;
+    pool._acquireClient(item.client, { timedOut: false, callback: (_error, client) => (acquired = client) }, item.idleListener, false);
+    if (acquired === undefined) return undefined;
+    this.hooks.onAcquired(0);
+    return this.leaseOf(acquired);
   }
 
   /** Ends the pool now (idle connections close; leases out are destroyed on release). */

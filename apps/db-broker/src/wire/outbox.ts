@@ -9,7 +9,11 @@ import type { Socket } from 'node:net';
  * the chunk they arrived in: adjacent slices are joined without copying.
  */
 export class Outbox {
-  private parts: Buffer[] = [];
+  private readonly parts: Buffer[] = [];
+  /** The last part, kept open while the next write continues it: bytes `tailStart..tailEnd` of `tail.buffer`. */
+  private tail: Buffer | undefined;
+  private tailStart = 0;
+  private tailEnd = 0;
   private holding = false;
 
   constructor(private readonly socket: () => Socket) {}
@@ -24,20 +28,30 @@ export class Outbox {
       this.socket().write(bytes);
       return;
     }
-    const last = this.parts[this.parts.length - 1];
-    if (last && last.buffer === bytes.buffer && last.byteOffset + last.length === bytes.byteOffset) {
-      this.parts[this.parts.length - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + bytes.length);
-    } else {
-      this.parts.push(bytes);
+    const tail = this.tail;
+    if (tail !== undefined && tail.buffer === bytes.buffer && this.tailEnd === bytes.byteOffset) {
+      this.tailEnd += bytes.length;
+      return;
     }
+    if (tail !== undefined) this.parts.push(this.closeTail(tail));
+    this.tail = bytes;
+    this.tailStart = bytes.byteOffset;
+    this.tailEnd = bytes.byteOffset + bytes.length;
   }
 
   /** Writes what was held, in one write, and stops holding. */
   flush(): void {
     this.holding = false;
-    if (this.parts.length === 0) return;
-    const out = this.parts.length === 1 ? (this.parts[0] as Buffer) : Buffer.concat(this.parts);
-    this.parts = [];
+    const tail = this.tail;
+    if (tail === undefined) return;
+    this.tail = undefined;
+    const last = this.closeTail(tail);
+    let out = last;
+    if (this.parts.length > 0) {
+      this.parts.push(last);
+      out = Buffer.concat(this.parts);
+      this.parts.length = 0;
+    }
     const socket = this.socket();
     if (!socket.destroyed) socket.write(out);
   }
@@ -45,6 +59,13 @@ export class Outbox {
   /** Drops what was held (the socket is going away). */
   discard(): void {
     this.holding = false;
-    this.parts = [];
+    this.tail = undefined;
+    this.parts.length = 0;
+  }
+
+  /** The tail as one Buffer: itself when nothing joined it, else one view of the joined bytes (no copy). */
+  private closeTail(tail: Buffer): Buffer {
+    const length = this.tailEnd - this.tailStart;
+    return length === tail.length ? tail : Buffer.from(tail.buffer, this.tailStart, length);
   }
 }

@@ -12,35 +12,45 @@ export const CANCEL_REQUEST = 80877102;
 /** Longest message a client may send: Postgres' own limit for a query string is 1 GB; keep the broker's memory bounded. */
 export const MAX_CLIENT_MESSAGE = 64 * 1024 * 1024;
 
-export interface Frame {
+/** One typed message as received: `raw` is type + length + payload (for relaying unchanged). */
+export class Frame {
   /** Message type byte (e.g. 0x51 'Q'). */
-  type: number;
-  /** The payload after type and length. */
-  body: Buffer;
-  /** Type + length + payload, as received (for relaying unchanged). */
-  raw: Buffer;
+  readonly type: number;
+
+  constructor(readonly raw: Buffer) {
+    this.type = raw[0] as number;
+  }
+
+  /** The payload after type and length (a view made only for the messages the broker reads). */
+  get body(): Buffer {
+    return this.raw.subarray(5);
+  }
 }
 
 /** Reassembles typed messages from a byte stream. */
 export class FrameReader {
   private buffer: Buffer = Buffer.alloc(0);
+  /** Where the unread bytes of `buffer` start (a view per message is all `next` makes). */
+  private offset = 0;
 
   push(chunk: Buffer): void {
-    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+    if (this.offset >= this.buffer.length) this.buffer = chunk;
+    else this.buffer = Buffer.concat([this.buffer.subarray(this.offset), chunk]);
+    this.offset = 0;
   }
 
   get buffered(): number {
-    return this.buffer.length;
+    return this.buffer.length - this.offset;
   }
 
   /** The untyped startup packet (length + payload), or undefined while incomplete. */
   nextUntyped(): Buffer | undefined {
-    if (this.buffer.length < 4) return undefined;
-    const length = this.buffer.readInt32BE(0);
+    if (this.buffered < 4) return undefined;
+    const length = this.buffer.readInt32BE(this.offset);
     if (length < 8 || length > 10_000) throw new Error(`invalid startup packet length ${length}`);
-    if (this.buffer.length < length) return undefined;
-    const packet = this.buffer.subarray(0, length);
-    this.buffer = this.buffer.subarray(length);
+    if (this.buffered < length) return undefined;
+    const packet = this.buffer.subarray(this.offset, this.offset + length);
+    this.offset += length;
     return packet;
   }
 
@@ -49,14 +59,14 @@ export class FrameReader {
    * @throws Error on a length outside the protocol (the stream cannot be resynchronised).
    */
   next(maxLength = Number.MAX_SAFE_INTEGER): Frame | undefined {
-    if (this.buffer.length < 5) return undefined;
-    const length = this.buffer.readInt32BE(1);
+    const at = this.offset;
+    if (this.buffer.length - at < 5) return undefined;
+    const length = this.buffer.readInt32BE(at + 1);
     if (length < 4 || length > maxLength) throw new Error(`invalid message length ${length}`);
     const total = length + 1;
-    if (this.buffer.length < total) return undefined;
-    const raw = this.buffer.subarray(0, total);
-    this.buffer = this.buffer.subarray(total);
-    return { type: raw[0] as number, body: raw.subarray(5), raw };
+    if (this.buffer.length - at < total) return undefined;
+    this.offset = at + total;
+    return new Frame(this.buffer.subarray(at, at + total));
   }
 }
 

@@ -22,6 +22,12 @@ describe('classifySql (transaction mode)', () => {
     expect(classifySql(sql).refused).toBeUndefined();
   });
 
+  it('takes a statement without any of the words that matter as plain', () => {
+    expect(classifySql('SELECT abalance FROM pgbench_accounts WHERE aid = 42;')).toEqual({ dirties: false });
+    expect(classifySql('select * from t where x = $1')).toEqual({ dirties: false });
+    expect(classifySql('SELECT pg_ADVISORY_LOCK(1)').refused).toMatch(/advisory/);
+  });
+
   it('records a session SET, not SET LOCAL / SET TRANSACTION, and marks state-leaving statements dirty', () => {
     expect(classifySql('SET search_path TO app, public;')).toEqual({ setting: 'SET search_path TO app, public', dirties: true });
     expect(classifySql('RESET ALL')).toMatchObject({ setting: 'RESET ALL' });

@@ -46,8 +46,16 @@ const DISCARD_ALL = /^\s*(discard|deallocate(\s+prepare)?)\s+all\s*;?\s*$/i;
 const TRANSACTION_HINT =
   'the connector pools in transaction mode (a server connection per transaction): set options.poolMode "session" on it for session features';
 
+/**
+ * Every pattern below needs one of these words in the text; a statement without any
+ * (most queries) is plain and skips the scans of the whole text.
+ */
+const MAY_MATTER = /advisory_lock|listen|prepare|declare|create|set|discard|deallocate/i;
+const PLAIN: SqlClass = Object.freeze({ dirties: false });
+
 /** Classifies a query text sent in transaction mode. */
 export function classifySql(sql: string): SqlClass {
+  if (!MAY_MATTER.test(sql)) return PLAIN;
   const code = codeOnly(sql);
   if (SESSION_LOCK.test(code)) {
     return { refused: `session-level advisory locks outlive the transaction; use pg_advisory_xact_lock (${TRANSACTION_HINT})`, dirties: false };

@@ -79,6 +79,14 @@ interface ClientStatement {
   sql: SqlClass;
 }
 
+/** The answers that carry nothing but their kind: one object each, not one per message. */
+const BIND: Expect = { kind: 'bind' };
+const DESCRIBE: Expect = { kind: 'describe' };
+const SYNC: Expect = { kind: 'sync' };
+
+/** {@link WireClient.linkNow}: the message waits for a server connection. */
+const WAIT = Symbol('wait');
+
 const LOGIN_TIMEOUT_MS = 60_000;
 /** Client messages buffered before the broker stops reading the client's socket. */
 const MAX_QUEUED_MESSAGES = 1000;
@@ -169,7 +177,7 @@ export class WireClient {
       this.fatal({ severity: 'FATAL', code: '08P01', message: `protocol violation: ${error instanceof Error ? error.message : String(error)}` });
       return;
     }
-    if (this.phase === 'ready') void this.pump();
+    if (this.phase === 'ready') this.pump();
   }
 
   private loginHost(): LoginHost {
@@ -196,58 +204,89 @@ export class WireClient {
     result.greet(this.context.register(this));
     this.phase = 'ready';
     clearTimeout(this.loginTimer);
-    void this.pump();
+    this.pump();
   }
 
   // ---- client messages --------------------------------------------------------------
 
-  private async pump(): Promise<void> {
+  /**
+   * Works through the queued messages synchronously while a server connection is at hand
+   * (held, or leased now from an idle one); only a wait for a connection leaves the loop
+   * for a promise, and the loop goes on with the same message once it has one.
+   */
+  private pump(): void {
     if (this.pumping) return;
     this.pumping = true;
     try {
       while (this.inbound.length > 0 && this.phase === 'ready') {
-        const frame = this.inbound.shift() as Frame;
+        const frame = this.inbound[0] as Frame;
         // The messages of one batch (Bind/Describe/Execute/Sync) leave in one write, as the client sent them.
         this.out.hold();
         this.link?.hold();
-        await this.handle(frame);
+        if (!this.handle(frame)) {
+          void this.waitForLink();
+          return;
+        }
+        this.inbound.shift();
       }
       this.flushOut();
       this.resumeWhenServerDrained();
     } catch (error) {
-      this.flushOut();
-      this.context.logger.warn({ configId: this.configId, reason: error instanceof Error ? error.message : String(error) }, 'wire client failed');
-      this.fatal({ severity: 'FATAL', code: '08P01', message: `protocol violation: ${error instanceof Error ? error.message : String(error)}` });
-    } finally {
-      this.pumping = false;
+      this.failed(error);
     }
+    this.pumping = false;
   }
 
-  private async handle(frame: Frame): Promise<void> {
+  /** Leases a server connection the slow way, then pumps on (`pumping` stays set meanwhile). */
+  private async waitForLink(): Promise<void> {
+    await this.acquireLink();
+    try {
+      // The message that waited runs again: it finds the connection, or the reason there is none.
+      if (this.phase === 'ready' && this.inbound.length > 0) {
+        this.out.hold();
+        this.link?.hold();
+        if (this.handle(this.inbound[0] as Frame)) this.inbound.shift();
+      }
+      this.acquireError = undefined;
+    } catch (error) {
+      this.failed(error);
+    }
+    this.pumping = false;
+    if (this.phase === 'ready') this.pump();
+  }
+
+  private failed(error: unknown): void {
+    this.flushOut();
+    this.context.logger.warn({ configId: this.configId, reason: error instanceof Error ? error.message : String(error) }, 'wire client failed');
+    this.fatal({ severity: 'FATAL', code: '08P01', message: `protocol violation: ${error instanceof Error ? error.message : String(error)}` });
+  }
+
+  /** Handles one client message; false when it needs a server connection that is not at hand yet (nothing was done). */
+  private handle(frame: Frame): boolean {
     const type = frame.type;
     if (type === T.X) {
       this.close();
-      return;
+      return true;
     }
     if (this.skipping) {
-      if (type !== T.S) return;
+      if (type !== T.S) return true;
       this.skipping = false;
       if (!this.link) {
         this.fake(readyForQuery(this.status));
-        return;
+        return true;
       }
       this.link.write(frame.raw);
-      this.expect({ kind: 'sync' });
-      return;
+      this.expect(SYNC);
+      return true;
     }
     if (type === T.d || type === T.c || type === T.f) {
       // COPY FROM STDIN data: only meaningful on the server connection running the COPY.
       this.link?.write(frame.raw);
-      return;
+      return true;
     }
     if (type === T.H) {
       this.link?.write(frame.raw);
-      return;
+      return true;
     }
     const transaction = this.mode === 'transaction';
     switch (type) {
@@ -256,30 +295,33 @@ export class WireClient {
         if (sql.refused) {
           this.fake(errorResponse({ severity: 'ERROR', code: '0A000', message: sql.refused }));
           this.fake(readyForQuery(this.status));
-          return;
+          return true;
         }
         if (sql.deallocate !== undefined && this.statements.delete(sql.deallocate)) {
           this.fake(commandComplete('DEALLOCATE'));
           this.fake(readyForQuery(this.status));
-          return;
+          return true;
         }
-        const link = await this.needLink();
+        const link = this.linkNow();
+        if (link === WAIT) return false;
         if (!link) return this.refusedWithoutServer(frame);
         if (sql.dirties) link.dirty = true;
         if (sql.changesSettings) this.settingsChanged(sql);
         link.write(frame.raw);
         this.expect({ kind: 'query', internal: false, onTag: this.tagHandler(sql), done: undefined });
-        return;
+        return true;
       }
       case T.P:
         return this.parse(frame, transaction);
       case T.B:
         return this.bind(frame, transaction);
       case T.D: {
-        const what = frame.body[0];
-        const [name] = readCString(frame.body, 1);
-        const statement = transaction && what === T.S && name !== '' ? this.statements.get(name) : undefined;
-        const link = await this.needLink();
+        // Offsets into `raw` (type and length first): no view or string per message unless a statement is named.
+        const raw = frame.raw;
+        const named = transaction && raw[5] === T.S && raw[6] !== 0;
+        const statement = named ? this.statements.get(readCString(raw, 6)[0]) : undefined;
+        const link = this.linkNow();
+        if (link === WAIT) return false;
         if (!link) return this.refusedWithoutServer(frame);
         if (statement) {
           this.ensurePrepared(link, statement);
@@ -287,8 +329,8 @@ export class WireClient {
         } else {
           link.write(frame.raw);
         }
-        this.expect({ kind: 'describe' });
-        return;
+        this.expect(DESCRIBE);
+        return true;
       }
       case T.C: {
         const what = frame.body[0];
@@ -297,50 +339,54 @@ export class WireClient {
           // The server copy stays for other clients (and this one, if it parses the same text again).
           this.statements.delete(name);
           this.fake(CLOSE_COMPLETE);
-          return;
+          return true;
         }
-        const link = await this.needLink();
+        const link = this.linkNow();
+        if (link === WAIT) return false;
         if (!link) return this.refusedWithoutServer(frame);
         link.write(frame.raw);
         this.expect({ kind: 'close', swallow: false });
-        return;
+        return true;
       }
       case T.E: {
-        const [portal] = readCString(frame.body, 0);
+        const portal = frame.raw[5] === 0 ? '' : readCString(frame.raw, 5)[0];
         const sql = this.portals.get(portal) ?? (transaction ? { dirties: false } : { dirties: true });
-        const link = await this.needLink();
+        const link = this.linkNow();
+        if (link === WAIT) return false;
         if (!link) return this.refusedWithoutServer(frame);
         if (sql.dirties) link.dirty = true;
         if (sql.changesSettings) this.settingsChanged(sql);
         link.write(frame.raw);
         this.expect({ kind: 'execute', onTag: this.tagHandler(sql) });
-        return;
+        return true;
       }
       case T.S: {
         if (!this.link && this.expects.length === 0) {
           this.fake(readyForQuery(this.status));
-          return;
+          return true;
         }
-        const link = await this.needLink();
+        const link = this.linkNow();
+        if (link === WAIT) return false;
         if (!link) return this.refusedWithoutServer(frame);
         link.write(frame.raw);
-        this.expect({ kind: 'sync' });
-        return;
+        this.expect(SYNC);
+        return true;
       }
       case T.F: {
-        const link = await this.needLink();
+        const link = this.linkNow();
+        if (link === WAIT) return false;
         if (!link) return this.refusedWithoutServer(frame);
         link.dirty = true;
         link.write(frame.raw);
         this.expect({ kind: 'query', internal: false, onTag: undefined, done: undefined });
-        return;
+        return true;
       }
       default:
         throw new Error(`unexpected message type '${String.fromCharCode(type)}'`);
     }
   }
 
-  private async parse(frame: Frame, transaction: boolean): Promise<void> {
+  private parse(frame: Frame, transaction: boolean): boolean {
     const body = frame.body;
     const [name, afterName] = readCString(body, 0);
     const [text] = readCString(body, afterName);
@@ -348,42 +394,47 @@ export class WireClient {
     if (sql.refused) {
       this.fake(errorResponse({ severity: 'ERROR', code: '0A000', message: sql.refused }));
       this.skipping = true;
-      return;
+      return true;
     }
     if (!transaction || name === '') {
       this.unnamed = sql;
-      const link = await this.needLink();
+      const link = this.linkNow();
+      if (link === WAIT) return false;
       if (!link) return this.refusedWithoutServer(frame);
       link.write(frame.raw);
       this.expect({ kind: 'parse', swallow: false, prepares: undefined });
-      return;
+      return true;
     }
     const rest = body.subarray(afterName);
     const serverName = `pb_${createHash('sha256').update(rest).digest('hex').slice(0, 32)}`;
     const statement: ClientStatement = { serverName, serverNameBytes: cstring(serverName), rest, sql };
     this.statements.set(name, statement);
-    const link = await this.needLink();
+    const link = this.linkNow();
+    if (link === WAIT) return false;
     if (!link) return this.refusedWithoutServer(frame);
     if (link.touch(statement.serverName)) this.fake(PARSE_COMPLETE);
     else this.prepareOn(link, statement, false);
+    return true;
   }
 
-  private async bind(frame: Frame, transaction: boolean): Promise<void> {
+  private bind(frame: Frame, transaction: boolean): boolean {
     const body = frame.body;
     const [portal, afterPortal] = readCString(body, 0);
     const [name, afterName] = readCString(body, afterPortal);
     const statement = transaction && name !== '' ? this.statements.get(name) : undefined;
-    const link = await this.needLink();
+    const link = this.linkNow();
+    if (link === WAIT) return false;
     if (!link) return this.refusedWithoutServer(frame);
     if (statement) {
       this.ensurePrepared(link, statement);
-      link.write(message('B', cstring(portal), statement.serverNameBytes, body.subarray(afterName)));
+      link.write(renamedBind(frame.raw, afterPortal, afterName, statement.serverNameBytes));
       this.portals.set(portal, statement.sql);
     } else {
       link.write(frame.raw);
       this.portals.set(portal, name === '' ? this.unnamed : transaction ? { dirties: false } : { dirties: true });
     }
-    this.expect({ kind: 'bind' });
+    this.expect(BIND);
+    return true;
   }
 
   private ensurePrepared(link: ServerLink, statement: ClientStatement): void {
@@ -423,13 +474,37 @@ export class WireClient {
     return undefined;
   }
 
-  /** A server connection for this client, or undefined after answering the client with why there is none. */
-  private async needLink(): Promise<ServerLink | undefined> {
+  /**
+   * The server connection for this client's next message: the one it holds, or one leased
+   * now when an idle one is free (no promise per transaction); `WAIT` when it has to wait
+   * for one ({@link acquireLink}); undefined when there is none, after the wait found why.
+   */
+  private linkNow(): ServerLink | undefined | typeof WAIT {
     if (this.link && !this.releasing) return this.link;
+    if (this.acquireError) return undefined;
+    if (this.releasing || this.link) return WAIT;
+    let connection: ReturnType<DatabaseBroker['connection']>;
+    try {
+      connection = this.context.pools.connection(this.configId);
+    } catch {
+      return WAIT;
+    }
+    const handle = connection.leaseNow();
+    if (!handle) return WAIT;
+    const lease = handle.handle.acquireNow();
+    if (!lease) {
+      handle.release();
+      return WAIT;
+    }
+    return this.adopt(new ServerLink(handle, lease));
+  }
+
+  /** Waits for a server connection: it is `link` afterwards, or `acquireError` says why there is none. */
+  private async acquireLink(): Promise<void> {
     // Waiting below lets server messages in, which may hand the held connection back to the pool.
     this.flushOut();
     if (this.releasing) await this.releasing;
-    if (this.link) return this.link;
+    if (this.link) return;
     this.waiting = true;
     try {
       const connection = this.context.pools.connection(this.configId);
@@ -443,31 +518,35 @@ export class WireClient {
       }
       if (this.phase !== 'ready') {
         link.release();
-        return undefined;
+        return;
       }
-      this.link = link;
-      this.serverReader = new FrameReader();
-      link.attach(
-        (chunk) => this.fromServer(link, chunk),
-        () => this.serverLost(link),
-      );
-      const replay = this.settings.replay();
-      if (replay !== undefined) {
-        link.dirty = true;
-        link.write(query(replay));
-        this.expect({ kind: 'query', internal: true, onTag: undefined, done: undefined });
-      }
-      if (this.mode === 'session') link.dirty = true;
-      // Called from the pump: the rest of the batch joins the first message's write.
-      link.hold();
-      this.out.hold();
-      return link;
+      this.adopt(link);
     } catch (error) {
       this.acquireError = wireErrorOf(error, 'ERROR');
-      return undefined;
     } finally {
       this.waiting = false;
     }
+  }
+
+  /** Starts relaying on a leased server connection: the client's settings first, then its messages. */
+  private adopt(link: ServerLink): ServerLink {
+    this.link = link;
+    this.serverReader = new FrameReader();
+    link.attach(
+      (chunk) => this.fromServer(link, chunk),
+      () => this.serverLost(link),
+    );
+    const replay = this.settings.replay();
+    if (replay !== undefined) {
+      link.dirty = true;
+      link.write(query(replay));
+      this.expect({ kind: 'query', internal: true, onTag: undefined, done: undefined });
+    }
+    if (this.mode === 'session') link.dirty = true;
+    // Called from the pump: the rest of the batch joins the first message's write.
+    link.hold();
+    this.out.hold();
+    return link;
   }
 
   private acquireError: WireError | undefined;
@@ -496,12 +575,13 @@ export class WireClient {
   }
 
   /** Answers a message that found no server connection: the error, then ReadyForQuery at the next Sync. */
-  private refusedWithoutServer(frame: Frame): void {
+  private refusedWithoutServer(frame: Frame): true {
     const error = this.acquireError ?? { severity: 'ERROR', code: '08006', message: 'no server connection' };
     this.acquireError = undefined;
     this.fake(errorResponse(error));
     if (frame.type === T.Q || frame.type === T.S || frame.type === T.F) this.fake(readyForQuery(this.status));
     else this.skipping = true;
+    return true;
   }
 
   private expect(entry: Expect): void {
@@ -549,17 +629,16 @@ export class WireClient {
   }
 
   private serverFrame(link: ServerLink, frame: Frame): void {
-    this.flushFakes();
+    if (this.expects.length > 0 && (this.expects[0] as Expect).kind === 'fake') this.flushFakes();
     const head = this.expects[0];
     const internal = head?.kind === 'query' && head.internal;
-    const send = (): void => {
-      if (!internal && this.phase !== 'closed') this.out.write(frame.raw);
-    };
+    // Relayed unless the broker asked (an internal query) or the client is gone.
+    const relay = !internal && this.phase !== 'closed';
     switch (String.fromCharCode(frame.type)) {
       case 'Z': {
         if (head?.kind === 'sync' || head?.kind === 'query') this.expects.shift();
-        this.status = String.fromCharCode(frame.body[0] as number) as TransactionStatus;
-        send();
+        this.status = String.fromCharCode(frame.raw[5] as number) as TransactionStatus;
+        if (relay) this.out.write(frame.raw);
         if (head?.kind === 'query') head.done?.();
         this.flushFakes();
         const idle = this.status === 'I' && this.expects.length === 0 && link === this.link && !this.releasing;
@@ -571,7 +650,7 @@ export class WireClient {
           const fields = errorFields(frame.body);
           this.context.logger.warn({ configId: this.configId, sqlstate: fields.get('C'), reason: fields.get('M') }, 'replaying wire client settings failed');
         }
-        send();
+        if (relay) this.out.write(frame.raw);
         if (!head || head.kind === 'query') return;
         // The server skips everything up to the next Sync.
         while (this.expects.length > 0 && (this.expects[0] as Expect).kind !== 'sync') {
@@ -584,38 +663,38 @@ export class WireClient {
       }
       case 'D':
         if (internal) head.onRow?.(frame.body);
-        else send();
+        else if (relay) this.out.write(frame.raw);
         return;
       case 'C': {
         if (head?.kind === 'query' || head?.kind === 'execute') head.onTag?.(readCString(frame.body, 0)[0]);
-        send();
+        if (relay) this.out.write(frame.raw);
         if (head?.kind === 'execute') this.expects.shift();
         return;
       }
       case 'I':
       case 's':
-        send();
+        if (relay) this.out.write(frame.raw);
         if (head?.kind === 'execute') this.expects.shift();
         return;
       case '1':
-        if (!(head?.kind === 'parse' && head.swallow)) send();
+        if (relay && !(head?.kind === 'parse' && head.swallow)) this.out.write(frame.raw);
         if (head?.kind === 'parse') this.expects.shift();
         return;
       case '2':
-        send();
+        if (relay) this.out.write(frame.raw);
         if (head?.kind === 'bind') this.expects.shift();
         return;
       case '3':
-        if (!(head?.kind === 'close' && head.swallow)) send();
+        if (relay && !(head?.kind === 'close' && head.swallow)) this.out.write(frame.raw);
         if (head?.kind === 'close') this.expects.shift();
         return;
       case 'T':
       case 'n':
-        send();
+        if (relay) this.out.write(frame.raw);
         if (head?.kind === 'describe') this.expects.shift();
         return;
       default:
-        send();
+        if (relay) this.out.write(frame.raw);
     }
   }
 
@@ -712,6 +791,21 @@ export class WireClient {
     }
     if (!this.socket.destroyed) this.socket.end();
   }
+}
+
+/**
+ * The Bind message `raw` with the statement name between body offsets `nameStart` and
+ * `nameEnd` replaced by `serverName` (NUL-terminated): one buffer, written once.
+ */
+function renamedBind(raw: Buffer, nameStart: number, nameEnd: number, serverName: Buffer): Buffer {
+  const head = 5 + nameStart;
+  const tail = raw.length - 5 - nameEnd;
+  const out = Buffer.allocUnsafe(head + serverName.length + tail);
+  raw.copy(out, 0, 0, head);
+  out.writeInt32BE(out.length - 1, 1);
+  serverName.copy(out, head);
+  raw.copy(out, head + serverName.length, 5 + nameEnd);
+  return out;
 }
 
 /** The text columns of a DataRow body (NULL as the empty string). */

@@ -257,6 +257,25 @@ describe('ManagedConnection', () => {
     expect(connection.state).toBe(ConnectionState.RETRYING);
   });
 
+  it('leases synchronously with leaseNow only while the handle is open and the breaker lets work through', async () => {
+    create().start();
+    expect(connection.leaseNow()).toBeUndefined();
+    await active();
+    const lease = connection.leaseNow();
+    expect(lease?.handle.url).toBe('http://a.test');
+    connection.update(2, spec('http://b.test'));
+    await active();
+    expect(lease?.handle.closed).toBeUndefined();
+    lease?.release();
+    await until(() => lease?.handle.closed === 'swapped', 'leased handle closed');
+    connection.controlBreaker('open');
+    expect(connection.leaseNow()).toBeUndefined();
+    connection.controlBreaker('reset');
+    const second = connection.leaseNow();
+    expect(second?.handle.url).toBe('http://b.test');
+    second?.release();
+  });
+
   it('marks the connection down when a periodic probe fails', async () => {
     create(spec('http://a.test', { healthIntervalMs: 5 })).start();
     await active();

@@ -203,6 +203,26 @@ export class ManagedConnection<Spec, Handle> {
       slot.leave();
       throw error;
     }
+    return this.leaseOn(slot, handle);
+  }
+
+  /**
+   * {@link lease} without a promise, for a caller that leases once per transaction: the
+   * current handle when it is open, every gate passes and the breaker is closed (or
+   * disabled); undefined otherwise, and the caller takes the {@link lease} path, which
+   * answers with the gate's error or waits for the handle.
+   */
+  leaseNow(): ConnectionLease<Handle> | undefined {
+    const breaker = this.breakerValue.state;
+    if (breaker !== BreakerState.CLOSED && breaker !== BreakerState.DISABLED) return undefined;
+    const slot = this.current;
+    const handle = slot.handle;
+    if (handle === undefined || this.gate() !== undefined) return undefined;
+    slot.enter();
+    return this.leaseOn(slot, handle);
+  }
+
+  private leaseOn(slot: HandleSlot<Spec, Handle>, handle: Handle): ConnectionLease<Handle> {
     let released = false;
     return {
       handle,
