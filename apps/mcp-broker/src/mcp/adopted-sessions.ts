@@ -6,8 +6,12 @@ import { isJSONRPCErrorResponse, isJSONRPCResultResponse, type JSONRPCMessage } 
 import { ErrorCode, PatchbayError } from '@patchbay/core';
 import { sendJson, type Principal } from '@patchbay/nest';
 import type { ServerManager } from '../upstream/server-manager';
+import type { SessionEvents } from './session-events';
 import type { SessionServers } from './session-server';
 import type { SessionStore } from './session-store';
+
+/** How soon a client resumes again after a replay here, when no polling interval is set. */
+const REPLAY_RETRY_MS = 1000;
 
 export interface AdoptedRequest {
   req: IncomingMessage;
@@ -35,9 +39,10 @@ export class AdoptedSessions {
 
   constructor(
     private readonly store: SessionStore,
+    private readonly events: SessionEvents,
     private readonly servers: SessionServers,
     private readonly manager: ServerManager,
-    private readonly settings: { jsonResponse: boolean; idleMs: number },
+    private readonly settings: { jsonResponse: boolean; idleMs: number; ssePollMs: number },
   ) {}
 
   /**
@@ -59,6 +64,8 @@ export class AdoptedSessions {
       res.writeHead(200).end();
       return true;
     }
+    const lastEventId = req.headers['last-event-id'];
+    if (req.method === 'GET' && typeof lastEventId === 'string' && this.events.shared) return this.replay(request, id, lastEventId);
     if (req.method !== 'POST') {
       // Its stream of server-initiated messages lives on the replica that opened it.
       sendJson(
@@ -91,7 +98,13 @@ export class AdoptedSessions {
     }
     const { server } = this.servers.createSession({ principal: request.principal, sessionId: id, virtual: request.virtual });
     await replayInitialize(server, record.initialize);
-    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: this.settings.jsonResponse });
+    const transport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: undefined,
+      enableJsonResponse: this.settings.jsonResponse,
+      // Its events are the session's: a client that loses this stream resumes it on any replica.
+      eventStore: this.events.forSession(id),
+      ...(this.settings.ssePollMs > 0 ? { retryInterval: this.settings.ssePollMs } : {}),
+    });
     const open = this.live.get(id) ?? [];
     this.live.set(id, [...open, transport]);
     res.once('close', () => {
@@ -104,6 +117,39 @@ export class AdoptedSessions {
     await server.connect(transport);
     res.setHeader('mcp-session-id', id);
     await transport.handleRequest(req, res, request.body);
+    return true;
+  }
+
+  /**
+   * A client resuming a stream of the session (`GET` with `Last-Event-ID`): the events it
+   * missed, from the shared store, then the end of the stream. What the stream's replica
+   * sends later is stored too; the client polls for it after the `retry:` interval, as for
+   * any stream the server closes (SEP-1699).
+   */
+  private async replay(request: AdoptedRequest, id: string, lastEventId: string): Promise<boolean> {
+    const { req, res } = request;
+    if (!(req.headers.accept ?? '').includes('text/event-stream')) {
+      sendJson(
+        res,
+        406,
+        JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32000, message: 'Not Acceptable: Client must accept text/event-stream' } }),
+      );
+      return true;
+    }
+    const found = await this.events.after(id, lastEventId).catch((error: unknown) => {
+      throw new PatchbayError(ErrorCode.UNAVAILABLE, `MCP event store unreachable: ${error instanceof Error ? error.message : String(error)}`, {
+        retryAfterSeconds: 1,
+      });
+    });
+    if (!found) {
+      sendJson(res, 400, JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32000, message: 'Invalid event ID format' } }));
+      return true;
+    }
+    void this.store.touch(id, this.settings.idleMs).catch(() => undefined);
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache, no-transform', 'mcp-session-id': id });
+    let text = `retry: ${this.settings.ssePollMs > 0 ? this.settings.ssePollMs : REPLAY_RETRY_MS}\n\n`;
+    for (const event of found.events) if (event.message) text += `id: ${event.id}\ndata: ${JSON.stringify(event.message)}\n\n`;
+    res.end(text);
     return true;
   }
 

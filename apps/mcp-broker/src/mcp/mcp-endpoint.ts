@@ -20,6 +20,7 @@ import { RpcError, toRpcError } from './rpc-errors';
 import { SessionLimits } from './session-limits';
 import type { SessionRelay } from './session-relay';
 import { SessionServers, SharedSubscriptions } from './session-server';
+import { MemorySessionEvents, type SessionEvents } from './session-events';
 import { LocalSessionStore, type SessionStore } from './session-store';
 import { AdoptedSessions } from './adopted-sessions';
 import type { ToolCalls } from './tool-calls';
@@ -38,6 +39,11 @@ export interface McpEndpointSettings {
   allowedOrigins: OriginPolicy;
   /** Largest POST body accepted, in bytes. */
   bodyLimitBytes: number;
+  /**
+   * SSE polling (SEP-1699): a request still running this long (ms) has its SSE stream
+   * closed, with this as the `retry:` hint; the client resumes with `Last-Event-ID`. 0 = off.
+   */
+  ssePollMs: number;
 }
 
 /** One request to `/mcp` as the handlers see it. */
@@ -93,6 +99,8 @@ export class McpEndpoint {
     private readonly logger: Logger,
     /** Where sessions are shared with other replicas. */
     private readonly store: SessionStore = new LocalSessionStore(),
+    /** Where sessions' SSE events are kept for clients that reconnect (shared when the store is). */
+    private readonly events: SessionEvents = new MemorySessionEvents(),
   ) {
     manager.on('catalog', (view) => this.notifyListChanged(view));
     manager.on('peerCatalog', (_server, key) => {
@@ -100,9 +108,15 @@ export class McpEndpoint {
       if (session) this.peerListChanged(session);
     });
     manager.on('notification', (serverId, notification) => this.fanOut(serverId, notification));
-    this.servers = new SessionServers(manager, calls, this.subscriptions, () => [...this.sessions.values()].map((s) => s.relay.logLevel));
+    this.servers = new SessionServers(manager, calls, this.subscriptions, () => [...this.sessions.values()].map((s) => s.relay.logLevel), {
+      ssePollMs: settings.ssePollMs,
+    });
     this.modern = new ModernRequests(this.servers, manager);
-    this.adopted = new AdoptedSessions(store, this.servers, manager, { jsonResponse: settings.jsonResponse, idleMs: settings.sessionIdleMs });
+    this.adopted = new AdoptedSessions(store, events, this.servers, manager, {
+      jsonResponse: settings.jsonResponse,
+      idleMs: settings.sessionIdleMs,
+      ssePollMs: settings.ssePollMs,
+    });
     this.limits = new SessionLimits({ maxSessions: settings.maxSessions, maxSessionsPerToken: settings.maxSessionsPerToken, idleMs: settings.sessionIdleMs });
   }
 
@@ -124,7 +138,9 @@ export class McpEndpoint {
     for (const session of sessions) session.localOnly = true;
     this.sessions.clear();
     await Promise.all(sessions.map((s) => s.transport.close().catch(() => undefined)));
-    await this.store.close();
+    // Transports first: nothing stores an event once they are closed.
+    await this.store.close().catch(() => undefined);
+    await this.events.close().catch(() => undefined);
   }
 
   /**
@@ -308,6 +324,8 @@ export class McpEndpoint {
       sessionIdGenerator: () => id,
       enableJsonResponse: this.settings.jsonResponse,
       onsessioninitialized: () => undefined,
+      eventStore: this.events.forSession(id),
+      ...(this.settings.ssePollMs > 0 ? { retryInterval: this.settings.ssePollMs } : {}),
     });
     const { server, relay } = this.servers.createSession({ principal, sessionId: id, virtual });
     const now = Date.now();
@@ -326,6 +344,8 @@ export class McpEndpoint {
     this.limits.closed(session.principal.name);
     // Ended by the client (DELETE): no replica may serve it any more.
     if (!session.localOnly) void this.store.remove(id).catch(() => undefined);
+    // Shared events outlive this replica's copy (they expire with the record); local ones go with it.
+    if (!session.localOnly || !this.events.shared) void this.events.remove(id).catch(() => undefined);
     for (const upstream of this.manager.list()) {
       upstream.release(id);
       for (const uri of session.relay.subscriptions) {
