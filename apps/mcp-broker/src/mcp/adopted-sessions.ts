@@ -7,6 +7,7 @@ import { ErrorCode, PatchbayError } from '@patchbay/core';
 import { sendJson, type Principal } from '@patchbay/nest';
 import type { ServerManager } from '../upstream/server-manager';
 import type { SessionEvents } from './session-events';
+import type { SessionRelay } from './session-relay';
 import type { SessionServers } from './session-server';
 import type { SessionStore } from './session-store';
 
@@ -36,6 +37,9 @@ export class AdoptedSessions {
   private readonly held = new Map<string, number>();
   /** Transports of adopted sessions' requests still open here, latest last: the client's answers to what they asked go to them. */
   private readonly live = new Map<string, StreamableHTTPServerTransport[]>();
+
+  /** Relays of adopted sessions' requests open here: upstream notifications reach them meanwhile. */
+  private readonly relays = new Set<{ relay: SessionRelay; principal: Principal }>();
 
   constructor(
     private readonly store: SessionStore,
@@ -96,8 +100,13 @@ export class AdoptedSessions {
       res.writeHead(202).end();
       return true;
     }
-    const { server } = this.servers.createSession({ principal: request.principal, sessionId: id, virtual: request.virtual });
+    const { server, relay } = this.servers.createSession({ principal: request.principal, sessionId: id, virtual: request.virtual });
     await replayInitialize(server, record.initialize);
+    // The log level and subscriptions the client set on any replica, and what it changes here for the next.
+    relay.restore(record.state);
+    relay.onStateChange = () => void this.store.saveState(id, relay.state, this.settings.idleMs).catch(() => undefined);
+    const running = { relay, principal: request.principal };
+    this.relays.add(running);
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: undefined,
       enableJsonResponse: this.settings.jsonResponse,
@@ -108,6 +117,7 @@ export class AdoptedSessions {
     const open = this.live.get(id) ?? [];
     this.live.set(id, [...open, transport]);
     res.once('close', () => {
+      this.relays.delete(running);
       const left = (this.live.get(id) ?? []).filter((t) => t !== transport);
       if (left.length > 0) this.live.set(id, left);
       else this.live.delete(id);
@@ -151,6 +161,11 @@ export class AdoptedSessions {
     for (const event of found.events) if (event.message) text += `id: ${event.id}\ndata: ${JSON.stringify(event.message)}\n\n`;
     res.end(text);
     return true;
+  }
+
+  /** The relays of adopted sessions with a request open here, and whose they are. */
+  running(): Iterable<{ relay: SessionRelay; principal: Principal }> {
+    return this.relays;
   }
 
   /** Releases upstream sessions held for adopted sessions idle longer than the idle time. */

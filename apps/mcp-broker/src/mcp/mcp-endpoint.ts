@@ -226,6 +226,13 @@ export class McpEndpoint {
     void this.store.touch(session.id, this.settings.sessionIdleMs).catch(() => undefined);
   }
 
+  /** Another replica serving the session next filters its notifications the same way. */
+  private shareState(id: string, relay: SessionRelay): void {
+    void this.store.saveState(id, relay.state, this.settings.sessionIdleMs).catch((error: unknown) => {
+      this.logger.warn({ session: id, reason: error instanceof Error ? error.message : String(error) }, 'MCP session state not shared');
+    });
+  }
+
   /** Answers a request whose params are malformed with -32602 saying what to fix. */
   private invalidParams(request: McpRequest, session: DownstreamSession | undefined): Promise<void> | undefined {
     const message = request.body;
@@ -328,6 +335,7 @@ export class McpEndpoint {
       ...(this.settings.ssePollMs > 0 ? { retryInterval: this.settings.ssePollMs } : {}),
     });
     const { server, relay } = this.servers.createSession({ principal, sessionId: id, virtual });
+    relay.onStateChange = () => this.shareState(id, relay);
     const now = Date.now();
     const session: DownstreamSession = { id, transport, server, principal, virtual, lastSeen: now, touched: now, fastCalls: new Map(), relay };
     this.sessions.set(id, session);
@@ -400,7 +408,12 @@ export class McpEndpoint {
       const uri = notification.params['uri'];
       if (typeof uri !== 'string') return;
       for (const key of this.subscriptions.subscribers(serverId, uri)) this.sessions.get(key)?.relay.deliver(serverId, notification);
+      for (const { relay } of this.adopted.running()) relay.deliver(serverId, notification);
       return;
+    }
+    // Adopted sessions hear them while a request of theirs runs here (their stream is that request's).
+    for (const { relay, principal } of this.adopted.running()) {
+      if (!relay.peer && mayUseConnector(principal, server.spec.configId)) relay.deliver(serverId, notification);
     }
     for (const session of this.sessions.values()) {
       // A peer hears its servers on its own sessions.

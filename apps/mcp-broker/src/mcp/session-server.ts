@@ -285,6 +285,7 @@ export class SessionServers {
         // Peers subscribe on their own sessions; the rest share one upstream subscription per resource.
         if (options.peer || !relay || this.subscriptions.add(owner.id, uri, relay.key)) await owner.relay('resources/subscribe', { uri }, options);
         relay?.subscriptions.add(uri);
+        relay?.onStateChange?.();
         return {};
       });
     });
@@ -293,6 +294,7 @@ export class SessionServers {
       const { uri } = request.params;
       const owner = this.resourceOwner(await this.served(context), uri, context.principal);
       relay?.subscriptions.delete(uri);
+      relay?.onStateChange?.();
       return this.relayed(context, scope, undefined, async (options) => {
         if (options.peer || !relay || this.subscriptions.remove(owner.id, uri, relay.key)) await owner.relay('resources/unsubscribe', { uri }, options);
         return {};
@@ -301,7 +303,10 @@ export class SessionServers {
     this.on(SetLevelRequestSchema, async (request, context) => {
       const { relay } = context;
       const { level } = request.params;
-      if (relay) relay.logLevel = level;
+      if (relay) {
+        relay.logLevel = level;
+        relay.onStateChange?.();
+      }
       const peer = relay?.peer;
       const shared = lowestLevel(this.levels()) ?? level;
       await Promise.all([
