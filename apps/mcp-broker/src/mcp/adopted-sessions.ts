@@ -6,6 +6,7 @@ import { isJSONRPCErrorResponse, isJSONRPCResultResponse, type JSONRPCMessage } 
 import { ErrorCode, PatchbayError } from '@patchbay/core';
 import { sendJson, type Principal } from '@patchbay/nest';
 import type { ServerManager } from '../upstream/server-manager';
+import type { SessionAnswers } from './session-answers';
 import type { SessionEvents } from './session-events';
 import type { SessionRelay } from './session-relay';
 import type { SessionServers } from './session-server';
@@ -44,6 +45,7 @@ export class AdoptedSessions {
   constructor(
     private readonly store: SessionStore,
     private readonly events: SessionEvents,
+    private readonly answers: SessionAnswers,
     private readonly servers: SessionServers,
     private readonly manager: ServerManager,
     private readonly settings: { jsonResponse: boolean; idleMs: number; ssePollMs: number },
@@ -88,6 +90,12 @@ export class AdoptedSessions {
     if (answers) {
       // The client answers a request (sampling, elicitation, roots) made on one of its open requests here.
       const waiting = this.live.get(id)?.at(-1);
+      if (!waiting && this.answers.shared) {
+        // Asked on another replica: it takes them from the channel.
+        await this.answers.publish(id, answers);
+        res.writeHead(202).end();
+        return true;
+      }
       if (!waiting) {
         sendJson(
           res,
@@ -163,6 +171,17 @@ export class AdoptedSessions {
     return true;
   }
 
+  /**
+   * Answers another replica received for a session whose request waits here.
+   * @returns false when none of its requests is open here.
+   */
+  deliver(id: string, answers: JSONRPCMessage[]): boolean {
+    const waiting = this.live.get(id)?.at(-1);
+    if (!waiting) return false;
+    for (const answer of answers) waiting.onmessage?.(answer);
+    return true;
+  }
+
   /** The relays of adopted sessions with a request open here, and whose they are. */
   running(): Iterable<{ relay: SessionRelay; principal: Principal }> {
     return this.relays;
@@ -180,7 +199,7 @@ export class AdoptedSessions {
 }
 
 /** The JSON-RPC responses a POST carries (one or a batch), or undefined when it carries anything else. */
-function responsesIn(body: unknown): JSONRPCMessage[] | undefined {
+export function responsesIn(body: unknown): JSONRPCMessage[] | undefined {
   const messages = Array.isArray(body) ? (body as unknown[]) : [body];
   const responses = messages.filter((m): m is JSONRPCMessage => isJSONRPCResultResponse(m) || isJSONRPCErrorResponse(m));
   return responses.length > 0 && responses.length === messages.length ? responses : undefined;

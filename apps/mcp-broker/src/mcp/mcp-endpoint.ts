@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { ErrorCode as RpcCode, SUPPORTED_PROTOCOL_VERSIONS, isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { ErrorCode as RpcCode, SUPPORTED_PROTOCOL_VERSIONS, isInitializeRequest, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { ErrorCode, PatchbayError } from '@patchbay/core';
 import { mayUseConnector, parseJsonBody, readJsonBody, sendJson, type Principal } from '@patchbay/nest';
 import type { Logger } from 'pino';
@@ -22,7 +22,8 @@ import type { SessionRelay } from './session-relay';
 import { SessionServers, SharedSubscriptions } from './session-server';
 import { MemorySessionEvents, type SessionEvents } from './session-events';
 import { LocalSessionStore, type SessionStore } from './session-store';
-import { AdoptedSessions } from './adopted-sessions';
+import { AdoptedSessions, responsesIn } from './adopted-sessions';
+import { LocalSessionAnswers, type SessionAnswers } from './session-answers';
 import type { ToolCalls } from './tool-calls';
 
 export interface McpEndpointSettings {
@@ -101,7 +102,10 @@ export class McpEndpoint {
     private readonly store: SessionStore = new LocalSessionStore(),
     /** Where sessions' SSE events are kept for clients that reconnect (shared when the store is). */
     private readonly events: SessionEvents = new MemorySessionEvents(),
+    /** Where clients' answers reach the replica that asked. */
+    private readonly answers: SessionAnswers = new LocalSessionAnswers(),
   ) {
+    answers.onAnswers((id, messages) => this.deliverAnswers(id, messages));
     manager.on('catalog', (view) => this.notifyListChanged(view));
     manager.on('peerCatalog', (_server, key) => {
       const session = this.sessions.get(key);
@@ -112,7 +116,7 @@ export class McpEndpoint {
       ssePollMs: settings.ssePollMs,
     });
     this.modern = new ModernRequests(this.servers, manager);
-    this.adopted = new AdoptedSessions(store, events, this.servers, manager, {
+    this.adopted = new AdoptedSessions(store, events, answers, this.servers, manager, {
       jsonResponse: settings.jsonResponse,
       idleMs: settings.sessionIdleMs,
       ssePollMs: settings.ssePollMs,
@@ -139,6 +143,7 @@ export class McpEndpoint {
     this.sessions.clear();
     await Promise.all(sessions.map((s) => s.transport.close().catch(() => undefined)));
     // Transports first: nothing stores an event once they are closed.
+    await this.answers.close().catch(() => undefined);
     await this.store.close().catch(() => undefined);
     await this.events.close().catch(() => undefined);
   }
@@ -186,6 +191,13 @@ export class McpEndpoint {
       }
       session.lastSeen = Date.now();
       this.touch(session);
+      // The client answers what another replica asked (it adopted the session): handed to it.
+      const answers = req.method === 'POST' && !session.relay.waiting && this.answers.shared ? responsesIn(body) : undefined;
+      if (answers) {
+        await this.answers.publish(session.id, answers);
+        res.writeHead(202).end();
+        return;
+      }
     }
     // A peer's requests take the SDK path: what upstreams ask of it needs the request's SSE stream.
     if (req.method === 'POST' && (session || this.settings.stateless) && !session?.relay.peer) {
@@ -216,6 +228,16 @@ export class McpEndpoint {
         'MCP session not shared: other replicas will not know it',
       );
     });
+  }
+
+  /** Answers another replica received, for a request of a session waiting here. */
+  private deliverAnswers(id: string, messages: JSONRPCMessage[]): void {
+    const session = this.sessions.get(id);
+    if (session?.relay.waiting) {
+      for (const message of messages) session.transport.onmessage?.(message);
+      return;
+    }
+    this.adopted.deliver(id, messages);
   }
 
   /** Keeps the shared record of a session in use alive (at most every third of the idle time). */

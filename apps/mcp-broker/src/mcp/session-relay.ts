@@ -41,6 +41,8 @@ export class SessionRelay {
   /** Handlers of this session's requests now running: what upstreams ask goes out with the latest. */
   private readonly running: Extra[] = [];
   private peerValue: DownstreamPeer | undefined;
+  /** Requests made of the client that it has not answered yet. */
+  private asking = 0;
 
   constructor(
     readonly key: string,
@@ -54,6 +56,11 @@ export class SessionRelay {
     if (!capabilities) return undefined;
     this.peerValue = this.makePeer(capabilities);
     return this.peerValue;
+  }
+
+  /** True while this replica waits for the client to answer something it asked. */
+  get waiting(): boolean {
+    return this.asking > 0;
   }
 
   /** What other replicas need to filter for this session as this one does. */
@@ -103,9 +110,14 @@ export class SessionRelay {
       key: this.key,
       capabilities,
       logLevel: () => this.logLevel,
-      request: <S extends AnySchema>(request: ServerRequest, schema: S, signal: AbortSignal): Promise<SchemaOutput<S>> => {
+      request: async <S extends AnySchema>(request: ServerRequest, schema: S, signal: AbortSignal): Promise<SchemaOutput<S>> => {
         const extra = this.running.at(-1);
-        return extra ? extra.sendRequest(request, schema, { signal }) : this.server.request(request, schema, { signal });
+        this.asking++;
+        try {
+          return await (extra ? extra.sendRequest(request, schema, { signal }) : this.server.request(request, schema, { signal }));
+        } finally {
+          this.asking--;
+        }
       },
       notify: (serverId, notification) => this.deliver(serverId, notification),
     };

@@ -73,6 +73,23 @@ describe('mcp-broker replicas share 2025-era sessions through Redis', () => {
     }
   });
 
+  it('routes a client’s answer to the replica that asked, when the balancer sends it to the other', async () => {
+    const client = new Client({ name: 'answering', version: '1.0.0' }, { capabilities: { sampling: {} } });
+    client.setRequestHandler(CreateMessageRequestSchema, () => {
+      // The answer's POST goes to b; the call waiting for it runs on a.
+      balancer.retarget(b.url);
+      return { model: 'replica-model', role: 'assistant', content: { type: 'text', text: 'answered through b' } };
+    });
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${balancer.url}/mcp`)));
+    clients.push(client);
+    try {
+      const result = await client.callTool({ name: 'everything__trigger-sampling-request', arguments: { prompt: 'crossing', maxTokens: 10 } });
+      expect(textOf(result)).toContain('answered through b');
+    } finally {
+      balancer.retarget(a.url);
+    }
+  });
+
   it('serves a session opened on one replica from the other, even once the first is gone', async () => {
     const sampled: string[] = [];
     const client = new Client({ name: 'roaming', version: '1.0.0' }, { capabilities: { sampling: {} } });
