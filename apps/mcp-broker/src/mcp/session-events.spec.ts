@@ -31,6 +31,18 @@ describe('MemorySessionEvents', () => {
   });
 });
 
+describe('MemorySessionEvents, by size', () => {
+  it('drops the oldest events once a session holds more bytes than allowed', async () => {
+    const events = new MemorySessionEvents(100, 300);
+    const store = events.forSession('s1');
+    const start = await store.storeEvent('post', {} as JSONRPCMessage);
+    for (let n = 0; n < 5; n++) await store.storeEvent('post', note(n));
+    const kept = (await events.after('s1', start))?.events.map((e) => e.message) ?? [];
+    expect(kept.length).toBeLessThan(5);
+    expect(kept.at(-1)).toEqual(note(4));
+  });
+});
+
 describe('parseEventId', () => {
   it('splits at the last slash and refuses what has no stream or position', () => {
     expect(parseEventId('_GET_stream/1700-0')).toEqual({ streamId: '_GET_stream', position: '1700-0' });

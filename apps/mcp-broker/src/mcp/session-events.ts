@@ -4,6 +4,8 @@ import { Redis } from 'ioredis';
 
 /** Events kept per session: a client that was away longer than this many events has lost some. */
 export const MAX_EVENTS_PER_SESSION = 1000;
+/** And at most this many bytes of them in memory (tool results may be large). */
+export const MAX_EVENT_BYTES_PER_SESSION = 4 * 1024 * 1024;
 
 /** One stored SSE event of a session. */
 export interface StoredEvent {
@@ -74,18 +76,24 @@ function isPriming(message: JSONRPCMessage): boolean {
 /** One replica, no Redis: each session's last events in memory. */
 export class MemorySessionEvents implements SessionEvents {
   readonly shared = false;
-  private readonly bySession = new Map<string, { next: number; events: { seq: number; event: StoredEvent }[] }>();
+  private readonly bySession = new Map<string, { next: number; bytes: number; events: { seq: number; bytes: number; event: StoredEvent }[] }>();
 
-  constructor(private readonly maxEvents = MAX_EVENTS_PER_SESSION) {}
+  constructor(
+    private readonly maxEvents = MAX_EVENTS_PER_SESSION,
+    private readonly maxBytes = MAX_EVENT_BYTES_PER_SESSION,
+  ) {}
 
   forSession(sessionId: string): EventStore {
     return eventStoreOf(this, sessionId, async (streamId, message) => {
       let log = this.bySession.get(sessionId);
-      if (!log) this.bySession.set(sessionId, (log = { next: 1, events: [] }));
+      if (!log) this.bySession.set(sessionId, (log = { next: 1, bytes: 0, events: [] }));
       const seq = log.next++;
       const id = `${streamId}/${seq}`;
-      log.events.push({ seq, event: { id, streamId, message: isPriming(message) ? undefined : message } });
-      if (log.events.length > this.maxEvents) log.events.splice(0, log.events.length - this.maxEvents);
+      const priming = isPriming(message);
+      const bytes = priming ? 0 : Buffer.byteLength(JSON.stringify(message));
+      log.events.push({ seq, bytes, event: { id, streamId, message: priming ? undefined : message } });
+      log.bytes += bytes;
+      while (log.events.length > this.maxEvents || (log.bytes > this.maxBytes && log.events.length > 1)) log.bytes -= log.events.shift()?.bytes ?? 0;
       return id;
     });
   }
