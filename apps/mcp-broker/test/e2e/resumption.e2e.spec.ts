@@ -123,9 +123,11 @@ describe.each([
     await Promise.all([waitAllActive(a.url, 1), b ? waitAllActive(b.url, 1) : undefined]);
   }, 120_000);
 
+  let stopped = false;
+
   afterAll(async () => {
     await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
-    await Promise.all([a?.stop(), b?.stop()]);
+    if (!stopped) await Promise.all([a?.stop(), b?.stop()]);
     await registry?.stop();
     await dropSchema(schema).catch(() => undefined);
   });
@@ -190,5 +192,18 @@ describe.each([
     expect(textOf(result)).toContain('completed');
     expect(progress.length).toBe(3);
     expect(resumed.length).toBeGreaterThan(0);
+  });
+
+  it('exits 0 on SIGTERM with a resumed stream still open', async () => {
+    const session = await initialize(a.url, '2025-11-25');
+    const [priming] = await readEvents(await longCall(a.url, session, '2025-11-25', 9, 0.1), (events) => events.length > 0);
+    // On the opening replica a resumed stream stays open: shutdown must end it.
+    const open = await resume(a.url, session, priming!.id!);
+    expect(open.status).toBe(200);
+    const reading = readEvents(open);
+    stopped = true;
+    const results = await Promise.all([a.stop('SIGTERM'), b?.stop('SIGTERM')]);
+    expect(results.map((r) => r?.code ?? 0)).toEqual([0, 0]);
+    await reading;
   });
 });
