@@ -3,6 +3,8 @@ import type { ServiceDefinition } from '@patchbay/nest';
 import { bindMcpGrpc } from './grpc/mcp.grpc';
 import { McpEndpoint } from './mcp/mcp-endpoint';
 import { mcpErrorRenderer } from './mcp/rpc-errors';
+import { LocalSessionAnswers, RedisSessionAnswers } from './mcp/session-answers';
+import { MemorySessionEvents, RedisSessionEvents } from './mcp/session-events';
 import { LocalSessionStore, RedisSessionStore } from './mcp/session-store';
 import { ToolCalls } from './mcp/tool-calls';
 import { attachServerMetrics } from './metrics';
@@ -67,10 +69,15 @@ export const MCP_BROKER: ServiceDefinition<typeof BROKER_ENV> = {
         maxSessionsPerToken: env.PATCHBAY_MCP_MAX_SESSIONS_PER_TOKEN,
         allowedOrigins: env.PATCHBAY_MCP_ALLOWED_ORIGINS,
         bodyLimitBytes: config.bodyLimitBytes,
+        ssePollMs: env.PATCHBAY_MCP_SSE_POLL_MS,
       },
       logger,
       // Sessions are shared between replicas through the same Redis as the bus.
       config.redisUrl ? new RedisSessionStore(config.redisUrl, config.busPrefix) : new LocalSessionStore(),
+      // And their SSE events, so a client resumes a stream on any replica.
+      config.redisUrl ? new RedisSessionEvents(config.redisUrl, config.busPrefix, env.PATCHBAY_MCP_SESSION_IDLE_MS) : new MemorySessionEvents(),
+      // And clients' answers, to the replica whose request waits for them.
+      config.redisUrl ? new RedisSessionAnswers(config.redisUrl, config.busPrefix) : new LocalSessionAnswers(),
     );
     endpoint.start();
     readiness.register('sessions', async () => ({ open: endpoint.sessionCount }), { required: false });

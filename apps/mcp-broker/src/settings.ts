@@ -27,6 +27,11 @@ export const BROKER_ENV = {
   PATCHBAY_MCP_BREAKER_RECOVERY_MS: ms(15_000),
   /** Downstream sessions idle this long are closed (each holds a server instance and its upstream bindings). */
   PATCHBAY_MCP_SESSION_IDLE_MS: z.coerce.number().int().min(1000).default(300_000),
+  /**
+   * SSE polling (SEP-1699): a 2025-11-25 session's request still running after this many ms
+   * has its SSE stream closed, the client told to resume it (`retry:`) with `Last-Event-ID`. 0 = off.
+   */
+  PATCHBAY_MCP_SSE_POLL_MS: ms(0),
   /** Open downstream sessions on this replica, all tokens together. */
   PATCHBAY_MCP_MAX_SESSIONS: z.coerce.number().int().min(1).default(1000),
   /** Open downstream sessions of one token (by token name) on this replica. */

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { ErrorCode as RpcCode, SUPPORTED_PROTOCOL_VERSIONS, isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { ErrorCode as RpcCode, SUPPORTED_PROTOCOL_VERSIONS, isInitializeRequest, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { ErrorCode, PatchbayError } from '@patchbay/core';
 import { mayUseConnector, parseJsonBody, readJsonBody, sendJson, type Principal } from '@patchbay/nest';
 import type { Logger } from 'pino';
@@ -20,8 +20,10 @@ import { RpcError, toRpcError } from './rpc-errors';
 import { SessionLimits } from './session-limits';
 import type { SessionRelay } from './session-relay';
 import { SessionServers, SharedSubscriptions } from './session-server';
+import { MemorySessionEvents, type SessionEvents } from './session-events';
 import { LocalSessionStore, type SessionStore } from './session-store';
-import { AdoptedSessions } from './adopted-sessions';
+import { AdoptedSessions, responsesIn } from './adopted-sessions';
+import { LocalSessionAnswers, type SessionAnswers } from './session-answers';
 import type { ToolCalls } from './tool-calls';
 
 export interface McpEndpointSettings {
@@ -38,6 +40,11 @@ export interface McpEndpointSettings {
   allowedOrigins: OriginPolicy;
   /** Largest POST body accepted, in bytes. */
   bodyLimitBytes: number;
+  /**
+   * SSE polling (SEP-1699): a request still running this long (ms) has its SSE stream
+   * closed, with this as the `retry:` hint; the client resumes with `Last-Event-ID`. 0 = off.
+   */
+  ssePollMs: number;
 }
 
 /** One request to `/mcp` as the handlers see it. */
@@ -93,16 +100,27 @@ export class McpEndpoint {
     private readonly logger: Logger,
     /** Where sessions are shared with other replicas. */
     private readonly store: SessionStore = new LocalSessionStore(),
+    /** Where sessions' SSE events are kept for clients that reconnect (shared when the store is). */
+    private readonly events: SessionEvents = new MemorySessionEvents(),
+    /** Where clients' answers reach the replica that asked. */
+    private readonly answers: SessionAnswers = new LocalSessionAnswers(),
   ) {
+    answers.onAnswers((id, messages) => this.deliverAnswers(id, messages));
     manager.on('catalog', (view) => this.notifyListChanged(view));
     manager.on('peerCatalog', (_server, key) => {
       const session = this.sessions.get(key);
       if (session) this.peerListChanged(session);
     });
     manager.on('notification', (serverId, notification) => this.fanOut(serverId, notification));
-    this.servers = new SessionServers(manager, calls, this.subscriptions, () => [...this.sessions.values()].map((s) => s.relay.logLevel));
+    this.servers = new SessionServers(manager, calls, this.subscriptions, () => [...this.sessions.values()].map((s) => s.relay.logLevel), {
+      ssePollMs: settings.ssePollMs,
+    });
     this.modern = new ModernRequests(this.servers, manager);
-    this.adopted = new AdoptedSessions(store, this.servers, manager, { jsonResponse: settings.jsonResponse, idleMs: settings.sessionIdleMs });
+    this.adopted = new AdoptedSessions(store, events, answers, this.servers, manager, {
+      jsonResponse: settings.jsonResponse,
+      idleMs: settings.sessionIdleMs,
+      ssePollMs: settings.ssePollMs,
+    });
     this.limits = new SessionLimits({ maxSessions: settings.maxSessions, maxSessionsPerToken: settings.maxSessionsPerToken, idleMs: settings.sessionIdleMs });
   }
 
@@ -124,7 +142,10 @@ export class McpEndpoint {
     for (const session of sessions) session.localOnly = true;
     this.sessions.clear();
     await Promise.all(sessions.map((s) => s.transport.close().catch(() => undefined)));
-    await this.store.close();
+    // Transports first: nothing stores an event once they are closed.
+    await this.answers.close().catch(() => undefined);
+    await this.store.close().catch(() => undefined);
+    await this.events.close().catch(() => undefined);
   }
 
   /**
@@ -170,6 +191,13 @@ export class McpEndpoint {
       }
       session.lastSeen = Date.now();
       this.touch(session);
+      // The client answers what another replica asked (it adopted the session): handed to it.
+      const answers = req.method === 'POST' && !session.relay.waiting && this.answers.shared ? responsesIn(body) : undefined;
+      if (answers) {
+        await this.answers.publish(session.id, answers);
+        res.writeHead(202).end();
+        return;
+      }
     }
     // A peer's requests take the SDK path: what upstreams ask of it needs the request's SSE stream.
     if (req.method === 'POST' && (session || this.settings.stateless) && !session?.relay.peer) {
@@ -202,12 +230,29 @@ export class McpEndpoint {
     });
   }
 
+  /** Answers another replica received, for a request of a session waiting here. */
+  private deliverAnswers(id: string, messages: JSONRPCMessage[]): void {
+    const session = this.sessions.get(id);
+    if (session?.relay.waiting) {
+      for (const message of messages) session.transport.onmessage?.(message);
+      return;
+    }
+    this.adopted.deliver(id, messages);
+  }
+
   /** Keeps the shared record of a session in use alive (at most every third of the idle time). */
   private touch(session: DownstreamSession): void {
     const now = Date.now();
     if (now - session.touched < this.settings.sessionIdleMs / 3) return;
     session.touched = now;
     void this.store.touch(session.id, this.settings.sessionIdleMs).catch(() => undefined);
+  }
+
+  /** Another replica serving the session next filters its notifications the same way. */
+  private shareState(id: string, relay: SessionRelay): void {
+    void this.store.saveState(id, relay.state, this.settings.sessionIdleMs).catch((error: unknown) => {
+      this.logger.warn({ session: id, reason: error instanceof Error ? error.message : String(error) }, 'MCP session state not shared');
+    });
   }
 
   /** Answers a request whose params are malformed with -32602 saying what to fix. */
@@ -308,8 +353,11 @@ export class McpEndpoint {
       sessionIdGenerator: () => id,
       enableJsonResponse: this.settings.jsonResponse,
       onsessioninitialized: () => undefined,
+      eventStore: this.events.forSession(id),
+      ...(this.settings.ssePollMs > 0 ? { retryInterval: this.settings.ssePollMs } : {}),
     });
     const { server, relay } = this.servers.createSession({ principal, sessionId: id, virtual });
+    relay.onStateChange = () => this.shareState(id, relay);
     const now = Date.now();
     const session: DownstreamSession = { id, transport, server, principal, virtual, lastSeen: now, touched: now, fastCalls: new Map(), relay };
     this.sessions.set(id, session);
@@ -326,6 +374,8 @@ export class McpEndpoint {
     this.limits.closed(session.principal.name);
     // Ended by the client (DELETE): no replica may serve it any more.
     if (!session.localOnly) void this.store.remove(id).catch(() => undefined);
+    // Shared events outlive this replica's copy (they expire with the record); local ones go with it.
+    if (!session.localOnly || !this.events.shared) void this.events.remove(id).catch(() => undefined);
     for (const upstream of this.manager.list()) {
       upstream.release(id);
       for (const uri of session.relay.subscriptions) {
@@ -380,7 +430,12 @@ export class McpEndpoint {
       const uri = notification.params['uri'];
       if (typeof uri !== 'string') return;
       for (const key of this.subscriptions.subscribers(serverId, uri)) this.sessions.get(key)?.relay.deliver(serverId, notification);
+      for (const { relay } of this.adopted.running()) relay.deliver(serverId, notification);
       return;
+    }
+    // Adopted sessions hear them while a request of theirs runs here (their stream is that request's).
+    for (const { relay, principal } of this.adopted.running()) {
+      if (!relay.peer && mayUseConnector(principal, server.spec.configId)) relay.deliver(serverId, notification);
     }
     for (const session of this.sessions.values()) {
       // A peer hears its servers on its own sessions.

@@ -10,6 +10,7 @@ import {
   type ServerRequest,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { CatalogView } from '../curation/catalog-view';
+import type { SharedSessionState } from './session-store';
 import { relaysFor, type DownstreamPeer, type RelayCapabilities, type UpstreamNotification } from '../upstream/peer-sessions';
 
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
@@ -33,11 +34,15 @@ export class SessionRelay {
   logLevel: LoggingLevel | undefined;
   /** Resource uris this session subscribed to. */
   readonly subscriptions = new Set<string>();
+  /** Told when the client set its log level or (un)subscribed, so other replicas learn it. */
+  onStateChange: (() => void) | undefined;
   /** The peer's own view, listed on its sessions (dropped whenever a catalog changes). */
   view: Promise<CatalogView> | undefined;
   /** Handlers of this session's requests now running: what upstreams ask goes out with the latest. */
   private readonly running: Extra[] = [];
   private peerValue: DownstreamPeer | undefined;
+  /** Requests made of the client that it has not answered yet. */
+  private asking = 0;
 
   constructor(
     readonly key: string,
@@ -51,6 +56,23 @@ export class SessionRelay {
     if (!capabilities) return undefined;
     this.peerValue = this.makePeer(capabilities);
     return this.peerValue;
+  }
+
+  /** True while this replica waits for the client to answer something it asked. */
+  get waiting(): boolean {
+    return this.asking > 0;
+  }
+
+  /** What other replicas need to filter for this session as this one does. */
+  get state(): SharedSessionState {
+    return { ...(this.logLevel ? { logLevel: this.logLevel } : {}), subscriptions: [...this.subscriptions] };
+  }
+
+  /** Takes over what the client asked for on another replica. */
+  restore(state: SharedSessionState | undefined): void {
+    const level = LoggingLevelSchema.safeParse(state?.logLevel);
+    if (level.success) this.logLevel = level.data;
+    for (const uri of state?.subscriptions ?? []) if (typeof uri === 'string') this.subscriptions.add(uri);
   }
 
   /** Marks a request handler as running until the returned function is called. */
@@ -88,9 +110,14 @@ export class SessionRelay {
       key: this.key,
       capabilities,
       logLevel: () => this.logLevel,
-      request: <S extends AnySchema>(request: ServerRequest, schema: S, signal: AbortSignal): Promise<SchemaOutput<S>> => {
+      request: async <S extends AnySchema>(request: ServerRequest, schema: S, signal: AbortSignal): Promise<SchemaOutput<S>> => {
         const extra = this.running.at(-1);
-        return extra ? extra.sendRequest(request, schema, { signal }) : this.server.request(request, schema, { signal });
+        this.asking++;
+        try {
+          return await (extra ? extra.sendRequest(request, schema, { signal }) : this.server.request(request, schema, { signal }));
+        } finally {
+          this.asking--;
+        }
       },
       notify: (serverId, notification) => this.deliver(serverId, notification),
     };

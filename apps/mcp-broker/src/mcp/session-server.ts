@@ -92,13 +92,29 @@ interface Declared {
   run(request: { method: string; params: Record<string, unknown> }, context: ServedContext, scope: RequestScope): Promise<ServerResult>;
 }
 
-function scopeOf(extra: Extra, relay: SessionRelay | undefined): RequestScope {
+function scopeOf(extra: Extra, relay: SessionRelay | undefined, ssePollMs: number): RequestScope {
   const authorization = extra.requestInfo?.headers.authorization;
+  const track = relay ? (): (() => void) => relay.track(extra) : undefined;
   return {
     signal: extra.signal,
     authorization: typeof authorization === 'string' ? authorization : undefined,
     notify: (notification) => extra.sendNotification(notification),
-    ...(relay ? { track: () => relay.track(extra) } : {}),
+    ...(track ? { track: ssePollMs > 0 ? () => pollAfter(ssePollMs, extra, track()) : track } : {}),
+  };
+}
+
+/**
+ * SSE polling (SEP-1699): a request still running after `ms` has its SSE stream closed; the
+ * client (told `retry:` in the priming event) resumes with `Last-Event-ID` and gets what was
+ * sent meanwhile, its answer included. The SDK offers the close only to streams that were primed.
+ */
+function pollAfter(ms: number, extra: Extra, untrack: () => void): () => void {
+  const close = extra.closeSSEStream;
+  const timer = close ? setTimeout(close, ms) : undefined;
+  timer?.unref();
+  return () => {
+    if (timer) clearTimeout(timer);
+    untrack();
   };
 }
 
@@ -150,6 +166,7 @@ export class SessionServers {
     private readonly subscriptions: SharedSubscriptions,
     /** Levels every open session asked for: shared upstream sessions log at the lowest. */
     private readonly levels: () => Iterable<LoggingLevel | undefined>,
+    private readonly settings: { ssePollMs: number } = { ssePollMs: 0 },
   ) {
     this.declareAll();
   }
@@ -196,7 +213,8 @@ export class SessionServers {
     const method = literal ? getLiteralValue(literal) : undefined;
     if (typeof method !== 'string') throw new Error('a request schema names its method');
     this.methods.set(method, {
-      register: (server, context) => server.setRequestHandler(schema, (request, extra) => handle(request, context, scopeOf(extra, context.relay))),
+      register: (server, context) =>
+        server.setRequestHandler(schema, (request, extra) => handle(request, context, scopeOf(extra, context.relay, this.settings.ssePollMs))),
       run: async (request, context, scope) => {
         const parsed = safeParse(schema, request);
         if (!parsed.success) throw new RpcError(RpcCode.InvalidParams, `Invalid params of ${method}: ${getParseErrorMessage(parsed.error).slice(0, 500)}`);
@@ -267,6 +285,7 @@ export class SessionServers {
         // Peers subscribe on their own sessions; the rest share one upstream subscription per resource.
         if (options.peer || !relay || this.subscriptions.add(owner.id, uri, relay.key)) await owner.relay('resources/subscribe', { uri }, options);
         relay?.subscriptions.add(uri);
+        relay?.onStateChange?.();
         return {};
       });
     });
@@ -275,6 +294,7 @@ export class SessionServers {
       const { uri } = request.params;
       const owner = this.resourceOwner(await this.served(context), uri, context.principal);
       relay?.subscriptions.delete(uri);
+      relay?.onStateChange?.();
       return this.relayed(context, scope, undefined, async (options) => {
         if (options.peer || !relay || this.subscriptions.remove(owner.id, uri, relay.key)) await owner.relay('resources/unsubscribe', { uri }, options);
         return {};
@@ -283,7 +303,10 @@ export class SessionServers {
     this.on(SetLevelRequestSchema, async (request, context) => {
       const { relay } = context;
       const { level } = request.params;
-      if (relay) relay.logLevel = level;
+      if (relay) {
+        relay.logLevel = level;
+        relay.onStateChange?.();
+      }
       const peer = relay?.peer;
       const shared = lowestLevel(this.levels()) ?? level;
       await Promise.all([

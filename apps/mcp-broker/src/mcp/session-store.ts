@@ -12,12 +12,24 @@ export interface SessionRecord {
   virtual: string | null;
   /** The `initialize` request's params, replayed on a replica that adopts the session. */
   initialize: Record<string, unknown>;
+  /** What the client asked for since, kept when the session moves to another replica. */
+  state?: SharedSessionState;
+}
+
+/** A session's own settings that upstream notifications are filtered by. */
+export interface SharedSessionState {
+  /** The level of `logging/setLevel`, if the client set one. */
+  logLevel?: string;
+  /** Resource uris of `resources/subscribe`. */
+  subscriptions: string[];
 }
 
 /** Where sessions are shared between replicas. */
 export interface SessionStore {
   save(record: SessionRecord, ttlMs: number): Promise<void>;
   load(id: string): Promise<SessionRecord | undefined>;
+  /** Records what the client asked for (log level, subscriptions); a session no longer stored stays gone. */
+  saveState(id: string, state: SharedSessionState, ttlMs: number): Promise<void>;
   /** Keeps a session in use from expiring. */
   touch(id: string, ttlMs: number): Promise<void>;
   remove(id: string): Promise<void>;
@@ -30,6 +42,7 @@ export class LocalSessionStore implements SessionStore {
   async load(): Promise<SessionRecord | undefined> {
     return undefined;
   }
+  async saveState(): Promise<void> {}
   async touch(): Promise<void> {}
   async remove(): Promise<void> {}
   async close(): Promise<void> {}
@@ -57,6 +70,11 @@ export class RedisSessionStore implements SessionStore {
     if (text === null) return undefined;
     const value = JSON.parse(text) as unknown;
     return isRecord(value) ? value : undefined;
+  }
+
+  async saveState(id: string, state: SharedSessionState, ttlMs: number): Promise<void> {
+    const record = await this.load(id);
+    if (record) await this.save({ ...record, state }, ttlMs);
   }
 
   async touch(id: string, ttlMs: number): Promise<void> {

@@ -1,6 +1,6 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { CreateMessageRequestSchema, LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import {
   TEST_ADMIN_TOKEN,
   dropSchema,
@@ -54,6 +54,40 @@ describe('mcp-broker replicas share 2025-era sessions through Redis', () => {
     await Promise.all([a?.stop(), b?.stop()]);
     await registry?.stop();
     await dropSchema(schema).catch(() => undefined);
+  });
+
+  it('keeps the log level a client set on one replica when the other serves its session', async () => {
+    const logs: string[] = [];
+    const client = new Client({ name: 'leveled', version: '1.0.0' });
+    client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void logs.push(`${n.params.level} ${JSON.stringify(n.params.data)}`));
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${balancer.url}/mcp`)));
+    clients.push(client);
+    await client.setLoggingLevel('debug');
+    balancer.retarget(b.url);
+    try {
+      // The server logs (at info) while it handles the subscribe: b relays it only if it knows the level set on a.
+      await client.subscribeResource({ uri: 'demo://resource/static/document/architecture.md' });
+      expect(logs).toEqual(expect.arrayContaining([expect.stringMatching(/^info .*Received Subscribe Resource request/)]));
+    } finally {
+      balancer.retarget(a.url);
+    }
+  });
+
+  it('routes a client’s answer to the replica that asked, when the balancer sends it to the other', async () => {
+    const client = new Client({ name: 'answering', version: '1.0.0' }, { capabilities: { sampling: {} } });
+    client.setRequestHandler(CreateMessageRequestSchema, () => {
+      // The answer's POST goes to b; the call waiting for it runs on a.
+      balancer.retarget(b.url);
+      return { model: 'replica-model', role: 'assistant', content: { type: 'text', text: 'answered through b' } };
+    });
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${balancer.url}/mcp`)));
+    clients.push(client);
+    try {
+      const result = await client.callTool({ name: 'everything__trigger-sampling-request', arguments: { prompt: 'crossing', maxTokens: 10 } });
+      expect(textOf(result)).toContain('answered through b');
+    } finally {
+      balancer.retarget(a.url);
+    }
   });
 
   it('serves a session opened on one replica from the other, even once the first is gone', async () => {
