@@ -1,8 +1,7 @@
-import { connect } from 'node:net';
 import { createTestDatabase, eventually, freePort, type TestDatabase } from '@patchbay/testkit';
 import { Client } from 'pg';
 import { TOKENS, startStack, withClient, type Stack } from './support/stack';
-import { wireUrl } from './support/wire-tools';
+import { sendCancel, wireUrl } from './support/wire-tools';
 
 jest.setTimeout(180_000);
 
@@ -155,18 +154,8 @@ describe('db-broker wire front: auth, isolation between clients, refusals, cance
   it('forwards a cancel request to the server running the statement (57014)', async () => {
     const c = await client('ONE');
     const running = failure(() => c.query('SELECT pg_sleep(30)'));
-    const key = c as unknown as { processID: number; secretKey: number };
     await eventually(async () => (await stack.broker$('GET', '/v1/databases/ONE')).body.wire.serverConnections === 1, 10_000, 'statement running');
-    await new Promise<void>((resolve, reject) => {
-      const packet = Buffer.alloc(16);
-      packet.writeInt32BE(16, 0);
-      packet.writeInt32BE(80877102, 4);
-      packet.writeInt32BE(key.processID, 8);
-      packet.writeInt32BE(key.secretKey, 12);
-      const socket = connect(stack.wirePort, '127.0.0.1', () => socket.end(packet));
-      socket.on('close', () => resolve());
-      socket.on('error', reject);
-    });
+    await sendCancel(stack.wirePort, c);
     // The user's cancel, not the statement timeout (also 57014).
     expect(await running).toMatchObject({ code: '57014', message: 'canceling statement due to user request' });
     expect((await c.query('SELECT 3 AS three')).rows).toEqual([{ three: 3 }]);

@@ -1,13 +1,12 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestDatabase, eventually, type TestDatabase } from '@patchbay/testkit';
 import { Client } from 'pg';
 import { TOKENS, startStack, type Stack } from './support/stack';
 import { startTlsOnlyProxy, type TlsOnlyProxy } from './support/tls-only-proxy';
-import { runTool, wireUrl } from './support/wire-tools';
+import { runTool, sendCancel, wireUrl } from './support/wire-tools';
 
 jest.setTimeout(120_000);
 
@@ -97,17 +96,7 @@ describe('db-broker wire front with TLS, listening beyond loopback', () => {
         (error: { code?: string; message: string }) => ({ code: error.code, message: error.message }),
       );
       await eventually(async () => (await stack.broker$('GET', '/v1/databases/MANAGED')).body.wire.serverConnections === 1, 10_000, 'statement running');
-      const key = c as unknown as { processID: number; secretKey: number };
-      await new Promise<void>((resolve, reject) => {
-        const packet = Buffer.alloc(16);
-        packet.writeInt32BE(16, 0);
-        packet.writeInt32BE(80877102, 4);
-        packet.writeInt32BE(key.processID, 8);
-        packet.writeInt32BE(key.secretKey, 12);
-        const socket = connect(stack.wirePort, '127.0.0.1', () => socket.end(packet));
-        socket.on('close', () => resolve());
-        socket.on('error', reject);
-      });
+      await sendCancel(stack.wirePort, c);
       // The user's cancel, not the statement timeout (also 57014).
       expect(await running).toEqual({ code: '57014', message: 'canceling statement due to user request' });
       expect(tlsOnly.plaintextRefused).toBe(0);

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { connect } from 'node:net';
 
 export interface ToolResult {
   code: number;
@@ -25,4 +26,19 @@ export function runTool(command: string, args: string[], env: Record<string, str
 /** A connection URL of the wire front: any user, the token as password, the connector as database. */
 export function wireUrl(port: number, configId: string, token: string, query = ''): string {
   return `postgres://agent:${encodeURIComponent(token)}@127.0.0.1:${port}/${configId}${query}`;
+}
+
+/** Sends a CancelRequest for a client's backend key (as node-postgres holds it) to the front, as libpq would. */
+export function sendCancel(port: number, client: unknown): Promise<void> {
+  const key = client as { processID: number; secretKey: number };
+  return new Promise<void>((resolve, reject) => {
+    const packet = Buffer.alloc(16);
+    packet.writeInt32BE(16, 0);
+    packet.writeInt32BE(80877102, 4);
+    packet.writeInt32BE(key.processID, 8);
+    packet.writeInt32BE(key.secretKey, 12);
+    const socket = connect(port, '127.0.0.1', () => socket.end(packet));
+    socket.on('close', () => resolve());
+    socket.on('error', reject);
+  });
 }
