@@ -3,9 +3,9 @@ import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { Redis } from 'ioredis';
 
 /** Events kept per session: a client that was away longer than this many events has lost some. */
-export const MAX_EVENTS_PER_SESSION = 1000;
+const MAX_EVENTS_PER_SESSION = 1000;
 /** And at most this many bytes of them in memory (tool results may be large). */
-export const MAX_EVENT_BYTES_PER_SESSION = 4 * 1024 * 1024;
+const MAX_EVENT_BYTES_PER_SESSION = 4 * 1024 * 1024;
 
 /** One stored SSE event of a session. */
 export interface StoredEvent {
