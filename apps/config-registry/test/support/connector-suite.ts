@@ -391,9 +391,9 @@ export function describeConnectorStore(name: string, createStore: () => Promise<
           { prune: true },
         );
         expect(result.results).toEqual([
-          { configId: 'KEEP', action: 'updated', revision: 4 },
-          { configId: 'SAME', action: 'unchanged', revision: 3 },
-          { configId: 'NEW', action: 'created', revision: 5 },
+          { configId: 'KEEP', action: 'updated', revision: 4, changed: ['url'], credentialsChanged: [] },
+          { configId: 'SAME', action: 'unchanged', revision: 3, changed: [], credentialsChanged: [] },
+          { configId: 'NEW', action: 'created', revision: 5, changed: ['type', 'label', 'url', 'options'], credentialsChanged: ['apiKey'] },
           { configId: 'OLD', action: 'deleted', revision: 6 },
         ]);
         expect(result.revision).toBe(6);
@@ -442,7 +442,9 @@ export function describeConnectorStore(name: string, createStore: () => Promise<
           const good = join(dir, 'good.yaml');
           await writeFile(good, 'connectors:\n  - configId: LLM\n    type: llm\n    url: https://api.example.com/v1\n    options:\n      models: [gpt-x]\n');
           const result = await applyConfigFile(service, good);
-          expect(result.results).toEqual([{ configId: 'LLM', action: 'created', revision: 1 }]);
+          expect(result.results).toEqual([
+            { configId: 'LLM', action: 'created', revision: 1, changed: ['type', 'label', 'url', 'options'], credentialsChanged: [] },
+          ]);
           expect((await service.history('LLM')).revisions[0]?.actor).toBe('config-file');
           expect((await applyConfigFile(service, good)).results[0]?.action).toBe('unchanged');
 
