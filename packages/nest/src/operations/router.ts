@@ -24,8 +24,7 @@ export function compilePath(path: string): CompiledPath {
  * Matches a path against a compiled pattern: its raw (still encoded) parameters, or
  * undefined. `*rest` takes the remainder, possibly empty.
  */
-function matchPath(pattern: CompiledPath, path: string): Record<string, string> | undefined {
-  const parts = path.split('/');
+function matchPath(pattern: CompiledPath, parts: readonly string[]): Record<string, string> | undefined {
   const { segments } = pattern;
   const last = segments[segments.length - 1];
   const open = last !== undefined && 'rest' in last;
@@ -79,6 +78,8 @@ interface Route {
 export class OperationRouter {
   private readonly byMethod = new Map<string, Route[]>();
   private readonly any: Route[] = [];
+  /** Routes without parameters by method and path: a request for one is matched without splitting its path. */
+  private readonly literal = new Map<string, Operation>();
 
   constructor(operations: readonly Operation[]) {
     const ids = new Set<string>();
@@ -91,21 +92,26 @@ export class OperationRouter {
         const list = this.byMethod.get(operation.method) ?? [];
         list.push(route);
         this.byMethod.set(operation.method, list);
+        // A path of literals alone outranks every other route that matches it (literal-first order).
+        if (route.pattern.names.length === 0) this.literal.set(`${operation.method} ${operation.path}`, operation);
       }
     }
     for (const list of [...this.byMethod.values(), this.any]) list.sort((a, b) => specificity(b.pattern) - specificity(a.pattern));
   }
 
   match(method: string, path: string): RouteMatch | undefined {
+    const exact = this.literal.get(`${method} ${path}`);
+    if (exact) return { operation: exact, params: {} };
+    const parts = path.split('/');
     const routes = this.byMethod.get(method);
     if (routes) {
       for (const route of routes) {
-        const params = matchPath(route.pattern, path);
+        const params = matchPath(route.pattern, parts);
         if (params) return { operation: route.operation, params };
       }
     }
     for (const route of this.any) {
-      const params = matchPath(route.pattern, path);
+      const params = matchPath(route.pattern, parts);
       if (params) return { operation: route.operation, params };
     }
     return undefined;
