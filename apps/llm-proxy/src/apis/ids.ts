@@ -1,11 +1,16 @@
-import { randomUUID } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 
-/**
- * An id in the style of the API it appears in (`resp_…`, `msg_…`, `fc_…`, `toolu_…`): 32 hex
- * digits of a random UUID, which Node draws from a pooled entropy cache (a `randomBytes` call per
- * id cost a syscall-sized fill on every translated request).
- */
+/** Random bytes drawn in one fill for many ids (a fill per id, or a UUID sliced into hex, cost µs on every translated request). */
+const POOL = Buffer.alloc(4096);
+let offset = POOL.length;
+
+/** An id in the style of the API it appears in (`resp_…`, `msg_…`, `fc_…`, `toolu_…`): 128 random bits as 32 hex digits. */
 export function newId(prefix: string): string {
-  const uuid = randomUUID();
-  return `${prefix}_${uuid.slice(0, 8)}${uuid.slice(9, 13)}${uuid.slice(14, 18)}${uuid.slice(19, 23)}${uuid.slice(24)}`;
+  if (offset + 16 > POOL.length) {
+    randomFillSync(POOL);
+    offset = 0;
+  }
+  const id = `${prefix}_${POOL.toString('hex', offset, offset + 16)}`;
+  offset += 16;
+  return id;
 }

@@ -21,6 +21,8 @@ export function wireBody(call: ProxyCall, wire: WireApi, model: string, injectUs
   const pivot = pivotOf(call);
   const stream = call.body.stream;
   if (wire === 'messages') return Buffer.from(JSON.stringify(chatRequestToAnthropic(pivot, model, stream)));
+  // The pivot as made when it already names the upstream's model (no copy per attempt).
+  if (!stream && pivot['model'] === model) return Buffer.from(JSON.stringify(pivot));
   const chat: Json = { ...pivot, model };
   if (stream) chat['stream_options'] = { ...(isObject(pivot['stream_options']) ? pivot['stream_options'] : {}), include_usage: true };
   return Buffer.from(JSON.stringify(chat));

@@ -93,7 +93,7 @@ export function responsesOperations(deps: ProxyOperationsDeps, store: ResponseSt
         const previousId = body.previous_response_id ?? undefined;
         let history: Json[] = [];
         let forwarded = rawBody ?? Buffer.from(JSON.stringify(body));
-        let json: Json = body;
+        let json: ResponseBody = body;
         if (previousId) {
           const previous = await owned(store, previousId, principal);
           if (!previous) throw notFound(previousId, 'previous_response_id');
@@ -110,8 +110,8 @@ export function responsesOperations(deps: ProxyOperationsDeps, store: ResponseSt
           if (!isPatchbayError(error)) throw error;
           pivot = { error };
         }
-        const input = [...history, ...inputItems(body.input)];
         const keep = body.store !== false;
+        const input = keep ? [...history, ...inputItems(body.input)] : [];
         const codec = responsesCodec(
           echoOf(body, body.model),
           keep
@@ -121,7 +121,7 @@ export function responsesOperations(deps: ProxyOperationsDeps, store: ResponseSt
               }
             : undefined,
         );
-        return { codec, pivot, body: requestBodyOf({ ...json, model: body.model, stream: body.stream }, forwarded) };
+        return { codec, pivot, body: requestBodyOf(json, forwarded) };
       },
     }),
   });

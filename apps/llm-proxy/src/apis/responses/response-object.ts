@@ -24,28 +24,37 @@ export function echoOf(request: Json, model: string): ResponseEcho {
   return { id: newId('resp'), createdAt: Math.floor(Date.now() / 1000), model, request };
 }
 
+/** Each repeated member as `"name":value` when the request leaves it out (made once, not per response). */
+const DEFAULT_MEMBERS = {
+  instructions: '"instructions":null',
+  max_output_tokens: '"max_output_tokens":null',
+  parallel_tool_calls: '"parallel_tool_calls":true',
+  previous_response_id: '"previous_response_id":null',
+  store: '"store":true',
+  temperature: '"temperature":1',
+  text: '"text":{"format":{"type":"text"}}',
+  tool_choice: '"tool_choice":"auto"',
+  tools: '"tools":[]',
+  top_p: '"top_p":1',
+  truncation: '"truncation":"disabled"',
+  user: '"user":null',
+  metadata: '"metadata":{}',
+} as const;
+
+function member(request: Json, name: keyof typeof DEFAULT_MEMBERS): string {
+  const value = request[name];
+  return value === undefined ? DEFAULT_MEMBERS[name] : `"${name}":${JSON.stringify(value)}`;
+}
+
 function echoJson(echo: ResponseEcho): EchoJson {
   if (echo.json) return echo.json;
   const r = echo.request;
-  const pick = (name: string, fallback: string): string => {
-    const value = r[name];
-    return `"${name}":${value === undefined ? fallback : JSON.stringify(value)}`;
-  };
   echo.json = {
-    head: `${pick('instructions', 'null')},${pick('max_output_tokens', 'null')},"model":${JSON.stringify(echo.model)}`,
-    middle: [
-      pick('parallel_tool_calls', 'true'),
-      pick('previous_response_id', 'null'),
-      '"reasoning":{"effort":null,"summary":null}',
-      pick('store', 'true'),
-      pick('temperature', '1'),
-      pick('text', '{"format":{"type":"text"}}'),
-      pick('tool_choice', '"auto"'),
-      pick('tools', '[]'),
-      pick('top_p', '1'),
-      pick('truncation', '"disabled"'),
-    ].join(','),
-    tail: `${pick('user', 'null')},${pick('metadata', '{}')}`,
+    head: `${member(r, 'instructions')},${member(r, 'max_output_tokens')},"model":${JSON.stringify(echo.model)}`,
+    middle:
+      `${member(r, 'parallel_tool_calls')},${member(r, 'previous_response_id')},"reasoning":{"effort":null,"summary":null},${member(r, 'store')},` +
+      `${member(r, 'temperature')},${member(r, 'text')},${member(r, 'tool_choice')},${member(r, 'tools')},${member(r, 'top_p')},${member(r, 'truncation')}`,
+    tail: `${member(r, 'user')},${member(r, 'metadata')}`,
   };
   return echo.json;
 }
