@@ -83,6 +83,9 @@ interface ClientStatement {
 const BIND: Expect = { kind: 'bind' };
 const DESCRIBE: Expect = { kind: 'describe' };
 const SYNC: Expect = { kind: 'sync' };
+/** Statement classes without a text to read: plain in transaction mode, dirtying in session mode. */
+const PLAIN: SqlClass = Object.freeze({ dirties: false });
+const DIRTY: SqlClass = Object.freeze({ dirties: true });
 
 /** {@link WireClient.linkNow}: the message waits for a server connection. */
 const WAIT = Symbol('wait');
@@ -111,7 +114,6 @@ export class WireClient {
   private reader = new FrameReader();
   private phase: 'login' | 'ready' | 'closed' = 'login';
   private link: ServerLink | undefined;
-  private serverReader = new FrameReader();
   private expects: Expect[] = [];
   private status: TransactionStatus = 'I';
   private inbound: Frame[] = [];
@@ -120,7 +122,9 @@ export class WireClient {
   private skipping = false;
   private releasing: Promise<void> | undefined;
   private readonly statements = new Map<string, ClientStatement>();
-  private unnamed: SqlClass = { dirties: false };
+  private unnamed: SqlClass = PLAIN;
+  /** What the unnamed portal runs (most clients bind no other): a field, not a Map entry set and cleared per transaction. */
+  private unnamedPortal: SqlClass | undefined;
   private readonly portals = new Map<string, SqlClass>();
   private readonly settings = new ClientSettings();
   /** Something on the current server connection may have changed settings untracked: read them back before the reset. */
@@ -291,7 +295,7 @@ export class WireClient {
     const transaction = this.mode === 'transaction';
     switch (type) {
       case T.Q: {
-        const sql = transaction ? classifySql(readCString(frame.body, 0)[0]) : { dirties: true };
+        const sql = transaction ? classifySql(readCString(frame.body, 0)[0]) : DIRTY;
         if (sql.refused) {
           this.fake(errorResponse({ severity: 'ERROR', code: '0A000', message: sql.refused }));
           this.fake(readyForQuery(this.status));
@@ -350,7 +354,7 @@ export class WireClient {
       }
       case T.E: {
         const portal = frame.raw[5] === 0 ? '' : readCString(frame.raw, 5)[0];
-        const sql = this.portals.get(portal) ?? (transaction ? { dirties: false } : { dirties: true });
+        const sql = (portal === '' ? this.unnamedPortal : this.portals.get(portal)) ?? (transaction ? PLAIN : DIRTY);
         const link = this.linkNow();
         if (link === WAIT) return false;
         if (!link) return this.refusedWithoutServer(frame);
@@ -390,7 +394,7 @@ export class WireClient {
     const body = frame.body;
     const [name, afterName] = readCString(body, 0);
     const [text] = readCString(body, afterName);
-    const sql: SqlClass = transaction ? classifySql(text) : { dirties: true };
+    const sql: SqlClass = transaction ? classifySql(text) : DIRTY;
     if (sql.refused) {
       this.fake(errorResponse({ severity: 'ERROR', code: '0A000', message: sql.refused }));
       this.skipping = true;
@@ -419,7 +423,7 @@ export class WireClient {
 
   private bind(frame: Frame, transaction: boolean): boolean {
     const body = frame.body;
-    const [portal, afterPortal] = readCString(body, 0);
+    const [portal, afterPortal] = body[0] === 0 ? ['', 1] : readCString(body, 0);
     const [name, afterName] = readCString(body, afterPortal);
     const statement = transaction && name !== '' ? this.statements.get(name) : undefined;
     const link = this.linkNow();
@@ -428,13 +432,18 @@ export class WireClient {
     if (statement) {
       this.ensurePrepared(link, statement);
       link.write(renamedBind(frame.raw, afterPortal, afterName, statement.serverNameBytes));
-      this.portals.set(portal, statement.sql);
+      this.setPortal(portal, statement.sql);
     } else {
       link.write(frame.raw);
-      this.portals.set(portal, name === '' ? this.unnamed : transaction ? { dirties: false } : { dirties: true });
+      this.setPortal(portal, name === '' ? this.unnamed : transaction ? PLAIN : DIRTY);
     }
     this.expect(BIND);
     return true;
+  }
+
+  private setPortal(portal: string, sql: SqlClass): void {
+    if (portal === '') this.unnamedPortal = sql;
+    else this.portals.set(portal, sql);
   }
 
   private ensurePrepared(link: ServerLink, statement: ClientStatement): void {
@@ -496,7 +505,7 @@ export class WireClient {
       handle.release();
       return WAIT;
     }
-    return this.adopt(new ServerLink(handle, lease));
+    return this.adopt(ServerLink.lend(handle, lease));
   }
 
   /** Waits for a server connection: it is `link` afterwards, or `acquireError` says why there is none. */
@@ -511,7 +520,7 @@ export class WireClient {
       const handle = await connection.lease();
       let link: ServerLink;
       try {
-        link = new ServerLink(handle, await handle.handle.acquire());
+        link = ServerLink.lend(handle, await handle.handle.acquire());
       } catch (error) {
         handle.release(error);
         throw error;
@@ -531,7 +540,6 @@ export class WireClient {
   /** Starts relaying on a leased server connection: the client's settings first, then its messages. */
   private adopt(link: ServerLink): ServerLink {
     this.link = link;
-    this.serverReader = new FrameReader();
     link.attach(
       (chunk) => this.fromServer(link, chunk),
       () => this.serverLost(link),
@@ -604,11 +612,11 @@ export class WireClient {
 
   private fromServer(link: ServerLink, chunk: Buffer): void {
     if (link !== this.link) return;
-    this.serverReader.push(chunk);
+    link.reader.push(chunk);
     this.out.hold();
     try {
       for (;;) {
-        const frame = this.serverReader.next();
+        const frame = link.reader.next();
         if (!frame) break;
         this.serverFrame(link, frame);
         if (link !== this.link) break;
@@ -701,7 +709,8 @@ export class WireClient {
   /** Returns the server connection to the pool, reset first when the client left state on it. */
   private giveBack(link: ServerLink): void {
     // Portals end with their transaction.
-    this.portals.clear();
+    this.unnamedPortal = undefined;
+    if (this.portals.size > 0) this.portals.clear();
     if (!link.dirty) {
       this.link = undefined;
       link.release();
