@@ -2,6 +2,7 @@ import { ErrorCode, PatchbayError } from '@patchbay/core';
 import { Pool, types, type PoolClient, type PoolConfig } from 'pg';
 import { runStatement } from '../query/run-query';
 import type { PoolSpec } from './pool-target';
+import { serverSocket } from './server-socket';
 
 /** The parts of pg-pool that {@link PoolGeneration.acquireNow} uses; not in its type definitions. */
 interface PgIdleItem {
@@ -103,6 +104,8 @@ export class PoolGeneration {
     };
     if (target.password !== undefined) config.password = target.password;
     if (target.ssl) config.ssl = { rejectUnauthorized: false };
+    // pg wraps a socket of its own in TLS; a plain one reads without the Readable stream.
+    else config.stream = serverSocket;
     this.pool = new Pool(config);
     // Without a listener an idle client's error (terminated backend, restart) is an
     // uncaught 'error' event and takes the process down.

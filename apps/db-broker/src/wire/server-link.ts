@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import type { ConnectionLease } from '@patchbay/nest';
 import type { PoolClient } from 'pg';
 import type { Lease, PoolGeneration } from '../pools/pool-generation';
+import { routeOf, type SocketRoute } from '../pools/server-socket';
 import { Outbox } from './outbox';
 import { FrameReader } from './protocol';
 
@@ -27,7 +28,7 @@ const links = new WeakMap<PoolClient, ServerLink>();
  * one health check and one hot swap.
  *
  * One link per pooled connection, kept across leases ({@link lend}): besides the
- * statements prepared there it owns the socket's router, outbox and reader, so a
+ * statements prepared there it owns the socket's route, outbox and reader, so a
  * transaction allocates none of them. Everything a lease sets is cleared by {@link release}.
  */
 export class ServerLink {
@@ -42,8 +43,8 @@ export class ServerLink {
   private newest: string | undefined;
   private released = true;
   private readonly out: Outbox;
-  /** The wire client's reader while leased; pg's parser otherwise. */
-  private relay: ((chunk: Buffer) => void) | undefined;
+  /** Its `relay` is the wire client's reader while leased; pg's parser reads otherwise. */
+  private readonly route: SocketRoute;
   private closed: (() => void) | undefined;
   private handleValue: ConnectionLease<PoolGeneration> | undefined;
   private leaseValue: Lease | undefined;
@@ -65,14 +66,7 @@ export class ServerLink {
     const socket = (client as unknown as PgInternals).connection.stream;
     this.socket = socket;
     this.out = new Outbox(() => socket);
-    // pg's `data` listeners move behind one router, so a lease only sets `relay` (adding a
-    // `data` listener resumes the stream on the next tick, twice per transaction with a listener swap).
-    const pgListeners = socket.listeners('data') as ((chunk: Buffer) => void)[];
-    socket.removeAllListeners('data');
-    socket.on('data', (chunk: Buffer) => {
-      if (this.relay) this.relay(chunk);
-      else for (const listener of pgListeners) listener.call(socket, chunk);
-    });
+    this.route = routeOf(socket) ?? routeByListeners(socket);
     socket.on('close', () => this.closed?.());
   }
 
@@ -90,9 +84,12 @@ export class ServerLink {
     return internals.processID === null || internals.secretKey === null ? undefined : { pid: internals.processID, secret: internals.secretKey };
   }
 
-  /** Starts relaying: `data` gets every byte the server sends; `closed` fires once if the server goes away. */
-  attach(data: (chunk: Buffer) => void, closed: () => void): void {
-    this.relay = data;
+  /**
+   * Starts relaying: `data` gets every byte the server sends and returns whether it kept a
+   * reference to them past the call ({@link SocketRoute}); `closed` fires once if the server goes away.
+   */
+  attach(data: (chunk: Buffer) => boolean, closed: () => void): void {
+    this.route.relay = data;
     this.closed = closed;
   }
 
@@ -115,7 +112,7 @@ export class ServerLink {
     this.released = true;
     if (error) this.out.discard();
     else this.out.flush();
-    this.relay = undefined;
+    this.route.relay = undefined;
     this.closed = undefined;
     this.dirty = false;
     this.reader.clear();
@@ -152,4 +149,21 @@ export class ServerLink {
     this.prepared.delete(oldest);
     return oldest;
   }
+}
+
+/**
+ * The route of a socket pg made itself (a TLS connection): pg's `data` listeners move
+ * behind one router, so a lease only sets `relay` (adding a `data` listener resumes the
+ * stream on the next tick, twice per transaction with a listener swap). Stream chunks are
+ * the relay's to keep.
+ */
+function routeByListeners(socket: Socket): SocketRoute {
+  const route: SocketRoute = { relay: undefined };
+  const pgListeners = socket.listeners('data') as ((chunk: Buffer) => void)[];
+  socket.removeAllListeners('data');
+  socket.on('data', (chunk: Buffer) => {
+    if (route.relay) route.relay(chunk);
+    else for (const listener of pgListeners) listener.call(socket, chunk);
+  });
+  return route;
 }

@@ -610,8 +610,9 @@ export class WireClient {
 
   // ---- server messages --------------------------------------------------------------
 
-  private fromServer(link: ServerLink, chunk: Buffer): void {
-    if (link !== this.link) return;
+  /** Relays a chunk from the server; returns whether a reference to it outlives the call (see SocketRoute). */
+  private fromServer(link: ServerLink, chunk: Buffer): boolean {
+    if (link !== this.link) return false;
     link.reader.push(chunk);
     this.out.hold();
     try {
@@ -634,6 +635,9 @@ export class WireClient {
       link.socket.pause();
       this.socket.once('drain', () => link.socket.resume());
     }
+    // The start of an incomplete message waits in the reader; a write to the client that
+    // did not complete at once (or waits behind one) holds on to the bytes it was given.
+    return link.reader.buffered > 0 || this.socket.writableLength > 0;
   }
 
   private serverFrame(link: ServerLink, frame: Frame): void {
