@@ -165,8 +165,9 @@ export class PoolGeneration {
 
   /**
    * {@link acquire} without a promise, a timer or a tick when an idle connection is free,
-   * nobody waits for one, and it needs no health check: pg-pool's own checkout of an idle
-   * client (the same `_acquireClient` its queue runs), called directly. Undefined
+   * nobody waits for one, and it needs no health check: the newest parked connection, else
+   * pg-pool's own checkout of an idle client (the same `_acquireClient` its queue runs),
+   * called directly. Undefined
    * otherwise (or on a pg-pool without these internals): the caller takes {@link acquire}.
    */
   acquireNow(): Lease | undefined {
