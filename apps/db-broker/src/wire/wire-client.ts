@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { DatabaseBroker, DatabaseConnection } from '../pools/database-driver';
 import type { PoolTarget } from '../pools/pool-target';
 import { ClientSettings } from './client-settings';
+import { ClientStatements } from './client-statements';
 import { WireLogin, type LoggedIn, type LoginHost } from './login';
 import {
   CLOSE_COMPLETE,
@@ -121,7 +122,7 @@ export class WireClient {
   /** After a message the broker refused inside an extended-protocol batch: skip to Sync. */
   private skipping = false;
   private releasing: Promise<void> | undefined;
-  private readonly statements = new Map<string, ClientStatement>();
+  private readonly statements = new ClientStatements<ClientStatement>();
   private unnamed: SqlClass = PLAIN;
   /** What the unnamed portal runs (most clients bind no other): a field, not a Map entry set and cleared per transaction. */
   private unnamedPortal: SqlClass | undefined;
@@ -424,8 +425,11 @@ export class WireClient {
   private bind(frame: Frame, transaction: boolean): boolean {
     const body = frame.body;
     const [portal, afterPortal] = body[0] === 0 ? ['', 1] : readCString(body, 0);
-    const [name, afterName] = readCString(body, afterPortal);
-    const statement = transaction && name !== '' ? this.statements.get(name) : undefined;
+    const nameEnd = body.indexOf(0, afterPortal);
+    if (nameEnd === -1) throw new Error('unterminated string in message');
+    const afterName = nameEnd + 1;
+    const unnamed = nameEnd === afterPortal;
+    const statement = transaction && !unnamed ? this.statements.getByBytes(body, afterPortal, nameEnd) : undefined;
     const link = this.linkNow();
     if (link === WAIT) return false;
     if (!link) return this.refusedWithoutServer(frame);
@@ -435,7 +439,7 @@ export class WireClient {
       this.setPortal(portal, statement.sql);
     } else {
       link.write(frame.raw);
-      this.setPortal(portal, name === '' ? this.unnamed : transaction ? PLAIN : DIRTY);
+      this.setPortal(portal, unnamed ? this.unnamed : transaction ? PLAIN : DIRTY);
     }
     this.expect(BIND);
     return true;
