@@ -1,5 +1,6 @@
 import { ErrorCode, type ResolvedConnector } from '@patchbay/core';
-import { createTestDatabase, type TestDatabase } from '@patchbay/testkit';
+import { Client } from 'pg';
+import { createTestDatabase, eventually, type TestDatabase } from '@patchbay/testkit';
 import { DEFAULT_SETTINGS } from '../src/config/broker-settings';
 import { PoolGeneration } from '../src/pools/pool-generation';
 import { poolSpecOf } from '../src/pools/pool-target';
@@ -86,5 +87,51 @@ describe('PoolGeneration (real Postgres)', () => {
     now?.release();
     expect(pool.figures()).toMatchObject({ idle: 1, inUse: 0 });
     (await pool.acquire()).release();
+  });
+
+  it('keeps a released connection for the next lease, and gives pg-pool the ones no lease took back', async () => {
+    const pool = generation({ max: 2 });
+    const first = await pool.acquire();
+    const client = first.client;
+    first.release();
+    // Parked: idle for the figures, still checked out of pg-pool.
+    expect(pool.figures()).toMatchObject({ total: 1, idle: 1, inUse: 0 });
+    expect(pool.pool.idleCount).toBe(0);
+    const again = pool.acquireNow();
+    expect(again?.client).toBe(client);
+    again?.release();
+    await eventually(() => pool.pool.idleCount === 1, 5_000, 'back in pg-pool');
+    expect(pool.figures()).toMatchObject({ total: 1, idle: 1, inUse: 0 });
+    const fromPool = pool.acquireNow();
+    expect(fromPool?.client).toBe(client);
+    expect((await fromPool?.client.query('SELECT 3 AS three'))?.rows).toEqual([{ three: 3 }]);
+    fromPool?.release();
+  });
+
+  it('hands out no parked connection whose backend went away', async () => {
+    const pool = generation({ max: 2 });
+    const first = await pool.acquire();
+    const broken = first.client;
+    const pid = (broken as unknown as { processID: number }).processID;
+    first.release();
+    const other = new Client({ connectionString: db.url });
+    await other.connect();
+    await other.query('SELECT pg_terminate_backend($1)', [pid]);
+    await other.end();
+    await eventually(() => (broken as unknown as { _queryable: boolean })._queryable === false, 5_000, 'client saw the termination');
+    expect(pool.acquireNow()).toBeUndefined();
+    const lease = await pool.acquire();
+    expect(lease.client).not.toBe(broken);
+    expect((await lease.client.query('SELECT 4 AS four')).rows).toEqual([{ four: 4 }]);
+    lease.release();
+    expect(pool.figures().total).toBe(1);
+  });
+
+  it('closes parked connections when it ends', async () => {
+    const pool = generation({ max: 2 });
+    (await pool.acquire()).release();
+    expect(pool.figures()).toMatchObject({ total: 1, idle: 1 });
+    await pool.end();
+    expect(pool.figures().total).toBe(0);
   });
 });

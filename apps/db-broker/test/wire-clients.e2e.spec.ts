@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -67,6 +69,21 @@ describe('db-broker wire front with real clients (psql, pgbench, node-postgres, 
     const failed = await runTool('psql', [url, '-X', '-At', '-v', 'ON_ERROR_STOP=1', '-v', 'VERBOSITY=verbose', '-c', 'SELECT * FROM no_such_table']);
     expect(failed.code).not.toBe(0);
     expect(failed.stderr).toMatch(/42P01/);
+  });
+
+  it('relays every byte unchanged to a client that stops reading for a while (server reads past the relay go to new buffers)', async () => {
+    const copy = 'COPY (SELECT g, md5(g::text) || repeat(chr(65 + g % 26), 3000 + g % 977) FROM generate_series(1, 3000) g) TO STDOUT';
+    const direct = await runTool('psql', [db.url, '-X', '-c', copy]);
+    const slow = spawn('psql', [url, '-X', '-c', copy], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const hash = createHash('sha256');
+    // Unread, psql blocks on a full pipe and the broker's writes to it stop completing at once.
+    slow.stdout.pause();
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    slow.stdout.on('data', (chunk: Buffer) => hash.update(chunk));
+    slow.stdout.resume();
+    const code = await new Promise<number | null>((resolve) => slow.on('close', resolve));
+    expect(code).toBe(0);
+    expect(hash.digest('hex')).toBe(createHash('sha256').update(direct.stdout).digest('hex'));
   });
 
   it('pgbench -i, then -S in simple, extended and prepared mode and TPC-B, 6 clients on 3 server connections, 0 failed', async () => {

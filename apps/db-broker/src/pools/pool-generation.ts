@@ -2,6 +2,7 @@ import { ErrorCode, PatchbayError } from '@patchbay/core';
 import { Pool, types, type PoolClient, type PoolConfig } from 'pg';
 import { runStatement } from '../query/run-query';
 import type { PoolSpec } from './pool-target';
+import { serverSocket } from './server-socket';
 
 /** The parts of pg-pool that {@link PoolGeneration.acquireNow} uses; not in its type definitions. */
 interface PgIdleItem {
@@ -11,6 +12,8 @@ interface PgIdleItem {
 }
 interface PgPoolInternals {
   ending: boolean;
+  /** Clients past `maxLifetimeSeconds`: pg-pool removes them on release. */
+  _expired: WeakSet<PoolClient> | undefined;
   _idle: PgIdleItem[] | undefined;
   _pendingQueue: unknown[] | undefined;
   _acquireClient(
@@ -50,6 +53,9 @@ function typeParser(oid: number, format?: 'text' | 'binary'): unknown {
 }
 const TYPE_PARSERS = { getTypeParser: typeParser as typeof types.getTypeParser };
 
+/** How often connections parked by {@link PoolGeneration} and not taken since the last look go back to pg-pool. */
+const PARKED_SWEEP_MS = 1000;
+
 /**
  * One `pg.Pool` built from one spec: the handle the broker runtime swaps on a URL or
  * credential change. The runtime closes it ({@link end}) once no work runs on it, so
@@ -60,6 +66,17 @@ export class PoolGeneration {
   readonly pool: Pool;
   private ended = false;
   private readonly lastReleased = new WeakMap<PoolClient, number>();
+  /**
+   * Connections a lease gave back while nobody waited in pg-pool's queue, newest last:
+   * still checked out of pg-pool, so the next lease takes one without pg-pool's release
+   * and checkout (an idle timer set and cleared, its error listener added and removed,
+   * two events) per transaction. The ones no lease took between two sweeps go back to
+   * pg-pool, whose idle timeout, lifetime and `min` then apply as before.
+   */
+  private readonly parked: PoolClient[] = [];
+  /** The fewest connections parked since the last sweep: that many were not needed. */
+  private parkedLow = 0;
+  private sweep: NodeJS.Timeout | undefined;
 
   constructor(
     readonly spec: PoolSpec,
@@ -87,6 +104,8 @@ export class PoolGeneration {
     };
     if (target.password !== undefined) config.password = target.password;
     if (target.ssl) config.ssl = { rejectUnauthorized: false };
+    // pg wraps a socket of its own in TLS; a plain one reads without the Readable stream.
+    else config.stream = serverSocket;
     this.pool = new Pool(config);
     // Without a listener an idle client's error (terminated backend, restart) is an
     // uncaught 'error' event and takes the process down.
@@ -104,7 +123,7 @@ export class PoolGeneration {
 
   figures(): PoolFigures {
     const total = this.pool.totalCount;
-    const idle = this.pool.idleCount;
+    const idle = this.pool.idleCount + this.parked.length;
     return { total, idle, inUse: total - idle, waiting: this.pool.waitingCount, max: this.spec.settings.max };
   }
 
@@ -120,11 +139,13 @@ export class PoolGeneration {
     for (let attempt = 0; ; attempt++) {
       const started = performance.now();
       const fullAtStart = this.pool.totalCount >= this.spec.settings.max;
-      let client: PoolClient;
-      try {
-        client = await this.pool.connect();
-      } catch (error) {
-        throw this.acquireError(error, fullAtStart);
+      let client = this.unpark();
+      if (client === undefined) {
+        try {
+          client = await this.pool.connect();
+        } catch (error) {
+          throw this.acquireError(error, fullAtStart);
+        }
       }
       this.hooks.onAcquired((performance.now() - started) / 1000);
       const idleSince = this.lastReleased.get(client);
@@ -144,17 +165,26 @@ export class PoolGeneration {
 
   /**
    * {@link acquire} without a promise, a timer or a tick when an idle connection is free,
-   * nobody waits for one, and it needs no health check: pg-pool's own checkout of an idle
-   * client (the same `_acquireClient` its queue runs), called directly. Undefined
+   * nobody waits for one, and it needs no health check: the newest parked connection, else
+   * pg-pool's own checkout of an idle client (the same `_acquireClient` its queue runs),
+   * called directly. Undefined
    * otherwise (or on a pg-pool without these internals): the caller takes {@link acquire}.
    */
   acquireNow(): Lease | undefined {
     const pool = this.pool as unknown as PgPoolInternals;
-    if (this.ended || pool.ending || pool._pendingQueue?.length !== 0 || !pool._idle?.length || typeof pool._acquireClient !== 'function') return undefined;
+    if (this.ended || pool.ending || pool._pendingQueue?.length !== 0) return undefined;
+    const top = this.parked[this.parked.length - 1];
+    if (top !== undefined) {
+      if (this.needsCheck(top)) return undefined;
+      const client = this.unpark();
+      if (client !== undefined) {
+        this.hooks.onAcquired(0);
+        return this.leaseOf(client);
+      }
+    }
+    if (!pool._idle?.length || typeof pool._acquireClient !== 'function') return undefined;
     const item = pool._idle[pool._idle.length - 1] as PgIdleItem;
-    const checkAfter = this.spec.settings.healthCheckIdleMs;
-    const idleSince = this.lastReleased.get(item.client);
-    if (idleSince !== undefined && checkAfter > 0 && Date.now() - idleSince > checkAfter) return undefined;
+    if (this.needsCheck(item.client)) return undefined;
     pool._idle.pop();
     clearTimeout(item.timeoutId);
     item.client.ref?.();
@@ -169,6 +199,9 @@ export class PoolGeneration {
   async end(): Promise<void> {
     if (this.ended) return;
     this.ended = true;
+    clearTimeout(this.sweep);
+    this.sweep = undefined;
+    for (const client of this.parked.splice(0)) client.release();
     await this.pool.end().catch(() => undefined);
   }
 
@@ -179,10 +212,62 @@ export class PoolGeneration {
       release: (error?: unknown) => {
         if (released) return;
         released = true;
-        if (error === undefined) this.lastReleased.set(client, Date.now());
-        client.release(error === undefined ? undefined : error instanceof Error ? error : true);
+        if (error !== undefined) {
+          client.release(error instanceof Error ? error : true);
+          return;
+        }
+        this.lastReleased.set(client, Date.now());
+        this.park(client);
       },
     };
+  }
+
+  /** The health check is due: the connection sat unused longer than `healthCheckIdleMs`. */
+  private needsCheck(client: PoolClient): boolean {
+    const checkAfter = this.spec.settings.healthCheckIdleMs;
+    const idleSince = this.lastReleased.get(client);
+    return idleSince !== undefined && checkAfter > 0 && Date.now() - idleSince > checkAfter;
+  }
+
+  /** Keeps a released connection for the next lease; pg-pool gets it at once when a caller waits in its queue. */
+  private park(client: PoolClient): void {
+    const pool = this.pool as unknown as PgPoolInternals;
+    if (this.ended || pool.ending || pool._pendingQueue?.length !== 0) {
+      client.release();
+      return;
+    }
+    this.parked.push(client);
+    if (this.sweep === undefined) {
+      this.sweep = setTimeout(() => this.sweepParked(), PARKED_SWEEP_MS);
+      this.sweep.unref();
+    }
+  }
+
+  /**
+   * The newest parked connection that can still serve; broken or expired ones go back to
+   * pg-pool, which removes them (it checks `_queryable`, `_ending` and its lifetime set on release).
+   */
+  private unpark(): PoolClient | undefined {
+    const expired = (this.pool as unknown as PgPoolInternals)._expired;
+    for (;;) {
+      const client = this.parked.pop();
+      if (this.parked.length < this.parkedLow) this.parkedLow = this.parked.length;
+      if (client === undefined) return undefined;
+      const state = client as unknown as { _queryable?: boolean; _ending?: boolean };
+      if (state._queryable !== false && state._ending !== true && expired?.has(client) !== true) return client;
+      client.release();
+    }
+  }
+
+  /** Hands the connections no lease took since the last sweep (the oldest parked) back to pg-pool. */
+  private sweepParked(): void {
+    this.sweep = undefined;
+    for (const client of this.parked.splice(0, this.parkedLow)) client.release();
+    this.parkedLow = this.parked.length;
+    if (this.parked.length > 0) {
+      this.sweep = setTimeout(() => this.sweepParked(), PARKED_SWEEP_MS);
+      this.sweep.unref();
+    }
   }
 
   private acquireError(error: unknown, fullAtStart: boolean): unknown {

@@ -28,14 +28,22 @@ export class Frame {
 }
 
 /** Reassembles typed messages from a byte stream. */
+const EMPTY = Buffer.alloc(0);
+
 export class FrameReader {
-  private buffer: Buffer = Buffer.alloc(0);
+  private buffer: Buffer = EMPTY;
   /** Where the unread bytes of `buffer` start (a view per message is all `next` makes). */
   private offset = 0;
 
   push(chunk: Buffer): void {
     if (this.offset >= this.buffer.length) this.buffer = chunk;
     else this.buffer = Buffer.concat([this.buffer.subarray(this.offset), chunk]);
+    this.offset = 0;
+  }
+
+  /** Drops unread bytes (the stream they belonged to ended for this reader). */
+  clear(): void {
+    this.buffer = EMPTY;
     this.offset = 0;
   }
 

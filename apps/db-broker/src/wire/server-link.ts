@@ -2,7 +2,9 @@ import type { Socket } from 'node:net';
 import type { ConnectionLease } from '@patchbay/nest';
 import type { PoolClient } from 'pg';
 import type { Lease, PoolGeneration } from '../pools/pool-generation';
+import { routeOf, type SocketRoute } from '../pools/server-socket';
 import { Outbox } from './outbox';
+import { FrameReader } from './protocol';
 
 /** The parts of node-postgres' Client the link reads; not in its type definitions. */
 interface PgInternals {
@@ -11,38 +13,11 @@ interface PgInternals {
   secretKey: number | null;
 }
 
-/**
- * What the wire front keeps per pooled connection: the statements it prepared there, and
- * who reads the socket. pg's `data` listeners are moved behind one router the first time
- * the wire front leases the connection, so a lease only sets `relay` (adding a `data`
- * listener resumes the stream on the next tick, twice per transaction with a listener swap).
- */
-interface SocketRoute {
-  /** Broker-named statements on this server connection, oldest first (LRU). */
-  prepared: Map<string, true>;
-  /** The wire client's reader while leased; pg's parser otherwise. */
-  relay: ((chunk: Buffer) => void) | undefined;
-  closed: (() => void) | undefined;
-}
-const routes = new WeakMap<PoolClient, SocketRoute>();
-
-function routeOf(client: PoolClient, socket: Socket): SocketRoute {
-  const known = routes.get(client);
-  if (known) return known;
-  const route: SocketRoute = { prepared: new Map(), relay: undefined, closed: undefined };
-  const pgListeners = socket.listeners('data') as ((chunk: Buffer) => void)[];
-  socket.removeAllListeners('data');
-  socket.on('data', (chunk: Buffer) => {
-    if (route.relay) route.relay(chunk);
-    else for (const listener of pgListeners) listener.call(socket, chunk);
-  });
-  socket.on('close', () => route.closed?.());
-  routes.set(client, route);
-  return route;
-}
-
 /** Most broker-named statements kept per server connection (PgBouncer's max_prepared_statements is 200). */
 const MAX_PREPARED_PER_CONNECTION = 200;
+
+/** The link of each pooled connection the wire front has leased once. */
+const links = new WeakMap<PoolClient, ServerLink>();
 
 /**
  * A server connection of the connector's own pool, lent to one wire client. The pool
@@ -51,27 +26,52 @@ const MAX_PREPARED_PER_CONNECTION = 200;
  * protocol bytes while it holds the lease, and turns them back before the lease returns. The
  * REST route, the gRPC route and the wire front therefore share one pool, one size limit,
  * one health check and one hot swap.
+ *
+ * One link per pooled connection, kept across leases ({@link lend}): besides the
+ * statements prepared there it owns the socket's route, outbox and reader, so a
+ * transaction allocates none of them. Everything a lease sets is cleared by {@link release}.
  */
 export class ServerLink {
   readonly socket: Socket;
-  /** Broker-named statements prepared on this server connection (shared by every wire client it serves). */
-  readonly prepared: Map<string, true>;
+  /** Broker-named statements prepared on this server connection (shared by every wire client it serves), oldest first (LRU). */
+  readonly prepared = new Map<string, true>();
+  /** Reassembles the server's messages for the client holding the lease. */
+  readonly reader = new FrameReader();
   /** The client's session settings were applied here, or it left state behind: reset before reuse. */
   dirty = false;
-  private readonly route: SocketRoute;
-  private released = false;
+  /** The statement last touched or added: already last in `prepared`. */
+  private newest: string | undefined;
+  private released = true;
   private readonly out: Outbox;
+  /** Its `relay` is the wire client's reader while leased; pg's parser reads otherwise. */
+  private readonly route: SocketRoute;
+  private closed: (() => void) | undefined;
+  private handleValue: ConnectionLease<PoolGeneration> | undefined;
+  private leaseValue: Lease | undefined;
 
-  constructor(
-    readonly handle: ConnectionLease<PoolGeneration>,
-    readonly lease: Lease,
-  ) {
-    const internals = lease.client as unknown as PgInternals;
-    this.socket = internals.connection.stream;
-    const socket = this.socket;
+  /** The link of `lease`'s pooled connection, lent to a new holder. */
+  static lend(handle: ConnectionLease<PoolGeneration>, lease: Lease): ServerLink {
+    let link = links.get(lease.client);
+    if (link === undefined) {
+      link = new ServerLink(lease.client);
+      links.set(lease.client, link);
+    }
+    link.handleValue = handle;
+    link.leaseValue = lease;
+    link.released = false;
+    return link;
+  }
+
+  private constructor(private readonly client: PoolClient) {
+    const socket = (client as unknown as PgInternals).connection.stream;
+    this.socket = socket;
     this.out = new Outbox(() => socket);
-    this.route = routeOf(lease.client, socket);
-    this.prepared = this.route.prepared;
+    this.route = routeOf(socket) ?? routeByListeners(socket);
+    socket.on('close', () => this.closed?.());
+  }
+
+  get handle(): ConnectionLease<PoolGeneration> {
+    return this.handleValue as ConnectionLease<PoolGeneration>;
   }
 
   get generation(): PoolGeneration {
@@ -80,14 +80,17 @@ export class ServerLink {
 
   /** The server's backend key, for cancel requests. */
   get backendKey(): { pid: number; secret: number } | undefined {
-    const internals = this.lease.client as unknown as PgInternals;
+    const internals = this.client as unknown as PgInternals;
     return internals.processID === null || internals.secretKey === null ? undefined : { pid: internals.processID, secret: internals.secretKey };
   }
 
-  /** Starts relaying: `data` gets every byte the server sends; `closed` fires once if the server goes away. */
-  attach(data: (chunk: Buffer) => void, closed: () => void): void {
+  /**
+   * Starts relaying: `data` gets every byte the server sends and returns whether it kept a
+   * reference to them past the call ({@link SocketRoute}); `closed` fires once if the server goes away.
+   */
+  attach(data: (chunk: Buffer) => boolean, closed: () => void): void {
     this.route.relay = data;
-    this.route.closed = closed;
+    this.closed = closed;
   }
 
   write(bytes: Buffer): void {
@@ -110,29 +113,57 @@ export class ServerLink {
     if (error) this.out.discard();
     else this.out.flush();
     this.route.relay = undefined;
-    this.route.closed = undefined;
+    this.closed = undefined;
+    this.dirty = false;
+    this.reader.clear();
     // Paused while a slow client drained: pg reads it again.
     if (this.socket.isPaused()) this.socket.resume();
     if (error) this.prepared.clear();
-    this.lease.release(error);
-    this.handle.release();
+    const lease = this.leaseValue;
+    const handle = this.handleValue;
+    this.leaseValue = undefined;
+    this.handleValue = undefined;
+    lease?.release(error);
+    handle?.release();
   }
 
   /** Marks a broker-named statement used (LRU order); returns whether it was already prepared here. */
   touch(name: string): boolean {
+    // A client binding one statement per transaction touches the newest one: a delete and
+    // re-insert per Bind would only make the Map rehash every few hundred transactions.
+    if (name === this.newest) return this.prepared.has(name);
     if (!this.prepared.has(name)) return false;
     this.prepared.delete(name);
     this.prepared.set(name, true);
+    this.newest = name;
     return true;
   }
 
   /** Records a statement being prepared; returns the least recently used one to close when past the limit. */
   add(name: string): string | undefined {
     this.prepared.set(name, true);
+    this.newest = name;
     if (this.prepared.size <= MAX_PREPARED_PER_CONNECTION) return undefined;
     const oldest = this.prepared.keys().next().value;
     if (oldest === undefined || oldest === name) return undefined;
     this.prepared.delete(oldest);
     return oldest;
   }
+}
+
+/**
+ * The route of a socket pg made itself (a TLS connection): pg's `data` listeners move
+ * behind one router, so a lease only sets `relay` (adding a `data` listener resumes the
+ * stream on the next tick, twice per transaction with a listener swap). Stream chunks are
+ * the relay's to keep.
+ */
+function routeByListeners(socket: Socket): SocketRoute {
+  const route: SocketRoute = { relay: undefined };
+  const pgListeners = socket.listeners('data') as ((chunk: Buffer) => void)[];
+  socket.removeAllListeners('data');
+  socket.on('data', (chunk: Buffer) => {
+    if (route.relay) route.relay(chunk);
+    else for (const listener of pgListeners) listener.call(socket, chunk);
+  });
+  return route;
 }

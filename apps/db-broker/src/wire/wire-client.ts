@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { DatabaseBroker, DatabaseConnection } from '../pools/database-driver';
 import type { PoolTarget } from '../pools/pool-target';
 import { ClientSettings } from './client-settings';
+import { ClientStatements } from './client-statements';
 import { WireLogin, type LoggedIn, type LoginHost } from './login';
 import {
   CLOSE_COMPLETE,
@@ -83,6 +84,9 @@ interface ClientStatement {
 const BIND: Expect = { kind: 'bind' };
 const DESCRIBE: Expect = { kind: 'describe' };
 const SYNC: Expect = { kind: 'sync' };
+/** Statement classes without a text to read: plain in transaction mode, dirtying in session mode. */
+const PLAIN: SqlClass = Object.freeze({ dirties: false });
+const DIRTY: SqlClass = Object.freeze({ dirties: true });
 
 /** {@link WireClient.linkNow}: the message waits for a server connection. */
 const WAIT = Symbol('wait');
@@ -111,7 +115,6 @@ export class WireClient {
   private reader = new FrameReader();
   private phase: 'login' | 'ready' | 'closed' = 'login';
   private link: ServerLink | undefined;
-  private serverReader = new FrameReader();
   private expects: Expect[] = [];
   private status: TransactionStatus = 'I';
   private inbound: Frame[] = [];
@@ -119,8 +122,10 @@ export class WireClient {
   /** After a message the broker refused inside an extended-protocol batch: skip to Sync. */
   private skipping = false;
   private releasing: Promise<void> | undefined;
-  private readonly statements = new Map<string, ClientStatement>();
-  private unnamed: SqlClass = { dirties: false };
+  private readonly statements = new ClientStatements<ClientStatement>();
+  private unnamed: SqlClass = PLAIN;
+  /** What the unnamed portal runs (most clients bind no other): a field, not a Map entry set and cleared per transaction. */
+  private unnamedPortal: SqlClass | undefined;
   private readonly portals = new Map<string, SqlClass>();
   private readonly settings = new ClientSettings();
   /** Something on the current server connection may have changed settings untracked: read them back before the reset. */
@@ -291,7 +296,7 @@ export class WireClient {
     const transaction = this.mode === 'transaction';
     switch (type) {
       case T.Q: {
-        const sql = transaction ? classifySql(readCString(frame.body, 0)[0]) : { dirties: true };
+        const sql = transaction ? classifySql(readCString(frame.body, 0)[0]) : DIRTY;
         if (sql.refused) {
           this.fake(errorResponse({ severity: 'ERROR', code: '0A000', message: sql.refused }));
           this.fake(readyForQuery(this.status));
@@ -350,7 +355,7 @@ export class WireClient {
       }
       case T.E: {
         const portal = frame.raw[5] === 0 ? '' : readCString(frame.raw, 5)[0];
-        const sql = this.portals.get(portal) ?? (transaction ? { dirties: false } : { dirties: true });
+        const sql = (portal === '' ? this.unnamedPortal : this.portals.get(portal)) ?? (transaction ? PLAIN : DIRTY);
         const link = this.linkNow();
         if (link === WAIT) return false;
         if (!link) return this.refusedWithoutServer(frame);
@@ -390,7 +395,7 @@ export class WireClient {
     const body = frame.body;
     const [name, afterName] = readCString(body, 0);
     const [text] = readCString(body, afterName);
-    const sql: SqlClass = transaction ? classifySql(text) : { dirties: true };
+    const sql: SqlClass = transaction ? classifySql(text) : DIRTY;
     if (sql.refused) {
       this.fake(errorResponse({ severity: 'ERROR', code: '0A000', message: sql.refused }));
       this.skipping = true;
@@ -419,22 +424,30 @@ export class WireClient {
 
   private bind(frame: Frame, transaction: boolean): boolean {
     const body = frame.body;
-    const [portal, afterPortal] = readCString(body, 0);
-    const [name, afterName] = readCString(body, afterPortal);
-    const statement = transaction && name !== '' ? this.statements.get(name) : undefined;
+    const [portal, afterPortal] = body[0] === 0 ? ['', 1] : readCString(body, 0);
+    const nameEnd = body.indexOf(0, afterPortal);
+    if (nameEnd === -1) throw new Error('unterminated string in message');
+    const afterName = nameEnd + 1;
+    const unnamed = nameEnd === afterPortal;
+    const statement = transaction && !unnamed ? this.statements.getByBytes(body, afterPortal, nameEnd) : undefined;
     const link = this.linkNow();
     if (link === WAIT) return false;
     if (!link) return this.refusedWithoutServer(frame);
     if (statement) {
       this.ensurePrepared(link, statement);
       link.write(renamedBind(frame.raw, afterPortal, afterName, statement.serverNameBytes));
-      this.portals.set(portal, statement.sql);
+      this.setPortal(portal, statement.sql);
     } else {
       link.write(frame.raw);
-      this.portals.set(portal, name === '' ? this.unnamed : transaction ? { dirties: false } : { dirties: true });
+      this.setPortal(portal, unnamed ? this.unnamed : transaction ? PLAIN : DIRTY);
     }
     this.expect(BIND);
     return true;
+  }
+
+  private setPortal(portal: string, sql: SqlClass): void {
+    if (portal === '') this.unnamedPortal = sql;
+    else this.portals.set(portal, sql);
   }
 
   private ensurePrepared(link: ServerLink, statement: ClientStatement): void {
@@ -496,7 +509,7 @@ export class WireClient {
       handle.release();
       return WAIT;
     }
-    return this.adopt(new ServerLink(handle, lease));
+    return this.adopt(ServerLink.lend(handle, lease));
   }
 
   /** Waits for a server connection: it is `link` afterwards, or `acquireError` says why there is none. */
@@ -511,7 +524,7 @@ export class WireClient {
       const handle = await connection.lease();
       let link: ServerLink;
       try {
-        link = new ServerLink(handle, await handle.handle.acquire());
+        link = ServerLink.lend(handle, await handle.handle.acquire());
       } catch (error) {
         handle.release(error);
         throw error;
@@ -531,7 +544,6 @@ export class WireClient {
   /** Starts relaying on a leased server connection: the client's settings first, then its messages. */
   private adopt(link: ServerLink): ServerLink {
     this.link = link;
-    this.serverReader = new FrameReader();
     link.attach(
       (chunk) => this.fromServer(link, chunk),
       () => this.serverLost(link),
@@ -602,13 +614,14 @@ export class WireClient {
 
   // ---- server messages --------------------------------------------------------------
 
-  private fromServer(link: ServerLink, chunk: Buffer): void {
-    if (link !== this.link) return;
-    this.serverReader.push(chunk);
+  /** Relays a chunk from the server; returns whether a reference to it outlives the call (see SocketRoute). */
+  private fromServer(link: ServerLink, chunk: Buffer): boolean {
+    if (link !== this.link) return false;
+    link.reader.push(chunk);
     this.out.hold();
     try {
       for (;;) {
-        const frame = this.serverReader.next();
+        const frame = link.reader.next();
         if (!frame) break;
         this.serverFrame(link, frame);
         if (link !== this.link) break;
@@ -626,6 +639,9 @@ export class WireClient {
       link.socket.pause();
       this.socket.once('drain', () => link.socket.resume());
     }
+    // The start of an incomplete message waits in the reader; a write to the client that
+    // did not complete at once (or waits behind one) holds on to the bytes it was given.
+    return link.reader.buffered > 0 || this.socket.writableLength > 0;
   }
 
   private serverFrame(link: ServerLink, frame: Frame): void {
@@ -701,7 +717,8 @@ export class WireClient {
   /** Returns the server connection to the pool, reset first when the client left state on it. */
   private giveBack(link: ServerLink): void {
     // Portals end with their transaction.
-    this.portals.clear();
+    this.unnamedPortal = undefined;
+    if (this.portals.size > 0) this.portals.clear();
     if (!link.dirty) {
       this.link = undefined;
       link.release();
