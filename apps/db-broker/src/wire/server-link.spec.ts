@@ -39,10 +39,13 @@ describe('ServerLink', () => {
     const link = ServerLink.lend(first.handle, first.lease);
     const relayed: Buffer[] = [];
     const lost = jest.fn();
-    link.attach((chunk) => {
-      relayed.push(chunk);
-      return false;
-    }, lost);
+    link.attach({
+      fromServer: (_link, chunk) => {
+        relayed.push(chunk);
+        return false;
+      },
+      serverLost: lost,
+    });
     link.dirty = true;
     // Half a message from the server, and a held write.
     link.reader.push(Buffer.from([0x5a, 0, 0, 0]));

@@ -41,11 +41,12 @@ export class ServerLink {
   dirty = false;
   /** The statement last touched or added: already last in `prepared`. */
   private newest: string | undefined;
+  /** The wire client holding the lease. */
+  private holder: LinkHolder | undefined;
   private released = true;
   private readonly out: Outbox;
   /** Its `relay` is the wire client's reader while leased; pg's parser reads otherwise. */
   private readonly route: SocketRoute;
-  private closed: (() => void) | undefined;
   private handleValue: ConnectionLease<PoolGeneration> | undefined;
   private leaseValue: Lease | undefined;
 
@@ -67,7 +68,7 @@ export class ServerLink {
     this.socket = socket;
     this.out = new Outbox(() => socket);
     this.route = routeOf(socket) ?? routeByListeners(socket);
-    socket.on('close', () => this.closed?.());
+    socket.on('close', () => this.holder?.serverLost(this));
   }
 
   get handle(): ConnectionLease<PoolGeneration> {
@@ -84,14 +85,14 @@ export class ServerLink {
     return internals.processID === null || internals.secretKey === null ? undefined : { pid: internals.processID, secret: internals.secretKey };
   }
 
-  /**
-   * Starts relaying: `data` gets every byte the server sends and returns whether it kept a
-   * reference to them past the call ({@link SocketRoute}); `closed` fires once if the server goes away.
-   */
-  attach(data: (chunk: Buffer) => boolean, closed: () => void): void {
-    this.route.relay = data;
-    this.closed = closed;
+  /** Starts relaying every byte the server sends to `holder`, and its going away. */
+  attach(holder: LinkHolder): void {
+    this.holder = holder;
+    this.route.relay = this.relay;
   }
+
+  /** Made once per link: a lease sets a field, not a closure. */
+  private readonly relay = (chunk: Buffer): boolean => this.holder?.fromServer(this, chunk) ?? false;
 
   write(bytes: Buffer): void {
     this.out.write(bytes);
@@ -113,7 +114,7 @@ export class ServerLink {
     if (error) this.out.discard();
     else this.out.flush();
     this.route.relay = undefined;
-    this.closed = undefined;
+    this.holder = undefined;
     this.dirty = false;
     this.reader.clear();
     // Paused while a slow client drained: pg reads it again.
@@ -149,6 +150,14 @@ export class ServerLink {
     this.prepared.delete(oldest);
     return oldest;
   }
+}
+
+/** The wire client holding a link's lease. */
+export interface LinkHolder {
+  /** Every chunk the server sends; returns whether a reference to it outlives the call ({@link SocketRoute}). */
+  fromServer(link: ServerLink, chunk: Buffer): boolean;
+  /** The server connection closed. */
+  serverLost(link: ServerLink): void;
 }
 
 /**

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { DatabaseBroker, DatabaseConnection } from '../pools/database-driver';
 import type { PoolTarget } from '../pools/pool-target';
 import { ClientSettings } from './client-settings';
+import { readThroughBuffer } from './client-socket';
 import { ClientStatements } from './client-statements';
 import { WireLogin, type LoggedIn, type LoginHost } from './login';
 import {
@@ -27,7 +28,8 @@ import {
   type WireError,
 } from './protocol';
 import { Outbox } from './outbox';
-import { ServerLink } from './server-link';
+import { Owed } from './owed';
+import { ServerLink, type LinkHolder } from './server-link';
 import { classifySql, type SqlClass } from './sql-classify';
 import { wireErrorOf } from './wire-errors';
 
@@ -52,24 +54,6 @@ export interface WireContext {
   cancel(pid: number, secret: number): void;
 }
 
-/** Responses the server (or the broker) still owes the client, in order. */
-type Expect =
-  | { kind: 'parse'; swallow: boolean; prepares: string | undefined }
-  | { kind: 'bind' }
-  | { kind: 'describe' }
-  | { kind: 'execute'; onTag: ((tag: string) => void) | undefined }
-  | { kind: 'close'; swallow: boolean; evicts?: string }
-  | { kind: 'sync' }
-  | {
-      kind: 'query';
-      internal: boolean;
-      onTag: ((tag: string) => void) | undefined;
-      done: (() => void) | undefined;
-      /** DataRow bodies of an internal query. */
-      onRow?: (body: Buffer) => void;
-    }
-  | { kind: 'fake'; bytes: Buffer };
-
 interface ClientStatement {
   /** Name on every server connection: a hash of the query text and parameter types. */
   serverName: string;
@@ -80,10 +64,6 @@ interface ClientStatement {
   sql: SqlClass;
 }
 
-/** The answers that carry nothing but their kind: one object each, not one per message. */
-const BIND: Expect = { kind: 'bind' };
-const DESCRIBE: Expect = { kind: 'describe' };
-const SYNC: Expect = { kind: 'sync' };
 /** Statement classes without a text to read: plain in transaction mode, dirtying in session mode. */
 const PLAIN: SqlClass = Object.freeze({ dirties: false });
 const DIRTY: SqlClass = Object.freeze({ dirties: true });
@@ -95,6 +75,12 @@ const LOGIN_TIMEOUT_MS = 60_000;
 /** Client messages buffered before the broker stops reading the client's socket. */
 const MAX_QUEUED_MESSAGES = 1000;
 
+/** A Describe's target byte: a statement. */
+const DESCRIBE_STATEMENT = Buffer.from('S');
+
+/** Backend message types the relay tells apart. */
+const B = { Z: 0x5a, E: 0x45, D: 0x44, C: 0x43, I: 0x49, s: 0x73, ParseComplete: 0x31, BindComplete: 0x32, CloseComplete: 0x33, T: 0x54, n: 0x6e };
+
 const T = { Q: 0x51, P: 0x50, B: 0x42, D: 0x44, E: 0x45, C: 0x43, S: 0x53, H: 0x48, X: 0x58, F: 0x46, d: 0x64, c: 0x63, f: 0x66, p: 0x70 };
 
 /**
@@ -105,17 +91,18 @@ const T = { Q: 0x51, P: 0x50, B: 0x42, D: 0x44, E: 0x45, C: 0x43, S: 0x53, H: 0x
  * prepared, under a content-derived name, on whichever server connection serves them
  * (PgBouncer 1.21's design).
  */
-export class WireClient {
+export class WireClient implements LinkHolder {
   configId = '';
   mode: PoolMode = 'transaction';
   principal: Principal | undefined;
   /** Waiting for a server connection now. */
   waiting = false;
-  private socket: Socket;
+  /** The client's connection (a TLS socket over it after an SSLRequest). */
+  socket: Socket;
   private reader = new FrameReader();
   private phase: 'login' | 'ready' | 'closed' = 'login';
   private link: ServerLink | undefined;
-  private expects: Expect[] = [];
+  private expects: Owed[] = [];
   private status: TransactionStatus = 'I';
   private inbound: Frame[] = [];
   private pumping = false;
@@ -131,18 +118,23 @@ export class WireClient {
   /** Something on the current server connection may have changed settings untracked: read them back before the reset. */
   private settingsUnsure = false;
   private readonly onData = (chunk: Buffer): void => this.received(chunk);
+  /** The server connection the last client chunk was written to. */
+  private relayedTo: Socket | undefined;
   /** What goes to the client, written once per batch. */
   private readonly out = new Outbox(() => this.socket);
   private readonly login: WireLogin;
 
   constructor(
-    socket: Socket,
+    accepted: Socket,
     private readonly context: WireContext,
   ) {
-    this.socket = socket;
+    this.socket = readThroughBuffer(accepted, (chunk) => {
+      this.received(chunk);
+      return this.keepsChunk();
+    });
     this.login = new WireLogin(context, this.loginHost());
+    const socket = this.socket;
     socket.setNoDelay(true);
-    socket.on('data', this.onData);
     socket.on('error', () => this.close());
     socket.on('close', () => this.close());
     // As Postgres' authentication_timeout: a connection that never logs in does not hold a socket forever.
@@ -185,12 +177,22 @@ export class WireClient {
     if (this.phase === 'ready') this.pump();
   }
 
+  /**
+   * Whether a reference to the client's last chunk outlives its handling: messages that wait
+   * (for the login, for a server connection, to be complete), or a write to the server
+   * that did not complete at once. Login messages are few: their buffers are never reused.
+   */
+  private keepsChunk(): boolean {
+    if (this.phase !== 'ready') return true;
+    return this.pumping || this.inbound.length > 0 || this.reader.buffered > 0 || (this.relayedTo?.writableLength ?? 0) > 0;
+  }
+
   private loginHost(): LoginHost {
     return {
       socket: () => this.socket,
       closed: () => this.phase === 'closed',
       upgraded: (secure) => {
-        this.socket.removeListener('data', this.onData);
+        // TLS reads the connection from now on; its chunks are each its own.
         secure.on('data', this.onData);
         secure.on('error', () => this.close());
         this.socket = secure;
@@ -233,6 +235,7 @@ export class WireClient {
           return;
         }
         this.inbound.shift();
+        if (this.link) this.relayedTo = this.link.socket;
       }
       this.flushOut();
       this.resumeWhenServerDrained();
@@ -281,7 +284,7 @@ export class WireClient {
         return true;
       }
       this.link.write(frame.raw);
-      this.expect(SYNC);
+      this.expect(Owed.SYNC);
       return true;
     }
     if (type === T.d || type === T.c || type === T.f) {
@@ -313,7 +316,7 @@ export class WireClient {
         if (sql.dirties) link.dirty = true;
         if (sql.changesSettings) this.settingsChanged(sql);
         link.write(frame.raw);
-        this.expect({ kind: 'query', internal: false, onTag: this.tagHandler(sql), done: undefined });
+        this.expect(Owed.query(this.tagHandler(sql)));
         return true;
       }
       case T.P:
@@ -330,11 +333,11 @@ export class WireClient {
         if (!link) return this.refusedWithoutServer(frame);
         if (statement) {
           this.ensurePrepared(link, statement);
-          link.write(message('D', Buffer.from('S'), statement.serverNameBytes));
+          link.write(message('D', DESCRIBE_STATEMENT, statement.serverNameBytes));
         } else {
           link.write(frame.raw);
         }
-        this.expect(DESCRIBE);
+        this.expect(Owed.DESCRIBE);
         return true;
       }
       case T.C: {
@@ -350,7 +353,7 @@ export class WireClient {
         if (link === WAIT) return false;
         if (!link) return this.refusedWithoutServer(frame);
         link.write(frame.raw);
-        this.expect({ kind: 'close', swallow: false });
+        this.expect(Owed.CLOSE);
         return true;
       }
       case T.E: {
@@ -362,7 +365,7 @@ export class WireClient {
         if (sql.dirties) link.dirty = true;
         if (sql.changesSettings) this.settingsChanged(sql);
         link.write(frame.raw);
-        this.expect({ kind: 'execute', onTag: this.tagHandler(sql) });
+        this.expect(Owed.execute(this.tagHandler(sql)));
         return true;
       }
       case T.S: {
@@ -374,7 +377,7 @@ export class WireClient {
         if (link === WAIT) return false;
         if (!link) return this.refusedWithoutServer(frame);
         link.write(frame.raw);
-        this.expect(SYNC);
+        this.expect(Owed.SYNC);
         return true;
       }
       case T.F: {
@@ -383,7 +386,7 @@ export class WireClient {
         if (!link) return this.refusedWithoutServer(frame);
         link.dirty = true;
         link.write(frame.raw);
-        this.expect({ kind: 'query', internal: false, onTag: undefined, done: undefined });
+        this.expect(Owed.QUERY);
         return true;
       }
       default:
@@ -407,10 +410,11 @@ export class WireClient {
       if (link === WAIT) return false;
       if (!link) return this.refusedWithoutServer(frame);
       link.write(frame.raw);
-      this.expect({ kind: 'parse', swallow: false, prepares: undefined });
+      this.expect(Owed.parse(false, undefined));
       return true;
     }
-    const rest = body.subarray(afterName);
+    // Kept for other server connections: a copy, not a view of the client's read buffer.
+    const rest = Buffer.from(body.subarray(afterName));
     const serverName = `pb_${createHash('sha256').update(rest).digest('hex').slice(0, 32)}`;
     const statement: ClientStatement = { serverName, serverNameBytes: cstring(serverName), rest, sql };
     this.statements.set(name, statement);
@@ -441,7 +445,7 @@ export class WireClient {
       link.write(frame.raw);
       this.setPortal(portal, unnamed ? this.unnamed : transaction ? PLAIN : DIRTY);
     }
-    this.expect(BIND);
+    this.expect(Owed.BIND);
     return true;
   }
 
@@ -458,10 +462,10 @@ export class WireClient {
     const evicted = link.add(statement.serverName);
     if (evicted) {
       link.write(closeStatement(evicted));
-      this.expect({ kind: 'close', swallow: true, evicts: evicted });
+      this.expect(Owed.eviction(evicted));
     }
     link.write(message('P', statement.serverNameBytes, statement.rest));
-    this.expect({ kind: 'parse', swallow, prepares: statement.serverName });
+    this.expect(Owed.parse(swallow, statement.serverName));
   }
 
   /** Records what a completed statement did to the client's session. */
@@ -544,15 +548,12 @@ export class WireClient {
   /** Starts relaying on a leased server connection: the client's settings first, then its messages. */
   private adopt(link: ServerLink): ServerLink {
     this.link = link;
-    link.attach(
-      (chunk) => this.fromServer(link, chunk),
-      () => this.serverLost(link),
-    );
+    link.attach(this);
     const replay = this.settings.replay();
     if (replay !== undefined) {
       link.dirty = true;
       link.write(query(replay));
-      this.expect({ kind: 'query', internal: true, onTag: undefined, done: undefined });
+      this.expect(Owed.internal());
     }
     if (this.mode === 'session') link.dirty = true;
     // Called from the pump: the rest of the batch joins the first message's write.
@@ -596,26 +597,26 @@ export class WireClient {
     return true;
   }
 
-  private expect(entry: Expect): void {
+  private expect(entry: Owed): void {
     this.expects.push(entry);
     if (entry.kind === 'fake') this.flushFakes();
   }
 
   private fake(bytes: Buffer): void {
-    this.expect({ kind: 'fake', bytes });
+    this.expect(Owed.fake(bytes));
   }
 
   private flushFakes(): void {
-    while (this.expects.length > 0 && (this.expects[0] as Expect).kind === 'fake') {
-      const entry = this.expects.shift() as { kind: 'fake'; bytes: Buffer };
-      this.out.write(entry.bytes);
+    while (this.expects.length > 0 && (this.expects[0] as Owed).kind === 'fake') {
+      const entry = this.expects.shift() as Owed;
+      this.out.write(entry.bytes as Buffer);
     }
   }
 
   // ---- server messages --------------------------------------------------------------
 
   /** Relays a chunk from the server; returns whether a reference to it outlives the call (see SocketRoute). */
-  private fromServer(link: ServerLink, chunk: Buffer): boolean {
+  fromServer(link: ServerLink, chunk: Buffer): boolean {
     if (link !== this.link) return false;
     link.reader.push(chunk);
     this.out.hold();
@@ -645,13 +646,13 @@ export class WireClient {
   }
 
   private serverFrame(link: ServerLink, frame: Frame): void {
-    if (this.expects.length > 0 && (this.expects[0] as Expect).kind === 'fake') this.flushFakes();
+    if (this.expects.length > 0 && (this.expects[0] as Owed).kind === 'fake') this.flushFakes();
     const head = this.expects[0];
     const internal = head?.kind === 'query' && head.internal;
     // Relayed unless the broker asked (an internal query) or the client is gone.
     const relay = !internal && this.phase !== 'closed';
-    switch (String.fromCharCode(frame.type)) {
-      case 'Z': {
+    switch (frame.type) {
+      case B.Z: {
         if (head?.kind === 'sync' || head?.kind === 'query') this.expects.shift();
         this.status = String.fromCharCode(frame.raw[5] as number) as TransactionStatus;
         if (relay) this.out.write(frame.raw);
@@ -661,7 +662,7 @@ export class WireClient {
         if (idle && (this.mode === 'transaction' || this.phase === 'closed')) this.giveBack(link);
         return;
       }
-      case 'E': {
+      case B.E: {
         if (internal) {
           const fields = errorFields(frame.body);
           this.context.logger.warn({ configId: this.configId, sqlstate: fields.get('C'), reason: fields.get('M') }, 'replaying wire client settings failed');
@@ -669,43 +670,43 @@ export class WireClient {
         if (relay) this.out.write(frame.raw);
         if (!head || head.kind === 'query') return;
         // The server skips everything up to the next Sync.
-        while (this.expects.length > 0 && (this.expects[0] as Expect).kind !== 'sync') {
-          const dropped = this.expects.shift() as Expect;
+        while (this.expects.length > 0 && (this.expects[0] as Owed).kind !== 'sync') {
+          const dropped = this.expects.shift() as Owed;
           if (dropped.kind === 'parse' && dropped.prepares) link.prepared.delete(dropped.prepares);
           // Skipped, so the evicted statement is still on the server.
           if (dropped.kind === 'close' && dropped.evicts) link.prepared.set(dropped.evicts, true);
         }
         return;
       }
-      case 'D':
+      case B.D:
         if (internal) head.onRow?.(frame.body);
         else if (relay) this.out.write(frame.raw);
         return;
-      case 'C': {
+      case B.C: {
         if (head?.kind === 'query' || head?.kind === 'execute') head.onTag?.(readCString(frame.body, 0)[0]);
         if (relay) this.out.write(frame.raw);
         if (head?.kind === 'execute') this.expects.shift();
         return;
       }
-      case 'I':
-      case 's':
+      case B.I:
+      case B.s:
         if (relay) this.out.write(frame.raw);
         if (head?.kind === 'execute') this.expects.shift();
         return;
-      case '1':
+      case B.ParseComplete:
         if (relay && !(head?.kind === 'parse' && head.swallow)) this.out.write(frame.raw);
         if (head?.kind === 'parse') this.expects.shift();
         return;
-      case '2':
+      case B.BindComplete:
         if (relay) this.out.write(frame.raw);
         if (head?.kind === 'bind') this.expects.shift();
         return;
-      case '3':
+      case B.CloseComplete:
         if (relay && !(head?.kind === 'close' && head.swallow)) this.out.write(frame.raw);
         if (head?.kind === 'close') this.expects.shift();
         return;
-      case 'T':
-      case 'n':
+      case B.T:
+      case B.n:
         if (relay) this.out.write(frame.raw);
         if (head?.kind === 'describe') this.expects.shift();
         return;
@@ -730,18 +731,17 @@ export class WireClient {
     this.releasing = new Promise<void>((resolve) => {
       link.write(query('DISCARD ALL'));
       link.flush();
-      this.expects.push({
-        kind: 'query',
-        internal: true,
-        onTag: undefined,
-        done: () => {
-          link.prepared.clear();
-          this.link = undefined;
-          this.releasing = undefined;
-          link.release();
-          resolve();
-        },
-      });
+      this.expects.push(
+        Owed.internal({
+          done: () => {
+            link.prepared.clear();
+            this.link = undefined;
+            this.releasing = undefined;
+            link.release();
+            resolve();
+          },
+        }),
+      );
     });
   }
 
@@ -754,19 +754,18 @@ export class WireClient {
   private readSettingsBack(link: ServerLink): void {
     const snapshot: [string, string][] = [];
     link.write(query(this.settings.readBackQuery()));
-    this.expects.push({
-      kind: 'query',
-      internal: true,
-      onRow: (body) => snapshot.push(textColumns(body) as [string, string]),
-      // Only a complete answer replaces what the client had.
-      onTag: (tag) => {
-        if (tag.startsWith('SELECT')) this.settings.replaceWith(snapshot);
-      },
-      done: undefined,
-    });
+    this.expects.push(
+      Owed.internal({
+        onRow: (body) => snapshot.push(textColumns(body) as [string, string]),
+        // Only a complete answer replaces what the client had.
+        onTag: (tag) => {
+          if (tag.startsWith('SELECT')) this.settings.replaceWith(snapshot);
+        },
+      }),
+    );
   }
 
-  private serverLost(link: ServerLink): void {
+  serverLost(link: ServerLink): void {
     if (link !== this.link) return;
     this.link = undefined;
     link.release(new Error('server connection closed'));

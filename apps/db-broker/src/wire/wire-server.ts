@@ -91,10 +91,11 @@ export class WireServer {
       unregister: (client) => this.unregister(client),
       cancel: (pid, secret) => this.cancel(pid, secret),
     };
-    this.server = createServer((socket) => {
+    // Paused: WireClient moves the connection to a socket of its own before anything is read.
+    this.server = createServer({ pauseOnConnect: true }, (accepted) => {
+      const socket = new WireClient(accepted, context).socket;
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
-      new WireClient(socket, context);
     });
   }
 
