@@ -36,8 +36,8 @@ describe('serverSocket', () => {
     if (!route) throw new Error('no route');
     return () =>
       new Promise((resolve) => {
-        route.relay = (chunk) => {
-          resolve(chunk);
+        route.relay = (bytes, length) => {
+          resolve(bytes.subarray(0, length));
           return kept;
         };
       });

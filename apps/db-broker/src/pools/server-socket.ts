@@ -11,7 +11,8 @@ const READ_BUFFER_BYTES = 64 * 1024;
  * to a new buffer instead of overwriting them.
  */
 export interface SocketRoute {
-  relay: ((chunk: Buffer) => boolean) | undefined;
+  /** Gets bytes `0..length` of `bytes`. */
+  relay: ((bytes: Buffer, length: number) => boolean) | undefined;
 }
 
 const routes = new WeakMap<Socket, SocketRoute>();
@@ -39,10 +40,10 @@ export function serverSocket(): Socket {
         }
         return buffer;
       },
+      // `read` is the buffer handed out last: the relay reads it in place.
       callback: (nread: number, read: Uint8Array) => {
-        const chunk = Buffer.from(read.buffer, read.byteOffset, nread);
-        if (route.relay) kept = route.relay(chunk);
-        else socket.emit('data', Buffer.from(chunk));
+        if (route.relay) kept = route.relay(read as Buffer, nread);
+        else socket.emit('data', Buffer.from(read.subarray(0, nread)));
         return true;
       },
     },

@@ -19,8 +19,8 @@ describe('readThroughBuffer', () => {
     [accepted] = (await connection) as [Socket];
     reads = [];
     keep = false;
-    socket = readThroughBuffer(accepted, (chunk) => {
-      reads.push(chunk);
+    socket = readThroughBuffer(accepted, (bytes, length) => {
+      reads.push(bytes.subarray(0, length));
       return keep;
     });
   });

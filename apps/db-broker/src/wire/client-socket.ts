@@ -18,16 +18,16 @@ interface SocketInternals {
  * the sockets it accepts); the accepted Socket gives it up and closes without touching the
  * connection. The server must pause on connect, so that no byte was read before.
  *
- * `read` gets a view of the buffer and returns whether it kept a reference to those bytes
+ * `read` gets the buffer and the length read into it, and returns whether it kept a reference to those bytes
  * past the call (an incomplete or queued message, a write that did not complete at once):
  * the next read then goes to a new buffer. A socket without a TCP handle is returned as it
  * is, its chunks (each its own) emitted to `read`.
  */
-export function readThroughBuffer(accepted: Socket, read: (chunk: Buffer) => boolean): Socket {
+export function readThroughBuffer(accepted: Socket, read: (bytes: Buffer, length: number) => boolean): Socket {
   const internals = accepted as unknown as SocketInternals;
   const handle = internals._handle;
   if (!handle || typeof handle.readStart !== 'function') {
-    accepted.on('data', read);
+    accepted.on('data', (chunk: Buffer) => read(chunk, chunk.length));
     return accepted;
   }
   let buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
@@ -45,8 +45,9 @@ export function readThroughBuffer(accepted: Socket, read: (chunk: Buffer) => boo
         }
         return buffer;
       },
+      // `bytes` is the buffer handed out last: the reader reads it in place.
       callback: (nread: number, bytes: Uint8Array) => {
-        kept = read(Buffer.from(bytes.buffer, bytes.byteOffset, nread));
+        kept = read(bytes as Buffer, nread);
         return true;
       },
     },

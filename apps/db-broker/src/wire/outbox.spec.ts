@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { Outbox } from './outbox';
+import { Frame } from './protocol';
 
 describe('Outbox', () => {
   let server: Server;
@@ -47,18 +48,29 @@ describe('Outbox', () => {
     expect(await receivedBytes(16)).toBe('BindExecuteSync!');
   });
 
-  it('joins adjacent slices of one chunk and leaves out the bytes between slices that are not adjacent', async () => {
+  it('joins adjacent frames of one buffer into one view and leaves out the bytes between frames that are not adjacent', async () => {
     const chunk = Buffer.from('ABCDEFGH');
     const writes = jest.spyOn(client, 'write');
     const out = new Outbox(() => client);
     out.hold();
-    out.write(chunk.subarray(0, 3));
-    out.write(chunk.subarray(3, 5));
-    out.write(chunk.subarray(6, 8));
+    out.writeFrame(new Frame(chunk, 0, 3));
+    out.writeFrame(new Frame(chunk, 3, 5));
+    out.writeFrame(new Frame(chunk, 6, 8));
     out.flush();
     const written = writes.mock.calls[0]?.[0] as Buffer;
     expect(written.toString('latin1')).toBe('ABCDEGH');
     expect(await receivedBytes(7)).toBe('ABCDEGH');
+  });
+
+  it('writes a buffer whose frames were all relayed as it is, without a view', () => {
+    const chunk = Buffer.from('ABCDEFGH');
+    const writes = jest.spyOn(client, 'write');
+    const out = new Outbox(() => client);
+    out.hold();
+    out.writeFrame(new Frame(chunk, 0, 5));
+    out.writeFrame(new Frame(chunk, 5, 8));
+    out.flush();
+    expect(writes.mock.calls[0]?.[0]).toBe(chunk);
   });
 
   it('drops what it held on discard', () => {

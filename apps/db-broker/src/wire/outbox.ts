@@ -1,16 +1,18 @@
 import type { Socket } from 'node:net';
+import type { Frame } from './protocol';
 
 /**
  * Messages for one socket, gathered while the broker works through one batch (a client's
  * Bind/Describe/Execute/Sync, a server's answer to it) and written in one `write`. On
  * loopback each write is a syscall that also runs the receiver's TCP path and wakes it,
  * so one write per batch instead of one per message (or per `writev` of many small
- * buffers) is most of what a relay costs per transaction. Relayed frames are slices of
- * the chunk they arrived in: adjacent slices are joined without copying.
+ * buffers) is most of what a relay costs per transaction. Relayed frames are ranges of
+ * the buffer they arrived in: adjacent ranges of one buffer are joined without copying,
+ * and a view is made once per write, not per message.
  */
 export class Outbox {
   private readonly parts: Buffer[] = [];
-  /** The last part, kept open while the next write continues it: bytes `tailStart..tailEnd` of `tail.buffer`. */
+  /** The last part, kept open while the next write continues it: bytes `tailStart..tailEnd` of `tail`. */
   private tail: Buffer | undefined;
   private tailStart = 0;
   private tailEnd = 0;
@@ -24,19 +26,28 @@ export class Outbox {
   }
 
   write(bytes: Buffer): void {
+    this.writeRange(bytes, 0, bytes.length);
+  }
+
+  /** Relays a received message unchanged. */
+  writeFrame(frame: Frame): void {
+    this.writeRange(frame.bytes, frame.start, frame.end);
+  }
+
+  private writeRange(bytes: Buffer, start: number, end: number): void {
     if (!this.holding) {
-      this.socket().write(bytes);
+      this.socket().write(start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end));
       return;
     }
     const tail = this.tail;
-    if (tail !== undefined && tail.buffer === bytes.buffer && this.tailEnd === bytes.byteOffset) {
-      this.tailEnd += bytes.length;
+    if (tail === bytes && this.tailEnd === start) {
+      this.tailEnd = end;
       return;
     }
     if (tail !== undefined) this.parts.push(this.closeTail(tail));
     this.tail = bytes;
-    this.tailStart = bytes.byteOffset;
-    this.tailEnd = bytes.byteOffset + bytes.length;
+    this.tailStart = start;
+    this.tailEnd = end;
   }
 
   /** Writes what was held, in one write, and stops holding. */
@@ -63,9 +74,8 @@ export class Outbox {
     this.parts.length = 0;
   }
 
-  /** The tail as one Buffer: itself when nothing joined it, else one view of the joined bytes (no copy). */
+  /** The tail's range as one Buffer: the buffer itself when that is all of it, else one view (no copy). */
   private closeTail(tail: Buffer): Buffer {
-    const length = this.tailEnd - this.tailStart;
-    return length === tail.length ? tail : Buffer.from(tail.buffer, this.tailStart, length);
+    return this.tailStart === 0 && this.tailEnd === tail.length ? tail : tail.subarray(this.tailStart, this.tailEnd);
   }
 }

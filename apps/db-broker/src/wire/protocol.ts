@@ -12,18 +12,36 @@ export const CANCEL_REQUEST = 80877102;
 /** Longest message a client may send: Postgres' own limit for a query string is 1 GB; keep the broker's memory bounded. */
 export const MAX_CLIENT_MESSAGE = 64 * 1024 * 1024;
 
-/** One typed message as received: `raw` is type + length + payload (for relaying unchanged). */
+/**
+ * One typed message as received, in place: bytes `start..end` of the buffer it arrived in
+ * (type, length, payload). Views of it are made only for the messages the broker reads;
+ * relayed ones go out as ranges of the buffer (see Outbox).
+ */
 export class Frame {
   /** Message type byte (e.g. 0x51 'Q'). */
   readonly type: number;
 
-  constructor(readonly raw: Buffer) {
-    this.type = raw[0] as number;
+  constructor(
+    readonly bytes: Buffer,
+    readonly start: number,
+    readonly end: number,
+  ) {
+    this.type = bytes[start] as number;
   }
 
-  /** The payload after type and length (a view made only for the messages the broker reads). */
+  /** Type + length + payload, for relaying unchanged. */
+  get raw(): Buffer {
+    return this.bytes.subarray(this.start, this.end);
+  }
+
+  /** The payload after type and length. */
   get body(): Buffer {
-    return this.raw.subarray(5);
+    return this.bytes.subarray(this.start + 5, this.end);
+  }
+
+  /** Byte `index` of the message (0 is its type; the payload starts at 5). */
+  at(index: number): number {
+    return this.bytes[this.start + index] as number;
   }
 }
 
@@ -32,12 +50,19 @@ const EMPTY = Buffer.alloc(0);
 
 export class FrameReader {
   private buffer: Buffer = EMPTY;
-  /** Where the unread bytes of `buffer` start (a view per message is all `next` makes). */
+  /** Where the unread bytes of `buffer` start and end (a socket's read buffer holds more than one read). */
   private offset = 0;
+  private limit = 0;
 
-  push(chunk: Buffer): void {
-    if (this.offset >= this.buffer.length) this.buffer = chunk;
-    else this.buffer = Buffer.concat([this.buffer.subarray(this.offset), chunk]);
+  /** Takes bytes `0..length` of `chunk` (all of it by default). */
+  push(chunk: Buffer, length = chunk.length): void {
+    if (this.offset >= this.limit) {
+      this.buffer = chunk;
+      this.limit = length;
+    } else {
+      this.buffer = Buffer.concat([this.buffer.subarray(this.offset, this.limit), chunk.subarray(0, length)]);
+      this.limit = this.buffer.length;
+    }
     this.offset = 0;
   }
 
@@ -45,10 +70,11 @@ export class FrameReader {
   clear(): void {
     this.buffer = EMPTY;
     this.offset = 0;
+    this.limit = 0;
   }
 
   get buffered(): number {
-    return this.buffer.length - this.offset;
+    return this.limit - this.offset;
   }
 
   /** The untyped startup packet (length + payload), or undefined while incomplete. */
@@ -68,13 +94,13 @@ export class FrameReader {
    */
   next(maxLength = Number.MAX_SAFE_INTEGER): Frame | undefined {
     const at = this.offset;
-    if (this.buffer.length - at < 5) return undefined;
+    if (this.limit - at < 5) return undefined;
     const length = this.buffer.readInt32BE(at + 1);
     if (length < 4 || length > maxLength) throw new Error(`invalid message length ${length}`);
     const total = length + 1;
-    if (this.buffer.length - at < total) return undefined;
+    if (this.limit - at < total) return undefined;
     this.offset = at + total;
-    return new Frame(this.buffer.subarray(at, at + total));
+    return new Frame(this.buffer, at, at + total);
   }
 }
 

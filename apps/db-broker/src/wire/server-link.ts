@@ -4,7 +4,7 @@ import type { PoolClient } from 'pg';
 import type { Lease, PoolGeneration } from '../pools/pool-generation';
 import { routeOf, type SocketRoute } from '../pools/server-socket';
 import { Outbox } from './outbox';
-import { FrameReader } from './protocol';
+import { FrameReader, type Frame } from './protocol';
 
 /** The parts of node-postgres' Client the link reads; not in its type definitions. */
 interface PgInternals {
@@ -92,10 +92,15 @@ export class ServerLink {
   }
 
   /** Made once per link: a lease sets a field, not a closure. */
-  private readonly relay = (chunk: Buffer): boolean => this.holder?.fromServer(this, chunk) ?? false;
+  private readonly relay = (bytes: Buffer, length: number): boolean => this.holder?.fromServer(this, bytes, length) ?? false;
 
   write(bytes: Buffer): void {
     this.out.write(bytes);
+  }
+
+  /** Relays a client's message unchanged. */
+  writeFrame(frame: Frame): void {
+    this.out.writeFrame(frame);
   }
 
   /** Holds writes until {@link flush}: a client's batch reaches the server in one write. */
@@ -154,8 +159,8 @@ export class ServerLink {
 
 /** The wire client holding a link's lease. */
 export interface LinkHolder {
-  /** Every chunk the server sends; returns whether a reference to it outlives the call ({@link SocketRoute}). */
-  fromServer(link: ServerLink, chunk: Buffer): boolean;
+  /** Bytes `0..length` of `bytes` from the server; returns whether a reference to them outlives the call ({@link SocketRoute}). */
+  fromServer(link: ServerLink, bytes: Buffer, length: number): boolean;
   /** The server connection closed. */
   serverLost(link: ServerLink): void;
 }
@@ -171,7 +176,7 @@ function routeByListeners(socket: Socket): SocketRoute {
   const pgListeners = socket.listeners('data') as ((chunk: Buffer) => void)[];
   socket.removeAllListeners('data');
   socket.on('data', (chunk: Buffer) => {
-    if (route.relay) route.relay(chunk);
+    if (route.relay) route.relay(chunk, chunk.length);
     else for (const listener of pgListeners) listener.call(socket, chunk);
   });
   return route;

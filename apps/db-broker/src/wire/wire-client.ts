@@ -117,7 +117,7 @@ export class WireClient implements LinkHolder {
   private readonly settings = new ClientSettings();
   /** Something on the current server connection may have changed settings untracked: read them back before the reset. */
   private settingsUnsure = false;
-  private readonly onData = (chunk: Buffer): void => this.received(chunk);
+  private readonly onData = (chunk: Buffer): void => this.received(chunk, chunk.length);
   /** The server connection the last client chunk was written to. */
   private relayedTo: Socket | undefined;
   /** What goes to the client, written once per batch. */
@@ -128,8 +128,8 @@ export class WireClient implements LinkHolder {
     accepted: Socket,
     private readonly context: WireContext,
   ) {
-    this.socket = readThroughBuffer(accepted, (chunk) => {
-      this.received(chunk);
+    this.socket = readThroughBuffer(accepted, (bytes, length) => {
+      this.received(bytes, length);
       return this.keepsChunk();
     });
     this.login = new WireLogin(context, this.loginHost());
@@ -157,8 +157,8 @@ export class WireClient implements LinkHolder {
     if (key && target) send(target, key.pid, key.secret);
   }
 
-  private received(chunk: Buffer): void {
-    this.reader.push(chunk);
+  private received(bytes: Buffer, length: number): void {
+    this.reader.push(bytes, length);
     try {
       if (this.login.reading) this.login.read(this.reader);
       // Messages sent right after the password wait in `inbound` while the token is checked.
@@ -283,17 +283,17 @@ export class WireClient implements LinkHolder {
         this.fake(readyForQuery(this.status));
         return true;
       }
-      this.link.write(frame.raw);
+      this.link.writeFrame(frame);
       this.expect(Owed.SYNC);
       return true;
     }
     if (type === T.d || type === T.c || type === T.f) {
       // COPY FROM STDIN data: only meaningful on the server connection running the COPY.
-      this.link?.write(frame.raw);
+      this.link?.writeFrame(frame);
       return true;
     }
     if (type === T.H) {
-      this.link?.write(frame.raw);
+      this.link?.writeFrame(frame);
       return true;
     }
     const transaction = this.mode === 'transaction';
@@ -315,7 +315,7 @@ export class WireClient implements LinkHolder {
         if (!link) return this.refusedWithoutServer(frame);
         if (sql.dirties) link.dirty = true;
         if (sql.changesSettings) this.settingsChanged(sql);
-        link.write(frame.raw);
+        link.writeFrame(frame);
         this.expect(Owed.query(this.tagHandler(sql)));
         return true;
       }
@@ -324,10 +324,9 @@ export class WireClient implements LinkHolder {
       case T.B:
         return this.bind(frame, transaction);
       case T.D: {
-        // Offsets into `raw` (type and length first): no view or string per message unless a statement is named.
-        const raw = frame.raw;
-        const named = transaction && raw[5] === T.S && raw[6] !== 0;
-        const statement = named ? this.statements.get(readCString(raw, 6)[0]) : undefined;
+        // No view or string per message unless a statement is named.
+        const named = transaction && frame.at(5) === T.S && frame.at(6) !== 0;
+        const statement = named ? this.statements.get(readCString(frame.bytes, frame.start + 6)[0]) : undefined;
         const link = this.linkNow();
         if (link === WAIT) return false;
         if (!link) return this.refusedWithoutServer(frame);
@@ -335,7 +334,7 @@ export class WireClient implements LinkHolder {
           this.ensurePrepared(link, statement);
           link.write(message('D', DESCRIBE_STATEMENT, statement.serverNameBytes));
         } else {
-          link.write(frame.raw);
+          link.writeFrame(frame);
         }
         this.expect(Owed.DESCRIBE);
         return true;
@@ -352,19 +351,19 @@ export class WireClient implements LinkHolder {
         const link = this.linkNow();
         if (link === WAIT) return false;
         if (!link) return this.refusedWithoutServer(frame);
-        link.write(frame.raw);
+        link.writeFrame(frame);
         this.expect(Owed.CLOSE);
         return true;
       }
       case T.E: {
-        const portal = frame.raw[5] === 0 ? '' : readCString(frame.raw, 5)[0];
+        const portal = frame.at(5) === 0 ? '' : readCString(frame.bytes, frame.start + 5)[0];
         const sql = (portal === '' ? this.unnamedPortal : this.portals.get(portal)) ?? (transaction ? PLAIN : DIRTY);
         const link = this.linkNow();
         if (link === WAIT) return false;
         if (!link) return this.refusedWithoutServer(frame);
         if (sql.dirties) link.dirty = true;
         if (sql.changesSettings) this.settingsChanged(sql);
-        link.write(frame.raw);
+        link.writeFrame(frame);
         this.expect(Owed.execute(this.tagHandler(sql)));
         return true;
       }
@@ -376,7 +375,7 @@ export class WireClient implements LinkHolder {
         const link = this.linkNow();
         if (link === WAIT) return false;
         if (!link) return this.refusedWithoutServer(frame);
-        link.write(frame.raw);
+        link.writeFrame(frame);
         this.expect(Owed.SYNC);
         return true;
       }
@@ -385,7 +384,7 @@ export class WireClient implements LinkHolder {
         if (link === WAIT) return false;
         if (!link) return this.refusedWithoutServer(frame);
         link.dirty = true;
-        link.write(frame.raw);
+        link.writeFrame(frame);
         this.expect(Owed.QUERY);
         return true;
       }
@@ -409,7 +408,7 @@ export class WireClient implements LinkHolder {
       const link = this.linkNow();
       if (link === WAIT) return false;
       if (!link) return this.refusedWithoutServer(frame);
-      link.write(frame.raw);
+      link.writeFrame(frame);
       this.expect(Owed.parse(false, undefined));
       return true;
     }
@@ -442,7 +441,7 @@ export class WireClient implements LinkHolder {
       link.write(renamedBind(frame.raw, afterPortal, afterName, statement.serverNameBytes));
       this.setPortal(portal, statement.sql);
     } else {
-      link.write(frame.raw);
+      link.writeFrame(frame);
       this.setPortal(portal, unnamed ? this.unnamed : transaction ? PLAIN : DIRTY);
     }
     this.expect(Owed.BIND);
@@ -616,9 +615,9 @@ export class WireClient implements LinkHolder {
   // ---- server messages --------------------------------------------------------------
 
   /** Relays a chunk from the server; returns whether a reference to it outlives the call (see SocketRoute). */
-  fromServer(link: ServerLink, chunk: Buffer): boolean {
+  fromServer(link: ServerLink, bytes: Buffer, length: number): boolean {
     if (link !== this.link) return false;
-    link.reader.push(chunk);
+    link.reader.push(bytes, length);
     this.out.hold();
     try {
       for (;;) {
@@ -654,8 +653,8 @@ export class WireClient implements LinkHolder {
     switch (frame.type) {
       case B.Z: {
         if (head?.kind === 'sync' || head?.kind === 'query') this.expects.shift();
-        this.status = String.fromCharCode(frame.raw[5] as number) as TransactionStatus;
-        if (relay) this.out.write(frame.raw);
+        this.status = String.fromCharCode(frame.at(5)) as TransactionStatus;
+        if (relay) this.out.writeFrame(frame);
         if (head?.kind === 'query') head.done?.();
         this.flushFakes();
         const idle = this.status === 'I' && this.expects.length === 0 && link === this.link && !this.releasing;
@@ -667,7 +666,7 @@ export class WireClient implements LinkHolder {
           const fields = errorFields(frame.body);
           this.context.logger.warn({ configId: this.configId, sqlstate: fields.get('C'), reason: fields.get('M') }, 'replaying wire client settings failed');
         }
-        if (relay) this.out.write(frame.raw);
+        if (relay) this.out.writeFrame(frame);
         if (!head || head.kind === 'query') return;
         // The server skips everything up to the next Sync.
         while (this.expects.length > 0 && (this.expects[0] as Owed).kind !== 'sync') {
@@ -680,38 +679,38 @@ export class WireClient implements LinkHolder {
       }
       case B.D:
         if (internal) head.onRow?.(frame.body);
-        else if (relay) this.out.write(frame.raw);
+        else if (relay) this.out.writeFrame(frame);
         return;
       case B.C: {
-        if (head?.kind === 'query' || head?.kind === 'execute') head.onTag?.(readCString(frame.body, 0)[0]);
-        if (relay) this.out.write(frame.raw);
+        if (head?.onTag !== undefined) head.onTag(readCString(frame.bytes, frame.start + 5)[0]);
+        if (relay) this.out.writeFrame(frame);
         if (head?.kind === 'execute') this.expects.shift();
         return;
       }
       case B.I:
       case B.s:
-        if (relay) this.out.write(frame.raw);
+        if (relay) this.out.writeFrame(frame);
         if (head?.kind === 'execute') this.expects.shift();
         return;
       case B.ParseComplete:
-        if (relay && !(head?.kind === 'parse' && head.swallow)) this.out.write(frame.raw);
+        if (relay && !(head?.kind === 'parse' && head.swallow)) this.out.writeFrame(frame);
         if (head?.kind === 'parse') this.expects.shift();
         return;
       case B.BindComplete:
-        if (relay) this.out.write(frame.raw);
+        if (relay) this.out.writeFrame(frame);
         if (head?.kind === 'bind') this.expects.shift();
         return;
       case B.CloseComplete:
-        if (relay && !(head?.kind === 'close' && head.swallow)) this.out.write(frame.raw);
+        if (relay && !(head?.kind === 'close' && head.swallow)) this.out.writeFrame(frame);
         if (head?.kind === 'close') this.expects.shift();
         return;
       case B.T:
       case B.n:
-        if (relay) this.out.write(frame.raw);
+        if (relay) this.out.writeFrame(frame);
         if (head?.kind === 'describe') this.expects.shift();
         return;
       default:
-        if (relay) this.out.write(frame.raw);
+        if (relay) this.out.writeFrame(frame);
     }
   }
 
