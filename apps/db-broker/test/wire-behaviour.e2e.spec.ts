@@ -1,7 +1,8 @@
 import { createTestDatabase, eventually, freePort, type TestDatabase } from '@patchbay/testkit';
 import { Client } from 'pg';
 import { TOKENS, startStack, withClient, type Stack } from './support/stack';
-import { sendCancel, wireUrl } from './support/wire-tools';
+import { cstring, int32, message } from '../src/wire/protocol';
+import { rawExchange, sendCancel, wireUrl } from './support/wire-tools';
 
 jest.setTimeout(180_000);
 
@@ -149,6 +150,24 @@ describe('db-broker wire front: auth, isolation between clients, refusals, cance
     const held = await c.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_prepared_statements WHERE name LIKE 'pb\\_%'");
     expect(held.rows[0]?.n).toBeGreaterThan(100);
     expect(held.rows[0]?.n).toBeLessThanOrEqual(200);
+  });
+
+  it('serves a named portal of a named statement a few rows at a time, as JDBC with a fetch size does', async () => {
+    const c = await client('ONE');
+    const int16 = (n: number): Buffer => Buffer.from([n >> 8, n & 0xff]);
+    const frames = await rawExchange(c, [
+      message('P', cstring('gen'), cstring('SELECT g::text AS g FROM generate_series(1, $1::int) g'), int16(0)),
+      message('B', cstring('cursor_1'), cstring('gen'), int16(0), int16(1), int32(1), Buffer.from('3'), int16(0)),
+      message('E', cstring('cursor_1'), int32(2)),
+      message('E', cstring('cursor_1'), int32(2)),
+      message('S'),
+    ]);
+    expect(frames.map((f) => String.fromCharCode(f.type)).join('')).toBe('12DDsDCZ');
+    const rows = frames.filter((f) => f.type === 0x44).map((f) => f.body.toString('utf8', 6));
+    expect(rows).toEqual(['1', '2', '3']);
+    // The portal ended with its transaction; the server connection (the only one) serves the next client.
+    const next = await client('ONE');
+    expect((await next.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
   });
 
   it('forwards a cancel request to the server running the statement (57014)', async () => {

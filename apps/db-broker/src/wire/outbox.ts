@@ -34,7 +34,8 @@ export class Outbox {
     this.writeRange(frame.bytes, frame.start, frame.end);
   }
 
-  private writeRange(bytes: Buffer, start: number, end: number): void {
+  /** Relays bytes `start..end` of `bytes`, a buffer that stays as it is until the flush. */
+  writeRange(bytes: Buffer, start: number, end: number): void {
     if (!this.holding) {
       this.socket().write(start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end));
       return;

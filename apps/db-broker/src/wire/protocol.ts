@@ -93,22 +93,48 @@ export class FrameReader {
    * @throws Error on a length outside the protocol (the stream cannot be resynchronised).
    */
   next(maxLength = Number.MAX_SAFE_INTEGER): Frame | undefined {
+    const at = this.nextStart(maxLength);
+    return at < 0 ? undefined : new Frame(this.buffer, at, this.offset);
+  }
+
+  /**
+   * {@link next} without an object: where the next complete message starts in {@link bytes}
+   * (it ends at {@link position}), or -1 while incomplete.
+   * @throws Error on a length outside the protocol.
+   */
+  nextStart(maxLength = Number.MAX_SAFE_INTEGER): number {
     const at = this.offset;
-    if (this.limit - at < 5) return undefined;
+    if (this.limit - at < 5) return -1;
     const length = this.buffer.readInt32BE(at + 1);
     if (length < 4 || length > maxLength) throw new Error(`invalid message length ${length}`);
     const total = length + 1;
-    if (this.limit - at < total) return undefined;
+    if (this.limit - at < total) return -1;
     this.offset = at + total;
-    return new Frame(this.buffer, at, at + total);
+    return at;
+  }
+
+  /** The buffer the messages {@link nextStart} finds are in. */
+  get bytes(): Buffer {
+    return this.buffer;
+  }
+
+  /** Where the unread bytes start: the end of the message read last. */
+  get position(): number {
+    return this.offset;
   }
 }
 
-/** Reads the NUL-terminated string at `offset`; returns it and the offset after the NUL. */
-export function readCString(buffer: Buffer, offset: number): [string, number] {
-  const end = buffer.indexOf(0, offset);
-  if (end === -1) throw new Error('unterminated string in message');
+/** Reads the NUL-terminated string at `offset`, which must end before `limit`; returns it and the offset after the NUL. */
+export function readCString(buffer: Buffer, offset: number, limit = buffer.length): [string, number] {
+  const end = cstringEnd(buffer, offset, limit);
   return [buffer.toString('utf8', offset, end), end + 1];
+}
+
+/** Where the NUL ending the string at `offset` is; it must be before `limit`. */
+export function cstringEnd(buffer: Buffer, offset: number, limit = buffer.length): number {
+  const end = buffer.indexOf(0, offset);
+  if (end === -1 || end >= limit) throw new Error('unterminated string in message');
+  return end;
 }
 
 export function message(type: string, ...parts: Buffer[]): Buffer {

@@ -103,6 +103,11 @@ export class ServerLink {
     this.out.writeFrame(frame);
   }
 
+  /** Relays bytes `start..end` of a client's read buffer. */
+  writeRange(bytes: Buffer, start: number, end: number): void {
+    this.out.writeRange(bytes, start, end);
+  }
+
   /** Holds writes until {@link flush}: a client's batch reaches the server in one write. */
   hold(): void {
     this.out.hold();

@@ -17,6 +17,7 @@ import {
   closeStatement,
   commandComplete,
   cstring,
+  cstringEnd,
   errorFields,
   errorResponse,
   message,
@@ -326,7 +327,7 @@ export class WireClient implements LinkHolder {
       case T.D: {
         // No view or string per message unless a statement is named.
         const named = transaction && frame.at(5) === T.S && frame.at(6) !== 0;
-        const statement = named ? this.statements.get(readCString(frame.bytes, frame.start + 6)[0]) : undefined;
+        const statement = named ? this.statements.get(readCString(frame.bytes, frame.start + 6, frame.end)[0]) : undefined;
         const link = this.linkNow();
         if (link === WAIT) return false;
         if (!link) return this.refusedWithoutServer(frame);
@@ -356,7 +357,7 @@ export class WireClient implements LinkHolder {
         return true;
       }
       case T.E: {
-        const portal = frame.at(5) === 0 ? '' : readCString(frame.bytes, frame.start + 5)[0];
+        const portal = frame.at(5) === 0 ? '' : readCString(frame.bytes, frame.start + 5, frame.end)[0];
         const sql = (portal === '' ? this.unnamedPortal : this.portals.get(portal)) ?? (transaction ? PLAIN : DIRTY);
         const link = this.linkNow();
         if (link === WAIT) return false;
@@ -426,19 +427,23 @@ export class WireClient implements LinkHolder {
   }
 
   private bind(frame: Frame, transaction: boolean): boolean {
-    const body = frame.body;
-    const [portal, afterPortal] = body[0] === 0 ? ['', 1] : readCString(body, 0);
-    const nameEnd = body.indexOf(0, afterPortal);
-    if (nameEnd === -1) throw new Error('unterminated string in message');
-    const afterName = nameEnd + 1;
+    // Offsets into the buffer the message is in: no view, and no string unless the portal is named.
+    const bytes = frame.bytes;
+    const payload = frame.start + 5;
+    const portalEnd = cstringEnd(bytes, payload, frame.end);
+    const portal = portalEnd === payload ? '' : bytes.toString('utf8', payload, portalEnd);
+    const afterPortal = portalEnd + 1;
+    const nameEnd = cstringEnd(bytes, afterPortal, frame.end);
     const unnamed = nameEnd === afterPortal;
-    const statement = transaction && !unnamed ? this.statements.getByBytes(body, afterPortal, nameEnd) : undefined;
+    const statement = transaction && !unnamed ? this.statements.getByBytes(bytes, afterPortal, nameEnd) : undefined;
     const link = this.linkNow();
     if (link === WAIT) return false;
     if (!link) return this.refusedWithoutServer(frame);
     if (statement) {
       this.ensurePrepared(link, statement);
-      link.write(renamedBind(frame.raw, afterPortal, afterName, statement.serverNameBytes));
+      // The client's Bind with the server's name for the statement: a new head, then its own bytes after the name.
+      link.write(bindHead(frame, afterPortal, nameEnd + 1, statement.serverNameBytes));
+      link.writeRange(bytes, nameEnd + 1, frame.end);
       this.setPortal(portal, statement.sql);
     } else {
       link.writeFrame(frame);
@@ -569,7 +574,8 @@ export class WireClient implements LinkHolder {
   private resumeWhenServerDrained(): void {
     const link = this.link;
     if (!link?.socket.writableNeedDrain) {
-      this.socket.resume();
+      // Most pumps find it reading: Socket.resume is not free.
+      if (this.socket.isPaused()) this.socket.resume();
       return;
     }
     this.socket.pause();
@@ -617,13 +623,15 @@ export class WireClient implements LinkHolder {
   /** Relays a chunk from the server; returns whether a reference to it outlives the call (see SocketRoute). */
   fromServer(link: ServerLink, bytes: Buffer, length: number): boolean {
     if (link !== this.link) return false;
-    link.reader.push(bytes, length);
+    const reader = link.reader;
+    reader.push(bytes, length);
     this.out.hold();
     try {
+      // Messages in place (no object per message: a large result is mostly DataRows).
       for (;;) {
-        const frame = link.reader.next();
-        if (!frame) break;
-        this.serverFrame(link, frame);
+        const start = reader.nextStart();
+        if (start < 0) break;
+        this.serverMessage(link, reader.bytes, start, reader.position);
         if (link !== this.link) break;
       }
     } catch (error) {
@@ -644,17 +652,18 @@ export class WireClient implements LinkHolder {
     return link.reader.buffered > 0 || this.socket.writableLength > 0;
   }
 
-  private serverFrame(link: ServerLink, frame: Frame): void {
+  /** Handles the server's message at bytes `start..end` of `bytes` (type first). */
+  private serverMessage(link: ServerLink, bytes: Buffer, start: number, end: number): void {
     if (this.expects.length > 0 && (this.expects[0] as Owed).kind === 'fake') this.flushFakes();
     const head = this.expects[0];
     const internal = head?.kind === 'query' && head.internal;
     // Relayed unless the broker asked (an internal query) or the client is gone.
     const relay = !internal && this.phase !== 'closed';
-    switch (frame.type) {
+    switch (bytes[start]) {
       case B.Z: {
         if (head?.kind === 'sync' || head?.kind === 'query') this.expects.shift();
-        this.status = String.fromCharCode(frame.at(5)) as TransactionStatus;
-        if (relay) this.out.writeFrame(frame);
+        this.status = String.fromCharCode(bytes[start + 5] as number) as TransactionStatus;
+        if (relay) this.out.writeRange(bytes, start, end);
         if (head?.kind === 'query') head.done?.();
         this.flushFakes();
         const idle = this.status === 'I' && this.expects.length === 0 && link === this.link && !this.releasing;
@@ -663,10 +672,10 @@ export class WireClient implements LinkHolder {
       }
       case B.E: {
         if (internal) {
-          const fields = errorFields(frame.body);
+          const fields = errorFields(bytes.subarray(start + 5, end));
           this.context.logger.warn({ configId: this.configId, sqlstate: fields.get('C'), reason: fields.get('M') }, 'replaying wire client settings failed');
         }
-        if (relay) this.out.writeFrame(frame);
+        if (relay) this.out.writeRange(bytes, start, end);
         if (!head || head.kind === 'query') return;
         // The server skips everything up to the next Sync.
         while (this.expects.length > 0 && (this.expects[0] as Owed).kind !== 'sync') {
@@ -678,39 +687,39 @@ export class WireClient implements LinkHolder {
         return;
       }
       case B.D:
-        if (internal) head.onRow?.(frame.body);
-        else if (relay) this.out.writeFrame(frame);
+        if (internal) head.onRow?.(bytes.subarray(start + 5, end));
+        else if (relay) this.out.writeRange(bytes, start, end);
         return;
       case B.C: {
-        if (head?.onTag !== undefined) head.onTag(readCString(frame.bytes, frame.start + 5)[0]);
-        if (relay) this.out.writeFrame(frame);
+        if (head?.onTag !== undefined) head.onTag(readCString(bytes, start + 5, end)[0]);
+        if (relay) this.out.writeRange(bytes, start, end);
         if (head?.kind === 'execute') this.expects.shift();
         return;
       }
       case B.I:
       case B.s:
-        if (relay) this.out.writeFrame(frame);
+        if (relay) this.out.writeRange(bytes, start, end);
         if (head?.kind === 'execute') this.expects.shift();
         return;
       case B.ParseComplete:
-        if (relay && !(head?.kind === 'parse' && head.swallow)) this.out.writeFrame(frame);
+        if (relay && !(head?.kind === 'parse' && head.swallow)) this.out.writeRange(bytes, start, end);
         if (head?.kind === 'parse') this.expects.shift();
         return;
       case B.BindComplete:
-        if (relay) this.out.writeFrame(frame);
+        if (relay) this.out.writeRange(bytes, start, end);
         if (head?.kind === 'bind') this.expects.shift();
         return;
       case B.CloseComplete:
-        if (relay && !(head?.kind === 'close' && head.swallow)) this.out.writeFrame(frame);
+        if (relay && !(head?.kind === 'close' && head.swallow)) this.out.writeRange(bytes, start, end);
         if (head?.kind === 'close') this.expects.shift();
         return;
       case B.T:
       case B.n:
-        if (relay) this.out.writeFrame(frame);
+        if (relay) this.out.writeRange(bytes, start, end);
         if (head?.kind === 'describe') this.expects.shift();
         return;
       default:
-        if (relay) this.out.writeFrame(frame);
+        if (relay) this.out.writeRange(bytes, start, end);
     }
   }
 
@@ -809,18 +818,16 @@ export class WireClient implements LinkHolder {
 }
 
 /**
- * The Bind message `raw` with the statement name between body offsets `nameStart` and
- * `nameEnd` replaced by `serverName` (NUL-terminated): one buffer, written once.
+ * The start of the Bind `frame` naming `serverName` instead of the client's statement
+ * (between buffer offsets `nameStart` and `nameEnd`): type, the new length, the portal and
+ * the name. The rest of the message follows it unchanged.
  */
-function renamedBind(raw: Buffer, nameStart: number, nameEnd: number, serverName: Buffer): Buffer {
-  const head = 5 + nameStart;
-  const tail = raw.length - 5 - nameEnd;
-  const out = Buffer.allocUnsafe(head + serverName.length + tail);
-  raw.copy(out, 0, 0, head);
-  out.writeInt32BE(out.length - 1, 1);
-  serverName.copy(out, head);
-  raw.copy(out, head + serverName.length, 5 + nameEnd);
-  return out;
+function bindHead(frame: Frame, nameStart: number, nameEnd: number, serverName: Buffer): Buffer {
+  const head = Buffer.allocUnsafe(nameStart - frame.start + serverName.length);
+  frame.bytes.copy(head, 0, frame.start, nameStart);
+  head.writeInt32BE(head.length + (frame.end - nameEnd) - 1, 1);
+  serverName.copy(head, nameStart - frame.start);
+  return head;
 }
 
 /** The text columns of a DataRow body (NULL as the empty string). */

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
+import { FrameReader, type Frame } from '../../src/wire/protocol';
 
 export interface ToolResult {
   code: number;
@@ -40,5 +41,27 @@ export function sendCancel(port: number, client: unknown): Promise<void> {
     const socket = connect(port, '127.0.0.1', () => socket.end(packet));
     socket.on('close', () => resolve());
     socket.on('error', reject);
+  });
+}
+
+/**
+ * Speaks the protocol itself on the socket of a connected, idle node-postgres client (which
+ * reads it no more): writes `messages` in one write and resolves with the server's messages
+ * up to the ReadyForQuery.
+ */
+export function rawExchange(client: unknown, messages: Buffer[]): Promise<Frame[]> {
+  const socket = (client as { connection: { stream: Socket } }).connection.stream;
+  socket.removeAllListeners('data');
+  const reader = new FrameReader();
+  const frames: Frame[] = [];
+  return new Promise((resolve) => {
+    socket.on('data', (chunk: Buffer) => {
+      reader.push(chunk);
+      for (let frame = reader.next(); frame; frame = reader.next()) {
+        frames.push(frame);
+        if (frame.type === 0x5a) resolve(frames);
+      }
+    });
+    socket.write(Buffer.concat(messages));
   });
 }
