@@ -1,14 +1,10 @@
 import { Socket, type OnReadOpts, type SocketConstructorOpts } from 'node:net';
-
-/** Bytes one read of a server socket takes at most; a longer answer arrives in several reads. */
-const READ_BUFFER_BYTES = 64 * 1024;
+import { reusedReadBuffer } from '../wire/read-buffer';
 
 /**
  * Who reads a pooled connection's socket: pg's parser, or a relay set while the wire front
- * has the connection leased (see ServerLink). The relay gets a view of the socket's read
- * buffer and returns whether it kept a reference to those bytes past the call (an
- * incomplete message, a write that did not complete at once); the next read then goes
- * to a new buffer instead of overwriting them.
+ * has the connection leased (see ServerLink). The relay reads the socket's read buffer in
+ * place and says whether it kept a reference to it, as for {@link reusedReadBuffer}.
  */
 export interface SocketRoute {
   /** Gets bytes `0..length` of `bytes`. */
@@ -27,26 +23,13 @@ const routes = new WeakMap<Socket, SocketRoute>();
  */
 export function serverSocket(): Socket {
   const route: SocketRoute = { relay: undefined };
-  let buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
-  let kept = false;
   // `onread` is read by the constructor as by `connect` (pg calls `connect(port, host)`), though typed for `connect` only.
   const options: SocketConstructorOpts & { onread: OnReadOpts } = {
-    onread: {
-      // Asked before every read.
-      buffer: () => {
-        if (kept) {
-          buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
-          kept = false;
-        }
-        return buffer;
-      },
-      // `read` is the buffer handed out last: the relay reads it in place.
-      callback: (nread: number, read: Uint8Array) => {
-        if (route.relay) kept = route.relay(read as Buffer, nread);
-        else socket.emit('data', Buffer.from(read.subarray(0, nread)));
-        return true;
-      },
-    },
+    onread: reusedReadBuffer((bytes, length) => {
+      if (route.relay) return route.relay(bytes, length);
+      socket.emit('data', Buffer.from(bytes.subarray(0, length)));
+      return false;
+    }),
   };
   const socket = new Socket(options);
   routes.set(socket, route);

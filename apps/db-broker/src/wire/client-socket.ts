@@ -1,7 +1,5 @@
 import { Socket, type OnReadOpts, type SocketConstructorOpts } from 'node:net';
-
-/** Bytes one read of a client socket takes at most; a longer message arrives in several reads. */
-const READ_BUFFER_BYTES = 64 * 1024;
+import { reusedReadBuffer } from './read-buffer';
 
 /** The part of net.Socket this module moves: its libuv TCP handle. */
 interface SocketInternals {
@@ -18,40 +16,18 @@ interface SocketInternals {
  * the sockets it accepts); the accepted Socket gives it up and closes without touching the
  * connection. The server must pause on connect, so that no byte was read before.
  *
- * `read` gets the buffer and the length read into it, and returns whether it kept a reference to those bytes
- * past the call (an incomplete or queued message, a write that did not complete at once):
- * the next read then goes to a new buffer. A socket without a TCP handle is returned as it
- * is, its chunks (each its own) emitted to `read`.
+ * `read` is as for {@link reusedReadBuffer}. A socket without a TCP handle is returned as
+ * it is, its chunks (each its own) given to `read`.
  */
 export function readThroughBuffer(accepted: Socket, read: (bytes: Buffer, length: number) => boolean): Socket {
   const internals = accepted as unknown as SocketInternals;
   const handle = internals._handle;
   if (!handle || typeof handle.readStart !== 'function') {
     accepted.on('data', (chunk: Buffer) => read(chunk, chunk.length));
+    accepted.resume();
     return accepted;
   }
-  let buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
-  let kept = false;
-  const options: SocketConstructorOpts & { handle: unknown; onread: OnReadOpts } = {
-    handle,
-    readable: true,
-    writable: true,
-    onread: {
-      // Asked before every read.
-      buffer: () => {
-        if (kept) {
-          buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
-          kept = false;
-        }
-        return buffer;
-      },
-      // `bytes` is the buffer handed out last: the reader reads it in place.
-      callback: (nread: number, bytes: Uint8Array) => {
-        kept = read(bytes as Buffer, nread);
-        return true;
-      },
-    },
-  };
+  const options: SocketConstructorOpts & { handle: unknown; onread: OnReadOpts } = { handle, readable: true, writable: true, onread: reusedReadBuffer(read) };
   internals._handle = null;
   const socket = new Socket(options);
   accepted.destroy();
