@@ -75,13 +75,17 @@ export function messagesCodec(model: string): ClientCodec {
   };
 }
 
-/** A JSON answer in the client's API: as it came when the upstream spoke it, else translated (a 4xx into the client's error shape). */
-export function translateJson(answer: JsonAnswer, codec: ClientCodec): Buffer {
+/**
+ * A JSON answer in the client's API: as it came when the upstream spoke it, else translated
+ * (a 4xx into the client's error shape). A translation stays text: the HTTP response writes
+ * it with its head in one write, where a Buffer of it would be one more copy.
+ */
+export function translateJson(answer: JsonAnswer, codec: ClientCodec): Buffer | string {
   if (answer.api === codec.api) return answer.body;
-  if (answer.status >= 400) return Buffer.from(JSON.stringify(errorBodyFor(codec.api, answer.body, answer.status)));
+  if (answer.status >= 400) return JSON.stringify(errorBodyFor(codec.api, answer.body, answer.status));
   const json = parseJsonObject(answer.body.toString('utf8')) ?? {};
   const pivot = answer.api === 'messages' ? anthropicMessageToChatAnswer(json) : readChatAnswer(json);
-  return Buffer.from(codec.fromChat(pivot));
+  return codec.fromChat(pivot);
 }
 
 /** Where a translated stream's text goes (an HTTP response, a gRPC stream). */
