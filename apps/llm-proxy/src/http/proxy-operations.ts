@@ -126,7 +126,7 @@ export function proxy<B extends ProxiedFields>(
       const native = answer.api === codec.api;
       const overhead = (): number => ((call.firstDispatchAt ?? receivedAt) - receivedAt + performance.now() - answer.answeredAt) / 1000;
       if (answer.kind === 'json') {
-        const body = translateJson(answer, codec);
+        const { body, usage } = translateJson(answer, codec);
         if (native && answer.status < 300) codec.observeJson?.(answer.body);
         if (!res.destroyed) {
           headers['content-length'] = String(Buffer.byteLength(body));
@@ -136,7 +136,7 @@ export function proxy<B extends ProxiedFields>(
           res.end(body);
         }
         metrics.addedOverhead(route, overhead());
-        if (answer.usage) metrics.usage(principal.name, model, connector, answer.usage, api.api);
+        if (usage) metrics.usage(principal.name, model, connector, usage, api.api);
         return undefined;
       }
       // Headers and the first chunk leave together, at once (relay writes the first chunk

@@ -138,7 +138,7 @@ export class UpstreamAttempt {
           status,
           headers: passHeaders(response.headers),
           body,
-          usage: usageFromJsonBody(body),
+          usage: wire === call.api ? usageFromJsonBody(body) : undefined,
           answeredAt: performance.now(),
         };
       }
