@@ -142,7 +142,7 @@ export function proxy<B extends ProxiedFields>(
       // Headers and the first chunk leave together, at once (relay writes the first chunk
       // before it returns); nothing is buffered after that. Bookkeeping comes after the write.
       if (!native) delete headers['content-type'];
-      // Assigned, not spread: members spread after a leading spread are runtime calls in Node 20 (see attempt.ts).
+      // Assigned, not spread: members a leading spread did not bring are runtime calls in Node 20 (see attempt.ts).
       res.writeHead(200, Object.assign({}, SSE_HEADERS, headers));
       const observe = codec.observeEvent;
       const sink = native ? (observe ? observedSink(rawSink(res, codec), observe) : rawSink(res, codec)) : translatingSink(httpTextOut(res), answer.api, codec);
