@@ -1,5 +1,6 @@
 import { ErrorCode, PatchbayError } from '@patchbay/core';
-import { messagesCodec, responsesCodec, translatingSink, type TextOut } from './client-codec';
+import type { JsonAnswer } from '../proxy/proxy-call';
+import { chatCodec, messagesCodec, responsesCodec, translateJson, translatingSink, type TextOut } from './client-codec';
 import { echoOf } from './responses/response-object';
 import { SseParser, type Json } from './sse';
 
@@ -58,5 +59,59 @@ describe('responsesCodec on a native Responses stream', () => {
     codec.stage((t) => (text += t)).fail(new PatchbayError(ErrorCode.UPSTREAM_ERROR, 'upstream stream was cut'));
     const [error] = new SseParser().push(text).map((e) => JSON.parse(e.data) as Json);
     expect(error).toMatchObject({ type: 'error', sequence_number: 3, message: 'upstream stream was cut' });
+  });
+});
+
+describe('translateJson', () => {
+  const completion = {
+    id: 'chatcmpl-1',
+    object: 'chat.completion',
+    created: 1,
+    model: 'm',
+    choices: [{ index: 0, message: { role: 'assistant', content: 'héllo ☀' }, finish_reason: 'stop' }],
+    usage: { prompt_tokens: 5, completion_tokens: 3, total_tokens: 8 },
+  };
+  const answer = (api: JsonAnswer['api'], body: unknown, status = 200): Parameters<typeof translateJson>[0] => ({
+    api,
+    status,
+    body: Buffer.from(JSON.stringify(body)),
+    usage: undefined,
+  });
+
+  it('hands a native answer on as its bytes, with the usage the attempt read', () => {
+    const native = { ...answer('chat', completion), usage: { promptTokens: 5, completionTokens: 3, totalTokens: 8 } };
+    expect(translateJson(native, chatCodec('m', false))).toEqual({ body: native.body, usage: native.usage });
+  });
+
+  it('translates as text, with the usage read from the body it parsed', () => {
+    const { body, usage } = translateJson(answer('chat', completion), messagesCodec('m'));
+    expect(typeof body).toBe('string');
+    expect(JSON.parse(String(body))).toMatchObject({
+      type: 'message',
+      content: [{ type: 'text', text: 'héllo ☀' }],
+      usage: { input_tokens: 5, output_tokens: 3 },
+    });
+    expect(usage).toEqual({ promptTokens: 5, completionTokens: 3, totalTokens: 8 });
+  });
+
+  it("reads an Anthropic message's usage when it becomes a chat completion", () => {
+    const message = {
+      id: 'msg_1',
+      type: 'message',
+      role: 'assistant',
+      content: [{ type: 'text', text: 'hi' }],
+      stop_reason: 'end_turn',
+      usage: { input_tokens: 4, output_tokens: 2 },
+    };
+    const { body, usage } = translateJson(answer('messages', message), chatCodec('m', false));
+    expect(JSON.parse(String(body))).toMatchObject({ object: 'chat.completion', choices: [{ message: { content: 'hi' } }] });
+    expect(usage).toEqual({ promptTokens: 4, completionTokens: 2, totalTokens: 6 });
+  });
+
+  it('has no usage for an answer without one, or a 4xx in the client shape', () => {
+    expect(translateJson(answer('chat', { ...completion, usage: undefined }), messagesCodec('m')).usage).toBeUndefined();
+    const refused = translateJson(answer('chat', { error: { message: 'bad', type: 'invalid_request_error' } }, 400), messagesCodec('m'));
+    expect(JSON.parse(String(refused.body))).toMatchObject({ type: 'error', error: { message: 'bad' } });
+    expect(refused.usage).toBeUndefined();
   });
 });

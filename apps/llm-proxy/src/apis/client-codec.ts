@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { PatchbayError } from '@patchbay/core';
 import type { JsonAnswer, StreamSink } from '../proxy/proxy-call';
+import { usageFrom, type Usage } from '../proxy/usage';
 import { readChatAnswer, type ChatAnswer, type ChatChunkStage } from './chat/chat-stage';
 import { ChatStreamWriter } from './chat/chat-stream-writer';
 import { plainTextDelta } from './chat/plain-text-delta';
@@ -75,13 +76,24 @@ export function messagesCodec(model: string): ClientCodec {
   };
 }
 
-/** A JSON answer in the client's API: as it came when the upstream spoke it, else translated (a 4xx into the client's error shape). */
-export function translateJson(answer: JsonAnswer, codec: ClientCodec): Buffer {
-  if (answer.api === codec.api) return answer.body;
-  if (answer.status >= 400) return Buffer.from(JSON.stringify(errorBodyFor(codec.api, answer.body, answer.status)));
+/** A JSON answer as the client gets it, with the usage it reports. */
+export interface ClientJson {
+  body: Buffer | string;
+  usage: Usage | undefined;
+}
+
+/**
+ * A JSON answer in the client's API: as it came when the upstream spoke it, else translated
+ * (a 4xx into the client's error shape), its usage read from the body parsed for it. A
+ * translation stays text: the HTTP response writes it with its head in one write, where a
+ * Buffer of it would be one more copy.
+ */
+export function translateJson(answer: Pick<JsonAnswer, 'api' | 'status' | 'body' | 'usage'>, codec: ClientCodec): ClientJson {
+  if (answer.api === codec.api) return { body: answer.body, usage: answer.usage };
+  if (answer.status >= 400) return { body: JSON.stringify(errorBodyFor(codec.api, answer.body, answer.status)), usage: answer.usage };
   const json = parseJsonObject(answer.body.toString('utf8')) ?? {};
   const pivot = answer.api === 'messages' ? anthropicMessageToChatAnswer(json) : readChatAnswer(json);
-  return Buffer.from(codec.fromChat(pivot));
+  return { body: codec.fromChat(pivot), usage: usageFrom(json['usage']) };
 }
 
 /** Where a translated stream's text goes (an HTTP response, a gRPC stream). */

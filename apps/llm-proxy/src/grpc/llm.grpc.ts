@@ -82,8 +82,8 @@ export function registerLlmGrpc(binder: GrpcBinder, engine: ProxyEngine, listMod
       if (answer.kind !== 'json') throw new PatchbayError(ErrorCode.INTERNAL, 'unexpected stream');
       if (answer.status >= 400) throw verbatimError(answer);
       // An anthropic connector's message comes back as a chat completion, as over HTTP.
-      const body = translateJson(answer, chatCodec(proxied.body.model, false));
-      return { bodyJson: body.toString('utf8'), connector: answer.upstream.configId, attempts: answer.attempts };
+      const { body } = translateJson(answer, chatCodec(proxied.body.model, false));
+      return { bodyJson: typeof body === 'string' ? body : body.toString('utf8'), connector: answer.upstream.configId, attempts: answer.attempts };
     }),
     StreamChatCompletion: server.serverStream<ChatRequest, unknown>([Scope.USE], async (request, write, { principal, signal }) => {
       const proxied = call(request, principal, signal, true);

@@ -126,23 +126,24 @@ export function proxy<B extends ProxiedFields>(
       const native = answer.api === codec.api;
       const overhead = (): number => ((call.firstDispatchAt ?? receivedAt) - receivedAt + performance.now() - answer.answeredAt) / 1000;
       if (answer.kind === 'json') {
-        const body = translateJson(answer, codec);
-        if (native && answer.status < 300) codec.observeJson?.(body);
+        const { body, usage } = translateJson(answer, codec);
+        if (native && answer.status < 300) codec.observeJson?.(answer.body);
         if (!res.destroyed) {
-          headers['content-length'] = String(body.length);
+          headers['content-length'] = String(Buffer.byteLength(body));
           if (!native) headers['content-type'] = 'application/json';
           headers['content-type'] ??= 'application/json';
           res.writeHead(answer.status, headers);
           res.end(body);
         }
         metrics.addedOverhead(route, overhead());
-        if (answer.usage) metrics.usage(principal.name, model, connector, answer.usage, api.api);
+        if (usage) metrics.usage(principal.name, model, connector, usage, api.api);
         return undefined;
       }
       // Headers and the first chunk leave together, at once (relay writes the first chunk
       // before it returns); nothing is buffered after that. Bookkeeping comes after the write.
       if (!native) delete headers['content-type'];
-      res.writeHead(200, { ...SSE_HEADERS, ...headers });
+      // Assigned, not spread: members a leading spread did not bring are runtime calls in Node 20 (see attempt.ts).
+      res.writeHead(200, Object.assign({}, SSE_HEADERS, headers));
       const observe = codec.observeEvent;
       const sink = native ? (observe ? observedSink(rawSink(res, codec), observe) : rawSink(res, codec)) : translatingSink(httpTextOut(res), answer.api, codec);
       const relayed = engine.relay(answer, sink);

@@ -16,6 +16,25 @@ import { usageFromJsonBody } from './usage';
 const MAX_ERROR_BODY = 1024 * 1024;
 
 /**
+ * The connector's headers, the client's forwarded ones, then the proxy's own. Assigned, not
+ * spread into a literal: in Node 20's V8 a member that a leading spread of a non-empty object
+ * did not bring is added by a runtime call (that literal cost ~2 µs on every attempt).
+ */
+function upstreamHeaders(
+  connector: Record<string, string>,
+  forwarded: Record<string, string> | undefined,
+  stream: boolean,
+  traceparent: string | undefined,
+): Record<string, string> {
+  const headers: Record<string, string> = Object.assign({}, connector, forwarded);
+  headers['content-type'] = 'application/json';
+  headers['accept'] = stream ? 'text/event-stream' : 'application/json';
+  headers['accept-encoding'] = 'identity';
+  if (traceparent) headers['traceparent'] = traceparent;
+  return headers;
+}
+
+/**
  * One attempt on one connector: through its breaker, the request with its connect /
  * first-byte / idle timeouts, and the verdict on what came back.
  */
@@ -48,14 +67,7 @@ export class UpstreamAttempt {
     const wire = upstreamApiFor(call.api, options.apis) ?? call.api;
     // Only Chat Completions and completions streams report usage on request; the other APIs always do.
     const injectUsage = stream && !call.body.clientWantsUsage && options.streamUsage && (wire === 'chat' || wire === 'completions') && wire === call.api;
-    const headers: Record<string, string> = {
-      ...upstream.spec.headers,
-      ...(wire === call.api ? call.forwardHeaders : undefined),
-      'content-type': 'application/json',
-      accept: stream ? 'text/event-stream' : 'application/json',
-      'accept-encoding': 'identity',
-    };
-    if (call.traceparent) headers['traceparent'] = call.traceparent;
+    const headers = upstreamHeaders(upstream.spec.headers, wire === call.api ? call.forwardHeaders : undefined, stream, call.traceparent);
     // Non-streaming attempts ride on the deadline (through the edge's controller's
     // EventEmitter signal when it has one: no AbortSignal listener per request); a stream
     // gets its own controller so its first-byte timer can abandon this attempt alone.
@@ -126,7 +138,7 @@ export class UpstreamAttempt {
           status,
           headers: passHeaders(response.headers),
           body,
-          usage: usageFromJsonBody(body),
+          usage: wire === call.api ? usageFromJsonBody(body) : undefined,
           answeredAt: performance.now(),
         };
       }

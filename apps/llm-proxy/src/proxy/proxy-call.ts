@@ -58,6 +58,7 @@ interface AnswerBase {
 export interface JsonAnswer extends AnswerBase {
   kind: 'json';
   body: Buffer;
+  /** Undefined too for an answer the client gets translated: {@link translateJson} reads it from the body it parses anyway. */
   usage: Usage | undefined;
 }
 

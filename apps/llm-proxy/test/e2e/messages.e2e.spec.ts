@@ -137,6 +137,26 @@ describe('POST /v1/messages translated to an OpenAI-compatible connector', () =>
     ]);
   });
 
+  it('sends a translated answer with non-ASCII text whole (its length counted in bytes, not characters)', async () => {
+    const text = 'sonnig ☀ — 晴れ 🌤';
+    const answer = await api(stack.proxy.url, 'POST', '/v1/messages', {
+      token: AGENT,
+      body: {
+        model: 'm-compat',
+        max_tokens: 100,
+        tools: [weatherTool],
+        messages: [
+          { role: 'user', content: 'weather in Paris?' },
+          { role: 'assistant', content: [{ type: 'tool_use', id: 'call_fake_1', name: 'get_weather', input: { city: 'Paris' } }] },
+          { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'call_fake_1', content: text }] },
+        ],
+      },
+    });
+    expect(answer.status).toBe(200);
+    expect(answer.headers.get('content-length')).toBe(String(Buffer.byteLength(answer.text)));
+    expect(answer.body).toMatchObject({ content: [{ type: 'text', text: `tool said: ${text}` }] });
+  });
+
   it('translates image blocks to image_url parts', async () => {
     await anthropic().messages.create({
       model: 'm-compat',

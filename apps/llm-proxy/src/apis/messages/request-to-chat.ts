@@ -110,12 +110,15 @@ function toolResultText(content: unknown, param: string): string {
 
 function systemText(system: unknown): string | undefined {
   if (system === undefined || system === null) return undefined;
+  if (typeof system === 'string') return system;
   return blocks(system, 'system')
     .map((b) => (b['type'] === 'text' ? str(b['text']) : ''))
     .join('\n');
 }
 
 function userMessages(content: unknown, param: string): Json[] {
+  // The usual turn: a string is one text block, which is the message's text (without the blocks made for it).
+  if (typeof content === 'string') return [{ role: 'user', content }];
   const out: Json[] = [];
   const parts: Json[] = [];
   blocks(content, param).forEach((block, i) => {

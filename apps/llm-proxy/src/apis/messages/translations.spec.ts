@@ -41,6 +41,33 @@ describe('messagesRequestToChat', () => {
     });
   });
 
+  it('reads string system and content as the one text block they stand for', () => {
+    const asStrings = messagesRequestToChat({
+      model: 'm',
+      max_tokens: 5,
+      system: 'rules',
+      messages: [
+        { role: 'user', content: 'hi ☀' },
+        { role: 'user', content: '' },
+      ],
+    });
+    const asBlocks = messagesRequestToChat({
+      model: 'm',
+      max_tokens: 5,
+      system: [{ type: 'text', text: 'rules' }],
+      messages: [
+        { role: 'user', content: [{ type: 'text', text: 'hi ☀' }] },
+        { role: 'user', content: [{ type: 'text', text: '' }] },
+      ],
+    });
+    expect(asStrings).toEqual(asBlocks);
+    expect(asStrings['messages']).toEqual([
+      { role: 'system', content: 'rules' },
+      { role: 'user', content: 'hi ☀' },
+      { role: 'user', content: '' },
+    ]);
+  });
+
   it('names the server tool it cannot translate', () => {
     try {
       messagesRequestToChat({ model: 'm', max_tokens: 1, messages: [], tools: [{ type: 'web_search_20250305', name: 'web_search' }] });

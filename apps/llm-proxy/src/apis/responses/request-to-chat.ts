@@ -185,6 +185,10 @@ function responseFormat(text: unknown): unknown {
   throw unsupported('text.format.type', `text.format.type '${String(format['type'])}' cannot be translated`);
 }
 
+function isSet(value: unknown): boolean {
+  return value !== undefined && value !== null;
+}
+
 /**
  * A Responses request as a Chat Completions request (the pivot). `history` is the
  * conversation of `previous_response_id`, already as input items.
@@ -198,18 +202,17 @@ export function responsesRequestToChat(body: Json, history: readonly Json[]): Js
   messages.push(...itemsToMessages([...history, ...inputItems(body['input'])]));
   if (messages.length === 0) throw invalid('input', '`input` is required');
   const chat: Json = { model: body['model'], messages };
-  const copy = (from: string, to = from): void => {
-    if (body[from] !== undefined && body[from] !== null) chat[to] = body[from];
-  };
-  copy('temperature');
-  copy('top_p');
-  copy('max_output_tokens', 'max_tokens');
-  copy('parallel_tool_calls');
-  copy('user');
-  copy('seed');
-  copy('prompt_cache_key');
-  copy('safety_identifier');
-  copy('service_tier');
+  // Each field read and set by its own name: a helper taking the names made these keyed
+  // loads and stores megamorphic (a property added that way goes through the runtime).
+  if (isSet(body['temperature'])) chat['temperature'] = body['temperature'];
+  if (isSet(body['top_p'])) chat['top_p'] = body['top_p'];
+  if (isSet(body['max_output_tokens'])) chat['max_tokens'] = body['max_output_tokens'];
+  if (isSet(body['parallel_tool_calls'])) chat['parallel_tool_calls'] = body['parallel_tool_calls'];
+  if (isSet(body['user'])) chat['user'] = body['user'];
+  if (isSet(body['seed'])) chat['seed'] = body['seed'];
+  if (isSet(body['prompt_cache_key'])) chat['prompt_cache_key'] = body['prompt_cache_key'];
+  if (isSet(body['safety_identifier'])) chat['safety_identifier'] = body['safety_identifier'];
+  if (isSet(body['service_tier'])) chat['service_tier'] = body['service_tier'];
   const translatedTools = tools(body['tools']);
   if (translatedTools && translatedTools.length > 0) chat['tools'] = translatedTools;
   const choice = toolChoice(body['tool_choice']);

@@ -58,4 +58,52 @@ describe('responseObject', () => {
       output: [{ id: 'msg_2', status: 'in_progress', content: [] }],
     });
   });
+
+  it('is byte for byte JSON.stringify of the object it stands for, whatever each repeated member holds', () => {
+    const request = {
+      model: 'm',
+      instructions: 'say "hi"\n',
+      max_output_tokens: 100,
+      parallel_tool_calls: false,
+      previous_response_id: null,
+      store: true,
+      temperature: 0,
+      text: { format: { type: 'json_object' } },
+      tool_choice: 'required',
+      tools: [{ type: 'function', name: 'f', parameters: { type: 'object' } }],
+      top_p: 0.5,
+      truncation: 'disabled',
+      user: 'u-☀',
+      metadata: {},
+    };
+    const echo = echoOf(request, 'm');
+    const { model: _model, ...r } = request;
+    const expected = {
+      id: echo.id,
+      object: 'response',
+      created_at: echo.createdAt,
+      status: 'completed',
+      background: false,
+      error: null,
+      incomplete_details: null,
+      instructions: r.instructions,
+      max_output_tokens: r.max_output_tokens,
+      model: 'm',
+      output: [],
+      parallel_tool_calls: r.parallel_tool_calls,
+      previous_response_id: r.previous_response_id,
+      reasoning: { effort: null, summary: null },
+      store: r.store,
+      temperature: r.temperature,
+      text: r.text,
+      tool_choice: r.tool_choice,
+      tools: r.tools,
+      top_p: r.top_p,
+      truncation: r.truncation,
+      usage: null,
+      user: r.user,
+      metadata: r.metadata,
+    };
+    expect(responseObject(echo, 'completed', [], null)).toBe(JSON.stringify(expected));
+  });
 });

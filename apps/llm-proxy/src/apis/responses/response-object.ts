@@ -24,37 +24,29 @@ export function echoOf(request: Json, model: string): ResponseEcho {
   return { id: newId('resp'), createdAt: Math.floor(Date.now() / 1000), model, request };
 }
 
-/** Each repeated member as `"name":value` when the request leaves it out (made once, not per response). */
-const DEFAULT_MEMBERS = {
-  instructions: '"instructions":null',
-  max_output_tokens: '"max_output_tokens":null',
-  parallel_tool_calls: '"parallel_tool_calls":true',
-  previous_response_id: '"previous_response_id":null',
-  store: '"store":true',
-  temperature: '"temperature":1',
-  text: '"text":{"format":{"type":"text"}}',
-  tool_choice: '"tool_choice":"auto"',
-  tools: '"tools":[]',
-  top_p: '"top_p":1',
-  truncation: '"truncation":"disabled"',
-  user: '"user":null',
-  metadata: '"metadata":{}',
-} as const;
+/** A request value as JSON text (numbers and booleans without JSON.stringify's cost per call). */
+function jsonValue(value: unknown): string {
+  return (typeof value === 'number' && Number.isFinite(value)) || typeof value === 'boolean' ? String(value) : JSON.stringify(value);
+}
 
-function member(request: Json, name: keyof typeof DEFAULT_MEMBERS): string {
-  const value = request[name];
-  return value === undefined ? DEFAULT_MEMBERS[name] : `"${name}":${JSON.stringify(value)}`;
+/** A repeated member as `"name":value`, with `absent` (JSON text) when the request leaves it out. */
+function member(name: string, value: unknown, absent: string): string {
+  return `"${name}":${value === undefined ? absent : jsonValue(value)}`;
 }
 
 function echoJson(echo: ResponseEcho): EchoJson {
   if (echo.json) return echo.json;
   const r = echo.request;
+  // Each member read by its own name: a table of names read in a loop made the keyed loads
+  // megamorphic, and this ran at twice the cost (~0.7 µs more per translated response).
   echo.json = {
-    head: `${member(r, 'instructions')},${member(r, 'max_output_tokens')},"model":${JSON.stringify(echo.model)}`,
+    head: `${member('instructions', r['instructions'], 'null')},${member('max_output_tokens', r['max_output_tokens'], 'null')},"model":${JSON.stringify(echo.model)}`,
     middle:
-      `${member(r, 'parallel_tool_calls')},${member(r, 'previous_response_id')},"reasoning":{"effort":null,"summary":null},${member(r, 'store')},` +
-      `${member(r, 'temperature')},${member(r, 'text')},${member(r, 'tool_choice')},${member(r, 'tools')},${member(r, 'top_p')},${member(r, 'truncation')}`,
-    tail: `${member(r, 'user')},${member(r, 'metadata')}`,
+      `${member('parallel_tool_calls', r['parallel_tool_calls'], 'true')},${member('previous_response_id', r['previous_response_id'], 'null')},` +
+      `"reasoning":{"effort":null,"summary":null},${member('store', r['store'], 'true')},${member('temperature', r['temperature'], '1')},` +
+      `${member('text', r['text'], '{"format":{"type":"text"}}')},${member('tool_choice', r['tool_choice'], '"auto"')},${member('tools', r['tools'], '[]')},` +
+      `${member('top_p', r['top_p'], '1')},${member('truncation', r['truncation'], '"disabled"')}`,
+    tail: `${member('user', r['user'], 'null')},${member('metadata', r['metadata'], '{}')}`,
   };
   return echo.json;
 }
