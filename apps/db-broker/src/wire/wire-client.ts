@@ -300,7 +300,9 @@ export class WireClient implements LinkHolder {
     const transaction = this.mode === 'transaction';
     switch (type) {
       case T.Q: {
-        const sql = transaction ? classifySql(readCString(frame.body, 0)[0]) : DIRTY;
+        // The text read where it is: no view of the message per query.
+        const payload = frame.start + 5;
+        const sql = transaction ? classifySql(frame.bytes.toString('utf8', payload, cstringEnd(frame.bytes, payload, frame.end))) : DIRTY;
         if (sql.refused) {
           this.fake(errorResponse({ severity: 'ERROR', code: '0A000', message: sql.refused }));
           this.fake(readyForQuery(this.status));
