@@ -1,9 +1,10 @@
 // pgbench -S at 20 clients against Postgres directly, against a PgBouncer this bench
-// starts on a free port (same pool size), and against the broker's wire front; then one
-// client for the added latency. Debian's PgBouncer 1.18 tracks no prepared statements in
+// starts on a free port (same pool size), against a bare Node relay (relay-floor.ts: the
+// floor of any Node relay here) and against the broker's wire front; then one client for
+// the added latency. Debian's PgBouncer 1.18 tracks no prepared statements in
 // transaction mode, so its `-M prepared` row runs in session mode. The three targets run in
 // alternating rounds (BENCH_WIRE_ROUNDS) and ratios are the medians of per-round ratios.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, fork, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -97,23 +98,38 @@ async function startPgbouncer(databaseUrl: string, poolSize: number): Promise<{ 
   };
 }
 
+/** The bare Node relay of relay-floor.ts in front of the bench database. */
+async function startRelayFloor(databaseUrl: string): Promise<{ url: string; stop: () => void }> {
+  const url = new URL(databaseUrl);
+  const child = fork(join(__dirname, 'relay-floor.js'), {
+    env: { ...process.env, PG_HOST: url.hostname, PG_PORT: url.port || '5432', PORT: '0' },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('message', (message: { port: number }) => resolve(message.port));
+    child.once('exit', (code) => reject(new Error(`relay floor exited with ${code}`)));
+  });
+  url.host = `127.0.0.1:${port}`;
+  return { url: url.toString(), stop: () => child.kill('SIGTERM') };
+}
+
 const fmt = (n: number, digits = 0): string => (Number.isFinite(n) ? n.toFixed(digits) : '-');
 
-/** pgbench rounds per cell: direct, PgBouncer and the wire front alternate, so drift on a shared machine stays out of the ratios. */
+/** pgbench rounds per cell: direct, PgBouncer, the relay floor and the wire front alternate, so drift on a shared machine stays out of the ratios. */
 const ROUNDS = Number(process.env.BENCH_WIRE_ROUNDS ?? 5);
 
 interface Scenario {
   name: string;
   mode: 'simple' | 'prepared';
   clients: number;
-  /** Postgres, PgBouncer, wire front. */
-  urls: [string, string, string];
+  /** Postgres, PgBouncer, the Node relay floor, wire front. */
+  urls: [string, string, string, string];
   bouncerPath: string;
 }
 
 interface ScenarioResult {
   scenario: Scenario;
-  /** By target (direct, PgBouncer, wire), by round. */
+  /** By target (direct, PgBouncer, floor, wire), by round. */
   rounds: PgbenchResult[][];
 }
 
@@ -133,15 +149,16 @@ export async function runWireBench(targets: WireBenchTargets): Promise<string[]>
   const init = await run('pgbench', ['-i', '-q', '-s', '1', targets.databaseUrl]);
   if (init.code !== 0) throw new Error(`pgbench -i failed: ${init.stderr}`);
   const bouncer = await startPgbouncer(targets.databaseUrl, targets.poolSize);
+  const floor = await startRelayFloor(targets.databaseUrl);
   try {
     const direct = targets.databaseUrl;
     const wire = `postgres://bench:${encodeURIComponent(targets.token)}@127.0.0.1:${targets.wirePort}/${targets.configId}`;
     const bouncerTx = `postgres://bench@127.0.0.1:${bouncer.port}/bench_tx`;
     const bouncerSession = `postgres://bench@127.0.0.1:${bouncer.port}/bench_session`;
     const scenarios: Scenario[] = [
-      { name: `-S simple c=${CLIENTS}`, mode: 'simple', clients: CLIENTS, urls: [direct, bouncerTx, wire], bouncerPath: 'pgbouncer tx' },
-      { name: `-S prepared c=${CLIENTS}`, mode: 'prepared', clients: CLIENTS, urls: [direct, bouncerSession, wire], bouncerPath: 'pgbouncer sess' },
-      { name: '-S simple c=1', mode: 'simple', clients: 1, urls: [direct, bouncerTx, wire], bouncerPath: 'pgbouncer tx' },
+      { name: `-S simple c=${CLIENTS}`, mode: 'simple', clients: CLIENTS, urls: [direct, bouncerTx, floor.url, wire], bouncerPath: 'pgbouncer tx' },
+      { name: `-S prepared c=${CLIENTS}`, mode: 'prepared', clients: CLIENTS, urls: [direct, bouncerSession, floor.url, wire], bouncerPath: 'pgbouncer sess' },
+      { name: '-S simple c=1', mode: 'simple', clients: 1, urls: [direct, bouncerTx, floor.url, wire], bouncerPath: 'pgbouncer tx' },
     ];
     const seconds = Math.max(1, Math.round(SECONDS / ROUNDS));
     const results: ScenarioResult[] = [];
@@ -155,7 +172,7 @@ export async function runWireBench(targets: WireBenchTargets): Promise<string[]>
     console.log(`\nwire front: pgbench -S, ${ROUNDS} alternating rounds of ${seconds} s per cell (medians), pool ${targets.poolSize} (broker and PgBouncer)`);
     console.log(`${'scenario'.padEnd(22)}${'path'.padEnd(16)}${'tps'.padStart(9)}${'lat ms'.padStart(9)}${'failed'.padStart(8)}${'processed'.padStart(12)}`);
     for (const { scenario, rounds } of results) {
-      ['postgres', scenario.bouncerPath, 'wire tx'].forEach((path, index) => {
+      ['postgres', scenario.bouncerPath, 'node relay', 'wire tx'].forEach((path, index) => {
         const result = summary(rounds[index] as PgbenchResult[]);
         console.log(
           `${scenario.name.padEnd(22)}${path.padEnd(16)}${fmt(result.tps).padStart(9)}${fmt(result.latencyMs, 3).padStart(9)}${String(result.failed).padStart(8)}${result.processed.padStart(12)}`,
@@ -170,12 +187,15 @@ export async function runWireBench(targets: WireBenchTargets): Promise<string[]>
         .map((x, round) => fmt((x.tps / ((result.rounds[b] as PgbenchResult[])[round] as PgbenchResult).tps) * 100))
         .join(' / ');
     const added = (index: number): number => paired(one, index, 0, (x, y) => x.latencyMs - y.latencyMs);
+    const floorShare = (result: ScenarioResult): string =>
+      `the bare Node relay ${percent(paired(result, 2, 1, tpsRatio))} of PgBouncer, wire ${percent(paired(result, 3, 2, tpsRatio))} of it`;
     return [
-      `wire -S simple c=${CLIENTS}: ${percent(paired(simple, 2, 1, tpsRatio))} of PgBouncer (target >= 80 %; per round ${perRound(simple, 2, 1)} %), ${percent(paired(simple, 2, 0, tpsRatio))} of direct`,
-      `wire -S prepared c=${CLIENTS} (transaction mode): ${percent(paired(prepared, 2, 1, tpsRatio))} of PgBouncer 1.18 in session mode (target >= 80 %; per round ${perRound(prepared, 2, 1)} %), ${percent(paired(prepared, 2, 0, tpsRatio))} of direct`,
-      `added latency at 1 client: wire ${fmt(added(2), 3)} ms (target < 0.3 ms), PgBouncer ${fmt(added(1), 3)} ms`,
+      `wire -S simple c=${CLIENTS}: ${percent(paired(simple, 3, 1, tpsRatio))} of PgBouncer (target >= 80 %; per round ${perRound(simple, 3, 1)} %), ${percent(paired(simple, 3, 0, tpsRatio))} of direct; ${floorShare(simple)}`,
+      `wire -S prepared c=${CLIENTS} (transaction mode): ${percent(paired(prepared, 3, 1, tpsRatio))} of PgBouncer 1.18 in session mode (target >= 80 %; per round ${perRound(prepared, 3, 1)} %), ${percent(paired(prepared, 3, 0, tpsRatio))} of direct; ${floorShare(prepared)}`,
+      `added latency at 1 client: wire ${fmt(added(3), 3)} ms (target < 0.3 ms), PgBouncer ${fmt(added(1), 3)} ms, bare Node relay ${fmt(added(2), 3)} ms`,
     ];
   } finally {
+    floor.stop();
     bouncer.stop();
   }
 }

@@ -825,10 +825,13 @@ export class WireClient implements LinkHolder {
  * the name. The rest of the message follows it unchanged.
  */
 function bindHead(frame: Frame, nameStart: number, nameEnd: number, serverName: Buffer): Buffer {
-  const head = Buffer.allocUnsafe(nameStart - frame.start + serverName.length);
-  frame.bytes.copy(head, 0, frame.start, nameStart);
+  const before = nameStart - frame.start;
+  const head = Buffer.allocUnsafe(before + serverName.length);
+  // Byte loops: a few dozen bytes, where Buffer#copy made a typed array view per call.
+  const bytes = frame.bytes;
+  for (let i = 0; i < before; i++) head[i] = bytes[frame.start + i] as number;
   head.writeInt32BE(head.length + (frame.end - nameEnd) - 1, 1);
-  serverName.copy(head, nameStart - frame.start);
+  for (let i = 0; i < serverName.length; i++) head[before + i] = serverName[i] as number;
   return head;
 }
 
