@@ -26,8 +26,8 @@ interface PgbenchResult {
   processed: string;
 }
 
-/** pgbench seconds per cell and target, split over the rounds. */
-const SECONDS = Number(process.env.BENCH_PGBENCH_SECONDS ?? 10);
+/** pgbench seconds per cell and target, split over the rounds (4 s each by default: a 2 s round is mostly ramp-up). */
+const SECONDS = Number(process.env.BENCH_PGBENCH_SECONDS ?? 20);
 const CLIENTS = 20;
 
 function run(command: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
