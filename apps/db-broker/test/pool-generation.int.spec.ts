@@ -73,6 +73,33 @@ describe('PoolGeneration (real Postgres)', () => {
     spy.mockRestore();
   });
 
+  it('reads no clock for a parked connection under a long health-check threshold, and dates the ones swept back to pg-pool', async () => {
+    const pool = generation({ max: 1, healthCheckIdleMs: 10_000 });
+    const first = await pool.acquire();
+    const client = first.client;
+    const clock = jest.spyOn(Date, 'now');
+    first.release();
+    const again = pool.acquireNow();
+    expect(again?.client).toBe(client);
+    again?.release();
+    expect(clock).not.toHaveBeenCalled();
+    clock.mockRestore();
+    await eventually(() => pool.pool.idleCount === 1, 5_000, 'back in pg-pool');
+    // Idle past the threshold counted from the sweep: checked before it is handed out.
+    const query = jest.spyOn(client, 'query');
+    const later = jest.spyOn(Date, 'now').mockReturnValue(Date.now() + 11_000);
+    try {
+      expect(pool.acquireNow()).toBeUndefined();
+      const lease = await pool.acquire();
+      expect(query).toHaveBeenCalledWith('SELECT 1', expect.any(Function));
+      expect(lease.client).toBe(client);
+      lease.release();
+    } finally {
+      later.mockRestore();
+      query.mockRestore();
+    }
+  });
+
   it('checks out an idle connection synchronously with acquireNow, and none when nothing is idle', async () => {
     const pool = generation({ max: 1, acquireTimeoutMs: 200 });
     expect(pool.acquireNow()).toBeUndefined();

@@ -55,6 +55,12 @@ const TYPE_PARSERS = { getTypeParser: typeParser as typeof types.getTypeParser }
 
 /** How often connections parked by {@link PoolGeneration} and not taken since the last look go back to pg-pool. */
 const PARKED_SWEEP_MS = 1000;
+/**
+ * A parked connection was released within the last two sweeps: with a health-check
+ * threshold at least this long (the default is 30 s) it is never due, so a transaction
+ * that parks and unparks one reads no clock. The margin covers sweeps run late by a busy loop.
+ */
+const PARKED_FRESH_MS = 10 * PARKED_SWEEP_MS;
 
 /**
  * One `pg.Pool` built from one spec: the handle the broker runtime swaps on a URL or
@@ -65,6 +71,7 @@ const PARKED_SWEEP_MS = 1000;
 export class PoolGeneration {
   readonly pool: Pool;
   private ended = false;
+  /** When a connection went back to pg-pool (or was parked, under a short health-check threshold). */
   private readonly lastReleased = new WeakMap<PoolClient, number>();
   /**
    * Connections a lease gave back while nobody waited in pg-pool's queue, newest last:
@@ -140,6 +147,7 @@ export class PoolGeneration {
       const started = performance.now();
       const fullAtStart = this.pool.totalCount >= this.spec.settings.max;
       let client = this.unpark();
+      const parked = client !== undefined;
       if (client === undefined) {
         try {
           client = await this.pool.connect();
@@ -148,9 +156,7 @@ export class PoolGeneration {
         }
       }
       this.hooks.onAcquired((performance.now() - started) / 1000);
-      const idleSince = this.lastReleased.get(client);
-      const checkAfter = this.spec.settings.healthCheckIdleMs;
-      if (idleSince !== undefined && checkAfter > 0 && Date.now() - idleSince > checkAfter) {
+      if (this.needsCheck(client, parked)) {
         try {
           await runStatement(client, 'SELECT 1', this.spec.settings.statementTimeoutMs);
         } catch (error) {
@@ -175,7 +181,7 @@ export class PoolGeneration {
     if (this.ended || pool.ending || pool._pendingQueue?.length !== 0) return undefined;
     const top = this.parked[this.parked.length - 1];
     if (top !== undefined) {
-      if (this.needsCheck(top)) return undefined;
+      if (this.needsCheck(top, true)) return undefined;
       const client = this.unpark();
       if (client !== undefined) {
         this.hooks.onAcquired(0);
@@ -184,7 +190,7 @@ export class PoolGeneration {
     }
     if (!pool._idle?.length || typeof pool._acquireClient !== 'function') return undefined;
     const item = pool._idle[pool._idle.length - 1] as PgIdleItem;
-    if (this.needsCheck(item.client)) return undefined;
+    if (this.needsCheck(item.client, false)) return undefined;
     pool._idle.pop();
     clearTimeout(item.timeoutId);
     item.client.ref?.();
@@ -216,26 +222,28 @@ export class PoolGeneration {
           client.release(error instanceof Error ? error : true);
           return;
         }
-        this.lastReleased.set(client, Date.now());
         this.park(client);
       },
     };
   }
 
-  /** The health check is due: the connection sat unused longer than `healthCheckIdleMs`. */
-  private needsCheck(client: PoolClient): boolean {
+  /** The health check is due: the connection sat unused longer than `healthCheckIdleMs` (`parked`: it came from the parked ones). */
+  private needsCheck(client: PoolClient, parked: boolean): boolean {
     const checkAfter = this.spec.settings.healthCheckIdleMs;
+    if (checkAfter <= 0 || (parked && checkAfter >= PARKED_FRESH_MS)) return false;
     const idleSince = this.lastReleased.get(client);
-    return idleSince !== undefined && checkAfter > 0 && Date.now() - idleSince > checkAfter;
+    return idleSince !== undefined && Date.now() - idleSince > checkAfter;
   }
 
   /** Keeps a released connection for the next lease; pg-pool gets it at once when a caller waits in its queue. */
   private park(client: PoolClient): void {
     const pool = this.pool as unknown as PgPoolInternals;
     if (this.ended || pool.ending || pool._pendingQueue?.length !== 0) {
+      this.lastReleased.set(client, Date.now());
       client.release();
       return;
     }
+    if (this.spec.settings.healthCheckIdleMs < PARKED_FRESH_MS) this.lastReleased.set(client, Date.now());
     this.parked.push(client);
     if (this.sweep === undefined) {
       this.sweep = setTimeout(() => this.sweepParked(), PARKED_SWEEP_MS);
@@ -262,7 +270,13 @@ export class PoolGeneration {
   /** Hands the connections no lease took since the last sweep (the oldest parked) back to pg-pool. */
   private sweepParked(): void {
     this.sweep = undefined;
-    for (const client of this.parked.splice(0, this.parkedLow)) client.release();
+    // Under a long health-check threshold they carry no release time: idle since about now
+    // (a sweep or two after their last release), and pg-pool keeps them from here.
+    const stamp = this.spec.settings.healthCheckIdleMs >= PARKED_FRESH_MS ? Date.now() : undefined;
+    for (const client of this.parked.splice(0, this.parkedLow)) {
+      if (stamp !== undefined) this.lastReleased.set(client, stamp);
+      client.release();
+    }
     this.parkedLow = this.parked.length;
     if (this.parked.length > 0) {
       this.sweep = setTimeout(() => this.sweepParked(), PARKED_SWEEP_MS);
