@@ -2,7 +2,7 @@
 // starts on a free port (same pool size), against a bare Node relay (relay-floor.ts: the
 // floor of any Node relay here) and against the broker's wire front; then one client for
 // the added latency. Debian's PgBouncer 1.18 tracks no prepared statements in
-// transaction mode, so its `-M prepared` row runs in session mode. The three targets run in
+// transaction mode, so its `-M prepared` row runs in session mode. The four targets run in
 // alternating rounds (BENCH_WIRE_ROUNDS) and ratios are the medians of per-round ratios.
 import { execFile, fork, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';

@@ -73,6 +73,8 @@ export class PoolGeneration {
   private ended = false;
   /** When a connection went back to pg-pool (or was parked, under a short health-check threshold). */
   private readonly lastReleased = new WeakMap<PoolClient, number>();
+  /** The health-check threshold is long enough that a parked connection is never due (see PARKED_FRESH_MS). */
+  private readonly parkedFresh: boolean;
   /**
    * Connections a lease gave back while nobody waited in pg-pool's queue, newest last:
    * still checked out of pg-pool, so the next lease takes one without pg-pool's release
@@ -93,6 +95,7 @@ export class PoolGeneration {
     private readonly hooks: PoolGenerationHooks,
   ) {
     const { target, settings } = spec;
+    this.parkedFresh = settings.healthCheckIdleMs >= PARKED_FRESH_MS;
     const config: PoolConfig = {
       host: target.host,
       port: target.port,
@@ -230,7 +233,7 @@ export class PoolGeneration {
   /** The health check is due: the connection sat unused longer than `healthCheckIdleMs` (`parked`: it came from the parked ones). */
   private needsCheck(client: PoolClient, parked: boolean): boolean {
     const checkAfter = this.spec.settings.healthCheckIdleMs;
-    if (checkAfter <= 0 || (parked && checkAfter >= PARKED_FRESH_MS)) return false;
+    if (checkAfter <= 0 || (parked && this.parkedFresh)) return false;
     const idleSince = this.lastReleased.get(client);
     return idleSince !== undefined && Date.now() - idleSince > checkAfter;
   }
@@ -243,7 +246,7 @@ export class PoolGeneration {
       client.release();
       return;
     }
-    if (this.spec.settings.healthCheckIdleMs < PARKED_FRESH_MS) this.lastReleased.set(client, Date.now());
+    if (!this.parkedFresh) this.lastReleased.set(client, Date.now());
     this.parked.push(client);
     if (this.sweep === undefined) {
       this.sweep = setTimeout(() => this.sweepParked(), PARKED_SWEEP_MS);
@@ -272,7 +275,7 @@ export class PoolGeneration {
     this.sweep = undefined;
     // Under a long health-check threshold they carry no release time: idle since about now
     // (a sweep or two after their last release), and pg-pool keeps them from here.
-    const stamp = this.spec.settings.healthCheckIdleMs >= PARKED_FRESH_MS ? Date.now() : undefined;
+    const stamp = this.parkedFresh ? Date.now() : undefined;
     for (const client of this.parked.splice(0, this.parkedLow)) {
       if (stamp !== undefined) this.lastReleased.set(client, stamp);
       client.release();
