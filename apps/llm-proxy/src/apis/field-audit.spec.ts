@@ -149,11 +149,10 @@ describe('Messages to Chat Completions: every field maps or is refused', () => {
     ['top_k', { top_k: 5 }, 'top_k'],
     ['container', { container: 'c1' }, 'container'],
     ['mcp_servers', { mcp_servers: [{ type: 'url', url: 'https://x', name: 'x' }] }, 'mcp_servers'],
-    ['context_management', { context_management: { edits: [] } }, 'context_management'],
     ['an unknown field', { frequency_penalty: 1 }, 'frequency_penalty'],
     ['a metadata key other than user_id', { metadata: { user_id: 'u', tenant: 't' } }, 'metadata.tenant'],
     ['a service tier Chat lacks', { service_tier: 'priority' }, 'service_tier'],
-    ['an output_config other than format', { output_config: { effort: 'low' } }, 'output_config.effort'],
+    ['an output_config other than format and effort', { output_config: { task_budget: 1000 } }, 'output_config.task_budget'],
     [
       'an image inside a tool result',
       {

@@ -274,6 +274,44 @@ describe('POST /v1/messages translated to an OpenAI-compatible connector', () =>
       Anthropic.PermissionDeniedError,
     );
   });
+
+  it('serves Claude Code on a Chat Completions model: adaptive thinking, effort, context edits, cached blocks, streaming', async () => {
+    const response = await fetch(`${stack.proxy.url}/v1/messages?beta=true`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-api-key': AGENT,
+        'anthropic-version': '2023-06-01',
+        'anthropic-beta': 'claude-code-20250219,context-management-2025-06-27,interleaved-thinking-2025-05-14',
+        'user-agent': 'claude-cli/2.1.119 (external, cli)',
+      },
+      body: JSON.stringify({
+        model: 'm-compat',
+        max_tokens: 32000,
+        stream: true,
+        system: [{ type: 'text', text: "You are Claude Code, Anthropic's official CLI for Claude.", cache_control: { type: 'ephemeral' } }],
+        messages: [{ role: 'user', content: [{ type: 'text', text: 'list files', cache_control: { type: 'ephemeral' } }] }],
+        tools: [{ name: 'Bash', description: 'Run a command', input_schema: { type: 'object', properties: { command: { type: 'string' } } } }],
+        metadata: { user_id: 'user_abc_account_def_session_ghi' },
+        thinking: { type: 'adaptive' },
+        output_config: { effort: 'high' },
+        context_management: { edits: [{ type: 'clear_thinking_20251015', keep: 'all' }] },
+      }),
+    });
+    expect(response.status).toBe(200);
+    const text = await response.text();
+    expect([...text.matchAll(/^event: (\S+)$/gm)].map((m) => m[1])).toEqual(
+      expect.arrayContaining(['message_start', 'content_block_delta', 'message_delta', 'message_stop']),
+    );
+    // The fake model answers a request with tools by calling the first one.
+    expect(text).toContain('"content_block":{"type":"tool_use","id":"call_fake_1","name":"Bash"');
+    expect(text).toContain('"stop_reason":"tool_use"');
+    const sent = compat.calls.at(-1);
+    expect(sent?.path).toBe('/v1/chat/completions');
+    expect(sent?.body).toMatchObject({ model: 'm-compat', reasoning_effort: 'high', user: 'user_abc_account_def_session_ghi', stream: true });
+    expect(sent?.body).not.toHaveProperty('context_management');
+    expect(sent?.body).not.toHaveProperty('thinking');
+  });
 });
 
 describe('POST /v1/messages to an anthropic connector (native)', () => {

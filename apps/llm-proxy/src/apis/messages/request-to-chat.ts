@@ -23,10 +23,10 @@ const MESSAGES_FIELDS: Readonly<Record<string, FieldRule>> = {
   service_tier: 'mapped',
   output_format: 'mapped',
   output_config: 'mapped',
+  context_management: 'mapped',
   top_k: never,
   container: never,
   mcp_servers: never,
-  context_management: never,
 };
 
 const SERVICE_TIERS: Readonly<Record<string, string>> = { auto: 'auto', standard_only: 'default' };
@@ -35,6 +35,25 @@ const SERVICE_TIERS: Readonly<Record<string, string>> = { auto: 'auto', standard
 function effortFor(budget: unknown): string {
   const tokens = typeof budget === 'number' ? budget : 0;
   return tokens < 4096 ? 'low' : tokens < 16384 ? 'medium' : 'high';
+}
+
+/** Anthropic's `output_config.effort` as Chat Completions' reasoning effort (`high` is the most it generally takes). */
+const EFFORTS: Readonly<Record<string, string>> = { low: 'low', medium: 'medium', high: 'high', xhigh: 'high', max: 'high' };
+
+/**
+ * Context editing clears old tool results or thinking server-side once the context grows
+ * past a trigger. Translated, the whole conversation is sent, as when no edit triggers
+ * (thinking blocks never reach a Chat upstream anyway): it costs tokens, it loses nothing.
+ * Claude Code sends it on every request, so refusing it would shut Claude Code out.
+ */
+function checkContextManagement(value: unknown): void {
+  if (value === undefined || value === null) return;
+  const edits = isObject(value) ? value['edits'] : undefined;
+  if (!isObject(value) || (edits !== undefined && !Array.isArray(edits))) throw invalid('context_management', 'context_management must be {edits: [...]}');
+  (edits ?? []).forEach((edit: unknown, i: number) => {
+    if (!isObject(edit) || typeof edit['type'] !== 'string')
+      throw invalid(`context_management.edits.${i}.type`, `context_management.edits.${i} must be an edit with a type`);
+  });
 }
 
 /** The top-level fields of a Messages request that do not map one to one. */
@@ -49,18 +68,27 @@ function extras(body: Json): Json {
     if (other) throw invalid(`metadata.${other}`, `metadata.${other}: only metadata.user_id can be translated`, 'unsupported_parameter');
     if (typeof metadata['user_id'] === 'string') out['user'] = metadata['user_id'];
   }
+  checkContextManagement(body['context_management']);
   const thinking = body['thinking'];
-  if (isObject(thinking) && thinking['type'] === 'enabled') out['reasoning_effort'] = effortFor(thinking['budget_tokens']);
-  else if (thinking !== undefined && thinking !== null && !(isObject(thinking) && thinking['type'] === 'disabled'))
-    throw invalid('thinking.type', 'thinking.type must be enabled or disabled', 'unsupported_parameter');
+  const thinkingType = isObject(thinking) ? thinking['type'] : undefined;
+  if (thinkingType === 'enabled') out['reasoning_effort'] = effortFor((thinking as Json)['budget_tokens']);
+  // Adaptive thinking leaves it to the model whether to think: a model that does not is within it.
+  else if (thinking !== undefined && thinking !== null && thinkingType !== 'disabled' && thinkingType !== 'adaptive')
+    throw invalid('thinking.type', 'thinking.type must be enabled, adaptive or disabled', 'unsupported_parameter');
   const tier = body['service_tier'];
   if (tier !== undefined && tier !== null) {
     if (typeof tier !== 'string' || SERVICE_TIERS[tier] === undefined) throw invalid('service_tier', 'service_tier must be auto or standard_only');
     out['service_tier'] = SERVICE_TIERS[tier];
   }
   const config = isObject(body['output_config']) ? body['output_config'] : {};
-  const other = Object.keys(config).find((key) => key !== 'format' && config[key] !== undefined && config[key] !== null);
+  const other = Object.keys(config).find((key) => key !== 'format' && key !== 'effort' && config[key] !== undefined && config[key] !== null);
   if (other) throw invalid(`output_config.${other}`, `output_config.${other}: cannot be translated to Chat Completions`, 'unsupported_parameter');
+  const effort = config['effort'];
+  if (effort !== undefined && effort !== null) {
+    const level = typeof effort === 'string' ? EFFORTS[effort] : undefined;
+    if (!level) throw invalid('output_config.effort', `output_config.effort must be one of ${Object.keys(EFFORTS).join(', ')}`);
+    out['reasoning_effort'] = level;
+  }
   const format = config['format'] ?? body['output_format'];
   if (format !== undefined && format !== null) {
     const param = config['format'] !== undefined ? 'output_config.format' : 'output_format';

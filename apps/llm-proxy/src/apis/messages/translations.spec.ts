@@ -76,6 +76,37 @@ describe('messagesRequestToChat', () => {
       expect(isPatchbayError(error) && error.details?.['param']).toBe('tools.0.type');
     }
   });
+
+  // What Claude Code (2.1.x) sends on every request: adaptive thinking, an effort, context edits.
+  it('takes adaptive thinking, output_config.effort and context_management as Claude Code sends them', () => {
+    const body = {
+      model: 'm',
+      max_tokens: 32000,
+      messages: [{ role: 'user', content: 'hi' }],
+      thinking: { type: 'adaptive' },
+      output_config: { effort: 'medium' },
+      context_management: { edits: [{ type: 'clear_thinking_20251015', keep: 'all' }, { type: 'clear_tool_uses_20250919' }] },
+    };
+    const chat = messagesRequestToChat(body);
+    expect(chat).toEqual({ model: 'm', max_tokens: 32000, messages: [{ role: 'user', content: 'hi' }], reasoning_effort: 'medium' });
+    // Adaptive alone lets the model decide: nothing is asked of a Chat upstream.
+    expect(messagesRequestToChat({ ...body, output_config: undefined })).not.toHaveProperty('reasoning_effort');
+    expect(messagesRequestToChat({ ...body, output_config: { effort: 'max' } })['reasoning_effort']).toBe('high');
+  });
+
+  it.each([
+    [{ output_config: { effort: 'extreme' } }, 'output_config.effort'],
+    [{ context_management: { edits: 'all' } }, 'context_management'],
+    [{ context_management: { edits: [{ keep: 'all' }] } }, 'context_management.edits.0.type'],
+    [{ thinking: { type: 'always' } }, 'thinking.type'],
+  ])('names the field of a malformed %j', (extra, param) => {
+    try {
+      messagesRequestToChat({ model: 'm', max_tokens: 1, messages: [], ...extra });
+      throw new Error('expected a validation error');
+    } catch (error) {
+      expect(isPatchbayError(error) && error.details?.['param']).toBe(param);
+    }
+  });
 });
 
 describe('chatRequestToAnthropic', () => {
