@@ -16,8 +16,8 @@ describe('db-broker wire front: session settings the broker must read back', () 
   let stack: Stack;
   const clients: Client[] = [];
 
-  async function client(): Promise<Client> {
-    const c = new Client({ connectionString: wireUrl(stack.wirePort, 'SETS', TOKENS.alice) });
+  async function client(configId = 'SETS', query = ''): Promise<Client> {
+    const c = new Client({ connectionString: wireUrl(stack.wirePort, configId, TOKENS.alice, query) });
     await c.connect();
     clients.push(c);
     return c;
@@ -29,7 +29,9 @@ describe('db-broker wire front: session settings the broker must read back', () 
     db = await createTestDatabase('pbwireset');
     stack = await startStack();
     await stack.putDatabase('SETS', db.url, { max: 1, acquireTimeoutMs: 30_000 });
+    await stack.putDatabase('SETS2', db.url, { max: 2, acquireTimeoutMs: 30_000 });
     await stack.waitActive('SETS');
+    await stack.waitActive('SETS2');
   });
 
   afterAll(async () => {
@@ -103,5 +105,80 @@ describe('db-broker wire front: session settings the broker must read back', () 
     );
     expect(run.stderr).toBe('');
     expect(run.stdout.trim().split('\n')).toEqual(['x', '3MB']);
+  });
+
+  describe('RESET ALL and DISCARD ALL (two server connections)', () => {
+    /**
+     * Runs `work` on `c` while another client holds the server connection `c` used last in
+     * an open transaction, so `c` is served by the other one; returns the pid that served it.
+     */
+    async function onTheOtherConnection<T>(c: Client, work: () => Promise<T>): Promise<{ pid: number; result: T }> {
+      const last = await pid(c);
+      const holder = await client('SETS2');
+      await holder.query('BEGIN');
+      // The connection c just gave back is the one the holder gets (the newest idle one).
+      expect(await pid(holder)).toBe(last);
+      try {
+        const served = await pid(c);
+        expect(served).not.toBe(last);
+        return { pid: served, result: await work() };
+      } finally {
+        await holder.query('COMMIT');
+        await holder.end();
+      }
+    }
+    const pid = async (c: Client): Promise<number> => ((await c.query('SELECT pg_backend_pid() AS pid')).rows[0] as { pid: number }).pid;
+    /** As Postgres: RESET ALL goes back to the values of the startup packet, not the server defaults. */
+    const START = '?options=' + encodeURIComponent('-c work_mem=2MB');
+
+    it('RESET ALL takes a client back to its startup settings on every server connection it gets next', async () => {
+      const c = await client('SETS2', START);
+      expect(await show(c, 'work_mem')).toBe('2MB');
+      await c.query("SET work_mem = '8MB'");
+      await c.query("SET lock_timeout = '4s'");
+      await onTheOtherConnection(c, async () => {
+        expect(await show(c, 'work_mem')).toBe('8MB');
+        expect(await show(c, 'lock_timeout')).toBe('4s');
+      });
+      await c.query('RESET ALL');
+      for (let i = 0; i < 2; i++) {
+        await onTheOtherConnection(c, async () => {
+          expect(await show(c, 'work_mem')).toBe('2MB');
+          expect(await show(c, 'lock_timeout')).toBe('0');
+        });
+      }
+      // A SET after the RESET ALL is kept again.
+      await c.query("SET lock_timeout = '6s'");
+      await onTheOtherConnection(c, async () => expect(await show(c, 'lock_timeout')).toBe('6s'));
+      // Inside a transaction block (the broker reads the settings back when it commits).
+      await c.query("SET work_mem = '8MB'");
+      await c.query('BEGIN');
+      await c.query('RESET ALL');
+      await c.query('COMMIT');
+      await onTheOtherConnection(c, async () => {
+        expect(await show(c, 'work_mem')).toBe('2MB');
+        expect(await show(c, 'lock_timeout')).toBe('0');
+      });
+    });
+
+    it('DISCARD ALL resets settings the same way and forgets the client’s prepared statements (26000, as Postgres), not other clients’', async () => {
+      const c = await client('SETS2', START);
+      const other = await client('SETS2');
+      await c.query("SET work_mem = '8MB'");
+      await c.query({ name: 'mine', text: 'SELECT 1 AS one' });
+      await other.query({ name: 'theirs', text: 'SELECT 2 AS two' });
+      await c.query('DISCARD ALL');
+      for (let i = 0; i < 2; i++) {
+        await onTheOtherConnection(c, async () => expect(await show(c, 'work_mem')).toBe('2MB'));
+      }
+      // node-postgres believes 'mine' is still prepared and sends only Bind/Execute, as it would to Postgres.
+      await expect(c.query({ name: 'mine', text: 'SELECT 1 AS one' })).rejects.toMatchObject({ code: '26000' });
+      // The same text under a new name is prepared again; the other client's statement lives on.
+      expect((await c.query({ name: 'mine_again', text: 'SELECT 1 AS one' })).rows).toEqual([{ one: 1 }]);
+      expect((await other.query({ name: 'theirs', text: 'SELECT 2 AS two' })).rows).toEqual([{ two: 2 }]);
+      await c.query('DEALLOCATE ALL');
+      await expect(c.query({ name: 'mine_again', text: 'SELECT 1 AS one' })).rejects.toMatchObject({ code: '26000' });
+      expect((await other.query({ name: 'theirs', text: 'SELECT 2 AS two' })).rows).toEqual([{ two: 2 }]);
+    });
   });
 });

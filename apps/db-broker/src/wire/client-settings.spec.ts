@@ -16,6 +16,22 @@ describe('ClientSettings', () => {
     expect(settings.replay()).toBeUndefined();
   });
 
+  it('goes back to the startup settings on RESET and RESET ALL, as Postgres does, not to the server defaults', () => {
+    const settings = new ClientSettings();
+    settings.set('work_mem', '2MB');
+    settings.set('TimeZone', 'UTC');
+    settings.record("SET work_mem = '8MB'");
+    settings.record("SET lock_timeout = '4s'");
+    settings.record('RESET work_mem');
+    expect(settings.replay()).toBe(`SET "work_mem" = '2MB'; SET "TimeZone" = 'UTC'; SET lock_timeout = '4s'`);
+    settings.record("SET TIME ZONE 'Europe/Paris'");
+    settings.record('RESET ALL');
+    expect(settings.replay()).toBe(`SET "work_mem" = '2MB'; SET "TimeZone" = 'UTC'`);
+    settings.record("SET work_mem = '8MB'");
+    settings.resetAll();
+    expect(settings.replay()).toBe(`SET "work_mem" = '2MB'; SET "TimeZone" = 'UTC'`);
+  });
+
   it('quotes startup parameters it turns into SET statements', () => {
     const settings = new ClientSettings();
     settings.set('DateStyle', "ISO, 'MDY'");
@@ -35,8 +51,10 @@ describe('ClientSettings', () => {
     expect(settings.replay()).toBe(
       `SELECT pg_catalog.set_config('search_path', '"$user", public', false); SELECT pg_catalog.set_config('app.tenant', 'o''neil', false)`,
     );
+    // Not in the snapshot: reset on the server connection, so back at its startup value.
     settings.replaceWith([]);
-    expect(settings.replay()).toBeUndefined();
+    expect(settings.replay()).toBe(`SET "app.tenant" = 'acme'`);
+    expect(new ClientSettings().replay()).toBeUndefined();
     expect(new ClientSettings().readBackQuery()).not.toContain('unnest');
   });
 

@@ -5,10 +5,15 @@
  * keeps the client's settings (from its startup packet and its own `SET` / `RESET`),
  * replays them on every server connection it lends the client, and resets the server
  * connection (`DISCARD ALL`) before anyone else gets it.
+ *
+ * As in Postgres, `RESET` goes back to the value the client's startup packet asked for,
+ * not to the server's default: the startup settings are kept apart for that.
  */
 export class ClientSettings {
   /** Setting name (lower case) -> the statement that sets it. */
   private readonly statements = new Map<string, string>();
+  /** The statements of the startup packet's settings, by name: what a RESET returns to. */
+  private readonly startup = new Map<string, string>();
   /** Custom (`x.y`) settings the client touched: pg_settings does not list them, so they are read back by name. */
   private readonly custom = new Set<string>();
 
@@ -21,8 +26,11 @@ export class ClientSettings {
     const reset = /^\s*reset\s+(.+?)\s*$/i.exec(statement);
     if (reset) {
       const name = (reset[1] as string).toLowerCase();
-      if (name === 'all') this.statements.clear();
-      else this.statements.delete(settingKey(name));
+      if (name === 'all') return this.resetAll();
+      const key = settingKey(name);
+      const initial = this.startup.get(key);
+      if (initial === undefined) this.statements.delete(key);
+      else this.statements.set(key, initial);
       return;
     }
     const name = nameOfSet(statement);
@@ -38,7 +46,10 @@ export class ClientSettings {
 
   /** Adds a startup parameter as `SET name = 'value'`. */
   set(name: string, value: string): void {
-    this.statements.set(settingKey(name.toLowerCase()), `SET ${quoteIdent(name)} = ${quoteLiteral(value)}`);
+    const key = settingKey(name.toLowerCase());
+    const statement = `SET ${quoteIdent(name)} = ${quoteLiteral(value)}`;
+    this.statements.set(key, statement);
+    this.startup.set(key, statement);
     this.noteCustom([name]);
   }
 
@@ -54,14 +65,17 @@ export class ClientSettings {
     );
   }
 
-  clear(): void {
+  /** `RESET ALL` (and `DISCARD ALL`): back to the startup settings. */
+  resetAll(): void {
     this.statements.clear();
+    for (const [name, statement] of this.startup) this.statements.set(name, statement);
   }
 
   /**
    * Replaces everything with the session settings read back from the server
    * ({@link readBackQuery}): exact after `set_config`, a SET among several
-   * statements, or a SET its transaction rolled back.
+   * statements, or a SET its transaction rolled back. A startup setting missing from it
+   * was reset on the server connection: it is back at its startup value.
    */
   replaceWith(snapshot: readonly [string, string][]): void {
     this.statements.clear();
@@ -69,6 +83,8 @@ export class ClientSettings {
       // set_config takes the value as SHOW prints it (a list such as search_path stays a list).
       this.statements.set(settingKey(name.toLowerCase()), `SELECT pg_catalog.set_config(${quoteLiteral(name)}, ${quoteLiteral(value)}, false)`);
     }
+    // After the snapshot's, which the read-back orders (SET SESSION AUTHORIZATION first).
+    for (const [name, statement] of this.startup) if (!this.statements.has(name)) this.statements.set(name, statement);
   }
 
   /** One simple-protocol query restoring every setting, or undefined when there is none. */

@@ -489,7 +489,7 @@ export class WireClient implements LinkHolder {
       return (tag) => {
         if (tag === 'DISCARD ALL' || tag === 'DEALLOCATE ALL') {
           this.statements.clear();
-          this.settings.clear();
+          this.settings.resetAll();
           this.link?.prepared.clear();
         }
       };
