@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Behaviour, FakeOptions, SeenRequest } from './fake-openai';
+import { pause, type Behaviour, type FakeOptions, type SeenRequest } from './fake-openai';
 import { scriptedMessagesTurn } from './scripted-turn';
 
 type Json = Record<string, unknown>;
@@ -17,13 +17,15 @@ function anthropicError(type: string, message: string): Json {
 /**
  * Anthropic's Messages API as the fake speaks it with `provider: 'anthropic'`: key as
  * `x-api-key` (a 401 in Anthropic's shape otherwise), `anthropic-version` required, the
- * message object, the exact stream event sequence, `count_tokens`, and its failures
- * (`status` 429 with retry-after, 529 overloaded, cut streams).
+ * message object, the exact stream event sequence, `count_tokens`, and its failures:
+ * `status` (429 `rate_limit_error` with retry-after, 529 `overloaded_error`), `slow-first-byte`,
+ * `silent`, `garbage` (not HTTP), and on streams `cut`, `stall`, `endless` and `stream-error`
+ * (an `event: error` on the 200 stream, then its end, as Anthropic sends when overloaded mid-answer).
  */
 export class FakeAnthropicApi {
   constructor(private readonly options: FakeOptions) {}
 
-  handle(req: IncomingMessage, res: ServerResponse, seen: SeenRequest, behaviour: Behaviour): void {
+  async handle(req: IncomingMessage, res: ServerResponse, seen: SeenRequest, behaviour: Behaviour): Promise<void> {
     const body = seen.body ?? {};
     const path = seen.path.replace(/\?.*$/, '');
     if (this.options.apiKey && req.headers['x-api-key'] !== this.options.apiKey)
@@ -38,6 +40,15 @@ export class FakeAnthropicApi {
         data: (this.options.models ?? []).map((id) => ({ type: 'model', id, display_name: id, created_at: '2025-01-01T00:00:00Z' })),
         has_more: false,
       });
+    if (behaviour.kind === 'garbage') {
+      req.socket.end('this is not HTTP at all\r\n\r\n');
+      return;
+    }
+    if (behaviour.kind === 'silent') return new Promise<void>((resolve) => res.once('close', () => resolve()));
+    if (behaviour.kind === 'slow-first-byte') {
+      await pause(behaviour.delayMs, res);
+      if (res.destroyed) return;
+    }
     if (behaviour.kind === 'status') {
       const type =
         behaviour.status === 429
@@ -90,13 +101,26 @@ export class FakeAnthropicApi {
       { type: 'message_delta', delta: { stop_reason: stop, stop_sequence: null }, usage: { output_tokens: 5 } },
       { type: 'message_stop' },
     );
-    const cutAt = behaviour.kind === 'cut' ? behaviour.afterChunks : Infinity;
-    for (const [i, event] of events.entries()) {
-      if (i >= cutAt) {
-        res.write('', () => setTimeout(() => req.socket.destroy(), 100));
-        return;
+    const write = (event: Json): void => void res.write(`event: ${String(event['type'])}\ndata: ${JSON.stringify(event)}\n\n`);
+    if (behaviour.kind === 'endless') {
+      for (const event of events.slice(0, 3)) write(event);
+      for (let i = 0; !res.destroyed; i++) {
+        write({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: `tick${i} ` } });
+        await pause(behaviour.everyMs, res);
       }
-      res.write(`event: ${String(event['type'])}\ndata: ${JSON.stringify(event)}\n\n`);
+      return;
+    }
+    const stopAt = behaviour.kind === 'cut' || behaviour.kind === 'stall' || behaviour.kind === 'stream-error' ? behaviour.afterChunks : Infinity;
+    for (const [i, event] of events.entries()) {
+      if (i >= stopAt) {
+        if (behaviour.kind === 'cut') res.write('', () => setTimeout(() => req.socket.destroy(), 100));
+        if (behaviour.kind === 'stream-error') {
+          write(anthropicError(behaviour.type, behaviour.message));
+          res.end();
+        }
+        return; // stall: the connection stays open and silent
+      }
+      write(event);
     }
     res.end();
   }

@@ -15,6 +15,11 @@ export type Behaviour =
   | { kind: 'stall'; afterChunks: number }
   /** Streams `afterChunks` chunks, then drops the connection. */
   | { kind: 'cut'; afterChunks: number }
+  /**
+   * Streams `afterChunks` events, then reports an error in-band on the 200 stream and ends it,
+   * as Anthropic does when it is overloaded mid-answer (Messages and Responses streams only).
+   */
+  | { kind: 'stream-error'; afterChunks: number; type: string; message: string }
   /** Streams a chunk every `everyMs` until the client goes away. */
   | { kind: 'endless'; everyMs: number }
   /** Answers bytes that are not HTTP. */
@@ -55,7 +60,7 @@ export interface FakeOptions {
 }
 
 /** Sleeps, but wakes as soon as the client goes away (so no timer outlives a test). */
-function pause(ms: number, res: ServerResponse): Promise<void> {
+export function pause(ms: number, res: ServerResponse): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(done, ms);
     function done(): void {
@@ -136,7 +141,8 @@ export class FakeOpenAi extends EventEmitter {
     });
     this.emit('request', seen);
 
-    if (this.options.provider === 'anthropic') return this.anthropic.handle(req, res, seen, this.queue.shift() ?? this.fallback);
+    if (this.options.provider === 'anthropic')
+      return this.anthropic.handle(req, res, seen, req.method === 'POST' ? (this.queue.shift() ?? this.fallback) : { kind: 'ok' });
     if (this.options.apiKey && req.headers.authorization !== `Bearer ${this.options.apiKey}`) {
       return this.json(res, 401, {
         error: {

@@ -1,16 +1,20 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Behaviour } from './fake-openai';
+import { pause, type Behaviour } from './fake-openai';
 import { scriptedResponsesTurn } from './scripted-turn';
 
 type Json = Record<string, unknown>;
 
-/** The Responses API (`POST /v1/responses`) of the fake OpenAI upstream: the real object and event sequence. */
+/**
+ * The Responses API (`POST /v1/responses`) of the fake OpenAI upstream: the real object and
+ * event sequence. Streams honour `cut`, `stall`, `endless` and `stream-error` (the API's
+ * `error` event, then the end); the other failure modes are the fake's, before it gets here.
+ */
 export class FakeResponsesApi {
   private counter = 0;
 
   constructor(private readonly name: string) {}
 
-  handle(req: IncomingMessage, res: ServerResponse, body: Json, behaviour: Behaviour): void {
+  async handle(req: IncomingMessage, res: ServerResponse, body: Json, behaviour: Behaviour): Promise<void> {
     const id = `resp_native_${++this.counter}`;
     const turn = scriptedResponsesTurn(body, this.name);
     const item: Json =
@@ -84,13 +88,27 @@ export class FakeResponsesApi {
       );
     }
     events.push({ type: 'response.output_item.done', output_index: 0, item }, { type: 'response.completed', response: response('completed', [item], usage) });
-    const cutAt = behaviour.kind === 'cut' ? behaviour.afterChunks : Infinity;
-    for (const [i, event] of events.entries()) {
-      if (i >= cutAt) {
-        res.write('', () => setTimeout(() => req.socket.destroy(), 100));
-        return;
+    const write = (event: Json): void =>
+      void res.write(`event: ${String(event['type'])}\ndata: ${JSON.stringify({ ...event, sequence_number: sequence++ })}\n\n`);
+    if (behaviour.kind === 'endless') {
+      for (const event of events.slice(0, 4)) write(event);
+      for (let i = 0; !res.destroyed; i++) {
+        write({ type: 'response.output_text.delta', item_id: item['id'], output_index: 0, content_index: 0, delta: `tick${i} ` });
+        await pause(behaviour.everyMs, res);
       }
-      res.write(`event: ${String(event['type'])}\ndata: ${JSON.stringify({ ...event, sequence_number: sequence++ })}\n\n`);
+      return;
+    }
+    const stopAt = behaviour.kind === 'cut' || behaviour.kind === 'stall' || behaviour.kind === 'stream-error' ? behaviour.afterChunks : Infinity;
+    for (const [i, event] of events.entries()) {
+      if (i >= stopAt) {
+        if (behaviour.kind === 'cut') res.write('', () => setTimeout(() => req.socket.destroy(), 100));
+        if (behaviour.kind === 'stream-error') {
+          write({ type: 'error', code: behaviour.type, message: behaviour.message, param: null });
+          res.end();
+        }
+        return; // stall: the connection stays open and silent
+      }
+      write(event);
     }
     res.end();
   }
