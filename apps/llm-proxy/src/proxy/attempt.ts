@@ -170,6 +170,7 @@ export class UpstreamAttempt {
         kind: 'stream',
         upstream,
         api: wire,
+        clientApi: call.api,
         attempts,
         status,
         headers: answerHeaders,

@@ -65,6 +65,8 @@ export interface JsonAnswer extends AnswerBase {
 /** A committed stream: the first bytes arrived; the rest is relayed by `ProxyEngine.relay`. */
 export interface StreamAnswer extends AnswerBase {
   kind: 'stream';
+  /** The API the client called: when it is the upstream's, the upstream's events reach the client as they came. */
+  clientApi: WireApi;
   first: Buffer;
   body: Readable;
   stripUsage: boolean;

@@ -15,7 +15,7 @@ import { AttemptFailure, FailureKind, classifyError } from './classify';
 import { Failover } from './failover';
 import type { Answer, ProxyCall, StreamAnswer, StreamSink } from './proxy-call';
 import { RetryPolicy } from './retry-policy';
-import { SseRelay } from './sse-relay';
+import { SseRelay, type UpstreamStreamError } from './sse-relay';
 import type { Usage } from './usage';
 
 export type { Answer, JsonAnswer, Pivot, ProxyCall, StreamAnswer, StreamSink } from './proxy-call';
@@ -153,8 +153,9 @@ export class ProxyEngine {
         body.off('data', onData);
         deadline.dispose();
         this.metrics.upstream(upstream.configId, ok ? String(answer.status) : 'interrupted', (performance.now() - started) / 1000);
-        if (ok) sink.end();
-        else if (error) sink.fail(error);
+        // A failure without an error of ours: the client already has the upstream's own error event.
+        if (ok || !error) sink.end();
+        else sink.fail(error);
         resolve({ usage: relay.usage, ok });
       };
       const onData = (chunk: Buffer): void => relay.push(chunk);
@@ -173,13 +174,28 @@ export class ProxyEngine {
           new PatchbayError(ErrorCode.UPSTREAM_ERROR, `${message} (connector '${upstream.configId}')`, { details: { code: 'upstream_stream_interrupted' } }),
         );
       };
+      // The upstream broke its stream itself (Anthropic's `overloaded_error` on a 200 stream):
+      // the client hears the upstream's words once, in its own API's shape.
+      const reported = (said: UpstreamStreamError): void => {
+        void upstream.breaker.execute(() => Promise.reject(new AttemptFailure(FailureKind.SERVER, said.message))).catch(() => undefined);
+        this.logger.warn({ configId: upstream.configId, type: said.type, message: said.message }, 'upstream stream reported an error');
+        if (answer.api === answer.clientApi) return finish(false);
+        finish(
+          false,
+          new PatchbayError(ErrorCode.UPSTREAM_ERROR, `${said.message} (upstream ${said.type}, connector '${upstream.configId}')`, {
+            details: { code: said.type },
+          }),
+        );
+      };
       const onError = (error: unknown): void => {
+        if (relay.upstreamError) return reported(relay.upstreamError);
         const kind = classifyError(error);
         broken(kind.kind === FailureKind.TIMEOUT ? `upstream stream stalled: ${kind.message}` : `upstream stream was cut: ${kind.message}`, error);
       };
       const onEnd = (): void => {
         relay.finish();
-        if (relay.sawDone) finish(true);
+        if (relay.upstreamError) reported(relay.upstreamError);
+        else if (relay.sawDone) finish(true);
         else broken('upstream stream ended without [DONE]');
       };
       relay.push(answer.first);

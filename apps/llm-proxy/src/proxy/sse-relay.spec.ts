@@ -68,4 +68,21 @@ describe('usageFromJsonBody', () => {
     expect(responses.sawDone).toBe(true);
     expect(responses.usage).toEqual({ promptTokens: 3, completionTokens: 2, totalTokens: 5 });
   });
+
+  it('notes the error an Anthropic or Responses upstream reported in its own stream, forwarding it unchanged', () => {
+    const forwarded: string[] = [];
+    const relay = (api: 'messages' | 'responses'): SseRelay => new SseRelay({ api, stripUsageChunk: false, emit: (b) => forwarded.push(b.toString()) });
+    const overloaded = 'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n';
+    const messages = relay('messages');
+    messages.push(Buffer.from(overloaded));
+    expect(messages.upstreamError).toEqual({ type: 'overloaded_error', message: 'Overloaded' });
+    expect(messages.sawDone).toBe(false);
+    expect(forwarded).toEqual([overloaded]);
+    const responses = relay('responses');
+    responses.push(Buffer.from('event: error\ndata: {"type":"error","code":"server_error","message":"boom","param":null,"sequence_number":4}\n\n'));
+    expect(responses.upstreamError).toEqual({ type: 'server_error', message: 'boom' });
+    const clean = relay('messages');
+    clean.push(Buffer.from('event: message_stop\ndata: {"type":"message_stop"}\n\n'));
+    expect(clean.upstreamError).toBeUndefined();
+  });
 });

@@ -14,6 +14,13 @@ const TERMINAL_TYPES: Partial<Record<WireApi, readonly string[]>> = {
 const TYPE_FIELD = /"type"\s*:\s*"([^"]+)"/;
 const EVENT_LINE = /^event:\s*(\S+)/m;
 
+/** What an upstream said when it broke its own stream with an `error` event. */
+export interface UpstreamStreamError {
+  /** Anthropic's `error.type` (`overloaded_error`), a Responses error's `code`. */
+  type: string;
+  message: string;
+}
+
 export interface SseRelayOptions {
   /** Drop the usage-only chunk (empty `choices`) the proxy asked for on the client's behalf. */
   stripUsageChunk: boolean;
@@ -46,6 +53,8 @@ function dataOf(event: string): string {
 export class SseRelay {
   usage: Usage | undefined;
   sawDone = false;
+  /** The upstream's own in-band `error` event (Anthropic's `{type, message}`, a Responses `{code, message}`), if it sent one. */
+  upstreamError: UpstreamStreamError | undefined;
   private carry: Buffer | undefined;
 
   constructor(private readonly options: SseRelayOptions) {}
@@ -85,6 +94,7 @@ export class SseRelay {
         const text = event.toString('utf8');
         const type = EVENT_LINE.exec(text)?.[1] ?? TYPE_FIELD.exec(dataOf(text))?.[1];
         if (type !== undefined && terminal.includes(type)) this.sawDone = true;
+        else if (type === 'error') this.upstreamError ??= streamErrorOf(dataOf(text));
       }
     } else if (!this.sawDone && event.indexOf(DONE) >= 0 && dataOf(event.toString('utf8')).trim() === '[DONE]') {
       this.sawDone = true;
@@ -116,6 +126,20 @@ export class SseRelay {
     const choices = record['choices'];
     return this.options.stripUsageChunk && Array.isArray(choices) && choices.length === 0;
   }
+}
+
+/** Reads Anthropic's `{type: 'error', error: {type, message}}` or a Responses `{type: 'error', code, message}`. */
+function streamErrorOf(data: string): UpstreamStreamError {
+  let payload: unknown;
+  try {
+    payload = JSON.parse(data);
+  } catch {
+    payload = undefined;
+  }
+  const record = typeof payload === 'object' && payload !== null ? (payload as Record<string, unknown>) : {};
+  const inner = typeof record['error'] === 'object' && record['error'] !== null ? (record['error'] as Record<string, unknown>) : record;
+  const type = inner['type'] !== 'error' && typeof inner['type'] === 'string' ? inner['type'] : typeof inner['code'] === 'string' ? inner['code'] : 'api_error';
+  return { type, message: typeof inner['message'] === 'string' ? inner['message'] : 'upstream reported an error' };
 }
 
 function nested(value: unknown): unknown {

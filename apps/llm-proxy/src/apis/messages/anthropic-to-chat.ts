@@ -55,7 +55,8 @@ export function chatCompletionBody(answer: ChatAnswer, model: string): Json {
  * Anthropic stream events as Chat Completions chunks for the next stage: text and
  * `input_json_delta` become content and tool-call deltas, `message_delta` the finish
  * reason, and the usage (input from `message_start`, output from `message_delta`) a
- * usage-only chunk at `message_stop`.
+ * usage-only chunk at `message_stop`. An `error` event is no chunk: the relay reads it and
+ * fails the stream with Anthropic's own type and message (`ProxyEngine.relay`).
  */
 export class AnthropicToChatStream {
   private id = 'chatcmpl-translated';
