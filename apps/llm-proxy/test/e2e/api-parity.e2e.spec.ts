@@ -80,14 +80,22 @@ async function responseEvents(model: string, client = openai()): Promise<OpenAI.
 }
 
 /** A raw Messages stream: the event names in order and the whole text. */
-async function messageStream(model: string, headers: Record<string, string> = {}): Promise<{ status: number; events: string[]; text: string }> {
+async function messageStream(
+  model: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; connector: string | null; events: string[]; text: string }> {
   const response = await fetch(`${stack.proxy.url}/v1/messages`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'x-api-key': AGENT, 'anthropic-version': '2023-06-01', ...headers },
     body: JSON.stringify({ model, max_tokens: 20, stream: true, messages: hi }),
   });
   const text = await response.text();
-  return { status: response.status, events: [...text.matchAll(/^event: (\S+)$/gm)].map((m) => m[1] ?? ''), text };
+  return {
+    status: response.status,
+    connector: response.headers.get('x-patchbay-connector'),
+    events: [...text.matchAll(/^event: (\S+)$/gm)].map((m) => m[1] ?? ''),
+    text,
+  };
 }
 
 /** A chat stream read to its end: the text that came, and the error that ended it (if any). */
@@ -276,6 +284,25 @@ describe('retries, breakers and failover', () => {
     expect(response.headers.get('x-patchbay-attempts')).toBe('2');
     const [first, second] = limited.calls;
     expect((second?.at ?? 0) - (first?.at ?? 0)).toBeGreaterThanOrEqual(950);
+  });
+
+  it('fails a native Messages stream over from an anthropic connector answering garbage, then one too slow to its first byte', async () => {
+    const garbage = await connector('GarbageClaude', 'p-rescue', { kind: 'garbage' }, { priority: 0, maxRetries: 0 }, 'anthropic');
+    const slow = await connector(
+      'SlowClaude',
+      'p-rescue',
+      { kind: 'slow-first-byte', delayMs: 10_000 },
+      { priority: 1, maxRetries: 0, firstTokenTimeoutMs: 500 },
+      'anthropic',
+    );
+    await connector('RescueClaude', 'p-rescue', { kind: 'ok' }, { priority: 2 }, 'anthropic');
+    const { status, connector: answeredBy, events, text } = await messageStream('p-rescue');
+    expect(status).toBe(200);
+    expect(answeredBy).toBe('RescueClaude');
+    expect(events.at(-1)).toBe('message_stop');
+    expect(text).toContain('"text_delta","text":"rescueclaude"');
+    expect(garbage.calls).toHaveLength(1);
+    await eventually(() => slow.calls[0]?.disconnected, 5000, 'the slow upstream request to be abandoned');
   });
 
   it('opens the breaker of an overloaded anthropic connector and fails over to an OpenAI-compatible one, for both APIs', async () => {
