@@ -330,6 +330,22 @@ describe('POST /v1/messages to an anthropic connector (native)', () => {
     expect(JSON.stringify(sent?.headers)).not.toContain(AGENT);
   });
 
+  it('forwards the client’s anthropic-version and anthropic-beta as sent, and the default version when the client sends none', async () => {
+    const headers = { 'anthropic-version': '2023-01-01', 'anthropic-beta': 'token-efficient-tools-2025-02-19,output-128k-2025-02-19' };
+    await anthropic().messages.create({ model: 'claude-fake', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }, { headers });
+    expect(claude.calls.at(-1)?.headers).toMatchObject(headers);
+    await anthropic().messages.countTokens({ model: 'claude-fake', messages: [{ role: 'user', content: 'hi' }] }, { headers });
+    expect(claude.calls.at(-1)).toMatchObject({ path: '/v1/messages/count_tokens', headers });
+
+    const bare = await api(stack.proxy.url, 'POST', '/v1/messages', {
+      token: AGENT,
+      body: { model: 'claude-fake', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] },
+    });
+    expect(bare.status).toBe(200);
+    expect(claude.calls.at(-1)?.headers['anthropic-version']).toBe('2023-06-01');
+    expect(claude.calls.at(-1)?.headers['anthropic-beta']).toBeUndefined();
+  });
+
   it('relays the native stream and tool round trip', async () => {
     const client = anthropic();
     const first = await client.messages
