@@ -269,10 +269,24 @@ describe('POST /v1/responses to a connector that serves it natively', () => {
 describe('the AI SDK default provider (openai(model) calls /v1/responses)', () => {
   const provider = (): ReturnType<typeof createOpenAI> => createOpenAI({ apiKey: AGENT, baseURL: `${stack.proxy.url}/v1` });
 
+  /** How many requests the proxy has served on /v1/responses, from /metrics: the proof the SDK did not fall back to chat. */
+  async function responsesServed(): Promise<number> {
+    const metrics = await api(stack.proxy.url, 'GET', '/metrics', { token: null });
+    let total = 0;
+    for (const m of metrics.text.matchAll(/^llm_proxy_requests_total\{route="\/v1\/responses"[^}]*\} (\d+)$/gm)) total += Number(m[1]);
+    return total;
+  }
+
+  let servedBefore = 0;
+  beforeEach(async () => {
+    servedBefore = await responsesServed();
+  });
+
   it('generateText gets the text and usage', async () => {
     const result = await generateText({ model: provider()('r-chat'), prompt: 'hi', maxRetries: 0 });
     expect(result.text).toBe('hello from chatonly');
     expect(result.usage).toMatchObject({ inputTokens: 5, outputTokens: 3 });
+    expect((await responsesServed()) - servedBefore).toBe(1);
     expect(chatOnly.calls.at(-1)?.path).toBe('/v1/chat/completions');
   });
 
@@ -282,6 +296,7 @@ describe('the AI SDK default provider (openai(model) calls /v1/responses)', () =
     for await (const delta of result.textStream) text += delta;
     expect(text).toBe('hello from chatonly');
     expect(await result.finishReason).toBe('stop');
+    expect((await responsesServed()) - servedBefore).toBe(1);
   });
 
   it('runs a tool loop: the model calls the tool, the SDK runs it, the model answers', async () => {
@@ -310,6 +325,7 @@ describe('the AI SDK default provider (openai(model) calls /v1/responses)', () =
     expect(executed).toEqual([{ city: 'Paris' }]);
     expect(result.text).toBe('tool said: cloudy');
     expect(result.steps).toHaveLength(2);
+    expect((await responsesServed()) - servedBefore).toBe(2);
   });
 
   it('streamText surfaces a cut stream as an error instead of an empty success', async () => {
@@ -319,5 +335,6 @@ describe('the AI SDK default provider (openai(model) calls /v1/responses)', () =
     for await (const _ of result.textStream) void _;
     expect(errors).toHaveLength(1);
     expect(String((errors[0] as { message?: string }).message ?? errors[0])).toMatch(/cut|ended/);
+    expect((await responsesServed()) - servedBefore).toBe(1);
   });
 });
