@@ -32,7 +32,11 @@ function call(model: string, extra: Partial<ProxyCall> = {}, stream = false): Pr
 }
 
 async function connector(configId: string, options: Record<string, unknown>): Promise<FakeOpenAi> {
-  const fake = await startFake({ name: configId, apiKey: `key-${configId}` });
+  const fake = await startFake({
+    name: configId,
+    apiKey: `key-${configId}`,
+    ...(options['provider'] === 'anthropic' ? { provider: 'anthropic' as const } : {}),
+  });
   fakes.push(fake);
   upstreams.applyResolved({
     configId,
@@ -185,6 +189,25 @@ describe('ProxyEngine', () => {
     expect(answer.upstream.configId).toBe('Here');
     const status = upstream('Gone').connection.status();
     expect((status.lastError ?? status.previousError)?.message).toContain('ECONNREFUSED');
+  });
+
+  it('reports an error an anthropic upstream sent in its stream once: as it came to a Messages client, as a failure to a chat one', async () => {
+    const fake = await connector('Claude', { models: ['c'], provider: 'anthropic', maxRetries: 0 });
+    fake.fallback = { kind: 'stream-error', afterChunks: 1, type: 'overloaded_error', message: 'Overloaded' };
+    const messages = parseRequestBody(Buffer.from(JSON.stringify({ model: 'c', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }], stream: true })));
+    const native = await relayed(await engine.execute(call('c', { route: '/v1/messages', api: 'messages', body: messages, pivot: { chat: {} } })));
+    expect(native.ok).toBe(false);
+    expect(native.failure).toBeUndefined();
+    expect(native.text.endsWith('event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n')).toBe(true);
+
+    const chat = parseRequestBody(Buffer.from(JSON.stringify({ model: 'c', messages: [{ role: 'user', content: 'hi' }], stream: true })));
+    const translated = await relayed(await engine.execute(call('c', { body: chat })));
+    expect(translated.ok).toBe(false);
+    expect(translated.failure).toMatchObject({
+      code: ErrorCode.UPSTREAM_ERROR,
+      details: { code: 'overloaded_error' },
+      message: expect.stringContaining('Overloaded'),
+    });
   });
 
   it('lists what exists when nothing serves a model', async () => {
