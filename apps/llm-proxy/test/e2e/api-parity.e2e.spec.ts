@@ -243,6 +243,21 @@ describe('deadlines and timeouts', () => {
     expect(events.at(-1)).toMatchObject({ type: 'error', code: 'upstream_stream_interrupted', message: expect.stringContaining('stalled') });
   });
 
+  it('turns a stalled native Responses stream into one error event after the idle timeout', async () => {
+    await connector('StallNative', 'p-stall-native', { kind: 'stall', afterChunks: 3 }, { idleTimeoutMs: 1000, apis: ['chat', 'responses'] });
+    const events = await responseEvents('p-stall-native');
+    expect(events.map((e) => e.type)).toEqual(['response.created', 'response.in_progress', 'response.output_item.added', 'error']);
+    expect(events.at(-1)).toMatchObject({ code: 'upstream_stream_interrupted', message: expect.stringContaining('stalled') });
+  });
+
+  it('turns a stalled stream from an anthropic connector into an OpenAI error for a Chat Completions client', async () => {
+    await connector('StallClaudeChat', 'p-stall-claude-chat', { kind: 'stall', afterChunks: 4 }, { idleTimeoutMs: 1000 }, 'anthropic');
+    const { text, failure } = await chatStream('p-stall-claude-chat');
+    expect(text).toBe('hello ');
+    expect(failure).toBeInstanceOf(OpenAI.APIError);
+    expect(failure).toMatchObject({ code: 'upstream_stream_interrupted', message: expect.stringContaining('stalled') });
+  });
+
   it('turns a stalled native Messages stream into one Anthropic error event after the idle timeout', async () => {
     await connector('StallClaude', 'p-stall-claude', { kind: 'stall', afterChunks: 4 }, { idleTimeoutMs: 1000 }, 'anthropic');
     const { status, events, text } = await messageStream('p-stall-claude');
@@ -342,6 +357,18 @@ describe('a client that goes away', () => {
     await expectAbortReachesUpstream('p-endless-claude', endless);
   });
 
+  it('cancels the upstream of a native Responses stream', async () => {
+    const endless = await connector('EndlessNative', 'p-endless-native', { kind: 'endless', everyMs: 20 }, { apis: ['chat', 'responses'] });
+    const controller = new AbortController();
+    const stream = await openai().responses.create({ model: 'p-endless-native', input: 'hi', stream: true }, { signal: controller.signal });
+    let deltas = 0;
+    await (async () => {
+      for await (const event of stream) if (event.type === 'response.output_text.delta' && ++deltas === 3) controller.abort();
+    })().catch(() => undefined);
+    expect(deltas).toBe(3);
+    await eventually(() => endless.calls[0]?.disconnected, 5000, 'the upstream to see the disconnect');
+  });
+
   async function expectAbortReachesUpstream(model: string, upstream: FakeOpenAi): Promise<void> {
     const controller = new AbortController();
     const stream = anthropic().messages.stream({ model, max_tokens: 5, messages: hi }, { signal: controller.signal });
@@ -396,6 +423,16 @@ describe('a stream from an anthropic connector that is cut', () => {
     expect(events.map((e) => e.type)).not.toContain('response.completed');
     expect(events.filter((e) => e.type === 'error')).toHaveLength(1);
     expect(events.at(-1)).toMatchObject({ type: 'error', code: 'upstream_stream_interrupted', message: expect.stringContaining("connector 'CutResp'") });
+  });
+});
+
+describe('a native Responses stream that is cut', () => {
+  it('ends with one error event, never response.completed', async () => {
+    await connector('CutNative', 'p-cut-native', { kind: 'cut', afterChunks: 4 }, { apis: ['chat', 'responses'] });
+    const events = await responseEvents('p-cut-native');
+    expect(events.map((e) => e.type)).not.toContain('response.completed');
+    expect(events.filter((e) => e.type === 'error')).toHaveLength(1);
+    expect(events.at(-1)).toMatchObject({ type: 'error', code: 'upstream_stream_interrupted', message: expect.stringContaining("connector 'CutNative'") });
   });
 });
 
