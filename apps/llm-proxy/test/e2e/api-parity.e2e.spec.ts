@@ -223,7 +223,7 @@ describe('deadlines and timeouts', () => {
       anthropic().messages.create({ model: 'p-sleepy-m', max_tokens: 5, messages: hi }, { headers: { 'x-patchbay-timeout-ms': '500' } }),
     );
     expect(error.status).toBe(504);
-    expect(error.error).toMatchObject({ type: 'error', error: { type: expect.any(String), message: expect.stringContaining('deadline') } });
+    expect(error.error).toMatchObject({ type: 'error', error: { type: 'timeout_error', message: expect.stringContaining('deadline') } });
     await eventually(() => sleepy.calls[0]?.disconnected, 5000, 'the upstream request to be abandoned');
   });
 
@@ -231,7 +231,7 @@ describe('deadlines and timeouts', () => {
     const silent = await connector('SilentClaude', 'p-silent-claude', { kind: 'silent' }, { timeoutMs: 1000, maxRetries: 0 }, 'anthropic');
     const error = await anthropicError(anthropic().messages.create({ model: 'p-silent-claude', max_tokens: 5, messages: hi }));
     expect(error.status).toBe(504);
-    expect(error.error).toMatchObject({ type: 'error', error: { message: expect.stringContaining('SilentClaude') } });
+    expect(error.error).toMatchObject({ type: 'error', error: { type: 'timeout_error', message: expect.stringContaining('SilentClaude') } });
     await eventually(() => silent.calls.every((c) => c.disconnected), 5000, 'the upstream request to be abandoned');
   });
 

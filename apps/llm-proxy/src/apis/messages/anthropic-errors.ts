@@ -10,13 +10,16 @@ export interface AnthropicErrorBody {
 
 /** Anthropic's error type for an HTTP status (its documented table). */
 export function anthropicErrorType(status: number): string {
-  if (status === 400 || status === 422 || status === 409) return 'invalid_request_error';
   if (status === 401) return 'authentication_error';
+  if (status === 402) return 'billing_error';
   if (status === 403) return 'permission_error';
   if (status === 404) return 'not_found_error';
   if (status === 413) return 'request_too_large';
   if (status === 429) return 'rate_limit_error';
+  if (status === 504) return 'timeout_error';
   if (status === 503 || status === 529) return 'overloaded_error';
+  // "may also be used for other 4XX status codes not listed"
+  if (status >= 400 && status < 500) return 'invalid_request_error';
   return 'api_error';
 }
 
