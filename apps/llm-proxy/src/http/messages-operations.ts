@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { isPatchbayError } from '@patchbay/core';
-import { Scope, bearerToken, defineOperation, type Operation } from '@patchbay/nest';
+import { ErrorCode, isPatchbayError } from '@patchbay/core';
+import { Reply, Scope, bearerToken, defineOperation, type Operation } from '@patchbay/nest';
 import { z } from 'zod';
 import { chatCodec, messagesCodec } from '../apis/client-codec';
 import { anthropicErrorRenderer } from '../apis/messages/anthropic-errors';
@@ -44,6 +44,9 @@ const messageBody = z
   })
   .passthrough();
 type MessageBody = z.infer<typeof messageBody>;
+
+/** Failures of the connectors themselves, after which count_tokens answers with the proxy's own estimate. */
+const UNREACHABLE: ReadonlySet<string> = new Set([ErrorCode.UPSTREAM_UNAVAILABLE, ErrorCode.UPSTREAM_ERROR, ErrorCode.CIRCUIT_OPEN, ErrorCode.TIMEOUT]);
 
 const countBody = z.object({ model, messages, system, tools }).passthrough();
 type CountBody = z.infer<typeof countBody>;
@@ -98,13 +101,20 @@ export function messagesOperations(deps: ProxyOperationsDeps): Operation[] {
     path: '/v1/messages/count_tokens',
     summary: 'Count the input tokens of a message request (Anthropic)',
     description:
-      'Asked of an Anthropic connector serving the model when there is one; otherwise counted by the proxy with a BPE tokenizer (an estimate: Claude’s tokenizer is not public).',
+      'Asked of an Anthropic connector serving the model when there is one (and it answers); otherwise counted by the proxy with a BPE tokenizer, marked `x-patchbay-token-count: estimated` (Claude’s tokenizer is not public).',
     body: countBody,
     response: z.object({ input_tokens: z.number().int() }),
     handle: async (context) => {
       const routed = deps.engine.routeFor(context.body.model, context.principal);
-      if (routed.candidates.some((u) => upstreamApiFor('count_tokens', u.options.apis) !== undefined)) return countNatively(context);
-      return { input_tokens: estimateInputTokens(context.body) };
+      const estimate = (): Reply => new Reply(200, { input_tokens: estimateInputTokens(context.body) }, { 'x-patchbay-token-count': 'estimated' });
+      if (!routed.candidates.some((u) => upstreamApiFor('count_tokens', u.options.apis) !== undefined)) return estimate();
+      try {
+        return await countNatively(context);
+      } catch (error) {
+        // A count is advice (Claude Code's context meter): an estimate beats an error while the connectors are down.
+        if (context.response.headersSent || !isPatchbayError(error) || !UNREACHABLE.has(error.code)) throw error;
+        return estimate();
+      }
     },
   });
   return [create, count];

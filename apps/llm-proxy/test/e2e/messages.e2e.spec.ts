@@ -183,7 +183,10 @@ describe('POST /v1/messages translated to an OpenAI-compatible connector', () =>
   });
 
   it('counts tokens with a real tokenizer when no connector counts natively', async () => {
-    const short = await anthropic().messages.countTokens({ model: 'm-compat', messages: [{ role: 'user', content: 'hi' }] });
+    const { data: short, response } = await anthropic()
+      .messages.countTokens({ model: 'm-compat', messages: [{ role: 'user', content: 'hi' }] })
+      .withResponse();
+    expect(response.headers.get('x-patchbay-token-count')).toBe('estimated');
     const long = await anthropic().messages.countTokens({ model: 'm-compat', messages: [{ role: 'user', content: 'hi '.repeat(200) }], tools: [weatherTool] });
     expect(short.input_tokens).toBeGreaterThan(0);
     expect(long.input_tokens).toBeGreaterThan(short.input_tokens + 150);
@@ -366,8 +369,27 @@ describe('POST /v1/messages to an anthropic connector (native)', () => {
   });
 
   it('asks the anthropic connector to count tokens', async () => {
-    expect(await anthropic().messages.countTokens({ model: 'claude-fake', messages: [{ role: 'user', content: 'hi' }] })).toEqual({ input_tokens: 42 });
+    const { data, response } = await anthropic()
+      .messages.countTokens({ model: 'claude-fake', messages: [{ role: 'user', content: 'hi' }] })
+      .withResponse();
+    expect(data).toEqual({ input_tokens: 42 });
+    expect(response.headers.get('x-patchbay-token-count')).toBeNull();
     expect(claude.calls.at(-1)?.path).toBe('/v1/messages/count_tokens');
+  });
+
+  it('counts with its own tokenizer, marked as an estimate, when the anthropic connector cannot be reached', async () => {
+    const gone = await startFake({ name: 'gone', apiKey: ANTHROPIC_KEY, provider: 'anthropic' });
+    await putConnector(stack, 'ClaudeGone', gone, { models: ['claude-gone'], provider: 'anthropic', maxRetries: 0 });
+    await gone.close();
+    const { data, response } = await anthropic()
+      .messages.countTokens({ model: 'claude-gone', messages: [{ role: 'user', content: 'hi '.repeat(50) }] })
+      .withResponse();
+    expect(data.input_tokens).toBeGreaterThan(50);
+    expect(response.headers.get('x-patchbay-token-count')).toBe('estimated');
+    // A message cannot be estimated: it still fails, in Anthropic's shape.
+    await expect(anthropic().messages.create({ model: 'claude-gone', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] })).rejects.toMatchObject({
+      status: 503,
+    });
   });
 
   it('serves a Claude-Code-shaped request: beta headers, system blocks, many tools, streaming', async () => {
