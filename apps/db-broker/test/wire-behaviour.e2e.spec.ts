@@ -89,6 +89,11 @@ describe('db-broker wire front: auth, isolation between clients, refusals, cance
     expect(await failure(() => c.query('LISTEN jobs'))).toMatchObject({ code: '0A000', message: expect.stringContaining('poolMode') });
     expect(await failure(() => c.query('SELECT pg_advisory_lock(42)'))).toMatchObject({ code: '0A000' });
     expect(await failure(() => c.query({ text: 'SELECT pg_try_advisory_lock($1)', values: [1] }))).toMatchObject({ code: '0A000' });
+    // Quoted or schema-qualified, it is the same function.
+    expect(await failure(() => c.query('SELECT "pg_advisory_lock"(43)'))).toMatchObject({ code: '0A000' });
+    expect(await failure(() => c.query({ text: 'SELECT pg_catalog.pg_advisory_lock($1)', values: [44] }))).toMatchObject({ code: '0A000' });
+    const held = await withClient(a.url, async (admin) => (await admin.query("SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory'")).rows[0]);
+    expect(held).toEqual({ n: 0 });
     // The client is usable after a refusal, and transaction-scoped locks are fine.
     expect((await c.query('SELECT pg_advisory_xact_lock(42), 1 AS ok')).rows[0]).toMatchObject({ ok: 1 });
 

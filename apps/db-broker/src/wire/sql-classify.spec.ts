@@ -6,6 +6,12 @@ describe('classifySql (transaction mode)', () => {
     ['select 1; listen jobs', /LISTEN/],
     ['SELECT pg_advisory_lock(1)', /advisory/],
     ['select pg_try_advisory_lock_shared(1, 2)', /advisory/],
+    ['SELECT "pg_advisory_lock"(1)', /advisory/],
+    ['SELECT pg_catalog.pg_advisory_lock(1)', /advisory/],
+    ['SELECT "pg_catalog"."pg_try_advisory_lock"(1)', /advisory/],
+    ['SELECT pg_catalog . "pg_advisory_lock_shared" (1)', /advisory/],
+    ['SELECT pg_advisory_lock /* the session one */ (1)', /advisory/],
+    ['SELECT U&"pg_advisory_lock"(1)', /advisory/],
     ['PREPARE q AS SELECT 1', /PREPARE/],
     ['DECLARE c CURSOR WITH HOLD FOR SELECT 1', /WITH HOLD/],
   ])('refuses %s', (sql, reason) => {
@@ -18,6 +24,11 @@ describe('classifySql (transaction mode)', () => {
     '-- LISTEN x\nSELECT 1',
     "PREPARE TRANSACTION 't1'",
     'SELECT $$ listen x $$',
+    'SELECT pg_catalog.pg_advisory_xact_lock(1)',
+    // A different (case-sensitive) name: not the built-in function.
+    'SELECT "PG_ADVISORY_LOCK"(1)',
+    'SELECT "pg_advisory_lock(" FROM t',
+    'SELECT 1 AS "listen"',
   ])('lets %s through', (sql) => {
     expect(classifySql(sql).refused).toBeUndefined();
   });

@@ -21,12 +21,16 @@ export interface SqlClass {
   customSettings?: string[];
 }
 
-/** Quoted strings, identifiers and comments blanked out, so keywords inside them do not count. */
+/**
+ * Quoted strings, identifiers and comments blanked out, so keywords inside them do not
+ * count. A quoted identifier that names what the same word unquoted names (lower case,
+ * plain characters: `"pg_advisory_lock"`) stays, unquoted, so a call cannot hide in quotes.
+ */
 function codeOnly(sql: string): string {
   return sql
     .replace(/\$([A-Za-z_][A-Za-z0-9_]*)?\$[\s\S]*?\$\1\$/g, ' ')
     .replace(/'(?:[^']|'')*'?/g, "''")
-    .replace(/"(?:[^"]|"")*"?/g, '""')
+    .replace(/"(?:[^"]|"")*"?/g, (quoted) => (/^"[a-z_][a-z0-9_$]*"$/.test(quoted) ? ` ${quoted.slice(1, -1)} ` : '""'))
     .replace(/--[^\n]*/g, ' ')
     .replace(/\/\*[\s\S]*?(\*\/|$)/g, ' ');
 }
