@@ -42,9 +42,12 @@ describe('database connectors as MCP tools (real Postgres, registry, db-broker, 
         INSERT INTO items VALUES (1, 'one', 1.50), (2, 'two', 2.00);
       `),
     );
-    stack = await startStack({ PATCHBAY_DB_MAX_ROWS: '50' });
+    // 50 rows and 16 KiB per answer; `slow` has a 300 ms statement timeout.
+    stack = await startStack({ PATCHBAY_DB_MAX_ROWS: '50', PATCHBAY_DB_MAX_RESPONSE_BYTES: '16384' });
     await stack.putDatabase('ledger', db.url, { max: 2, mcp: { tools: true } });
+    await stack.putDatabase('slow', db.url, { max: 1, statementTimeoutMs: 300, mcp: { tools: true } });
     await stack.waitActive('ledger');
+    await stack.waitActive('slow');
     broker = await startService('mcp-broker', {
       env: {
         PATCHBAY_REGISTRY_URL: stack.registry.url,
@@ -113,6 +116,32 @@ describe('database connectors as MCP tools (real Postgres, registry, db-broker, 
     expect(textOf(big)).toMatch(/PAYLOAD_TOO_LARGE: .*50/);
     // Arguments are checked against the input schema before anything reaches the database.
     await expect(client.callTool({ name: 'ledger__query', arguments: { sql: 42 } })).rejects.toThrow(/invalid arguments for tool 'ledger__query'/);
+  });
+
+  it('answers a result over the byte limit with a tool error naming the limit, and goes on serving', async () => {
+    const client = await connect();
+    // 10 rows (under the row limit) of 4 KiB each: over the 16 KiB answer limit.
+    const big = await call(client, 'ledger__query', { sql: "SELECT g, repeat('x', 4096) AS filler FROM generate_series(1, 10) g" });
+    expect(big.isError).toBe(true);
+    expect(textOf(big)).toMatch(/^PAYLOAD_TOO_LARGE: response would be \d+ bytes, the limit is 16384/);
+    expect(big.structuredContent).toMatchObject({ error: { code: 'PAYLOAD_TOO_LARGE', maxResponseBytes: 16384 } });
+    const small = await call(client, 'ledger__query', { sql: "SELECT g, repeat('x', 4096) AS filler FROM generate_series(1, 2) g" });
+    expect(small.isError).toBeFalsy();
+    expect((small.structuredContent as { rowCount: number }).rowCount).toBe(2);
+  });
+
+  it("answers a statement past the connector's statement timeout with a TIMEOUT tool error, and goes on serving", async () => {
+    const client = await connect();
+    await eventually(async () => (await client.listTools()).tools.some((t) => t.name === 'slow__query'), 20_000, 'slow tools listed');
+    const started = Date.now();
+    const slow = await call(client, 'slow__query', { sql: 'SELECT pg_sleep(10)' });
+    expect(slow.isError).toBe(true);
+    expect(textOf(slow)).toMatch(/^TIMEOUT: canceling statement due to statement timeout/);
+    expect(slow.structuredContent).toMatchObject({ error: { code: 'TIMEOUT' } });
+    // Cancelled by Postgres at 300 ms, not after the 10 s sleep.
+    expect(Date.now() - started).toBeLessThan(5_000);
+    // The one pooled connection serves the next call.
+    expect((await call(client, 'slow__query', { sql: 'SELECT 1 AS one' })).structuredContent).toMatchObject({ rows: [{ one: 1 }] });
   });
 
   it('lists schemas and tables and describes a table', async () => {
