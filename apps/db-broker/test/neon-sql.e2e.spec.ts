@@ -12,7 +12,7 @@ describe('db-broker POST /sql with @neondatabase/serverless', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase('pbneon');
-    stack = await startStack({ PATCHBAY_DB_MAX_ROWS: '500' });
+    stack = await startStack({ PATCHBAY_DB_MAX_ROWS: '500', PATCHBAY_DB_MAX_RESPONSE_BYTES: '65536' });
     await stack.putDatabase('NEON', db.url, { max: 3 });
     await stack.waitActive('NEON');
     neonConfig.fetchEndpoint = () => `${stack.broker.url}/sql`;
@@ -78,10 +78,45 @@ describe('db-broker POST /sql with @neondatabase/serverless', () => {
     });
   });
 
-  it('reports Postgres errors with the fields the driver reads (code, position, hint)', async () => {
+  it('reports Postgres errors with the fields the driver reads (code, position, severity)', async () => {
     const sql = neon(connection());
     await expect(sql`SELECT * FROM no_such_table`).rejects.toMatchObject({ name: 'NeonDbError', code: '42P01', position: '15', severity: 'ERROR' });
     await expect(sql`SELECT ${'x'}::int`).rejects.toMatchObject({ code: '22P02' });
+  });
+
+  it('carries the hint and detail of a RAISE ... USING HINT onto the NeonDbError', async () => {
+    const sql = neon(connection());
+    const raised = await sql`DO $$ BEGIN RAISE EXCEPTION 'balance too low' USING ERRCODE = '22023', DETAIL = 'account 1 holds 10.50', HINT = 'top up first'; END $$`.catch(
+      (error: unknown) => error,
+    );
+    expect(raised).toBeInstanceOf(NeonDbError);
+    expect(raised).toMatchObject({ message: 'balance too low', code: '22023', detail: 'account 1 holds 10.50', hint: 'top up first', severity: 'ERROR' });
+  });
+
+  it('runs a Neon-Batch-Deferrable transaction as SERIALIZABLE READ ONLY DEFERRABLE', async () => {
+    const sql = neon(connection());
+    const modes = sql`SELECT current_setting('transaction_isolation') AS isolation, current_setting('transaction_read_only') AS read_only, current_setting('transaction_deferrable') AS deferrable`;
+    expect(await sql.transaction([modes], { isolationLevel: 'Serializable', readOnly: true, deferrable: true })).toEqual([
+      [{ isolation: 'serializable', read_only: 'on', deferrable: 'on' }],
+    ]);
+    expect(await sql.transaction([modes], { isolationLevel: 'Serializable', readOnly: true, deferrable: false })).toEqual([
+      [{ isolation: 'serializable', read_only: 'on', deferrable: 'off' }],
+    ]);
+    // Without the header, the database's default.
+    expect(await sql.transaction([modes])).toEqual([[{ isolation: 'read committed', read_only: 'off', deferrable: 'off' }]]);
+  });
+
+  it("refuses a result over the byte limit with a 413 in Neon's error shape", async () => {
+    await expect(neon(connection())`SELECT repeat('x', 70000) AS big`).rejects.toThrow(/HTTP status 413.*the limit is 65536/);
+    const response = await fetch(`${stack.broker.url}/sql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKENS.alice}`, 'neon-connection-string': connection() },
+      body: JSON.stringify({ queries: [{ query: "SELECT repeat('x', 40000) AS a" }, { query: "SELECT repeat('y', 40000) AS b" }] }),
+    });
+    expect(response.status).toBe(413);
+    expect(await response.json()).toEqual({ code: 'PAYLOAD_TOO_LARGE', message: expect.stringMatching(/^response would be \d+ bytes, the limit is 65536/) });
+    // Under the limit, the same statement is served.
+    expect(await neon(connection())`SELECT length(repeat('x', 70000)) AS n`).toEqual([{ n: 70000 }]);
   });
 
   it('takes the token as authToken too, and refuses bad tokens, other connectors and oversized results', async () => {
