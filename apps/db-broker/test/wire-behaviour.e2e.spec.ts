@@ -185,6 +185,47 @@ describe('db-broker wire front: auth, isolation between clients, refusals, cance
     expect((await c.query('SELECT 3 AS three')).rows).toEqual([{ three: 3 }]);
   });
 
+  it('answers a cancel request of a client still waiting for a server connection with 57014, and never runs its statement', async () => {
+    const holder = await client('ONE');
+    const waiter = await client('ONE');
+    await holder.query('CREATE TABLE IF NOT EXISTS cancelled_while_waiting (x int)');
+    // The only server connection is held: the waiter's statements wait for it.
+    await holder.query('BEGIN');
+    const waitingOn = async (n: number): Promise<void> => {
+      await eventually(async () => (await stack.broker$('GET', '/v1/databases/ONE')).body.wire.waiting === n, 10_000, `${n} waiting client(s)`);
+    };
+    const simple = failure(() => waiter.query('INSERT INTO cancelled_while_waiting VALUES (1)'));
+    await waitingOn(1);
+    await sendCancel(stack.wirePort, waiter);
+    expect(await simple).toMatchObject({ code: '57014', message: 'canceling statement due to user request' });
+    // Extended protocol (Parse/Bind/Execute/Sync) the same way.
+    const extended = failure(() => waiter.query({ text: 'INSERT INTO cancelled_while_waiting VALUES ($1)', values: [2] }));
+    await waitingOn(1);
+    await sendCancel(stack.wirePort, waiter);
+    expect(await extended).toMatchObject({ code: '57014' });
+    await holder.query('COMMIT');
+    // Nothing ran, and the client goes on once a connection is free.
+    expect((await waiter.query('SELECT count(*)::int AS n FROM cancelled_while_waiting')).rows).toEqual([{ n: 0 }]);
+    expect((await stack.broker$('GET', '/v1/databases/ONE')).body.wire.waiting).toBe(0);
+  });
+
+  it('ends a COPY FROM STDIN the client aborts (CopyFail) with the server\'s 57014; nothing is copied and the connection serves on', async () => {
+    const c = await client('ONE');
+    await c.query('CREATE TABLE IF NOT EXISTS copied (x int)');
+    const frames = await rawExchange(c, [
+      message('Q', cstring('COPY copied FROM STDIN')),
+      message('d', Buffer.from('1\n2\n')),
+      message('f', cstring('the user changed their mind')),
+    ]);
+    expect(frames.map((f) => String.fromCharCode(f.type)).join('')).toBe('GEZ');
+    const error = frames[1]?.body.toString('utf8') ?? '';
+    expect(error).toContain('C57014');
+    expect(error).toContain('the user changed their mind');
+    // The one server connection, out of the COPY and outside any transaction, serves the next client.
+    const next = await client('ONE');
+    expect((await next.query('SELECT count(*)::int AS n FROM copied')).rows).toEqual([{ n: 0 }]);
+  });
+
   it('shows wire clients, waiting clients and server connections in the status route and metrics', async () => {
     const holder = await client('ONE');
     const waiter = await client('ONE');

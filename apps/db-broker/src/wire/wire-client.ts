@@ -151,8 +151,15 @@ export class WireClient implements LinkHolder {
     return this.link !== undefined;
   }
 
-  /** Forwards a cancel request to the server connection running this client's statement. */
+  /**
+   * Forwards a cancel request to the server connection running this client's statement;
+   * a statement still waiting for a server connection is cancelled here, never sent.
+   */
   cancelRunning(send: (target: PoolTarget, pid: number, secret: number) => void): void {
+    if (!this.link && this.cancelWait) {
+      this.cancelWait();
+      return;
+    }
     const key = this.link?.backendKey;
     const target = this.link?.generation.spec.target;
     if (key && target) send(target, key.pid, key.secret);
@@ -531,13 +538,23 @@ export class WireClient implements LinkHolder {
     this.waiting = true;
     try {
       const connection = this.context.pools.connection(this.configId);
-      const handle = await connection.lease();
-      let link: ServerLink;
-      try {
-        link = ServerLink.lend(handle, await handle.handle.acquire());
-      } catch (error) {
-        handle.release(error);
-        throw error;
+      const leasing = (async (): Promise<ServerLink> => {
+        const handle = await connection.lease();
+        try {
+          return ServerLink.lend(handle, await handle.handle.acquire());
+        } catch (error) {
+          handle.release(error);
+          throw error;
+        }
+      })();
+      // A cancel request while waiting ends the wait, as Postgres ends a running statement.
+      const cancelled = new Promise<undefined>((resolve) => (this.cancelWait = () => resolve(undefined)));
+      const link = await Promise.race([leasing, cancelled]);
+      if (link === undefined) {
+        // The connection still comes: straight back to the pool.
+        leasing.then((late) => late.release(), () => undefined);
+        this.acquireError = { severity: 'ERROR', code: '57014', message: 'canceling statement due to user request' };
+        return;
       }
       if (this.phase !== 'ready') {
         link.release();
@@ -548,8 +565,12 @@ export class WireClient implements LinkHolder {
       this.acquireError = wireErrorOf(error, 'ERROR');
     } finally {
       this.waiting = false;
+      this.cancelWait = undefined;
     }
   }
+
+  /** Set while {@link acquireLink} waits: ends the wait with a cancel. */
+  private cancelWait: (() => void) | undefined;
 
   /** Starts relaying on a leased server connection: the client's settings first, then its messages. */
   private adopt(link: ServerLink): ServerLink {
