@@ -86,9 +86,10 @@ describe('db-broker POST /sql with @neondatabase/serverless', () => {
 
   it('carries the hint and detail of a RAISE ... USING HINT onto the NeonDbError', async () => {
     const sql = neon(connection());
-    const raised = await sql`DO $$ BEGIN RAISE EXCEPTION 'balance too low' USING ERRCODE = '22023', DETAIL = 'account 1 holds 10.50', HINT = 'top up first'; END $$`.catch(
-      (error: unknown) => error,
-    );
+    const raised =
+      await sql`DO $$ BEGIN RAISE EXCEPTION 'balance too low' USING ERRCODE = '22023', DETAIL = 'account 1 holds 10.50', HINT = 'top up first'; END $$`.catch(
+        (error: unknown) => error,
+      );
     expect(raised).toBeInstanceOf(NeonDbError);
     expect(raised).toMatchObject({ message: 'balance too low', code: '22023', detail: 'account 1 holds 10.50', hint: 'top up first', severity: 'ERROR' });
   });

@@ -209,7 +209,7 @@ describe('db-broker wire front: auth, isolation between clients, refusals, cance
     expect((await stack.broker$('GET', '/v1/databases/ONE')).body.wire.waiting).toBe(0);
   });
 
-  it('ends a COPY FROM STDIN the client aborts (CopyFail) with the server\'s 57014; nothing is copied and the connection serves on', async () => {
+  it("ends a COPY FROM STDIN the client aborts (CopyFail) with the server's 57014; nothing is copied and the connection serves on", async () => {
     const c = await client('ONE');
     await c.query('CREATE TABLE IF NOT EXISTS copied (x int)');
     const frames = await rawExchange(c, [

@@ -80,7 +80,10 @@ describe('db-broker wire front: a connected client losing its database', () => {
     const idle = await Promise.all([client(), client(), client()]);
     // Both server connections open and back in the pool, the clients idle between transactions.
     await Promise.all(idle.map((c) => c.query('SELECT pg_sleep(0.05)')));
-    const before = await withClient(pg.url, async (c) => (await c.query("SELECT pid FROM pg_stat_activity WHERE application_name = 'patchbay-db-broker:LOSS'")).rows);
+    const before = await withClient(
+      pg.url,
+      async (c) => (await c.query("SELECT pid FROM pg_stat_activity WHERE application_name = 'patchbay-db-broker:LOSS'")).rows,
+    );
     expect(before.length).toBe(2);
     expect(await terminate('LOSS')).toBe(2);
     // The broker sees them go (the FATAL and the close arrive on idle sockets).

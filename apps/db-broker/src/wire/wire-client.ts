@@ -552,7 +552,10 @@ export class WireClient implements LinkHolder {
       const link = await Promise.race([leasing, cancelled]);
       if (link === undefined) {
         // The connection still comes: straight back to the pool.
-        leasing.then((late) => late.release(), () => undefined);
+        leasing.then(
+          (late) => late.release(),
+          () => undefined,
+        );
         this.acquireError = { severity: 'ERROR', code: '57014', message: 'canceling statement due to user request' };
         return;
       }
