@@ -2,20 +2,9 @@ import { createTestDatabase, eventually, freePort, type TestDatabase } from '@pa
 import { Client } from 'pg';
 import { TOKENS, startStack, withClient, type Stack } from './support/stack';
 import { cstring, int32, message } from '../src/wire/protocol';
-import { rawExchange, sendCancel, wireUrl } from './support/wire-tools';
+import { failure, rawExchange, sendCancel, wireUrl } from './support/wire-tools';
 
 jest.setTimeout(180_000);
-
-/** The SQLSTATE a failed wire login or statement reports. */
-async function failure(work: () => Promise<unknown>): Promise<{ code: string; message: string }> {
-  try {
-    await work();
-  } catch (error) {
-    const { code, message } = error as { code?: string; message: string };
-    return { code: code ?? 'none', message };
-  }
-  throw new Error('expected a failure');
-}
 
 describe('db-broker wire front: auth, isolation between clients, refusals, cancel, outage', () => {
   let a: TestDatabase;

@@ -2,20 +2,9 @@ import { eventually } from '@patchbay/testkit';
 import { Client } from 'pg';
 import { startPrivatePostgres, type PrivatePostgres } from './support/private-postgres';
 import { TOKENS, startStack, withClient, type Stack } from './support/stack';
-import { wireUrl } from './support/wire-tools';
+import { failure, wireUrl } from './support/wire-tools';
 
 jest.setTimeout(180_000);
-
-/** The SQLSTATE and message a failed statement reports. */
-async function failure(work: () => Promise<unknown>): Promise<{ code: string; message: string }> {
-  try {
-    await work();
-  } catch (error) {
-    const { code, message } = error as { code?: string; message: string };
-    return { code: code ?? 'none', message };
-  }
-  throw new Error('expected a failure');
-}
 
 /**
  * Wire clients whose database goes away under them: a terminated server connection (what a

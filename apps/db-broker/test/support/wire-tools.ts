@@ -24,6 +24,17 @@ export function runTool(command: string, args: string[], env: Record<string, str
   });
 }
 
+/** The SQLSTATE and message a failed wire login or statement reports. */
+export async function failure(work: () => Promise<unknown>): Promise<{ code: string; message: string }> {
+  try {
+    await work();
+  } catch (error) {
+    const { code, message } = error as { code?: string; message: string };
+    return { code: code ?? 'none', message };
+  }
+  throw new Error('expected a failure');
+}
+
 /** A connection URL of the wire front: any user, the token as password, the connector as database. */
 export function wireUrl(port: number, configId: string, token: string, query = ''): string {
   return `postgres://agent:${encodeURIComponent(token)}@127.0.0.1:${port}/${configId}${query}`;

@@ -29,6 +29,22 @@ function anthropic(token = AGENT, options: { viaBearer?: boolean } = {}): Anthro
   });
 }
 
+/** A request as Claude Code sends it: raw fetch with its beta headers (the SDK would add its own). */
+function claudeCode(beta: string, body: Record<string, unknown>): Promise<Response> {
+  return fetch(`${stack.proxy.url}/v1/messages?beta=true`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      'x-api-key': AGENT,
+      'anthropic-version': '2023-06-01',
+      'anthropic-beta': beta,
+      'x-app': 'cli',
+      'user-agent': 'claude-cli/2.1.119 (external, cli)',
+    },
+    body: JSON.stringify(body),
+  });
+}
+
 const weatherTool = {
   name: 'get_weather',
   description: 'Weather in a city',
@@ -279,27 +295,17 @@ describe('POST /v1/messages translated to an OpenAI-compatible connector', () =>
   });
 
   it('serves Claude Code on a Chat Completions model: adaptive thinking, effort, context edits, cached blocks, streaming', async () => {
-    const response = await fetch(`${stack.proxy.url}/v1/messages?beta=true`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        'x-api-key': AGENT,
-        'anthropic-version': '2023-06-01',
-        'anthropic-beta': 'claude-code-20250219,context-management-2025-06-27,interleaved-thinking-2025-05-14',
-        'user-agent': 'claude-cli/2.1.119 (external, cli)',
-      },
-      body: JSON.stringify({
-        model: 'm-compat',
-        max_tokens: 32000,
-        stream: true,
-        system: [{ type: 'text', text: "You are Claude Code, Anthropic's official CLI for Claude.", cache_control: { type: 'ephemeral' } }],
-        messages: [{ role: 'user', content: [{ type: 'text', text: 'list files', cache_control: { type: 'ephemeral' } }] }],
-        tools: [{ name: 'Bash', description: 'Run a command', input_schema: { type: 'object', properties: { command: { type: 'string' } } } }],
-        metadata: { user_id: 'user_abc_account_def_session_ghi' },
-        thinking: { type: 'adaptive' },
-        output_config: { effort: 'high' },
-        context_management: { edits: [{ type: 'clear_thinking_20251015', keep: 'all' }] },
-      }),
+    const response = await claudeCode('claude-code-20250219,context-management-2025-06-27,interleaved-thinking-2025-05-14', {
+      model: 'm-compat',
+      max_tokens: 32000,
+      stream: true,
+      system: [{ type: 'text', text: "You are Claude Code, Anthropic's official CLI for Claude.", cache_control: { type: 'ephemeral' } }],
+      messages: [{ role: 'user', content: [{ type: 'text', text: 'list files', cache_control: { type: 'ephemeral' } }] }],
+      tools: [{ name: 'Bash', description: 'Run a command', input_schema: { type: 'object', properties: { command: { type: 'string' } } } }],
+      metadata: { user_id: 'user_abc_account_def_session_ghi' },
+      thinking: { type: 'adaptive' },
+      output_config: { effort: 'high' },
+      context_management: { edits: [{ type: 'clear_thinking_20251015', keep: 'all' }] },
     });
     expect(response.status).toBe(200);
     const text = await response.text();
@@ -393,31 +399,20 @@ describe('POST /v1/messages to an anthropic connector (native)', () => {
   });
 
   it('serves a Claude-Code-shaped request: beta headers, system blocks, many tools, streaming', async () => {
-    const response = await fetch(`${stack.proxy.url}/v1/messages?beta=true`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        'x-api-key': AGENT,
-        'anthropic-version': '2023-06-01',
-        'anthropic-beta': 'claude-code-20250219,interleaved-thinking-2025-05-14,fine-grained-tool-streaming-2025-05-14',
-        'x-app': 'cli',
-        'user-agent': 'claude-cli/2.0.0 (external, cli)',
-      },
-      body: JSON.stringify({
-        model: 'claude-fake',
-        max_tokens: 32000,
-        stream: true,
-        system: [
-          { type: 'text', text: "You are Claude Code, Anthropic's official CLI for Claude.", cache_control: { type: 'ephemeral' } },
-          { type: 'text', text: 'Working directory: /repo' },
-        ],
-        messages: [{ role: 'user', content: [{ type: 'text', text: 'list files', cache_control: { type: 'ephemeral' } }] }],
-        tools: [
-          { name: 'Bash', description: 'Run a command', input_schema: { type: 'object', properties: { command: { type: 'string' } }, required: ['command'] } },
-          { name: 'Read', description: 'Read a file', input_schema: { type: 'object', properties: { file_path: { type: 'string' } } } },
-        ],
-        metadata: { user_id: 'user_abc_account_def_session_ghi' },
-      }),
+    const response = await claudeCode('claude-code-20250219,interleaved-thinking-2025-05-14,fine-grained-tool-streaming-2025-05-14', {
+      model: 'claude-fake',
+      max_tokens: 32000,
+      stream: true,
+      system: [
+        { type: 'text', text: "You are Claude Code, Anthropic's official CLI for Claude.", cache_control: { type: 'ephemeral' } },
+        { type: 'text', text: 'Working directory: /repo' },
+      ],
+      messages: [{ role: 'user', content: [{ type: 'text', text: 'list files', cache_control: { type: 'ephemeral' } }] }],
+      tools: [
+        { name: 'Bash', description: 'Run a command', input_schema: { type: 'object', properties: { command: { type: 'string' } }, required: ['command'] } },
+        { name: 'Read', description: 'Read a file', input_schema: { type: 'object', properties: { file_path: { type: 'string' } } } },
+      ],
+      metadata: { user_id: 'user_abc_account_def_session_ghi' },
     });
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toContain('text/event-stream');
