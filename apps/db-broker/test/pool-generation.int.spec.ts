@@ -40,22 +40,6 @@ describe('PoolGeneration (real Postgres)', () => {
     await db?.drop();
   });
 
-  it('once retired closes its idle connections (parked and pg-pool idle) at once and the rest as they are released', async () => {
-    const pool = generation({ max: 4 });
-    const [running, parked, idle] = await Promise.all([pool.acquire(), pool.acquire(), pool.acquire()]);
-    // Two sweeps (1 s each) hand a connection no lease took back to pg-pool's idle list.
-    idle.release();
-    await new Promise((resolve) => setTimeout(resolve, 2_500));
-    parked.release();
-    expect(pool.figures()).toMatchObject({ total: 3, idle: 2, inUse: 1 });
-    pool.retire();
-    await eventually(() => pool.figures().total === 1, 5000, 'the idle connections closed');
-    // What still runs finishes on it, then goes too.
-    expect((await running.client.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
-    running.release();
-    await eventually(() => pool.figures().total === 0, 5000, 'the released connection closed');
-  });
-
   it('answers POOL_EXHAUSTED after the acquire timeout when every connection stays busy', async () => {
     const pool = generation({ max: 1, acquireTimeoutMs: 200 });
     const held = await pool.acquire();

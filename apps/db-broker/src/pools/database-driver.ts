@@ -86,10 +86,6 @@ export class DatabaseDriver implements BrokerDriver<PoolSpec, PoolGeneration> {
     for (const lease of leases) lease.release();
   }
 
-  retiring(generation: PoolGeneration): void {
-    generation.retire();
-  }
-
   async close(generation: PoolGeneration): Promise<void> {
     this.live.delete(generation);
     await generation.end();

@@ -16,7 +16,6 @@ interface PgPoolInternals {
   _expired: WeakSet<PoolClient> | undefined;
   _idle: PgIdleItem[] | undefined;
   _pendingQueue: unknown[] | undefined;
-  _remove?(client: PoolClient): void;
   _acquireClient(
     client: PoolClient,
     pending: { timedOut: boolean; callback: (error: unknown, client?: PoolClient) => void },
@@ -72,8 +71,6 @@ const PARKED_FRESH_MS = 10 * PARKED_SWEEP_MS;
 export class PoolGeneration {
   readonly pool: Pool;
   private ended = false;
-  /** Swapped out ({@link retire}): released connections close instead of waiting idle. */
-  private retiring = false;
   /** When a connection went back to pg-pool (or was parked, under a short health-check threshold). */
   private readonly lastReleased = new WeakMap<PoolClient, number>();
   /** The health-check threshold is long enough that a parked connection is never due (see PARKED_FRESH_MS). */
@@ -207,21 +204,6 @@ export class PoolGeneration {
     return this.leaseOf(acquired);
   }
 
-  /**
-   * Swapped out: no new lease comes, so idle connections (parked or pg-pool's) close now and
-   * the others as they are released, as PgBouncer closes a changed database's servers. A
-   * caller already queued in pg-pool still gets a released connection.
-   */
-  retire(): void {
-    if (this.retiring || this.ended) return;
-    this.retiring = true;
-    for (const client of this.parked.splice(0)) client.release(true);
-    this.parkedLow = 0;
-    const pool = this.pool as unknown as PgPoolInternals;
-    // pg-pool's own removal of an idle client (what its idle timeout runs).
-    for (const item of [...(pool._idle ?? [])]) pool._remove?.(item.client);
-  }
-
   /** Ends the pool now (idle connections close; leases out are destroyed on release). */
   async end(): Promise<void> {
     if (this.ended) return;
@@ -262,10 +244,6 @@ export class PoolGeneration {
     if (this.ended || pool.ending || pool._pendingQueue?.length !== 0) {
       this.lastReleased.set(client, Date.now());
       client.release();
-      return;
-    }
-    if (this.retiring) {
-      client.release(true);
       return;
     }
     if (!this.parkedFresh) this.lastReleased.set(client, Date.now());

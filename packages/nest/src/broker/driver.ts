@@ -35,13 +35,6 @@ export interface BrokerDriver<Spec, Handle> {
   /** Checks that an open handle serves (run after open, and every `healthIntervalMs`). Optional. */
   probe?(handle: Handle, spec: Spec, signal: AbortSignal): Promise<void>;
 
-  /**
-   * The handle was swapped out and drains from now on: no new work reaches it, so what it
-   * keeps idle can go at once (a pool closes its idle connections, and the others as they
-   * are released). Optional.
-   */
-  retiring?(handle: Handle): void;
-
   /** Closes a handle no work uses any more (after its drain, or at once when forced). */
   close(handle: Handle, reason: CloseReason): Promise<void>;
 

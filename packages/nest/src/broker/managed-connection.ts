@@ -503,7 +503,6 @@ export class ManagedConnection<Spec, Handle> {
   /** Moves a slot out of service: waits for its work (bounded), then closes its handle. */
   private retire(slot: HandleSlot<Spec, Handle>, reason: CloseReason, timeoutMs = this.settingsValue.drainTimeoutMs): Promise<void> {
     if (slot !== this.current) this.draining.add(slot);
-    if (slot.handle !== undefined) this.driver.retiring?.(slot.handle);
     return slot.idle(timeoutMs).then(async (timedOut) => {
       slot.abort.abort();
       const handle = slot.handle ?? (await slot.opening?.catch(() => undefined));
